@@ -33,7 +33,10 @@ pub trait Lifecycle: Copy + Eq + fmt::Debug + fmt::Display + 'static {
         if self.can_transition_to(next) {
             Ok(())
         } else {
-            Err(IllegalTransition { from: self, to: next })
+            Err(IllegalTransition {
+                from: self,
+                to: next,
+            })
         }
     }
 }

@@ -75,7 +75,13 @@ impl StatusReason {
     /// A reason with a code and a message and nothing else.
     #[must_use]
     pub fn new(code: ReasonCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), provider_id: None, link_name: None, link_error: None }
+        Self {
+            code,
+            message: message.into(),
+            provider_id: None,
+            link_name: None,
+            link_error: None,
+        }
     }
 
     /// A link refused by its provider, carrying the provider's error kind and message whole.
@@ -97,7 +103,11 @@ impl StatusReason {
 
     /// Names the link and provider this reason concerns.
     #[must_use]
-    pub fn with_link(mut self, provider_id: impl Into<String>, link_name: impl Into<String>) -> Self {
+    pub fn with_link(
+        mut self,
+        provider_id: impl Into<String>,
+        link_name: impl Into<String>,
+    ) -> Self {
         self.provider_id = Some(provider_id.into());
         self.link_name = Some(link_name.into());
         self

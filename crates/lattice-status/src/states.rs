@@ -151,8 +151,12 @@ wire_enum! {
 }
 
 impl Lifecycle for RolloutState {
-    const TERMINAL: &'static [Self] =
-        &[Self::Succeeded, Self::RolledBack, Self::Failed, Self::Aborted];
+    const TERMINAL: &'static [Self] = &[
+        Self::Succeeded,
+        Self::RolledBack,
+        Self::Failed,
+        Self::Aborted,
+    ];
 
     fn successors(self) -> &'static [Self] {
         use RolloutState::*;
@@ -177,7 +181,10 @@ mod tests {
                 state.successors().is_empty(),
                 "{state}: terminal states, and only they, have no successors"
             );
-            assert!(!state.can_transition_to(state), "{state} must not loop onto itself");
+            assert!(
+                !state.can_transition_to(state),
+                "{state} must not loop onto itself"
+            );
         }
         assert!(!unknown.is_terminal());
         assert!(unknown.successors().is_empty());
@@ -214,8 +221,15 @@ mod tests {
         let err = ComponentState::Stopped
             .check_transition(ComponentState::Running)
             .unwrap_err();
-        assert_eq!(err.to_string(), "illegal status transition from `stopped` to `running`");
-        assert!(RolloutState::Succeeded.check_transition(RolloutState::RollingBack).is_err());
+        assert_eq!(
+            err.to_string(),
+            "illegal status transition from `stopped` to `running`"
+        );
+        assert!(
+            RolloutState::Succeeded
+                .check_transition(RolloutState::RollingBack)
+                .is_err()
+        );
     }
 
     #[test]
@@ -224,6 +238,9 @@ mod tests {
         assert_eq!(state, ComponentState::Unknown);
         let state: RolloutState = serde_json::from_str("\"rolling_back\"").unwrap();
         assert_eq!(state, RolloutState::RollingBack);
-        assert_eq!(serde_json::to_string(&LinkState::Unacknowledged).unwrap(), "\"unacknowledged\"");
+        assert_eq!(
+            serde_json::to_string(&LinkState::Unacknowledged).unwrap(),
+            "\"unacknowledged\""
+        );
     }
 }

@@ -1,0 +1,114 @@
+//! `arbitrary::Arbitrary` for the spec types, always producing *valid* values, so property
+//! tests and fuzz targets exercise the encoders and decoders rather than the validator.
+
+use crate::{
+    ComponentSpec, ConfigName, ConfigSpec, LinkKey, LinkName, LinkSpec, ProviderId, SecretRef,
+};
+use arbitrary::{Arbitrary, Result, Unstructured};
+use std::collections::{BTreeMap, BTreeSet};
+
+fn wit_name(u: &mut Unstructured<'_>) -> Result<String> {
+    const WORDS: &[&str] = &[
+        "wasi",
+        "http",
+        "keyvalue",
+        "store",
+        "atomics",
+        "incoming-handler",
+        "blobstore",
+        "acme",
+        "logging",
+        "x2",
+    ];
+    let words = u.int_in_range(1..=2)?;
+    let parts: Result<Vec<&str>> = (0..words).map(|_| u.choose(WORDS).copied()).collect();
+    Ok(parts?.join("-"))
+}
+
+fn text(u: &mut Unstructured<'_>) -> Result<String> {
+    let s = String::arbitrary(u)?;
+    Ok(if s.trim().is_empty() {
+        "x".to_owned()
+    } else {
+        s
+    })
+}
+
+fn string_map(u: &mut Unstructured<'_>) -> Result<BTreeMap<String, String>> {
+    let len = u.int_in_range(0..=3)?;
+    (0..len)
+        .map(|_| Ok((text(u)?, String::arbitrary(u)?)))
+        .collect()
+}
+
+impl<'a> Arbitrary<'a> for ConfigSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let names = (0..u.int_in_range(0..=2)?)
+            .map(|_| ConfigName::arbitrary(u))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            names,
+            values: string_map(u)?,
+        })
+    }
+}
+
+impl<'a> Arbitrary<'a> for SecretRef {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        Ok(Self {
+            name: text(u)?,
+            backend: text(u)?,
+            key: text(u)?,
+            field: Option::<String>::arbitrary(u)?,
+            version: Option::<String>::arbitrary(u)?,
+        })
+    }
+}
+
+impl<'a> Arbitrary<'a> for LinkSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let interfaces = (0..u.int_in_range(1..=3)?)
+            .map(|_| wit_name(u))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            name: if u.ratio(1, 2)? {
+                LinkName::default_name()
+            } else {
+                LinkName::arbitrary(u)?
+            },
+            target: ProviderId::arbitrary(u)?,
+            wit_namespace: wit_name(u)?,
+            wit_package: wit_name(u)?,
+            interfaces,
+            source_config: ConfigSpec::arbitrary(u)?,
+            target_config: ConfigSpec::arbitrary(u)?,
+        })
+    }
+}
+
+impl<'a> Arbitrary<'a> for ComponentSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let mut secret_names = BTreeSet::new();
+        let secrets = Vec::<SecretRef>::arbitrary(u)?
+            .into_iter()
+            .filter(|s| secret_names.insert(s.name.clone()))
+            .collect();
+        let mut link_keys = BTreeSet::<LinkKey>::new();
+        let links = Vec::<LinkSpec>::arbitrary(u)?
+            .into_iter()
+            .filter(|l| link_keys.insert(l.key()))
+            .collect();
+        let annotations = string_map(u)?;
+        Ok(Self {
+            id: Arbitrary::arbitrary(u)?,
+            revision: Arbitrary::arbitrary(u)?,
+            artifact: Arbitrary::arbitrary(u)?,
+            digest: Arbitrary::arbitrary(u)?,
+            scale: Arbitrary::arbitrary(u)?,
+            config: Arbitrary::arbitrary(u)?,
+            secrets,
+            links,
+            annotations,
+        })
+    }
+}

@@ -1,0 +1,537 @@
+//! Unvalidated specs and the validation that turns them into [`ComponentSpec`]s.
+//!
+//! A draft holds plain strings, so a document with many mistakes still decodes into one and
+//! [`ComponentSpecDraft::validate`] can report **every** problem with the path of its field,
+//! not just the first one a decoder trips over.
+
+use crate::{
+    ArtifactRef, ComponentId, ComponentSpec, ConfigName, ConfigSpec, ContentDigest, FieldError,
+    LinkName, LinkSpec, ProviderId, Revision, SecretRef, SpecErrorCode, SpecErrors,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    num::NonZeroU32,
+};
+
+/// A component spec before validation; also the builder for one.
+///
+/// ```
+/// use lattice_spec::{ComponentSpecDraft, SpecErrorCode};
+///
+/// let errors = ComponentSpecDraft::new("bad.id", "not a reference!").scale(0).validate().unwrap_err();
+/// assert!(errors.contains("id", SpecErrorCode::InvalidId));
+/// assert!(errors.contains("artifact", SpecErrorCode::InvalidArtifact));
+/// assert!(errors.contains("scale", SpecErrorCode::ZeroScale));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ComponentSpecDraft {
+    /// See [`ComponentSpec::id`].
+    pub id: String,
+    /// See [`ComponentSpec::revision`].
+    pub revision: u64,
+    /// See [`ComponentSpec::artifact`].
+    pub artifact: String,
+    /// See [`ComponentSpec::digest_pin`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// See [`ComponentSpec::scale`].
+    pub scale: u32,
+    /// See [`ComponentSpec::config`].
+    #[serde(default)]
+    pub config: ConfigDraft,
+    /// See [`ComponentSpec::secrets`].
+    #[serde(default)]
+    pub secrets: Vec<SecretRefDraft>,
+    /// See [`ComponentSpec::links`].
+    #[serde(default)]
+    pub links: Vec<LinkDraft>,
+    /// See [`ComponentSpec::annotations`].
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Configuration before validation. See [`ConfigSpec`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConfigDraft {
+    /// Named configurations, in merge order.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Inline values.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+/// A secret reference before validation. See [`SecretRef`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SecretRefDraft {
+    /// The name the component asks for.
+    pub name: String,
+    /// The backend holding the secret.
+    pub backend: String,
+    /// The secret's key in its backend.
+    pub key: String,
+    /// A field within the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// A pinned version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Set when the document carried a `value`: a secret where a reference belongs. The value
+    /// itself is dropped while decoding, never stored or printed.
+    #[serde(
+        default,
+        rename = "value",
+        skip_serializing,
+        deserialize_with = "value_present"
+    )]
+    pub value_was_sent: bool,
+}
+
+fn value_present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+/// A link before validation. See [`LinkSpec`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LinkDraft {
+    /// The link's name; `default` when absent.
+    #[serde(default = "default_link_name")]
+    pub name: String,
+    /// The provider serving the interfaces.
+    pub target: String,
+    /// The WIT namespace.
+    pub wit_namespace: String,
+    /// The WIT package.
+    pub wit_package: String,
+    /// The interfaces used.
+    pub interfaces: Vec<String>,
+    /// Configuration for the component's end.
+    #[serde(default)]
+    pub source_config: ConfigDraft,
+    /// Configuration for the provider's end.
+    #[serde(default)]
+    pub target_config: ConfigDraft,
+}
+
+fn default_link_name() -> String {
+    "default".to_owned()
+}
+
+impl ComponentSpecDraft {
+    /// A draft at revision 1 and scale 1, with no configuration, secrets or links.
+    #[must_use]
+    pub fn new(id: impl Into<String>, artifact: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            revision: 1,
+            artifact: artifact.into(),
+            scale: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the revision.
+    #[must_use]
+    pub fn revision(mut self, revision: u64) -> Self {
+        self.revision = revision;
+        self
+    }
+
+    /// Sets the scale.
+    #[must_use]
+    pub fn scale(mut self, scale: u32) -> Self {
+        self.scale = scale;
+        self
+    }
+
+    /// Pins the artifact's digest.
+    #[must_use]
+    pub fn digest(mut self, digest: impl Into<String>) -> Self {
+        self.digest = Some(digest.into());
+        self
+    }
+
+    /// Appends a named configuration.
+    #[must_use]
+    pub fn config_name(mut self, name: impl Into<String>) -> Self {
+        self.config.names.push(name.into());
+        self
+    }
+
+    /// Sets an inline configuration value.
+    #[must_use]
+    pub fn config_value(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.values.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a secret reference.
+    #[must_use]
+    pub fn secret(mut self, secret: SecretRefDraft) -> Self {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// Adds a link.
+    #[must_use]
+    pub fn link(mut self, link: LinkDraft) -> Self {
+        self.links.push(link);
+        self
+    }
+
+    /// Sets an annotation.
+    #[must_use]
+    pub fn annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.annotations.insert(key.into(), value.into());
+        self
+    }
+
+    /// Checks every field and returns the valid spec.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecErrors`] listing **every** problem, each with the path of its field.
+    pub fn validate(&self) -> Result<ComponentSpec, SpecErrors> {
+        let mut v = Validator::default();
+        let id = v.id::<ComponentId>("id", &self.id);
+        let artifact = v.check(
+            "artifact",
+            SpecErrorCode::InvalidArtifact,
+            ArtifactRef::parse(&*self.artifact),
+        );
+        let digest = match &self.digest {
+            Some(digest) => v.check(
+                "digest",
+                SpecErrorCode::InvalidDigest,
+                ContentDigest::new(&**digest),
+            ),
+            None => None,
+        };
+        let scale = NonZeroU32::new(self.scale);
+        if scale.is_none() {
+            v.push(
+                "scale",
+                SpecErrorCode::ZeroScale,
+                "scale must be at least 1; delete the component spec to stop the component",
+            );
+        }
+        let config = v.config("config", &self.config);
+        let secrets = v.secrets(&self.secrets);
+        let links = v.links(&self.links);
+        for key in self.annotations.keys().filter(|k| k.is_empty()) {
+            v.push(
+                format!("annotations[{key:?}]"),
+                SpecErrorCode::Empty,
+                "annotation keys must not be empty",
+            );
+        }
+        if let Some(errors) = SpecErrors::from_vec(v.errors) {
+            return Err(errors);
+        }
+        let (Some(id), Some(artifact), Some(scale)) = (id, artifact, scale) else {
+            unreachable!("every field that failed to parse recorded an error");
+        };
+        Ok(ComponentSpec {
+            id,
+            revision: Revision(self.revision),
+            artifact,
+            digest,
+            scale,
+            config,
+            secrets,
+            links,
+            annotations: self.annotations.clone(),
+        })
+    }
+}
+
+impl LinkDraft {
+    /// A link named `default` to `target` for `interfaces` of `wit_namespace:wit_package`.
+    #[must_use]
+    pub fn new<I: Into<String>>(
+        target: impl Into<String>,
+        wit_namespace: impl Into<String>,
+        wit_package: impl Into<String>,
+        interfaces: impl IntoIterator<Item = I>,
+    ) -> Self {
+        Self {
+            name: default_link_name(),
+            target: target.into(),
+            wit_namespace: wit_namespace.into(),
+            wit_package: wit_package.into(),
+            interfaces: interfaces.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the link's name.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets an inline value of the component's end.
+    #[must_use]
+    pub fn source_config_value(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.source_config.values.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets an inline value of the provider's end.
+    #[must_use]
+    pub fn target_config_value(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.target_config.values.insert(key.into(), value.into());
+        self
+    }
+
+    /// Appends a named configuration to the provider's end.
+    #[must_use]
+    pub fn target_config_name(mut self, name: impl Into<String>) -> Self {
+        self.target_config.names.push(name.into());
+        self
+    }
+}
+
+impl SecretRefDraft {
+    /// A reference to `key` in `backend`, readable by the component as `name`.
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        backend: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            backend: backend.into(),
+            key: key.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Collects problems while walking a draft.
+#[derive(Default)]
+struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    fn push(&mut self, path: impl Into<String>, code: SpecErrorCode, message: impl Into<String>) {
+        self.errors.push(FieldError::new(path, code, message));
+    }
+
+    fn check<T, E: ToString>(
+        &mut self,
+        path: &str,
+        code: SpecErrorCode,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        result
+            .map_err(|e| self.push(path, code, e.to_string()))
+            .ok()
+    }
+
+    fn id<T: TryFrom<String, Error = crate::IdError>>(
+        &mut self,
+        path: &str,
+        value: &str,
+    ) -> Option<T> {
+        self.check(
+            path,
+            SpecErrorCode::InvalidId,
+            T::try_from(value.to_owned()),
+        )
+    }
+
+    fn non_empty(&mut self, path: String, value: &str) {
+        if value.trim().is_empty() {
+            self.push(path, SpecErrorCode::Empty, "must not be empty");
+        }
+    }
+
+    fn config(&mut self, path: &str, draft: &ConfigDraft) -> ConfigSpec {
+        let names = draft
+            .names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| self.id::<ConfigName>(&format!("{path}.names[{i}]"), name))
+            .collect();
+        for key in draft.values.keys().filter(|k| k.is_empty()) {
+            self.push(
+                format!("{path}.values[{key:?}]"),
+                SpecErrorCode::Empty,
+                "configuration keys must not be empty",
+            );
+        }
+        ConfigSpec {
+            names,
+            values: draft.values.clone(),
+        }
+    }
+
+    fn secrets(&mut self, drafts: &[SecretRefDraft]) -> Vec<SecretRef> {
+        let mut seen = BTreeSet::new();
+        let mut secrets = Vec::with_capacity(drafts.len());
+        for (i, draft) in drafts.iter().enumerate() {
+            let path = format!("secrets[{i}]");
+            if draft.value_was_sent {
+                self.push(
+                    format!("{path}.value"),
+                    SpecErrorCode::SecretValue,
+                    "a secret value was sent where only a reference belongs; store it in a \
+                     secrets backend and reference it by `backend` and `key`",
+                );
+            }
+            self.non_empty(format!("{path}.name"), &draft.name);
+            self.non_empty(format!("{path}.backend"), &draft.backend);
+            self.non_empty(format!("{path}.key"), &draft.key);
+            if !draft.name.is_empty() && !seen.insert(draft.name.as_str()) {
+                self.push(
+                    format!("{path}.name"),
+                    SpecErrorCode::DuplicateSecret,
+                    format!("secret `{}` is listed twice", draft.name),
+                );
+            }
+            secrets.push(SecretRef {
+                name: draft.name.clone(),
+                backend: draft.backend.clone(),
+                key: draft.key.clone(),
+                field: draft.field.clone(),
+                version: draft.version.clone(),
+            });
+        }
+        secrets
+    }
+
+    fn links(&mut self, drafts: &[LinkDraft]) -> Vec<LinkSpec> {
+        let mut seen = BTreeSet::new();
+        let mut links = Vec::with_capacity(drafts.len());
+        for (i, draft) in drafts.iter().enumerate() {
+            let path = format!("links[{i}]");
+            let name = self.id::<LinkName>(&format!("{path}.name"), &draft.name);
+            let target = self.id::<ProviderId>(&format!("{path}.target"), &draft.target);
+            self.wit_name(format!("{path}.wit_namespace"), &draft.wit_namespace);
+            self.wit_name(format!("{path}.wit_package"), &draft.wit_package);
+            if draft.interfaces.is_empty() {
+                self.push(
+                    format!("{path}.interfaces"),
+                    SpecErrorCode::Empty,
+                    "a link must name at least one interface",
+                );
+            }
+            for (j, interface) in draft.interfaces.iter().enumerate() {
+                self.wit_name(format!("{path}.interfaces[{j}]"), interface);
+            }
+            let key = (
+                draft.wit_namespace.as_str(),
+                draft.wit_package.as_str(),
+                draft.name.as_str(),
+            );
+            if !seen.insert(key) {
+                self.push(
+                    format!("{path}.name"),
+                    SpecErrorCode::DuplicateLink,
+                    format!(
+                        "link `{}` to `{}:{}` is listed twice; give one of them another name",
+                        draft.name, draft.wit_namespace, draft.wit_package
+                    ),
+                );
+            }
+            let source_config = self.config(&format!("{path}.source_config"), &draft.source_config);
+            let target_config = self.config(&format!("{path}.target_config"), &draft.target_config);
+            if let (Some(name), Some(target)) = (name, target) {
+                links.push(LinkSpec {
+                    name,
+                    target,
+                    wit_namespace: draft.wit_namespace.clone(),
+                    wit_package: draft.wit_package.clone(),
+                    interfaces: draft.interfaces.clone(),
+                    source_config,
+                    target_config,
+                });
+            }
+        }
+        links
+    }
+
+    fn wit_name(&mut self, path: String, value: &str) {
+        if !is_wit_identifier(value) {
+            self.push(
+                path,
+                SpecErrorCode::InvalidWitName,
+                format!("`{value}` is not a WIT identifier (kebab-case words of lowercase letters and digits, each starting with a letter)"),
+            );
+        }
+    }
+}
+
+/// Whether `value` is a WIT identifier: `-`-separated words, each starting with a letter and
+/// all lowercase or all uppercase ASCII alphanumerics.
+#[must_use]
+pub fn is_wit_identifier(value: &str) -> bool {
+    !value.is_empty()
+        && value.split('-').all(|word| {
+            let mut chars = word.chars();
+            chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+                && (word
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                    || word
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+        })
+}
+
+impl From<&ConfigSpec> for ConfigDraft {
+    fn from(config: &ConfigSpec) -> Self {
+        Self {
+            names: config.names.iter().map(|n| n.as_str().to_owned()).collect(),
+            values: config.values.clone(),
+        }
+    }
+}
+
+impl From<&ComponentSpec> for ComponentSpecDraft {
+    fn from(spec: &ComponentSpec) -> Self {
+        Self {
+            id: spec.id.as_str().to_owned(),
+            revision: spec.revision.0,
+            artifact: spec.artifact.as_str().to_owned(),
+            digest: spec.digest.as_ref().map(|d| d.as_str().to_owned()),
+            scale: spec.scale.get(),
+            config: ConfigDraft::from(&spec.config),
+            secrets: spec
+                .secrets
+                .iter()
+                .map(|s| SecretRefDraft {
+                    name: s.name.clone(),
+                    backend: s.backend.clone(),
+                    key: s.key.clone(),
+                    field: s.field.clone(),
+                    version: s.version.clone(),
+                    value_was_sent: false,
+                })
+                .collect(),
+            links: spec
+                .links
+                .iter()
+                .map(|l| LinkDraft {
+                    name: l.name.as_str().to_owned(),
+                    target: l.target.as_str().to_owned(),
+                    wit_namespace: l.wit_namespace.clone(),
+                    wit_package: l.wit_package.clone(),
+                    interfaces: l.interfaces.clone(),
+                    source_config: ConfigDraft::from(&l.source_config),
+                    target_config: ConfigDraft::from(&l.target_config),
+                })
+                .collect(),
+            annotations: spec.annotations.clone(),
+        }
+    }
+}

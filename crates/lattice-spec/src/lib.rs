@@ -1,0 +1,34 @@
+//! The component spec model of the lattice wire contract.
+//!
+//! This crate owns what a component *should* be: validated identifiers ([`ComponentId`],
+//! [`HostId`], [`LatticeName`], …), artifact references ([`ArtifactRef`]), the
+//! [`ComponentSpec`] with its links, configuration and secret references, validation that
+//! reports every problem by field path ([`ComponentSpecDraft::validate`]), a canonical digest
+//! ([`ComponentSpec::digest`]) and a diff between two specs ([`SpecDiff`]).
+//!
+//! It also owns the API version every top-level message carries and the decoding rule that
+//! goes with it ([`WireMessage`], [`ApiVersion`]).
+//!
+//! No I/O, no async runtime, no NATS: any host, scheduler or tool can depend on it.
+
+mod artifact;
+mod diff;
+mod digest;
+mod draft;
+mod error;
+pub mod id;
+mod spec;
+mod version;
+
+pub use artifact::{ArtifactError, ArtifactRef, ContentDigest};
+pub use diff::{Change, LinkChange, LinkFieldChanges, SpecDiff};
+pub use draft::{ComponentSpecDraft, ConfigDraft, LinkDraft, SecretRefDraft, is_wit_identifier};
+pub use error::{FieldError, SpecErrorCode, SpecErrors};
+pub use id::{
+    ComponentId, ConfigName, HostId, IdError, LatticeName, LinkName, ProviderId, Revision,
+};
+pub use spec::{ComponentSpec, ConfigSpec, LinkKey, LinkSpec, SecretRef};
+pub use version::{ApiVersion, DecodeError, DecodeErrorKind, WireMessage, decode_versioned};
+
+#[cfg(feature = "arbitrary")]
+mod arbitrary_impls;

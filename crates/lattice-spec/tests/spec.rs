@@ -1,0 +1,296 @@
+//! Validation, digest and diff of component specs, from documents as a scheduler would send.
+
+use lattice_spec::{
+    ComponentSpec, ComponentSpecDraft, LinkChange, LinkDraft, SecretRefDraft, SpecDiff,
+    SpecErrorCode,
+};
+use serde_json::json;
+
+fn spec(value: serde_json::Value) -> ComponentSpec {
+    serde_json::from_value(value).expect("valid spec")
+}
+
+fn base() -> serde_json::Value {
+    json!({
+        "id": "kv-counter",
+        "revision": 4,
+        "artifact": "ghcr.io/acme/kv-counter:1.0.0",
+        "scale": 3,
+        "config": {"names": ["common", "site"], "values": {"greeting": "hi", "lang": "en"}},
+        "secrets": [
+            {"name": "db-password", "backend": "nats-kv", "key": "prod/db"},
+            {"name": "api-token", "backend": "vault", "key": "acme/api", "field": "token"}
+        ],
+        "links": [
+            {"name": "default", "target": "http-server", "wit_namespace": "wasi", "wit_package": "http",
+             "interfaces": ["incoming-handler"], "target_config": {"values": {"address": "0.0.0.0:8080"}}},
+            {"target": "redis", "wit_namespace": "wasi", "wit_package": "keyvalue",
+             "interfaces": ["store", "atomics"], "target_config": {"names": ["redis-url"]}}
+        ],
+        "annotations": {"owner": "team-a"}
+    })
+}
+
+#[test]
+fn an_invalid_spec_lists_every_problem_by_field_path() {
+    let document = json!({
+        "id": "kv.counter",
+        "revision": 1,
+        "artifact": "ghcr.io/Acme/UPPER:1.0",
+        "digest": "sha256:1234",
+        "scale": 0,
+        "config": {"names": ["ok", "not ok"]},
+        "secrets": [
+            {"name": "db-password", "backend": "nats-kv", "key": "prod/db", "value": "hunter2"},
+            {"name": "db-password", "backend": "", "key": "prod/db2"}
+        ],
+        "links": [
+            {"name": "default", "target": "redis", "wit_namespace": "wasi", "wit_package": "keyvalue", "interfaces": ["store"]},
+            {"name": "default", "target": "redis2", "wit_namespace": "wasi", "wit_package": "keyvalue", "interfaces": ["Store_X"]},
+            {"name": "cache", "target": "bad target", "wit_namespace": "wasi", "wit_package": "keyvalue", "interfaces": []}
+        ]
+    });
+    let draft: ComponentSpecDraft = serde_json::from_value(document.clone()).unwrap();
+    let errors = draft.validate().unwrap_err();
+    let expected = [
+        ("id", SpecErrorCode::InvalidId),
+        ("artifact", SpecErrorCode::InvalidArtifact),
+        ("digest", SpecErrorCode::InvalidDigest),
+        ("scale", SpecErrorCode::ZeroScale),
+        ("config.names[1]", SpecErrorCode::InvalidId),
+        ("secrets[0].value", SpecErrorCode::SecretValue),
+        ("secrets[1].backend", SpecErrorCode::Empty),
+        ("secrets[1].name", SpecErrorCode::DuplicateSecret),
+        ("links[1].name", SpecErrorCode::DuplicateLink),
+        ("links[1].interfaces[0]", SpecErrorCode::InvalidWitName),
+        ("links[2].target", SpecErrorCode::InvalidId),
+        ("links[2].interfaces", SpecErrorCode::Empty),
+    ];
+    for (path, code) in expected {
+        assert!(
+            errors.contains(path, code),
+            "missing {path} {code}: {errors}"
+        );
+    }
+    assert_eq!(errors.errors().len(), expected.len(), "{errors:#?}");
+
+    // Decoding the validated type reports the same list, and never echoes the secret.
+    let message = serde_json::from_value::<ComponentSpec>(document)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with("invalid component spec (12 problems)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("secrets[0].value") && message.contains("links[1].name"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("hunter2"),
+        "the secret value leaked: {message}"
+    );
+}
+
+#[test]
+fn a_valid_document_decodes_and_round_trips() {
+    let spec = spec(base());
+    assert_eq!(spec.id(), "kv-counter");
+    assert_eq!(spec.revision().0, 4);
+    assert_eq!(
+        spec.links()[1].name(),
+        "default",
+        "a link without a name is `default`"
+    );
+    assert_eq!(spec.secrets()[1].field(), Some("token"));
+    let again: ComponentSpec =
+        serde_json::from_value(serde_json::to_value(&spec).unwrap()).unwrap();
+    assert_eq!(again, spec);
+}
+
+#[test]
+fn extra_fields_from_a_newer_peer_are_ignored() {
+    let mut document = base();
+    document["rollout_hint"] = json!({"surge": 2});
+    document["links"][0]["priority"] = json!(7);
+    document["config"]["encrypted"] = json!(true);
+    assert_eq!(spec(document), spec(base()));
+}
+
+#[test]
+fn digest_does_not_depend_on_field_map_or_list_order() {
+    let reordered: serde_json::Value = serde_json::from_str(
+        r#"{
+        "annotations": {"owner": "team-b"},
+        "links": [
+            {"interfaces": ["atomics", "store"], "wit_package": "keyvalue", "wit_namespace": "wasi",
+             "target_config": {"names": ["redis-url"]}, "target": "redis"},
+            {"target_config": {"values": {"address": "0.0.0.0:8080"}}, "interfaces": ["incoming-handler"],
+             "wit_package": "http", "wit_namespace": "wasi", "target": "http-server", "name": "default"}
+        ],
+        "secrets": [
+            {"field": "token", "key": "acme/api", "backend": "vault", "name": "api-token"},
+            {"key": "prod/db", "backend": "nats-kv", "name": "db-password"}
+        ],
+        "config": {"values": {"lang": "en", "greeting": "hi"}, "names": ["common", "site"]},
+        "scale": 3,
+        "artifact": "ghcr.io/acme/kv-counter:1.0.0",
+        "revision": 9,
+        "id": "kv-counter"
+    }"#,
+    )
+    .unwrap();
+    let a = spec(base());
+    let b = spec(reordered);
+    assert_eq!(a.digest(), b.digest());
+    assert!(SpecDiff::between(&a, &b).is_empty());
+}
+
+#[test]
+fn digest_changes_when_any_meaningful_field_changes() {
+    let original = spec(base()).digest();
+    type Mutation = fn(&mut serde_json::Value);
+    let mutations: [(&str, Mutation); 12] = [
+        ("id", |d| d["id"] = json!("kv-counter-2")),
+        ("artifact", |d| {
+            d["artifact"] = json!("ghcr.io/acme/kv-counter:1.0.1")
+        }),
+        ("digest pin", |d| {
+            d["digest"] = json!(format!("sha256:{}", "a".repeat(64)))
+        }),
+        ("scale", |d| d["scale"] = json!(4)),
+        ("config value", |d| {
+            d["config"]["values"]["lang"] = json!("fr")
+        }),
+        ("config name order", |d| {
+            d["config"]["names"] = json!(["site", "common"])
+        }),
+        ("secret key", |d| {
+            d["secrets"][0]["key"] = json!("prod/db-v2")
+        }),
+        ("link target config", |d| {
+            d["links"][0]["target_config"]["values"]["address"] = json!("0.0.0.0:9090")
+        }),
+        ("link target", |d| {
+            d["links"][1]["target"] = json!("redis-2")
+        }),
+        ("link interfaces", |d| {
+            d["links"][1]["interfaces"] = json!(["store"])
+        }),
+        ("link source config", |d| {
+            d["links"][1]["source_config"] = json!({"values": {"bucket": "b"}})
+        }),
+        ("link removed", |d| {
+            d["links"].as_array_mut().unwrap().pop();
+        }),
+    ];
+    for (what, mutate) in mutations {
+        let mut document = base();
+        mutate(&mut document);
+        let changed = spec(document);
+        assert_ne!(
+            changed.digest(),
+            original,
+            "changing the {what} must change the digest"
+        );
+        assert!(
+            !SpecDiff::between(&spec(base()), &changed).is_empty(),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn diff_classifies_links_and_notes_other_changes() {
+    let v1 = spec(base());
+    let mut document = base();
+    document["artifact"] = json!("ghcr.io/acme/kv-counter:2.0.0");
+    document["scale"] = json!(5);
+    document["config"]["values"]["lang"] = json!("de");
+    document["links"][0]["target_config"]["values"]["address"] = json!("0.0.0.0:9090");
+    document["links"][1] = json!({"name": "cache", "target": "memcached", "wit_namespace": "wasi",
+        "wit_package": "keyvalue", "interfaces": ["store"]});
+    let v2 = spec(document);
+    let diff = SpecDiff::between(&v1, &v2);
+
+    assert!(diff.changes_code());
+    assert_eq!(
+        diff.scale.as_ref().map(|c| (c.from.get(), c.to.get())),
+        Some((3, 5))
+    );
+    assert!(diff.config.is_some());
+    assert!(diff.secrets.is_none());
+    let added: Vec<_> = diff.added_links().map(|l| l.name().to_string()).collect();
+    let removed: Vec<_> = diff
+        .removed_links()
+        .map(|l| l.target().to_string())
+        .collect();
+    let changed: Vec<_> = diff.changed_links().collect();
+    assert_eq!(added, ["cache"]);
+    assert_eq!(removed, ["redis"]);
+    assert_eq!(changed.len(), 1);
+    let (from, to, fields) = changed[0];
+    assert_eq!(from.wit_package(), "http");
+    assert_eq!(to.target_config().values()["address"], "0.0.0.0:9090");
+    assert!(fields.target_config && !fields.target && !fields.interfaces && !fields.source_config);
+    assert!(matches!(
+        diff.links[0],
+        LinkChange::Added(_) | LinkChange::Changed { .. } | LinkChange::Removed(_)
+    ));
+}
+
+#[test]
+fn builder_produces_the_same_spec_as_the_document() {
+    let built = ComponentSpecDraft::new("kv-counter", "ghcr.io/acme/kv-counter:1.0.0")
+        .revision(4)
+        .scale(3)
+        .config_name("common")
+        .config_name("site")
+        .config_value("greeting", "hi")
+        .config_value("lang", "en")
+        .secret(SecretRefDraft::new("db-password", "nats-kv", "prod/db"))
+        .secret({
+            let mut s = SecretRefDraft::new("api-token", "vault", "acme/api");
+            s.field = Some("token".into());
+            s
+        })
+        .link(
+            LinkDraft::new("http-server", "wasi", "http", ["incoming-handler"])
+                .target_config_value("address", "0.0.0.0:8080"),
+        )
+        .link(
+            LinkDraft::new("redis", "wasi", "keyvalue", ["store", "atomics"])
+                .target_config_name("redis-url"),
+        )
+        .annotation("owner", "team-a")
+        .validate()
+        .unwrap();
+    assert_eq!(built, spec(base()));
+    assert_eq!(built.to_draft().validate().unwrap(), built);
+}
+
+#[test]
+fn property_round_trip_digest_and_diff_agree() {
+    arbtest::arbtest(|u| {
+        let a: ComponentSpec = u.arbitrary()?;
+        let b: ComponentSpec = u.arbitrary()?;
+        let encoded = serde_json::to_vec(&a).unwrap();
+        let decoded: ComponentSpec = serde_json::from_slice(&encoded).unwrap();
+        assert_eq!(decoded, a);
+        assert_eq!(decoded.digest(), a.digest());
+        assert!(SpecDiff::between(&a, &decoded).is_empty());
+        assert_eq!(
+            SpecDiff::between(&a, &b).is_empty(),
+            a.digest() == b.digest()
+        );
+        // Reversing the order of links and secrets changes neither digest nor diff.
+        let mut draft = a.to_draft();
+        draft.links.reverse();
+        draft.secrets.reverse();
+        let reversed = draft.validate().unwrap();
+        assert_eq!(reversed.digest(), a.digest());
+        assert!(SpecDiff::between(&a, &reversed).is_empty());
+        Ok(())
+    })
+    .budget_ms(2_000);
+}
