@@ -55,7 +55,8 @@ impl LinkChange {
     #[must_use]
     pub fn key(&self) -> LinkKey {
         match self {
-            Self::Added(link) | Self::Removed(link) | Self::Changed { to: link, .. } => link.key(),
+            Self::Added(link) | Self::Removed(link) => link.key(),
+            Self::Changed { to, .. } => to.key(),
         }
     }
 }
