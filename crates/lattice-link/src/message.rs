@@ -1,0 +1,258 @@
+//! Link put/delete requests and the provider's [`LinkResponse`].
+
+use bytes::Bytes;
+use lattice_spec::{ApiVersion, ComponentId, LinkName, LinkSpec, ProviderId, WireMessage};
+use lattice_status::LinkErrorKind;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, fmt};
+
+/// Asks a provider to establish (or replace) one link.
+///
+/// The body keeps the shape wasmCloud 1.x providers already decode (`source_id`, `target`,
+/// `name`, `wit_namespace`, `wit_package`, `interfaces`, resolved `source_config` /
+/// `target_config` maps, optional encrypted secret blobs) and adds `api_version`, which older
+/// providers ignore. Configuration here is *resolved*: the host has merged named configurations
+/// and inline values into plain maps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct LinkPutRequest {
+    /// The API version of this message.
+    pub api_version: ApiVersion,
+    /// The component that uses the link.
+    pub source_id: ComponentId,
+    /// The provider that serves it.
+    pub target: ProviderId,
+    /// The link's name.
+    pub name: LinkName,
+    /// The WIT namespace, e.g. `wasi`.
+    pub wit_namespace: String,
+    /// The WIT package, e.g. `keyvalue`.
+    pub wit_package: String,
+    /// The interfaces used.
+    pub interfaces: Vec<String>,
+    /// Resolved configuration for the component's end.
+    #[serde(default)]
+    pub source_config: BTreeMap<String, String>,
+    /// Resolved configuration for the provider's end.
+    #[serde(default)]
+    pub target_config: BTreeMap<String, String>,
+    /// Secrets for the component's end, encrypted for the provider (opaque to this crate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_blob))]
+    pub source_secrets: Option<Bytes>,
+    /// Secrets for the provider's end, encrypted for the provider (opaque to this crate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_blob))]
+    pub target_secrets: Option<Bytes>,
+}
+
+#[cfg(feature = "arbitrary")]
+fn arbitrary_blob(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Option<Bytes>> {
+    Ok(<Option<Vec<u8>> as arbitrary::Arbitrary<'_>>::arbitrary(u)?.map(Bytes::from))
+}
+
+impl LinkPutRequest {
+    /// The put request for `link` of component `source_id`, with `source_config` and
+    /// `target_config` already resolved by the host.
+    #[must_use]
+    pub fn new(
+        source_id: ComponentId,
+        link: &LinkSpec,
+        source_config: BTreeMap<String, String>,
+        target_config: BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            api_version: ApiVersion::CURRENT,
+            source_id,
+            target: link.target().clone(),
+            name: link.name().clone(),
+            wit_namespace: link.wit_namespace().to_owned(),
+            wit_package: link.wit_package().to_owned(),
+            interfaces: link.interfaces().to_vec(),
+            source_config,
+            target_config,
+            source_secrets: None,
+            target_secrets: None,
+        }
+    }
+
+    /// Attaches encrypted secret blobs for each end.
+    #[must_use]
+    pub fn with_secrets(mut self, source: Option<Bytes>, target: Option<Bytes>) -> Self {
+        self.source_secrets = source;
+        self.target_secrets = target;
+        self
+    }
+}
+
+impl WireMessage for LinkPutRequest {
+    const NAME: &'static str = "LinkPutRequest";
+}
+
+/// Asks a provider to remove one link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct LinkDeleteRequest {
+    /// The API version of this message.
+    pub api_version: ApiVersion,
+    /// The component that used the link.
+    pub source_id: ComponentId,
+    /// The provider that served it.
+    pub target: ProviderId,
+    /// The link's name.
+    pub name: LinkName,
+    /// The WIT namespace.
+    pub wit_namespace: String,
+    /// The WIT package.
+    pub wit_package: String,
+    /// The interfaces the link covered.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+}
+
+impl LinkDeleteRequest {
+    /// The delete request for `link` of component `source_id`.
+    #[must_use]
+    pub fn new(source_id: ComponentId, link: &LinkSpec) -> Self {
+        Self {
+            api_version: ApiVersion::CURRENT,
+            source_id,
+            target: link.target().clone(),
+            name: link.name().clone(),
+            wit_namespace: link.wit_namespace().to_owned(),
+            wit_package: link.wit_package().to_owned(),
+            interfaces: link.interfaces().to_vec(),
+        }
+    }
+}
+
+impl WireMessage for LinkDeleteRequest {
+    const NAME: &'static str = "LinkDeleteRequest";
+}
+
+/// A provider's answer to a link put or delete.
+///
+/// ```
+/// use lattice_link::{LinkResponse, LinkResult};
+/// use lattice_spec::WireMessage;
+/// use lattice_status::LinkErrorKind;
+///
+/// let refused = LinkResponse::refused(LinkErrorKind::ResourceUnavailable, "address already in use");
+/// let bytes = refused.encode()?;
+/// let decoded = LinkResponse::decode(&bytes)?;
+/// let refusal = decoded.into_result().unwrap_err();
+/// assert_eq!(refusal.kind, LinkErrorKind::ResourceUnavailable);
+/// assert_eq!(refusal.message, "address already in use");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct LinkResponse {
+    /// The API version of this message.
+    pub api_version: ApiVersion,
+    /// What the provider did.
+    pub result: LinkResult,
+}
+
+/// What a provider did with a link request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LinkResult {
+    /// The link is in place (for a put) or gone (for a delete).
+    Accepted,
+    /// The provider refused; the kind and message are its own.
+    Refused {
+        /// What kind of failure.
+        kind: LinkErrorKind,
+        /// The provider's message, e.g. `address already in use: 0.0.0.0:8080`.
+        message: String,
+    },
+    /// A result from a newer provider that this version does not know. Not a success.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A provider's refusal of a link request, whole.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("provider refused the link ({kind}): {message}")]
+pub struct LinkRefusal {
+    /// What kind of failure.
+    pub kind: LinkErrorKind,
+    /// The provider's message.
+    pub message: String,
+}
+
+impl LinkResponse {
+    /// The link was accepted.
+    #[must_use]
+    pub fn accepted() -> Self {
+        Self {
+            api_version: ApiVersion::CURRENT,
+            result: LinkResult::Accepted,
+        }
+    }
+
+    /// The link was refused.
+    #[must_use]
+    pub fn refused(kind: LinkErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            api_version: ApiVersion::CURRENT,
+            result: LinkResult::Refused {
+                kind,
+                message: message.into(),
+            },
+        }
+    }
+
+    /// Whether the provider accepted the request.
+    #[must_use]
+    pub fn is_accepted(&self) -> bool {
+        matches!(self.result, LinkResult::Accepted)
+    }
+
+    /// `Ok` when accepted, the refusal otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkRefusal`] carrying the provider's kind and message; a result this version does
+    /// not know is a refusal of kind `Unknown`.
+    pub fn into_result(self) -> Result<(), LinkRefusal> {
+        match self.result {
+            LinkResult::Accepted => Ok(()),
+            LinkResult::Refused { kind, message } => Err(LinkRefusal { kind, message }),
+            LinkResult::Unknown => Err(LinkRefusal {
+                kind: LinkErrorKind::Unknown,
+                message: "the provider answered with a result this version does not know".into(),
+            }),
+        }
+    }
+}
+
+impl From<Result<(), LinkRefusal>> for LinkResponse {
+    fn from(result: Result<(), LinkRefusal>) -> Self {
+        match result {
+            Ok(()) => Self::accepted(),
+            Err(LinkRefusal { kind, message }) => Self::refused(kind, message),
+        }
+    }
+}
+
+impl WireMessage for LinkResponse {
+    const NAME: &'static str = "LinkResponse";
+}
+
+impl fmt::Display for LinkResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Accepted => f.write_str("accepted"),
+            Self::Refused { kind, message } => write!(f, "refused ({kind}): {message}"),
+            Self::Unknown => f.write_str("unknown"),
+        }
+    }
+}
