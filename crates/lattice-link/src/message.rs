@@ -134,20 +134,6 @@ impl WireMessage for LinkDeleteRequest {
 }
 
 /// A provider's answer to a link put or delete.
-///
-/// ```
-/// use lattice_link::{LinkResponse, LinkResult};
-/// use lattice_spec::WireMessage;
-/// use lattice_status::LinkErrorKind;
-///
-/// let refused = LinkResponse::refused(LinkErrorKind::ResourceUnavailable, "address already in use");
-/// let bytes = refused.encode()?;
-/// let decoded = LinkResponse::decode(&bytes)?;
-/// let refusal = decoded.into_result().unwrap_err();
-/// assert_eq!(refusal.kind, LinkErrorKind::ResourceUnavailable);
-/// assert_eq!(refusal.message, "address already in use");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
@@ -199,6 +185,20 @@ impl LinkResponse {
     }
 
     /// The link was refused.
+    ///
+    /// ```
+    /// use lattice_link::{LinkResponse, LinkResult};
+    /// use lattice_spec::WireMessage;
+    /// use lattice_status::LinkErrorKind;
+    ///
+    /// let refused = LinkResponse::refused(LinkErrorKind::ResourceUnavailable, "address already in use");
+    /// let bytes = refused.encode()?;
+    /// let decoded = LinkResponse::decode(&bytes)?;
+    /// let refusal = decoded.into_result().unwrap_err();
+    /// assert_eq!(refusal.kind, LinkErrorKind::ResourceUnavailable);
+    /// assert_eq!(refusal.message, "address already in use");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn refused(kind: LinkErrorKind, message: impl Into<String>) -> Self {
         Self {

@@ -18,23 +18,6 @@ use std::{collections::BTreeMap, fmt, num::NonZeroU32};
 /// references and all of its links, at one revision.
 ///
 /// Applying the same spec twice changes nothing: hosts compare [`ComponentSpec::digest`].
-///
-/// ```
-/// use lattice_spec::{ComponentSpecDraft, LinkDraft};
-///
-/// let spec = ComponentSpecDraft::new("http-hello", "ghcr.io/acme/hello:1.0.0")
-///     .revision(3)
-///     .scale(2)
-///     .config_value("greeting", "hello")
-///     .link(
-///         LinkDraft::new("http-server", "wasi", "http", ["incoming-handler"])
-///             .target_config_value("address", "0.0.0.0:8080"),
-///     )
-///     .validate()?;
-/// assert_eq!(spec.id(), "http-hello");
-/// assert_eq!(spec.links().len(), 1);
-/// # Ok::<(), lattice_spec::SpecErrors>(())
-/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ComponentSpec {
     pub(crate) id: ComponentId,
@@ -55,6 +38,23 @@ pub struct ComponentSpec {
 
 impl ComponentSpec {
     /// The component's id.
+    ///
+    /// ```
+    /// use lattice_spec::{ComponentSpecDraft, LinkDraft};
+    ///
+    /// let spec = ComponentSpecDraft::new("http-hello", "ghcr.io/acme/hello:1.0.0")
+    ///     .revision(3)
+    ///     .scale(2)
+    ///     .config_value("greeting", "hello")
+    ///     .link(
+    ///         LinkDraft::new("http-server", "wasi", "http", ["incoming-handler"])
+    ///             .target_config_value("address", "0.0.0.0:8080"),
+    ///     )
+    ///     .validate()?;
+    /// assert_eq!(spec.id(), "http-hello");
+    /// assert_eq!(spec.links().len(), 1);
+    /// # Ok::<(), lattice_spec::SpecErrors>(())
+    /// ```
     #[must_use]
     pub fn id(&self) -> &ComponentId {
         &self.id

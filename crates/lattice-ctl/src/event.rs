@@ -1,0 +1,189 @@
+//! Status events: every status transition a host makes is published, so a scheduler can
+//! follow an upgrade without polling.
+//!
+//! Each host numbers its events with one increasing `sequence`; a subscriber that sees a gap
+//! (or that subscribed late) re-reads the host's inventory, which is the source of truth.
+
+use lattice_spec::{
+    ApiVersion, ComponentId, HostId, LatticeName, LinkName, ProviderId, Revision, WireMessage,
+};
+use lattice_status::{
+    ComponentState, ComponentStatus, LinkState, LinkStatus, ProviderState, ProviderStatus,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where and when an event happened; common to every status event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct EventOrigin {
+    /// The lattice.
+    pub lattice: LatticeName,
+    /// The host that published the event.
+    pub host_id: HostId,
+    /// The host's event counter: one more than its previous event.
+    pub sequence: u64,
+    /// When the transition happened, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+}
+
+impl EventOrigin {
+    /// The origin of event number `sequence` from `host_id`.
+    #[must_use]
+    pub fn new(lattice: LatticeName, host_id: HostId, sequence: u64, timestamp_ms: u64) -> Self {
+        Self {
+            lattice,
+            host_id,
+            sequence,
+            timestamp_ms,
+        }
+    }
+}
+
+/// One revision of a component changed status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct ComponentStatusEvent {
+    /// The API version of this message.
+    pub api_version: ApiVersion,
+    /// Where and when.
+    #[serde(flatten)]
+    pub origin: EventOrigin,
+    /// The component.
+    pub component_id: ComponentId,
+    /// The revision whose status changed.
+    pub revision: Revision,
+    /// The state before the transition; absent for a revision's first status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<ComponentState>,
+    /// The new status.
+    pub status: ComponentStatus,
+}
+
+impl ComponentStatusEvent {
+    /// An event for `component_id` at `revision` moving from `previous` to `status`.
+    #[must_use]
+    pub fn new(
+        origin: EventOrigin,
+        component_id: ComponentId,
+        revision: Revision,
+        previous: Option<ComponentState>,
+        status: ComponentStatus,
+    ) -> Self {
+        Self {
+            api_version: ApiVersion::CURRENT,
+            origin,
+            component_id,
+            revision,
+            previous,
+            status,
+        }
+    }
+}
+
+impl WireMessage for ComponentStatusEvent {
+    const NAME: &'static str = "ComponentStatusEvent";
+}
+
+/// A provider changed status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct ProviderStatusEvent {
+    /// The API version of this message.
+    pub api_version: ApiVersion,
+    /// Where and when.
+    #[serde(flatten)]
+    pub origin: EventOrigin,
+    /// The provider.
+    pub provider_id: ProviderId,
+    /// The state before the transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<ProviderState>,
+    /// The new status.
+    pub status: ProviderStatus,
+}
+
+impl ProviderStatusEvent {
+    /// An event for `provider_id` moving from `previous` to `status`.
+    #[must_use]
+    pub fn new(
+        origin: EventOrigin,
+        provider_id: ProviderId,
+        previous: Option<ProviderState>,
+        status: ProviderStatus,
+    ) -> Self {
+        Self {
+            api_version: ApiVersion::CURRENT,
+            origin,
+            provider_id,
+            previous,
+            status,
+        }
+    }
+}
+
+impl WireMessage for ProviderStatusEvent {
+    const NAME: &'static str = "ProviderStatusEvent";
+}
+
+/// A link of a component changed status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct LinkStatusEvent {
+    /// The API version of this message.
+    pub api_version: ApiVersion,
+    /// Where and when.
+    #[serde(flatten)]
+    pub origin: EventOrigin,
+    /// The component that uses the link.
+    pub source_id: ComponentId,
+    /// The revision of the component the link belongs to.
+    pub revision: Revision,
+    /// The link's name.
+    pub name: LinkName,
+    /// The provider serving it.
+    pub target: ProviderId,
+    /// The WIT namespace.
+    pub wit_namespace: String,
+    /// The WIT package.
+    pub wit_package: String,
+    /// The state before the transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<LinkState>,
+    /// The new status; a refusal carries the provider's kind and message.
+    pub status: LinkStatus,
+}
+
+impl WireMessage for LinkStatusEvent {
+    const NAME: &'static str = "LinkStatusEvent";
+}
+
+impl LinkStatusEvent {
+    /// An event for `link` of `source_id` at `revision` moving from `previous` to `status`.
+    #[must_use]
+    pub fn new(
+        origin: EventOrigin,
+        source_id: ComponentId,
+        revision: Revision,
+        link: &lattice_spec::LinkSpec,
+        previous: Option<LinkState>,
+        status: LinkStatus,
+    ) -> Self {
+        Self {
+            api_version: ApiVersion::CURRENT,
+            origin,
+            source_id,
+            revision,
+            name: link.name().clone(),
+            target: link.target().clone(),
+            wit_namespace: link.wit_namespace().to_owned(),
+            wit_package: link.wit_package().to_owned(),
+            previous,
+            status,
+        }
+    }
+}
