@@ -84,6 +84,18 @@ pub enum ApplyDecodeError {
 }
 
 impl ApplyDecodeError {
+    /// The reply a host answers with: an `ok` rejection listing every field error for an
+    /// invalid spec, an error reply (e.g. `unsupported_version` with the supported versions)
+    /// otherwise.
+    #[must_use]
+    pub fn into_reply(self) -> ApplyComponentSpecReply {
+        match (self.rejection(), self) {
+            (Some(rejected), _) => Reply::ok(rejected),
+            (None, Self::Decode(error)) => Reply::error(crate::CtlError::from(&error)),
+            (None, other) => Reply::error(crate::CtlError::new(crate::ErrorCode::Malformed, other.to_string())),
+        }
+    }
+
     /// The acknowledgement a host answers an invalid spec with, or `None` for a decode error
     /// (which is answered with an error reply).
     #[must_use]
