@@ -92,7 +92,10 @@ impl ApplyDecodeError {
         match (self.rejection(), self) {
             (Some(rejected), _) => Reply::ok(rejected),
             (None, Self::Decode(error)) => Reply::error(crate::CtlError::from(&error)),
-            (None, other) => Reply::error(crate::CtlError::new(crate::ErrorCode::Malformed, other.to_string())),
+            (None, other) => Reply::error(crate::CtlError::new(
+                crate::ErrorCode::Malformed,
+                other.to_string(),
+            )),
         }
     }
 

@@ -107,15 +107,18 @@ pub fn catalog() -> Vec<MessageSchema> {
         message::<LinkDeleteRequest>(),
         message::<LinkResponse>(),
     ];
-    all.extend(crate::v1::catalog().into_iter().map(|(name, f)| f(name)));
+    all.extend(crate::v1::catalog());
     all
 }
 
-/// Builds a 1.x catalogue entry (used by [`crate::v1`]).
+/// Builds a 1.x catalogue entry (used by [`crate::v1`]), stored as `v1/{file}.json`.
 pub(crate) fn v1_document<T: JsonSchema + serde::de::DeserializeOwned>(
     name: &'static str,
+    file: &str,
 ) -> MessageSchema {
-    document::<T>(name, "v1")
+    let mut entry = document::<T>(name, "v1");
+    entry.path = format!("v1/{file}.json");
+    entry
 }
 
 #[cfg(test)]

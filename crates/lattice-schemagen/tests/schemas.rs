@@ -31,7 +31,12 @@ fn every_message_has_valid_examples_that_decode() {
                 file == format!("{name}.json") || file.starts_with(&format!("{name}."))
             })
             .collect();
-        assert!(!files.is_empty(), "no example for {} in {}", message.name, dir.display());
+        assert!(
+            !files.is_empty(),
+            "no example for {} in {}",
+            message.name,
+            dir.display()
+        );
 
         let schema = serde_json::to_value(&message.schema).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
@@ -39,9 +44,23 @@ fn every_message_has_valid_examples_that_decode() {
             let text = fs::read(&file).unwrap();
             let document: serde_json::Value = serde_json::from_slice(&text)
                 .unwrap_or_else(|e| panic!("{}: not JSON: {e}", display(&file)));
-            let errors: Vec<String> = validator.iter_errors(&document).map(|e| format!("{e} at {}", e.instance_path())).collect();
-            assert!(errors.is_empty(), "{} does not validate against {}: {errors:#?}", display(&file), message.path);
-            (message.decode)(&text).unwrap_or_else(|e| panic!("{} does not decode as {}: {e}", display(&file), message.name));
+            let errors: Vec<String> = validator
+                .iter_errors(&document)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{} does not validate against {}: {errors:#?}",
+                display(&file),
+                message.path
+            );
+            (message.decode)(&text).unwrap_or_else(|e| {
+                panic!(
+                    "{} does not decode as {}: {e}",
+                    display(&file),
+                    message.name
+                )
+            });
             checked += 1;
         }
     }
@@ -57,7 +76,10 @@ fn schemas_are_draft_2020_12_with_titles() {
             "{}",
             message.path
         );
-        assert_eq!(message.schema.get("title").and_then(|v| v.as_str()), Some(message.name));
+        assert_eq!(
+            message.schema.get("title").and_then(|v| v.as_str()),
+            Some(message.name)
+        );
     }
 }
 

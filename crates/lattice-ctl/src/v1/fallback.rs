@@ -1,0 +1,151 @@
+//! Turning a v2alpha1 component spec into the 1.x operations that approximate it.
+
+use super::{DeleteLinkRequest, Link, ScaleComponentCommand};
+use lattice_spec::{ComponentSpec, ConfigSpec, HostId, LinkSpec};
+use std::collections::BTreeMap;
+
+/// Annotation carrying the spec revision on a 1.x host, so inventory shows which revision runs.
+pub const REVISION_ANNOTATION: &str = "lattice.dev/revision";
+/// Annotation carrying the spec digest on a 1.x host.
+pub const DIGEST_ANNOTATION: &str = "lattice.dev/spec-digest";
+
+/// A named configuration the fallback must put before the links and the component that use it
+/// (1.x links and components reference configuration by name only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FallbackConfig {
+    /// The name to put it under (`….config.put.{name}`).
+    pub name: String,
+    /// The values.
+    pub values: BTreeMap<String, String>,
+}
+
+/// The 1.x operations that apply a spec to a 1.x host, in order: put `configs`, put `links`,
+/// send `scale` (with `allow_update`, so a new artifact replaces the old one), then delete
+/// `stale_links`.
+///
+/// 1.x has no atomic apply, no link replies and no rollback: the fallback is best effort, and
+/// [`V1ApplyPlan::lost`] says what of the spec a 1.x host cannot honour.
+///
+/// ```
+/// use lattice_ctl::v1::V1ApplyPlan;
+/// use lattice_spec::{ComponentSpecDraft, LinkDraft};
+///
+/// let spec = ComponentSpecDraft::new("web", "ghcr.io/acme/web:2")
+///     .revision(2)
+///     .link(LinkDraft::new("http", "wasi", "http", ["incoming-handler"]).target_config_value("address", "0.0.0.0:80"))
+///     .validate()?;
+/// let plan = V1ApplyPlan::new(&spec, &"NHOST".parse()?, None);
+/// assert_eq!(plan.configs.len(), 1); // the inline link configuration, put under a generated name
+/// assert_eq!(plan.links[0].target_config, [plan.configs[0].name.clone()]);
+/// assert_eq!(plan.scale.max_instances, 1);
+/// assert!(plan.scale.allow_update);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct V1ApplyPlan {
+    /// Configurations to put first.
+    pub configs: Vec<FallbackConfig>,
+    /// Links to put.
+    pub links: Vec<Link>,
+    /// The scale command that starts or updates the component.
+    pub scale: ScaleComponentCommand,
+    /// Links of `previous` that the new spec no longer has.
+    pub stale_links: Vec<DeleteLinkRequest>,
+    /// What of the spec a 1.x host cannot honour.
+    pub lost: Vec<&'static str>,
+}
+
+impl V1ApplyPlan {
+    /// The plan for applying `spec` on `host_id`; `previous` is the spec it replaces, if known,
+    /// so links it no longer has are removed.
+    #[must_use]
+    pub fn new(spec: &ComponentSpec, host_id: &HostId, previous: Option<&ComponentSpec>) -> Self {
+        let component = spec.id().as_str();
+        let mut configs = Vec::new();
+        let mut names = |config: &ConfigSpec, generated: String| -> Vec<String> {
+            let mut names: Vec<String> = config.names().iter().map(|n| n.to_string()).collect();
+            if !config.values().is_empty() {
+                // Inline values go last: they override named ones, as in v2alpha1.
+                configs.push(FallbackConfig {
+                    name: generated.clone(),
+                    values: config.values().clone(),
+                });
+                names.push(generated);
+            }
+            names
+        };
+
+        let component_config = names(spec.config(), format!("lattice-{component}"));
+        let links = spec
+            .links()
+            .iter()
+            .map(|link| {
+                let base = format!(
+                    "lattice-{component}-{}-{}-{}",
+                    link.wit_namespace(),
+                    link.wit_package(),
+                    link.name()
+                );
+                Link {
+                    source_id: component.to_owned(),
+                    target: link.target().to_string(),
+                    name: link.name().to_string(),
+                    wit_namespace: link.wit_namespace().to_owned(),
+                    wit_package: link.wit_package().to_owned(),
+                    interfaces: link.interfaces().to_vec(),
+                    source_config: names(link.source_config(), format!("{base}-source")),
+                    target_config: names(link.target_config(), format!("{base}-target")),
+                }
+            })
+            .collect();
+
+        let mut annotations = spec.annotations().clone();
+        annotations.insert(REVISION_ANNOTATION.to_owned(), spec.revision().to_string());
+        annotations.insert(DIGEST_ANNOTATION.to_owned(), spec.digest().to_string());
+        let scale = ScaleComponentCommand {
+            component_ref: spec.artifact().to_string(),
+            component_id: component.to_owned(),
+            annotations: Some(annotations),
+            max_instances: spec.scale().get(),
+            component_limits: None,
+            host_id: host_id.to_string(),
+            config: component_config,
+            allow_update: true,
+        };
+
+        let stale_links = previous
+            .map(|old| {
+                old.links()
+                    .iter()
+                    .filter(|link| spec.link(&link.key()).is_none())
+                    .map(|link| delete_request(component, link))
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let mut lost = Vec::new();
+        if !spec.secrets().is_empty() {
+            lost.push("secret references (1.x scale commands carry none)");
+        }
+        if spec.digest_pin().is_some() {
+            lost.push("the artifact digest pin (1.x hosts do not check it)");
+        }
+        Self {
+            configs,
+            links,
+            scale,
+            stale_links,
+            lost,
+        }
+    }
+}
+
+fn delete_request(component: &str, link: &LinkSpec) -> DeleteLinkRequest {
+    DeleteLinkRequest {
+        source_id: component.to_owned(),
+        name: link.name().to_string(),
+        wit_namespace: link.wit_namespace().to_owned(),
+        wit_package: link.wit_package().to_owned(),
+    }
+}
