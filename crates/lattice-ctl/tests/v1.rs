@@ -121,3 +121,64 @@ fn the_fallback_plan_puts_inline_config_by_name_and_removes_stale_links() {
         plan.lost
     );
 }
+
+/// Documents produced by the published 1.x control-interface crate decode into these types
+/// and encode back to the same bytes (same keys, same order, same omissions).
+#[test]
+fn documents_from_the_1x_crate_round_trip_byte_for_byte() {
+    use lattice_ctl::v1::{ComponentDescription, ProviderDescription};
+    use std::collections::BTreeMap;
+
+    fn same_bytes<T: Serialize + DeserializeOwned>(file: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/v1")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let encoded = serde_json::to_string_pretty(&value).unwrap();
+        assert_eq!(
+            encoded.trim_end(),
+            text.trim_end(),
+            "{file} re-encodes differently"
+        );
+    }
+
+    same_bytes::<Host>("host.json");
+    same_bytes::<Host>("host_minimal.json");
+    same_bytes::<HostInventory>("host_inventory.json");
+    same_bytes::<HostInventory>("host_inventory_minimal.json");
+    same_bytes::<ComponentDescription>("component_description.json");
+    same_bytes::<ComponentDescription>("component_description_minimal.json");
+    same_bytes::<ProviderDescription>("provider_description.json");
+    same_bytes::<ProviderDescription>("provider_description_minimal.json");
+    same_bytes::<ScaleComponentCommand>("scale_component_command.json");
+    same_bytes::<ScaleComponentCommand>("scale_component_command_minimal.json");
+    same_bytes::<UpdateComponentCommand>("update_component_command.json");
+    same_bytes::<UpdateComponentCommand>("update_component_command_minimal.json");
+    same_bytes::<Link>("link.json");
+    same_bytes::<Link>("link_minimal.json");
+    same_bytes::<DeleteLinkRequest>("delete_link_request.json");
+    same_bytes::<CtlResponse<Host>>("ctl_response_with_host.json");
+    same_bytes::<CtlResponse<HostInventory>>("ctl_response_with_host_inventory.json");
+    same_bytes::<CtlResponse<Vec<Link>>>("ctl_response_with_links.json");
+    same_bytes::<CtlResponse<BTreeMap<String, String>>>("ctl_response_with_config.json");
+    same_bytes::<CtlResponse<()>>("ctl_response_error.json");
+    same_bytes::<CtlResponse<()>>("ctl_response_empty_success.json");
+    same_bytes::<BTreeMap<String, String>>("config_put_body.json");
+
+    // Hand-written inputs an older host or a terse tool sends: they decode.
+    let path = |f: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/v1")
+            .join(f)
+    };
+    let actors: HostInventory = serde_json::from_str(
+        &std::fs::read_to_string(path("host_inventory_actors_alias.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(!actors.components.is_empty());
+    let link: Link =
+        serde_json::from_str(&std::fs::read_to_string(path("link_decode_minimal.json")).unwrap())
+            .unwrap();
+    assert_eq!(link.name, "default");
+}

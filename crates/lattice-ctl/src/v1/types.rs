@@ -3,7 +3,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// The 1.x reply envelope: `{"success": bool, "message": string, "response": T}`, with
 /// `response` omitted when there is none.
@@ -180,7 +180,7 @@ pub struct ComponentDescription {
     pub max_instances: u32,
     /// Resource limits (1.x always writes this key, `null` when unset).
     #[serde(default)]
-    pub limits: Option<HashMap<String, String>>,
+    pub limits: Option<BTreeMap<String, String>>,
 }
 
 /// A provider in a 1.x inventory.
@@ -224,7 +224,7 @@ pub struct ScaleComponentCommand {
     pub max_instances: u32,
     /// Resource limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub component_limits: Option<HashMap<String, String>>,
+    pub component_limits: Option<BTreeMap<String, String>>,
     /// The host addressed.
     #[serde(default)]
     pub host_id: String,
