@@ -1,0 +1,1 @@
+//! lattice-artifact (being written).

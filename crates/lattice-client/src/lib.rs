@@ -1,0 +1,1 @@
+//! lattice-client (being written).

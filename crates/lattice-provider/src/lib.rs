@@ -1,0 +1,1 @@
+//! lattice-provider (being written).
