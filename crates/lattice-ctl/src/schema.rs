@@ -5,7 +5,7 @@
 //! committed files differ from what the code generates.
 
 use crate::*;
-use lattice_link::{LinkDeleteRequest, LinkPutRequest, LinkResponse};
+use lattice_link::{HealthCheckResponse, LinkDeleteRequest, LinkPutRequest, LinkResponse};
 use lattice_spec::{ComponentSpec, DecodeError, WireMessage};
 use schemars::{JsonSchema, Schema, generate::SchemaSettings};
 
@@ -106,6 +106,7 @@ pub fn catalog() -> Vec<MessageSchema> {
         message::<LinkPutRequest>(),
         message::<LinkDeleteRequest>(),
         message::<LinkResponse>(),
+        document::<HealthCheckResponse>("HealthCheckResponse", "v2alpha1"),
     ];
     all.extend(crate::v1::catalog());
     all

@@ -12,5 +12,7 @@ mod message;
 mod subject;
 
 pub use lattice_status::LinkErrorKind;
-pub use message::{LinkDeleteRequest, LinkPutRequest, LinkRefusal, LinkResponse, LinkResult};
+pub use message::{
+    HealthCheckResponse, LinkDeleteRequest, LinkPutRequest, LinkRefusal, LinkResponse, LinkResult,
+};
 pub use subject::{ProviderOperation, ProviderSubject, ProviderSubjectError};

@@ -256,3 +256,44 @@ impl fmt::Display for LinkResult {
         }
     }
 }
+
+/// A provider's answer on its `health` subject.
+///
+/// This keeps the wasmCloud 1.x shape (`{"healthy": bool, "message": string?}`) so a host can
+/// read the health of providers built with older SDKs; `api_version` is therefore optional
+/// here, unlike in the other messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct HealthCheckResponse {
+    /// The API version, when the provider speaks v2alpha1 (absent from 1.x providers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<ApiVersion>,
+    /// Whether the provider is healthy.
+    pub healthy: bool,
+    /// Why not, or any detail the provider wants to report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl HealthCheckResponse {
+    /// A healthy answer.
+    #[must_use]
+    pub fn healthy() -> Self {
+        Self {
+            api_version: Some(ApiVersion::CURRENT),
+            healthy: true,
+            message: None,
+        }
+    }
+
+    /// An unhealthy answer with the reason.
+    #[must_use]
+    pub fn unhealthy(message: impl Into<String>) -> Self {
+        Self {
+            api_version: Some(ApiVersion::CURRENT),
+            healthy: false,
+            message: Some(message.into()),
+        }
+    }
+}

@@ -130,3 +130,17 @@ fn refusal_travels_whole() {
     );
     assert_eq!(LinkResponse::from(Err(refusal)), response);
 }
+
+#[test]
+fn health_answers_of_1x_providers_decode() {
+    use lattice_link::HealthCheckResponse;
+    let v1: HealthCheckResponse =
+        serde_json::from_str(r#"{"healthy":false,"message":"redis down"}"#).unwrap();
+    assert_eq!((v1.healthy, v1.api_version), (false, None));
+    assert_eq!(v1.message.as_deref(), Some("redis down"));
+    let ours = serde_json::to_value(HealthCheckResponse::healthy()).unwrap();
+    assert_eq!(
+        ours,
+        serde_json::json!({"api_version": "v2alpha1", "healthy": true})
+    );
+}
