@@ -1,0 +1,327 @@
+//! The [`Client`]: one lattice, the caller's NATS connection, typed requests.
+
+use crate::error::{DiscoverError, RequestError, SubscribeError};
+use crate::events::EventStream;
+use bytes::Bytes;
+use futures::StreamExt;
+use lattice_ctl::{
+    CtlSubject, DeleteComponentSpecAck, DeleteComponentSpecRequest, EventFilter, HostInventory,
+    HostInventoryRequest, HostPingRequest, HostSummary, HostSummaryReply, Reply, ReplyPayload,
+};
+use lattice_link::{
+    LinkDeleteRequest, LinkPutRequest, LinkRefusal, LinkResponse, ProviderOperation,
+    ProviderSubject,
+};
+use lattice_spec::{ComponentId, HostId, LatticeName, WireMessage};
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+/// How long a request waits for its reply unless configured otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A typed client for the control interface of one lattice.
+///
+/// It uses the caller's [`async_nats::Client`], so connection options, credentials and TLS are
+/// the caller's. Cloning is cheap.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use lattice_client::{Client, Discover};
+///
+/// let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
+/// let client = Client::new(nats, "default".parse()?);
+/// for host in client.discover_hosts(Discover::expecting(2)).await? {
+///     println!("{} speaks {:?}", host.host_id, host.api_versions);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub(crate) nats: async_nats::Client,
+    pub(crate) lattice: LatticeName,
+    pub(crate) timeout: Duration,
+}
+
+/// How to gather the answers of a host discovery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Discover {
+    /// Return as soon as this many hosts answered.
+    pub expected: Option<usize>,
+    /// Return when this much time has passed since the ping, whatever answered.
+    pub window: Duration,
+}
+
+impl Discover {
+    /// Gather for the whole window (default 1 s): for "who is out there?".
+    #[must_use]
+    pub fn all() -> Self {
+        Self {
+            expected: None,
+            window: Duration::from_secs(1),
+        }
+    }
+
+    /// Return as soon as `hosts` answered, or after the window (default 5 s).
+    #[must_use]
+    pub fn expecting(hosts: usize) -> Self {
+        Self {
+            expected: Some(hosts),
+            window: Duration::from_secs(5),
+        }
+    }
+
+    /// Sets the gather window.
+    #[must_use]
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+}
+
+impl Client {
+    /// A client for `lattice` over `nats`, with the default timeout.
+    #[must_use]
+    pub fn new(nats: async_nats::Client, lattice: LatticeName) -> Self {
+        Self {
+            nats,
+            lattice,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Sets how long each request waits for its reply.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The lattice this client addresses.
+    #[must_use]
+    pub fn lattice(&self) -> &LatticeName {
+        &self.lattice
+    }
+
+    /// The underlying NATS connection.
+    #[must_use]
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.nats
+    }
+
+    /// Discovers the hosts of the lattice: publishes a ping and gathers every host's summary
+    /// until `discover.expected` hosts answered or `discover.window` passed. Never a fixed
+    /// sleep: with an expected count it returns as soon as the last host answers.
+    ///
+    /// # Errors
+    ///
+    /// [`DiscoverError`] when the ping cannot be sent. Hosts whose answer does not decode are
+    /// skipped (and logged).
+    pub async fn discover_hosts(
+        &self,
+        discover: Discover,
+    ) -> Result<Vec<HostSummary>, DiscoverError> {
+        let subject = CtlSubject::HostPing {
+            lattice: self.lattice.clone(),
+        }
+        .to_string();
+        async {
+            let transport =
+                |e: Box<dyn std::error::Error + Send + Sync>| DiscoverError::Transport(e);
+            let inbox = self.nats.new_inbox();
+            let mut answers = self
+                .nats
+                .subscribe(inbox.clone())
+                .await
+                .map_err(|e| transport(e.into()))?;
+            let payload = encode(&HostPingRequest::new());
+            self.nats
+                .publish_with_reply(subject.clone(), inbox, payload)
+                .await
+                .map_err(|e| transport(e.into()))?;
+            let deadline = Instant::now() + discover.window;
+            let mut hosts = Vec::new();
+            while discover.expected.is_none_or(|n| hosts.len() < n) {
+                let Ok(Some(message)) = tokio::time::timeout_at(deadline, answers.next()).await
+                else {
+                    break;
+                };
+                match HostSummaryReply::decode(&message.payload).map(Reply::into_result) {
+                    Ok(Ok(summary)) => hosts.push(summary),
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "a host answered the ping with an error")
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot decode a host's ping answer"),
+                }
+            }
+            let _ = answers.unsubscribe().await;
+            Ok(hosts)
+        }
+        .instrument(tracing::info_span!("lattice.discover_hosts", lattice = %self.lattice))
+        .await
+    }
+
+    /// One host's inventory with status: the source of truth when events were missed.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError`]: timeout, no such host, the host's error reply, or an undecodable reply.
+    pub async fn inventory(&self, host: &HostId) -> Result<HostInventory, RequestError> {
+        let subject = CtlSubject::HostInventory {
+            lattice: self.lattice.clone(),
+            host_id: host.clone(),
+        };
+        self.request::<_, HostInventory>(subject.to_string(), &HostInventoryRequest::new())
+            .instrument(tracing::info_span!("lattice.inventory", host = %host))
+            .await
+    }
+
+    /// Deletes a component from one host: stops it and removes its links.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError`]: timeout, no such host, the host's error reply, or an undecodable reply.
+    pub async fn delete(
+        &self,
+        host: &HostId,
+        component: &ComponentId,
+    ) -> Result<DeleteComponentSpecAck, RequestError> {
+        let subject = CtlSubject::DeleteComponentSpec {
+            lattice: self.lattice.clone(),
+            host_id: host.clone(),
+        };
+        let request = DeleteComponentSpecRequest::new(component.clone());
+        self.request::<_, DeleteComponentSpecAck>(subject.to_string(), &request)
+            .instrument(tracing::info_span!("lattice.delete", host = %host, component = %component))
+            .await
+    }
+
+    /// Subscribes to the status events matching `filter`.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscribeError`] when the subscription cannot be made.
+    pub async fn events(&self, filter: &EventFilter) -> Result<EventStream, SubscribeError> {
+        let subject = filter.to_string();
+        let subscriber =
+            self.nats
+                .subscribe(subject.clone())
+                .await
+                .map_err(|e| SubscribeError {
+                    subject,
+                    source: e.into(),
+                })?;
+        Ok(EventStream::new(subscriber))
+    }
+
+    /// Asks a provider to establish a link and waits for its answer (for tools; hosts do this
+    /// as part of an apply).
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Refused`] with the provider's kind and message, or [`LinkError::Request`].
+    pub async fn link_put(&self, request: &LinkPutRequest) -> Result<(), LinkError> {
+        let subject = ProviderSubject::new(
+            self.lattice.clone(),
+            request.target.clone(),
+            ProviderOperation::LinkPut,
+        );
+        self.link_request(subject, encode(request)).await
+    }
+
+    /// Asks a provider to remove a link and waits for its answer.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Refused`] with the provider's kind and message, or [`LinkError::Request`].
+    pub async fn link_delete(&self, request: &LinkDeleteRequest) -> Result<(), LinkError> {
+        let subject = ProviderSubject::new(
+            self.lattice.clone(),
+            request.target.clone(),
+            ProviderOperation::LinkDelete,
+        );
+        self.link_request(subject, encode(request)).await
+    }
+
+    async fn link_request(
+        &self,
+        subject: ProviderSubject,
+        payload: Bytes,
+    ) -> Result<(), LinkError> {
+        let subject = subject.to_string();
+        let message = self.raw_request(&subject, payload).await?;
+        let response = LinkResponse::decode(&message.payload)
+            .map_err(|source| RequestError::Decode { subject, source })?;
+        response.into_result().map_err(LinkError::Refused)
+    }
+
+    /// Sends a v2alpha1 request and decodes its [`Reply`].
+    pub(crate) async fn request<Req: WireMessage, T: ReplyPayload>(
+        &self,
+        subject: String,
+        request: &Req,
+    ) -> Result<T, RequestError> {
+        let message = self.raw_request(&subject, encode(request)).await?;
+        let reply =
+            Reply::<T>::decode(&message.payload).map_err(|source| RequestError::Decode {
+                subject: subject.clone(),
+                source,
+            })?;
+        reply
+            .into_result()
+            .map_err(|error| RequestError::Host { subject, error })
+    }
+
+    /// Sends bytes as a request under the client's timeout, mapping async-nats' errors.
+    pub(crate) async fn raw_request(
+        &self,
+        subject: &str,
+        payload: Bytes,
+    ) -> Result<async_nats::Message, RequestError> {
+        let request = async_nats::Request::new()
+            .payload(payload)
+            .headers(crate::trace::headers())
+            .timeout(Some(self.timeout));
+        self.nats
+            .send_request(subject.to_owned(), request)
+            .await
+            .map_err(|e| {
+                use async_nats::RequestErrorKind as Kind;
+                match e.kind() {
+                    Kind::TimedOut => RequestError::TimedOut {
+                        subject: subject.to_owned(),
+                        timeout: self.timeout,
+                    },
+                    Kind::NoResponders => RequestError::NoResponders {
+                        subject: subject.to_owned(),
+                    },
+                    _ => RequestError::Transport {
+                        subject: subject.to_owned(),
+                        source: Box::new(e),
+                    },
+                }
+            })
+    }
+}
+
+/// A link request a provider refused, or that failed on the way.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The request failed (timeout, no provider, undecodable answer, transport).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The provider refused; its kind and message are attached.
+    #[error(transparent)]
+    Refused(LinkRefusal),
+}
+
+/// Encodes a message.
+pub(crate) fn encode<M: serde::Serialize>(message: &M) -> Bytes {
+    // Every message of the contract is plain data with string map keys: serializing it cannot
+    // fail, so a failure here is a bug in this workspace, not an input problem.
+    serde_json::to_vec(message)
+        .map(Bytes::from)
+        .expect("lattice messages always serialize")
+}
