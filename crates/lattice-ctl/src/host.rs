@@ -178,6 +178,24 @@ pub struct RevisionStatus {
     pub status: ComponentStatus,
 }
 
+impl RevisionStatus {
+    /// The status of `revision` (with its spec digest and artifact).
+    #[must_use]
+    pub fn new(
+        revision: Revision,
+        spec_digest: ContentDigest,
+        artifact: ArtifactRef,
+        status: ComponentStatus,
+    ) -> Self {
+        Self {
+            revision,
+            spec_digest,
+            artifact,
+            status,
+        }
+    }
+}
+
 /// A component on a host: the revision serving invocations (if any) and the revision most
 /// recently applied.
 ///
@@ -204,6 +222,19 @@ pub struct ComponentInventory {
 }
 
 impl ComponentInventory {
+    /// An entry for `component_id` whose most recent apply is `desired`, with nothing serving
+    /// yet and no links.
+    #[must_use]
+    pub fn new(component_id: ComponentId, desired: RevisionStatus, scale: u32) -> Self {
+        Self {
+            component_id,
+            desired,
+            serving: None,
+            scale,
+            links: Vec::new(),
+        }
+    }
+
     /// Whether `revision` is the one serving invocations.
     #[must_use]
     pub fn is_serving(&self, revision: Revision) -> bool {
@@ -231,6 +262,21 @@ pub struct LinkInventory {
     pub interfaces: Vec<String>,
     /// The link's status; a refusal carries the provider's kind and message.
     pub status: LinkStatus,
+}
+
+impl LinkInventory {
+    /// The inventory entry of `link` with `status`.
+    #[must_use]
+    pub fn new(link: &lattice_spec::LinkSpec, status: LinkStatus) -> Self {
+        Self {
+            name: link.name().clone(),
+            target: link.target().clone(),
+            wit_namespace: link.wit_namespace().to_owned(),
+            wit_package: link.wit_package().to_owned(),
+            interfaces: link.interfaces().to_vec(),
+            status,
+        }
+    }
 }
 
 /// A provider on a host and its status.

@@ -1,1 +1,36 @@
-//! lattice-host (being written).
+//! Host kit for lattice: serves the v2alpha1 control interface for one host and runs the
+//! zero-downtime upgrade sequence.
+//!
+//! A real host embeds a [`Host`]: it answers pings and inventory requests, accepts component
+//! specs (a component is `pending` the moment its apply is acknowledged), publishes a status
+//! event on every transition, and upgrades a running component without dropping an
+//! invocation:
+//!
+//! fetch → validate → instantiate → establish new links → **pause** → re-put changed links →
+//! **swap** → resume → remove old links → running.
+//!
+//! On any failure the previous revision keeps serving and its links are restored. Applies to
+//! one component are serialised; a stale revision is refused; the same spec twice is
+//! `unchanged`. The host never writes lattice-wide state.
+//!
+//! The pluggable pieces are traits: artifact fetching and validation
+//! ([`lattice_artifact::ArtifactFetcher`], [`lattice_artifact::ComponentValidator`]), what
+//! executes an invocation ([`ComponentRuntime`]), and where named configuration comes from
+//! ([`ConfigStore`]). Invocations arrive over wRPC ([`wrpc`]) and pass through each
+//! component's [`InvocationGate`].
+
+mod config;
+mod gate;
+mod host;
+mod links;
+mod runtime;
+mod server;
+mod state;
+mod upgrade;
+pub mod wrpc;
+
+pub use config::{ConfigStore, HostConfig, StaticConfigStore, UnacknowledgedLinks};
+pub use gate::{InvocationGate, InvokeError};
+pub use host::{Host, HostError, HostHandle};
+pub use runtime::{ComponentInstance, ComponentRuntime, RevisionEchoRuntime, RuntimeError};
+pub use wrpc::{InvokeCallError, Invoker};

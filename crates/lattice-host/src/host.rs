@@ -1,0 +1,156 @@
+//! [`Host`]: building and starting a host, and the [`HostHandle`] to observe and stop it.
+
+use crate::{
+    config::{ConfigStore, HostConfig, StaticConfigStore},
+    runtime::ComponentRuntime,
+    server,
+    state::HostState,
+};
+use lattice_artifact::{
+    ArtifactFetcher, ComponentValidator, DefaultFetcher, FileFetcher, WasmComponentValidator,
+};
+use lattice_ctl::HostInventory;
+use lattice_spec::{ComponentId, HostId};
+use std::{sync::Arc, time::Duration};
+
+/// A host being configured. Start it with [`Host::start`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use lattice_host::{Host, HostConfig, RevisionEchoRuntime};
+/// use std::sync::Arc;
+///
+/// let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
+/// let config = HostConfig::new("host-a".parse()?, "default".parse()?);
+/// let host = Host::new(nats, config, Arc::new(RevisionEchoRuntime)).start().await?;
+/// println!("serving as {}", host.host_id());
+/// # Ok(()) }
+/// ```
+pub struct Host {
+    nats: async_nats::Client,
+    config: HostConfig,
+    runtime: Arc<dyn ComponentRuntime>,
+    fetcher: Arc<dyn ArtifactFetcher>,
+    validator: Arc<dyn ComponentValidator>,
+    configs: Arc<dyn ConfigStore>,
+}
+
+/// A host could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// Subscribing to the control subjects failed.
+    #[error("cannot subscribe to the control subjects")]
+    Subscribe(#[source] async_nats::SubscribeError),
+}
+
+impl Host {
+    /// A host over `nats` configured by `config`, executing invocations with `runtime`. It
+    /// fetches local files and OCI image layouts with the default fetcher (relative paths
+    /// from the working directory), validates with [`WasmComponentValidator`], and reads
+    /// named configuration from an empty [`StaticConfigStore`] unless told otherwise.
+    #[must_use]
+    pub fn new(
+        nats: async_nats::Client,
+        config: HostConfig,
+        runtime: Arc<dyn ComponentRuntime>,
+    ) -> Self {
+        Self {
+            nats,
+            config,
+            runtime,
+            fetcher: Arc::new(DefaultFetcher::new().with_files(FileFetcher::new("."))),
+            validator: Arc::new(WasmComponentValidator::new()),
+            configs: Arc::new(StaticConfigStore::default()),
+        }
+    }
+
+    /// Uses `fetcher` to fetch artifacts.
+    #[must_use]
+    pub fn fetcher(mut self, fetcher: Arc<dyn ArtifactFetcher>) -> Self {
+        self.fetcher = fetcher;
+        self
+    }
+
+    /// Uses `validator` to validate artifacts.
+    #[must_use]
+    pub fn validator(mut self, validator: Arc<dyn ComponentValidator>) -> Self {
+        self.validator = validator;
+        self
+    }
+
+    /// Reads named configuration from `configs`.
+    #[must_use]
+    pub fn config_store(mut self, configs: Arc<dyn ConfigStore>) -> Self {
+        self.configs = configs;
+        self
+    }
+
+    /// Subscribes to the host's control subjects and starts serving. Returns once the
+    /// subscriptions are live, so the host answers a ping sent right after.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Subscribe`] when the subscriptions cannot be made.
+    pub async fn start(self) -> Result<HostHandle, HostError> {
+        let state = Arc::new(HostState::new(
+            self.config,
+            self.nats,
+            self.fetcher,
+            self.validator,
+            self.runtime,
+            self.configs,
+        ));
+        let task = server::serve(state.clone())
+            .await
+            .map_err(HostError::Subscribe)?;
+        Ok(HostHandle { state, task })
+    }
+}
+
+/// A running host. Dropping it stops serving control requests; [`HostHandle::shutdown`] also
+/// stops every component.
+pub struct HostHandle {
+    state: Arc<HostState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HostHandle {
+    /// The host's id.
+    #[must_use]
+    pub fn host_id(&self) -> &HostId {
+        &self.state.config.host_id
+    }
+
+    /// The host's inventory, as it would answer an inventory request.
+    #[must_use]
+    pub fn inventory(&self) -> HostInventory {
+        self.state.inventory()
+    }
+
+    /// How long the last upgrade of `component` held invocations.
+    #[must_use]
+    pub fn last_pause_window(&self, component: &ComponentId) -> Option<Duration> {
+        let slot = self.state.slot(component)?;
+        *slot.last_pause.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many invocations `component` served, and how many times one was held by a pause.
+    #[must_use]
+    pub fn invocation_counters(&self, component: &ComponentId) -> Option<(u64, u64)> {
+        Some(self.state.slot(component)?.gate.counters())
+    }
+
+    /// Stops serving control requests and invocations.
+    pub fn shutdown(self) {
+        // Dropping does the work; this names it.
+        drop(self);
+    }
+}
+
+impl Drop for HostHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.state.stop_all();
+    }
+}

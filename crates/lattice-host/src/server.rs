@@ -1,0 +1,143 @@
+//! Serving the control interface of one host: ping, inventory, apply, delete.
+
+use crate::{state::HostState, upgrade};
+use bytes::Bytes;
+use futures::StreamExt;
+use lattice_ctl::{
+    ApplyComponentSpecAck, ApplyComponentSpecReply, ApplyComponentSpecRequest,
+    ComponentStatusEvent, CtlError, CtlSubject, DeleteComponentSpecAck, DeleteComponentSpecReply,
+    DeleteComponentSpecRequest, DeleteOutcome, ErrorCode, EventSource, EventSubject,
+    HostInventoryReply, HostInventoryRequest, HostPingRequest, HostSummaryReply, Rejection,
+    RejectionCode, Reply,
+};
+use lattice_spec::WireMessage;
+use lattice_status::{ComponentState, ComponentStatus};
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// Subscribes to the host's control subjects and serves them until the subscriptions end.
+///
+/// # Errors
+///
+/// When a subscription cannot be made.
+pub(crate) async fn serve(
+    state: Arc<HostState>,
+) -> Result<tokio::task::JoinHandle<()>, async_nats::SubscribeError> {
+    let [ping, addressed] =
+        CtlSubject::host_subscriptions(&state.config.lattice, &state.config.host_id);
+    let ping = state.nats.subscribe(ping).await?;
+    let addressed = state.nats.subscribe(addressed).await?;
+    if let Err(error) = state.nats.flush().await {
+        tracing::warn!(%error, "cannot flush the control subscriptions");
+    }
+    let mut requests = futures::stream::select(ping, addressed);
+    Ok(tokio::spawn(async move {
+        while let Some(message) = requests.next().await {
+            // Each request is handled on its own task: a slow one never holds up the others.
+            tokio::spawn(handle(state.clone(), message));
+        }
+    }))
+}
+
+async fn handle(state: Arc<HostState>, message: async_nats::Message) {
+    let span = tracing::info_span!("lattice.host.request", subject = %message.subject);
+    async {
+        let reply = match message.subject.as_str().parse::<CtlSubject>() {
+            Ok(CtlSubject::HostPing { .. }) => {
+                encode(&match HostPingRequest::decode(&message.payload) {
+                    Ok(_) => HostSummaryReply::ok(state.summary()),
+                    Err(e) => HostSummaryReply::error(CtlError::from(&e)),
+                })
+            }
+            Ok(CtlSubject::HostInventory { .. }) => {
+                encode(&match HostInventoryRequest::decode(&message.payload) {
+                    Ok(_) => HostInventoryReply::ok(state.inventory()),
+                    Err(e) => HostInventoryReply::error(CtlError::from(&e)),
+                })
+            }
+            Ok(CtlSubject::ApplyComponentSpec { .. }) => return apply(&state, &message).await,
+            Ok(CtlSubject::DeleteComponentSpec { .. }) => encode(&delete(&state, &message.payload)),
+            Ok(other) => encode(&Reply::<()>::error(CtlError::new(
+                ErrorCode::Malformed,
+                format!("operation `{other}` is not served by this host"),
+            ))),
+            Err(e) => encode(&Reply::<()>::error(CtlError::new(
+                ErrorCode::Malformed,
+                e.to_string(),
+            ))),
+        };
+        respond(&state, &message, reply).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+async fn respond(state: &HostState, message: &async_nats::Message, reply: Bytes) {
+    let Some(to) = &message.reply else { return };
+    if let Err(error) = state.nats.publish(to.clone(), reply).await {
+        tracing::warn!(%error, "cannot send a control reply");
+    }
+}
+
+fn encode<T: serde::Serialize>(reply: &T) -> Bytes {
+    serde_json::to_vec(reply)
+        .map(Bytes::from)
+        .expect("control replies always serialize")
+}
+
+async fn apply(state: &Arc<HostState>, message: &async_nats::Message) {
+    let request = match ApplyComponentSpecRequest::decode_detailed(&message.payload) {
+        Ok(request) => request,
+        Err(error) => return respond(state, message, encode(&error.into_reply())).await,
+    };
+    let spec = Arc::new(request.spec);
+    let (slot, outcome) = state.admit(&spec);
+    let ack = ApplyComponentSpecAck::new(&spec, outcome);
+    // The component is `pending` in the inventory before this acknowledgement leaves.
+    respond(state, message, encode(&ApplyComponentSpecReply::ok(ack))).await;
+    let Some(slot) = slot else { return };
+    let event = ComponentStatusEvent::new(
+        state.next_origin(),
+        spec.id().clone(),
+        spec.revision(),
+        None,
+        ComponentStatus::new(ComponentState::Pending),
+    );
+    let subject = EventSubject {
+        lattice: state.config.lattice.clone(),
+        host_id: state.config.host_id.clone(),
+        source: EventSource::Component(spec.id().clone()),
+    };
+    state.publish(subject, event.encode()).await;
+    tokio::spawn(upgrade::apply(state.clone(), slot, spec));
+}
+
+fn delete(state: &Arc<HostState>, payload: &[u8]) -> DeleteComponentSpecReply {
+    let request = match DeleteComponentSpecRequest::decode(payload) {
+        Ok(request) => request,
+        Err(e) => return DeleteComponentSpecReply::error(CtlError::from(&e)),
+    };
+    let Some(slot) = state.slot(&request.component_id) else {
+        return DeleteComponentSpecReply::ok(DeleteComponentSpecAck::new(
+            request.component_id,
+            DeleteOutcome::NotFound,
+        ));
+    };
+    let current = slot.record().desired.revision;
+    if let Some(revision) = request.revision.filter(|r| *r < current) {
+        let rejection = Rejection::new(
+            RejectionCode::StaleRevision,
+            format!("delete at revision {revision}, but revision {current} was applied since"),
+        )
+        .with_current_revision(current);
+        return DeleteComponentSpecReply::ok(DeleteComponentSpecAck::new(
+            request.component_id,
+            DeleteOutcome::Rejected(rejection),
+        ));
+    }
+    tokio::spawn(upgrade::delete(state.clone(), slot));
+    DeleteComponentSpecReply::ok(DeleteComponentSpecAck::new(
+        request.component_id,
+        DeleteOutcome::Accepted,
+    ))
+}

@@ -1,0 +1,359 @@
+//! What a host knows: its components, their revisions and links, and the status events it
+//! publishes on every transition.
+//!
+//! Locks here are `std` mutexes held for a few field updates and never across an `.await`;
+//! the only async lock is each component's apply lock, which serialises applies of one
+//! component and is never touched by the invocation path.
+
+use crate::{
+    config::{ConfigStore, HostConfig},
+    gate::InvocationGate,
+    links::LinkRequests,
+    runtime::ComponentRuntime,
+};
+use lattice_artifact::{ArtifactFetcher, ComponentValidator};
+use lattice_ctl::{
+    ApplyOutcome, ComponentInventory, ComponentStatusEvent, EventOrigin, EventSource, EventSubject,
+    HostInventory, HostSummary, LinkInventory, LinkStatusEvent, Rejection, RejectionCode,
+    RevisionStatus,
+};
+use lattice_spec::{ComponentId, ComponentSpec, LinkKey, LinkSpec, Revision, WireMessage};
+use lattice_status::{ComponentState, ComponentStatus, Lifecycle, LinkState, LinkStatus};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, MutexGuard, RwLock, atomic::AtomicU64, atomic::Ordering},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+/// Everything one host knows and uses.
+pub(crate) struct HostState {
+    pub(crate) config: HostConfig,
+    pub(crate) nats: async_nats::Client,
+    pub(crate) fetcher: Arc<dyn ArtifactFetcher>,
+    pub(crate) validator: Arc<dyn ComponentValidator>,
+    pub(crate) runtime: Arc<dyn ComponentRuntime>,
+    pub(crate) configs: Arc<dyn ConfigStore>,
+    pub(crate) links: LinkRequests,
+    sequence: AtomicU64,
+    started: Instant,
+    components: RwLock<BTreeMap<ComponentId, Arc<ComponentSlot>>>,
+}
+
+/// One component on the host.
+pub(crate) struct ComponentSlot {
+    pub(crate) id: ComponentId,
+    /// Serialises applies and deletes of this component.
+    pub(crate) apply_lock: tokio::sync::Mutex<()>,
+    record: Mutex<ComponentRecord>,
+    pub(crate) gate: Arc<InvocationGate>,
+    /// The task serving invocations over wRPC, once a revision serves.
+    pub(crate) invocations: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// How long invocations were paused by the last upgrade.
+    pub(crate) last_pause: Mutex<Option<Duration>>,
+}
+
+/// The inventory entry of a component, with the specs behind it.
+pub(crate) struct ComponentRecord {
+    pub(crate) desired: RevisionStatus,
+    pub(crate) desired_spec: Arc<ComponentSpec>,
+    pub(crate) serving: Option<(RevisionStatus, Arc<ComponentSpec>)>,
+    pub(crate) links: BTreeMap<LinkKey, LinkInventory>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind; keep serving.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl ComponentSlot {
+    pub(crate) fn record(&self) -> MutexGuard<'_, ComponentRecord> {
+        lock(&self.record)
+    }
+
+    /// Whether `spec` is still the most recently accepted apply.
+    pub(crate) fn is_desired(&self, spec: &ComponentSpec) -> bool {
+        let record = self.record();
+        record.desired.revision == spec.revision() && record.desired.spec_digest == spec.digest()
+    }
+
+    pub(crate) fn serving_spec(&self) -> Option<Arc<ComponentSpec>> {
+        self.record().serving.as_ref().map(|(_, spec)| spec.clone())
+    }
+}
+
+impl HostState {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: HostConfig,
+        nats: async_nats::Client,
+        fetcher: Arc<dyn ArtifactFetcher>,
+        validator: Arc<dyn ComponentValidator>,
+        runtime: Arc<dyn ComponentRuntime>,
+        configs: Arc<dyn ConfigStore>,
+    ) -> Self {
+        let links = LinkRequests {
+            nats: nats.clone(),
+            lattice: config.lattice.clone(),
+            timeout: config.link_reply_timeout,
+        };
+        Self {
+            config,
+            nats,
+            fetcher,
+            validator,
+            runtime,
+            configs,
+            links,
+            sequence: AtomicU64::new(0),
+            started: Instant::now(),
+            components: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub(crate) fn slot(&self, id: &ComponentId) -> Option<Arc<ComponentSlot>> {
+        self.components
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub(crate) fn remove(&self, id: &ComponentId) {
+        self.components
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    /// Decides what to do with an apply and, when it is accepted, records the new revision
+    /// as `pending` *before* the acknowledgement is sent.
+    pub(crate) fn admit(
+        &self,
+        spec: &Arc<ComponentSpec>,
+    ) -> (Option<Arc<ComponentSlot>>, ApplyOutcome) {
+        let digest = spec.digest();
+        let desired = RevisionStatus::new(
+            spec.revision(),
+            digest.clone(),
+            spec.artifact().clone(),
+            ComponentStatus::new(ComponentState::Pending),
+        );
+        let mut components = self.components.write().unwrap_or_else(|e| e.into_inner());
+        let Some(slot) = components.get(spec.id()).cloned() else {
+            let slot = Arc::new(ComponentSlot {
+                id: spec.id().clone(),
+                apply_lock: tokio::sync::Mutex::new(()),
+                record: Mutex::new(ComponentRecord {
+                    desired,
+                    desired_spec: spec.clone(),
+                    serving: None,
+                    links: BTreeMap::new(),
+                }),
+                gate: Arc::new(InvocationGate::default()),
+                invocations: Mutex::new(None),
+                last_pause: Mutex::new(None),
+            });
+            components.insert(spec.id().clone(), slot.clone());
+            return (Some(slot), ApplyOutcome::Accepted);
+        };
+        drop(components);
+        let mut record = slot.record();
+        let current = record.desired.revision.max(
+            record
+                .serving
+                .as_ref()
+                .map_or(Revision(0), |(s, _)| s.revision),
+        );
+        if spec.revision() < current {
+            let rejection = Rejection::new(
+                RejectionCode::StaleRevision,
+                format!(
+                    "revision {} is older than revision {current} on this host",
+                    spec.revision()
+                ),
+            )
+            .with_current_revision(current);
+            return (None, ApplyOutcome::Rejected(rejection));
+        }
+        if spec.revision() == record.desired.revision {
+            if record.desired.spec_digest != digest {
+                let rejection = Rejection::new(
+                    RejectionCode::RevisionConflict,
+                    format!("revision {} is already applied on this host with different content; use a new revision", spec.revision()),
+                )
+                .with_current_revision(current);
+                return (None, ApplyOutcome::Rejected(rejection));
+            }
+            // The same spec again: nothing to do unless its last attempt failed.
+            if record.desired.status.state != ComponentState::Failed {
+                return (None, ApplyOutcome::Unchanged);
+            }
+        }
+        record.desired = desired;
+        record.desired_spec = spec.clone();
+        drop(record);
+        (Some(slot), ApplyOutcome::Accepted)
+    }
+
+    pub(crate) fn next_origin(&self) -> EventOrigin {
+        let sequence = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+        EventOrigin::new(
+            self.config.lattice.clone(),
+            self.config.host_id.clone(),
+            sequence,
+            now_ms(),
+        )
+    }
+
+    /// Moves `revision` of the component to `status` and publishes the transition.
+    pub(crate) async fn transition(
+        &self,
+        slot: &ComponentSlot,
+        revision: Revision,
+        status: ComponentStatus,
+    ) {
+        let previous = {
+            let mut record = slot.record();
+            let entry = if record.desired.revision == revision {
+                Some(&mut record.desired)
+            } else {
+                record
+                    .serving
+                    .as_mut()
+                    .map(|(serving, _)| serving)
+                    .filter(|s| s.revision == revision)
+            };
+            entry.map(|entry| {
+                let previous = entry.status.state;
+                if previous != status.state {
+                    if let Err(illegal) = previous.check_transition(status.state) {
+                        tracing::warn!(component = %slot.id, %revision, %illegal, "status transition outside the state machine");
+                    }
+                }
+                entry.status = status.clone();
+                previous
+            })
+        };
+        let event = ComponentStatusEvent::new(
+            self.next_origin(),
+            slot.id.clone(),
+            revision,
+            previous,
+            status,
+        );
+        let subject = EventSubject {
+            lattice: self.config.lattice.clone(),
+            host_id: self.config.host_id.clone(),
+            source: EventSource::Component(slot.id.clone()),
+        };
+        self.publish(subject, event.encode()).await;
+    }
+
+    /// Records a link's status and publishes the transition.
+    pub(crate) async fn link_status(
+        &self,
+        slot: &ComponentSlot,
+        revision: Revision,
+        link: &LinkSpec,
+        status: LinkStatus,
+    ) {
+        let previous = {
+            let mut record = slot.record();
+            let entry = record
+                .links
+                .entry(link.key())
+                .or_insert_with(|| LinkInventory::new(link, LinkStatus::new(LinkState::Pending)));
+            let previous = entry.status.state;
+            *entry = LinkInventory::new(link, status.clone());
+            previous
+        };
+        let event = LinkStatusEvent::new(
+            self.next_origin(),
+            slot.id.clone(),
+            revision,
+            link,
+            Some(previous),
+            status,
+        );
+        let subject = EventSubject {
+            lattice: self.config.lattice.clone(),
+            host_id: self.config.host_id.clone(),
+            source: EventSource::Link(slot.id.clone()),
+        };
+        self.publish(subject, event.encode()).await;
+    }
+
+    pub(crate) fn forget_link(&self, slot: &ComponentSlot, link: &LinkSpec) {
+        slot.record().links.remove(&link.key());
+    }
+
+    pub(crate) async fn publish(
+        &self,
+        subject: EventSubject,
+        payload: Result<bytes::Bytes, serde_json::Error>,
+    ) {
+        match payload {
+            Ok(payload) => {
+                if let Err(error) = self.nats.publish(subject.to_string(), payload).await {
+                    tracing::warn!(%error, %subject, "cannot publish a status event");
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot encode a status event"),
+        }
+    }
+
+    /// Stops serving invocations of every component (on shutdown).
+    pub(crate) fn stop_all(&self) {
+        for slot in self
+            .components
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            if let Some(task) = lock(&slot.invocations).take() {
+                task.abort();
+            }
+        }
+    }
+
+    pub(crate) fn summary(&self) -> HostSummary {
+        let mut summary =
+            HostSummary::new(self.config.host_id.clone(), self.config.lattice.clone());
+        summary.friendly_name = self.config.friendly_name.clone();
+        summary.labels = self.config.labels.clone();
+        summary.version = concat!("lattice-host ", env!("CARGO_PKG_VERSION")).to_owned();
+        summary.uptime_seconds = self.started.elapsed().as_secs();
+        summary
+    }
+
+    pub(crate) fn inventory(&self) -> HostInventory {
+        let mut inventory =
+            HostInventory::new(self.config.host_id.clone(), self.config.lattice.clone());
+        inventory.labels = self.config.labels.clone();
+        inventory.event_sequence = self.sequence.load(Ordering::SeqCst);
+        let components = self.components.read().unwrap_or_else(|e| e.into_inner());
+        inventory.components = components
+            .values()
+            .map(|slot| {
+                let record = slot.record();
+                let scale = record
+                    .serving
+                    .as_ref()
+                    .map_or(record.desired_spec.scale(), |(_, s)| s.scale())
+                    .get();
+                let mut entry =
+                    ComponentInventory::new(slot.id.clone(), record.desired.clone(), scale);
+                entry.serving = record.serving.as_ref().map(|(status, _)| status.clone());
+                entry.links = record.links.values().cloned().collect();
+                entry
+            })
+            .collect();
+        inventory
+    }
+}

@@ -1,0 +1,388 @@
+//! The upgrade sequence a host runs for an apply, and the delete.
+//!
+//! fetch → validate → instantiate → establish new links → pause → re-put changed links → swap
+//! → resume → remove links that are gone → running. Every step before the swap can fail, and
+//! every failure leaves the previous revision serving with its links as they were.
+
+use crate::{
+    config::{UnacknowledgedLinks, resolve},
+    links::LinkOutcome,
+    state::{ComponentSlot, HostState},
+};
+use lattice_artifact::verify_pin;
+use lattice_spec::{ComponentSpec, LinkSpec, SpecDiff};
+use lattice_status::{
+    ComponentState, ComponentStatus, LinkState, LinkStatus, ReasonCode, StatusReason,
+};
+use std::{sync::Arc, time::Instant};
+use tracing::Instrument;
+
+/// The links an upgrade touches, from the diff of the serving spec and the new one.
+struct LinkPlan<'a> {
+    added: Vec<&'a LinkSpec>,
+    changed: Vec<(&'a LinkSpec, &'a LinkSpec)>,
+    removed: Vec<&'a LinkSpec>,
+}
+
+impl<'a> LinkPlan<'a> {
+    fn new(old: Option<&'a ComponentSpec>, new: &'a ComponentSpec) -> Self {
+        let Some(old) = old else {
+            return Self {
+                added: new.links().iter().collect(),
+                changed: Vec::new(),
+                removed: Vec::new(),
+            };
+        };
+        let diff = SpecDiff::between(old, new);
+        let find_new = |key| new.link(&key);
+        let find_old = |key| old.link(&key);
+        let mut plan = Self {
+            added: Vec::new(),
+            changed: Vec::new(),
+            removed: Vec::new(),
+        };
+        for change in &diff.links {
+            let key = change.key();
+            match (find_old(key.clone()), find_new(key)) {
+                (None, Some(link)) => plan.added.push(link),
+                (Some(link), None) => plan.removed.push(link),
+                (Some(from), Some(to)) => plan.changed.push((from, to)),
+                (None, None) => {}
+            }
+        }
+        plan
+    }
+}
+
+/// Runs an accepted apply to `running` or `failed`.
+pub(crate) async fn apply(
+    state: Arc<HostState>,
+    slot: Arc<ComponentSlot>,
+    spec: Arc<ComponentSpec>,
+) {
+    let _serial = slot.apply_lock.lock().await;
+    let revision = spec.revision();
+    if !slot.is_desired(&spec) {
+        let reason = StatusReason::new(
+            ReasonCode::Superseded,
+            "a newer apply arrived before this one started",
+        );
+        state
+            .transition(&slot, revision, ComponentStatus::failed(reason))
+            .await;
+        return;
+    }
+    let span = tracing::info_span!("lattice.host.apply", component = %spec.id(), %revision);
+    let outcome = Upgrade {
+        state: &state,
+        slot: &slot,
+        spec: &spec,
+    }
+    .run()
+    .instrument(span)
+    .await;
+    if let Err(reason) = outcome {
+        tracing::info!(component = %spec.id(), %revision, %reason, "apply failed; the previous revision keeps serving");
+        state
+            .transition(&slot, revision, ComponentStatus::failed(reason))
+            .await;
+    }
+}
+
+struct Upgrade<'a> {
+    state: &'a HostState,
+    slot: &'a ComponentSlot,
+    spec: &'a ComponentSpec,
+}
+
+impl Upgrade<'_> {
+    async fn step(&self, state: ComponentState) {
+        self.state
+            .transition(self.slot, self.spec.revision(), ComponentStatus::new(state))
+            .await;
+    }
+
+    async fn run(&self) -> Result<(), StatusReason> {
+        let (state, slot, spec) = (self.state, self.slot, self.spec);
+
+        // 2. Fetch. Nothing is touched yet: a failure leaves everything as it was.
+        self.step(ComponentState::Fetching).await;
+        let bytes = state
+            .fetcher
+            .fetch(spec.artifact())
+            .await
+            .map_err(|e| StatusReason::from(&e))?;
+        if let Some(pin) = spec.digest_pin() {
+            verify_pin(&bytes, pin)
+                .map_err(|e| StatusReason::from(&e.for_artifact(spec.artifact().as_str())))?;
+        }
+
+        // 3. Validate as a real component whose imports its links cover; then prepare it, so
+        //    compilation is done before anything pauses.
+        self.step(ComponentState::Validating).await;
+        let validator = state.validator.clone();
+        let (check_bytes, check_spec) = (bytes.clone(), spec.clone());
+        let validated =
+            tokio::task::spawn_blocking(move || validator.validate(&check_bytes, &check_spec))
+                .await
+                .map_err(|e| {
+                    StatusReason::new(ReasonCode::Internal, format!("validation task failed: {e}"))
+                })?
+                .map_err(|e| StatusReason::from(&e))?;
+        let config = resolve(state.configs.as_ref(), spec.config()).map_err(|missing| {
+            StatusReason::new(
+                ReasonCode::StartFailed,
+                format!("configuration `{missing}` does not exist"),
+            )
+        })?;
+        let instance = state
+            .runtime
+            .instantiate(spec, &validated, bytes, &config)
+            .await
+            .map_err(|e| StatusReason::new(ReasonCode::StartFailed, e.message))?;
+
+        let old = slot.serving_spec();
+        let plan = LinkPlan::new(old.as_deref(), spec);
+
+        // 4. New links first, while the old revision serves undisturbed.
+        if !plan.added.is_empty() {
+            self.step(ComponentState::Linking).await;
+        }
+        let mut added = Vec::new();
+        for link in &plan.added {
+            match self.put(link).await {
+                Ok(()) => added.push(*link),
+                Err(reason) => {
+                    self.remove_links(&added).await;
+                    self.forget(link);
+                    return Err(reason);
+                }
+            }
+        }
+
+        let Some(old) = old.as_deref() else {
+            // A first revision: nothing to pause or swap out.
+            slot.gate.swap(instance);
+            self.finish().await;
+            return Ok(());
+        };
+
+        // 5. Pause: invocations keep arriving and are held.
+        self.step(ComponentState::Upgrading).await;
+        let paused_at = Instant::now();
+        slot.gate.pause().await;
+
+        // 6. Changed links: delete and put again with the new configuration.
+        let mut reput: Vec<(&LinkSpec, &LinkSpec)> = Vec::new();
+        for (from, to) in &plan.changed {
+            let _ = state.links.delete(spec.id(), from).await;
+            match self.put(to).await {
+                Ok(()) => reput.push((from, to)),
+                Err(reason) => {
+                    // Restore the old configuration of this link and of those already re-put,
+                    // resume on the old revision, and remove the links this apply added.
+                    let _ = state.links.delete(spec.id(), to).await;
+                    self.restore(from).await;
+                    for (from, to) in reput.iter().rev() {
+                        let _ = state.links.delete(spec.id(), to).await;
+                        self.restore(from).await;
+                    }
+                    slot.gate.resume();
+                    self.remove_links(&added).await;
+                    return Err(reason);
+                }
+            }
+        }
+
+        // 7. Swap, resume, then retire what the new revision no longer uses.
+        slot.gate.swap(instance);
+        slot.gate.resume();
+        *slot.last_pause.lock().unwrap_or_else(|e| e.into_inner()) = Some(paused_at.elapsed());
+        let old_revision = old.revision();
+        self.finish().await;
+        state
+            .transition(
+                slot,
+                old_revision,
+                ComponentStatus::new(ComponentState::Stopping),
+            )
+            .await;
+        state
+            .transition(
+                slot,
+                old_revision,
+                ComponentStatus::new(ComponentState::Stopped),
+            )
+            .await;
+        for link in &plan.removed {
+            let _ = state.links.delete(spec.id(), link).await;
+            self.forget(link);
+        }
+        Ok(())
+    }
+
+    /// Records the new revision as the serving one and reports it running.
+    async fn finish(&self) {
+        {
+            let mut record = self.slot.record();
+            let mut serving = record.desired.clone();
+            serving.status = ComponentStatus::new(ComponentState::Running);
+            record.serving = Some((serving, Arc::new(self.spec.clone())));
+        }
+        crate::wrpc::ensure_serving(self.state, self.slot).await;
+        self.step(ComponentState::Running).await;
+    }
+
+    /// Puts a link and reports its status; an error is the reason the apply fails.
+    async fn put(&self, link: &LinkSpec) -> Result<(), StatusReason> {
+        let (state, revision) = (self.state, self.spec.revision());
+        state
+            .link_status(
+                self.slot,
+                revision,
+                link,
+                LinkStatus::new(LinkState::Pending),
+            )
+            .await;
+        match state
+            .links
+            .put(self.spec.id(), link, state.configs.as_ref())
+            .await
+        {
+            LinkOutcome::Established => {
+                state
+                    .link_status(
+                        self.slot,
+                        revision,
+                        link,
+                        LinkStatus::new(LinkState::Established),
+                    )
+                    .await;
+                Ok(())
+            }
+            LinkOutcome::Refused(refusal) => {
+                let reason = StatusReason::link_refused(
+                    link.target().as_str(),
+                    link.name().as_str(),
+                    refusal.kind,
+                    refusal.message,
+                );
+                state
+                    .link_status(
+                        self.slot,
+                        revision,
+                        link,
+                        LinkStatus::failed(reason.clone()),
+                    )
+                    .await;
+                Err(reason)
+            }
+            LinkOutcome::Unacknowledged => {
+                let reason = StatusReason::new(
+                    ReasonCode::LinkUnacknowledged,
+                    format!(
+                        "provider `{}` did not answer within {:?}",
+                        link.target(),
+                        state.config.link_reply_timeout
+                    ),
+                )
+                .with_link(link.target().as_str(), link.name().as_str());
+                let status = LinkStatus::new(LinkState::Unacknowledged).with_reason(reason.clone());
+                state.link_status(self.slot, revision, link, status).await;
+                match state.config.unacknowledged_links {
+                    UnacknowledgedLinks::Fail => Err(reason),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Puts the old configuration of a link back (best effort) and reports it.
+    async fn restore(&self, link: &LinkSpec) {
+        let state = self.state;
+        let serving = self
+            .slot
+            .serving_spec()
+            .map_or(self.spec.revision(), |s| s.revision());
+        let status = match state
+            .links
+            .put(self.spec.id(), link, state.configs.as_ref())
+            .await
+        {
+            LinkOutcome::Established => LinkStatus::new(LinkState::Established),
+            LinkOutcome::Unacknowledged => LinkStatus::new(LinkState::Unacknowledged),
+            LinkOutcome::Refused(refusal) => LinkStatus::failed(StatusReason::link_refused(
+                link.target().as_str(),
+                link.name().as_str(),
+                refusal.kind,
+                refusal.message,
+            )),
+        };
+        state.link_status(self.slot, serving, link, status).await;
+    }
+
+    /// Removes links this apply added, after a failure.
+    async fn remove_links(&self, links: &[&LinkSpec]) {
+        for link in links {
+            let _ = self.state.links.delete(self.spec.id(), link).await;
+            self.forget(link);
+        }
+    }
+
+    fn forget(&self, link: &LinkSpec) {
+        self.state.forget_link(self.slot, link);
+    }
+}
+
+/// Stops a component and removes its links.
+pub(crate) async fn delete(state: Arc<HostState>, slot: Arc<ComponentSlot>) {
+    let _serial = slot.apply_lock.lock().await;
+    let Some(spec) = slot.serving_spec() else {
+        let revision = slot.record().desired.revision;
+        state
+            .transition(
+                &slot,
+                revision,
+                ComponentStatus::new(ComponentState::Stopping),
+            )
+            .await;
+        state
+            .transition(
+                &slot,
+                revision,
+                ComponentStatus::new(ComponentState::Stopped),
+            )
+            .await;
+        state.remove(&slot.id);
+        return;
+    };
+    state
+        .transition(
+            &slot,
+            spec.revision(),
+            ComponentStatus::new(ComponentState::Stopping),
+        )
+        .await;
+    slot.gate.pause().await;
+    slot.gate.clear();
+    slot.gate.resume();
+    if let Some(task) = slot
+        .invocations
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        task.abort();
+    }
+    for link in spec.links() {
+        let _ = state.links.delete(spec.id(), link).await;
+    }
+    state
+        .transition(
+            &slot,
+            spec.revision(),
+            ComponentStatus::new(ComponentState::Stopped),
+        )
+        .await;
+    state.remove(&slot.id);
+}
