@@ -156,10 +156,10 @@ impl Client {
             if follow.report.applied.is_fallback() {
                 return follow.wait_v1(until).await;
             }
-            if follow.report.applied.is_unchanged() {
-                if let Some(done) = follow.check_inventory().await? {
-                    return done;
-                }
+            if follow.report.applied.is_unchanged()
+                && let Some(done) = follow.check_inventory().await?
+            {
+                return done;
             }
             let mut last_sequence: Option<u64> = None;
             loop {
@@ -176,10 +176,8 @@ impl Client {
                         if let Some(done) = follow.on_event(event) {
                             return done;
                         }
-                        if gap {
-                            if let Some(done) = follow.check_inventory().await? {
-                                return done;
-                            }
+                        if gap && let Some(done) = follow.check_inventory().await? {
+                            return done;
                         }
                     }
                     Ok(None) => break,
@@ -380,10 +378,10 @@ impl<'a> Follow<'a> {
         let Some(entry) = inventory.component(self.spec.id()) else {
             return Ok(None);
         };
-        Ok(self.from_inventory(entry))
+        Ok(self.settle_from_inventory(entry))
     }
 
-    fn from_inventory(
+    fn settle_from_inventory(
         &mut self,
         entry: &ComponentInventory,
     ) -> Option<Result<WaitReport, WaitError>> {

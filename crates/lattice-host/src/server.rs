@@ -27,8 +27,8 @@ pub(crate) async fn serve(
         CtlSubject::host_subscriptions(&state.config.lattice, &state.config.host_id);
     let ping = state.nats.subscribe(ping).await?;
     let addressed = state.nats.subscribe(addressed).await?;
-    if let Err(error) = state.nats.flush().await {
-        tracing::warn!(%error, "cannot flush the control subscriptions");
+    if let Err(error) = crate::state::server_barrier(&state.nats).await {
+        tracing::warn!(%error, "cannot confirm the control subscriptions");
     }
     let mut requests = futures::stream::select(ping, addressed);
     Ok(tokio::spawn(async move {

@@ -231,10 +231,10 @@ impl HostState {
             };
             entry.map(|entry| {
                 let previous = entry.status.state;
-                if previous != status.state {
-                    if let Err(illegal) = previous.check_transition(status.state) {
-                        tracing::warn!(component = %slot.id, %revision, %illegal, "status transition outside the state machine");
-                    }
+                if previous != status.state
+                    && let Err(illegal) = previous.check_transition(status.state)
+                {
+                    tracing::warn!(component = %slot.id, %revision, %illegal, "status transition outside the state machine");
                 }
                 entry.status = status.clone();
                 previous
@@ -355,5 +355,27 @@ impl HostState {
             })
             .collect();
         inventory
+    }
+}
+
+/// Waits until the server has processed everything this connection sent so far.
+///
+/// async-nats' `flush` only waits for the bytes to leave the socket. A message published to a
+/// fresh inbox and received back proves the server processed the earlier subscriptions too,
+/// since it handles one connection's protocol operations in order.
+pub(crate) async fn server_barrier(nats: &async_nats::Client) -> Result<(), String> {
+    use futures::StreamExt as _;
+    let inbox = nats.new_inbox();
+    let mut probe = nats
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    nats.publish(inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(10), probe.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("the probe subscription ended".to_owned()),
+        Err(_) => Err("the server did not echo the probe within 10s".to_owned()),
     }
 }

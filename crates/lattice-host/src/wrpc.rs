@@ -66,7 +66,9 @@ pub(crate) async fn ensure_serving(state: &HostState, slot: &ComponentSlot) {
                 return;
             }
         };
-        let _ = nats.flush().await;
+        if let Err(error) = crate::state::server_barrier(&nats).await {
+            tracing::warn!(%error, %prefix, "cannot confirm the invocation subscription");
+        }
         let _ = ready_tx.send(());
         let mut invocations = std::pin::pin!(invocations);
         while let Some(invocation) = invocations.next().await {

@@ -1,0 +1,289 @@
+//! The dispatcher: reads the provider's three subscriptions, runs one task per request, keeps
+//! requests for the same link in order, and drains on shutdown.
+
+use crate::LinkHandler;
+use crate::barrier::{RoundTrip, round_trip};
+use async_nats::{Client, Message, Subject, Subscriber};
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use lattice_link::{
+    HealthCheckResponse, LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkResponse,
+};
+use lattice_spec::{ComponentId, DecodeError, LinkKey, WireMessage};
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::{JoinError, JoinSet};
+use tracing::{Instrument, debug, field, info, info_span, warn};
+
+/// The provider's subscriptions, one per operation.
+pub(crate) struct Lanes {
+    pub(crate) put: Lane,
+    pub(crate) delete: Lane,
+    pub(crate) health: Lane,
+}
+
+/// One subscription and whether its stream is still open.
+pub(crate) struct Lane {
+    sub: Subscriber,
+    open: bool,
+}
+
+impl Lane {
+    pub(crate) fn new(sub: Subscriber) -> Self {
+        Self { sub, open: true }
+    }
+}
+
+impl Lanes {
+    fn any_open(&self) -> bool {
+        self.put.open || self.delete.open || self.health.open
+    }
+
+    /// Unsubscribes every lane; each stream ends after the messages already received.
+    async fn drain(&mut self) {
+        for lane in [&mut self.put, &mut self.delete, &mut self.health] {
+            if lane.open
+                && let Err(error) = lane.sub.drain().await
+            {
+                // The connection is gone; so is the subscription, and its stream ends.
+                warn!(%error, "cannot unsubscribe");
+            }
+        }
+    }
+}
+
+/// What orders link requests: the component and the link's key within it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct OrderKey {
+    source_id: ComponentId,
+    link: LinkKey,
+}
+
+/// A decoded link request.
+enum LinkRequest {
+    Put(LinkPutRequest),
+    Delete(LinkDeleteRequest),
+}
+
+impl LinkRequest {
+    fn order_key(&self) -> OrderKey {
+        let (source_id, wit_namespace, wit_package, name) = match self {
+            Self::Put(put) => (
+                &put.source_id,
+                &put.wit_namespace,
+                &put.wit_package,
+                &put.name,
+            ),
+            Self::Delete(del) => (
+                &del.source_id,
+                &del.wit_namespace,
+                &del.wit_package,
+                &del.name,
+            ),
+        };
+        OrderKey {
+            source_id: source_id.clone(),
+            link: LinkKey {
+                wit_namespace: wit_namespace.clone(),
+                wit_package: wit_package.clone(),
+                name: name.clone(),
+            },
+        }
+    }
+
+    /// Calls the handler; a panic becomes an `internal` refusal.
+    async fn handle(&self, handler: &dyn LinkHandler) -> LinkResponse {
+        let call = match self {
+            Self::Put(put) => handler.put_link(put),
+            Self::Delete(del) => handler.delete_link(del),
+        };
+        match AssertUnwindSafe(call).catch_unwind().await {
+            Ok(result) => LinkResponse::from(result),
+            Err(_) => LinkResponse::refused(
+                LinkErrorKind::Internal,
+                "the provider's link handler panicked",
+            ),
+        }
+    }
+}
+
+/// Runs request tasks and remembers, per link, the last one started.
+pub(crate) struct Dispatcher {
+    client: Client,
+    handler: Arc<dyn LinkHandler>,
+    tasks: JoinSet<()>,
+    /// Per link: a receiver that completes when the link's latest request task is done.
+    tails: HashMap<OrderKey, oneshot::Receiver<()>>,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(client: Client, handler: Arc<dyn LinkHandler>) -> Self {
+        Self {
+            client,
+            handler,
+            tasks: JoinSet::new(),
+            tails: HashMap::new(),
+        }
+    }
+
+    /// Serves until `shutdown` fires (then drains) or every subscription ends, then waits for
+    /// every request task and flushes the connection.
+    pub(crate) async fn run(mut self, mut lanes: Lanes, mut shutdown: oneshot::Receiver<()>) {
+        let mut stopping = false;
+        while lanes.any_open() {
+            tokio::select! {
+                // An error means the handle is gone, which aborts this task anyway.
+                _ = &mut shutdown, if !stopping => {
+                    debug!("shutting down: unsubscribing");
+                    stopping = true;
+                    lanes.drain().await;
+                }
+                message = lanes.put.sub.next(), if lanes.put.open => match message {
+                    Some(message) => {
+                        let decoded = LinkPutRequest::decode(&message.payload).map(LinkRequest::Put);
+                        self.on_link(message, decoded);
+                    }
+                    None => lanes.put.open = false,
+                },
+                message = lanes.delete.sub.next(), if lanes.delete.open => match message {
+                    Some(message) => {
+                        let decoded =
+                            LinkDeleteRequest::decode(&message.payload).map(LinkRequest::Delete);
+                        self.on_link(message, decoded);
+                    }
+                    None => lanes.delete.open = false,
+                },
+                message = lanes.health.sub.next(), if lanes.health.open => match message {
+                    Some(message) => self.on_health(message),
+                    None => lanes.health.open = false,
+                },
+                Some(result) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    log_join(result);
+                }
+            }
+        }
+        while let Some(result) = self.tasks.join_next().await {
+            log_join(result);
+        }
+        // Replies are on the wire, and the server has processed the unsubscriptions.
+        match round_trip(&self.client).await {
+            Ok(RoundTrip::Confirmed) => {}
+            Ok(RoundTrip::Unconfirmed) => {
+                warn!("the nats server did not confirm the unsubscriptions in time");
+            }
+            Err(error) => warn!(%error, "cannot flush the connection after shutdown"),
+        }
+        debug!("provider server stopped");
+    }
+
+    /// Starts the task for a link request, after the previous request for the same link.
+    fn on_link(&mut self, message: Message, decoded: Result<LinkRequest, DecodeError>) {
+        let span = info_span!(
+            "link_request",
+            subject = %message.subject,
+            link = field::Empty,
+            source_id = field::Empty,
+        );
+        let client = self.client.clone();
+        let reply = message.reply;
+        let request = match decoded {
+            Ok(request) => request,
+            Err(error) => {
+                span.in_scope(|| warn!(%error, "cannot decode the link request; refusing it"));
+                let response =
+                    LinkResponse::refused(LinkErrorKind::InvalidConfiguration, error.to_string());
+                self.tasks.spawn(
+                    async move { send_reply(&client, reply, response.encode()).await }
+                        .instrument(span),
+                );
+                return;
+            }
+        };
+        let key = request.order_key();
+        span.record("link", field::display(&key.link.name));
+        span.record("source_id", field::display(&key.source_id));
+
+        // Forget links whose last request is done, then chain this one after the previous.
+        self.tails
+            .retain(|_, done| matches!(done.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+        let (done, done_rx) = oneshot::channel::<()>();
+        let previous = self.tails.insert(key, done_rx);
+
+        let handler = Arc::clone(&self.handler);
+        self.tasks.spawn(
+            async move {
+                if let Some(previous) = previous {
+                    // Completes (with an error: nothing is ever sent) when that task ends,
+                    // whether it finished, panicked or was aborted.
+                    let _ = previous.await;
+                }
+                let response = request.handle(&*handler).await;
+                log_response(&response);
+                send_reply(&client, reply, response.encode()).await;
+                drop(done);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Starts the task for a health check; those are never ordered or delayed by links.
+    fn on_health(&mut self, message: Message) {
+        let span = info_span!("health_check", subject = %message.subject);
+        let client = self.client.clone();
+        let handler = Arc::clone(&self.handler);
+        let reply = message.reply;
+        self.tasks.spawn(
+            async move {
+                let response = AssertUnwindSafe(handler.health())
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        HealthCheckResponse::unhealthy("the provider's health check panicked")
+                    });
+                debug!(healthy = response.healthy, message = ?response.message, "health check");
+                let encoded = serde_json::to_vec(&response).map(Bytes::from);
+                send_reply(&client, reply, encoded).await;
+            }
+            .instrument(span),
+        );
+    }
+}
+
+fn log_response(response: &LinkResponse) {
+    if response.is_accepted() {
+        info!("link request accepted");
+    } else {
+        info!(result = %response.result, "link request refused");
+    }
+}
+
+fn log_join(result: Result<(), JoinError>) {
+    if let Err(error) = result
+        && error.is_panic()
+    {
+        warn!(%error, "a request task panicked");
+    }
+}
+
+/// Publishes the reply, if the request asked for one (a 1.x host publishes link puts without
+/// a reply subject: they are handled, not answered).
+async fn send_reply(
+    client: &Client,
+    reply: Option<Subject>,
+    encoded: Result<Bytes, serde_json::Error>,
+) {
+    let Some(reply) = reply else {
+        debug!("the request has no reply subject: handled, not answered");
+        return;
+    };
+    match encoded {
+        Ok(payload) => {
+            if let Err(error) = client.publish(reply, payload).await {
+                warn!(%error, "cannot send the reply");
+            }
+        }
+        Err(error) => warn!(%error, "cannot encode the reply"),
+    }
+}

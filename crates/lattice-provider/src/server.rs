@@ -1,0 +1,186 @@
+//! [`ProviderServer`]: subscribes to the provider's subjects and serves them until shut down.
+
+use crate::barrier::{RoundTrip, round_trip};
+use crate::dispatch::{Dispatcher, Lane, Lanes};
+use crate::{LinkHandler, ProviderError};
+use async_nats::{Client, Subscriber};
+use lattice_link::{ProviderOperation, ProviderSubject};
+use lattice_spec::{LatticeName, ProviderId};
+use std::fmt;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::{Instrument, info_span, warn};
+
+/// Serves one provider's link puts, link deletes and health checks over the caller's NATS
+/// connection.
+///
+/// [`serve`](Self::serve) subscribes to `wasmbus.rpc.{lattice}.{provider_id}.linkdefs.put`,
+/// `….linkdefs.del` and `….health` (built with [`ProviderSubject`]). Each request is decoded
+/// (its `api_version` checked), passed to the [`LinkHandler`], and answered with a
+/// `LinkResponse` (a `HealthCheckResponse` for a health check). A request that cannot be
+/// decoded is answered with a refusal of kind `invalid_configuration` carrying the decode
+/// error (which names the supported versions on a version mismatch). A request without a
+/// reply subject — a wasmCloud 1.x host publishes link puts fire-and-forget — is handled the
+/// same way, just not answered.
+///
+/// # Concurrency and order
+///
+/// Every request runs in its own task, so a slow link never delays a health check or another
+/// link. Requests for the **same link** — same `source_id`, `wit_namespace`, `wit_package`
+/// and `name` — are handled one at a time in the order the server received them: when a
+/// request arrives, the server (a single dispatch loop) chains its task after the previous
+/// task for that link, which it remembers until that task ends; the next one starts only
+/// after the previous one's handler returned and its reply was sent.
+///
+/// NATS delivers the messages of one subject in the order a host published them, so two puts
+/// (or two deletes) of a link are always handled in publication order. Puts and deletes come
+/// on two subjects, hence two subscriptions: a put and a delete of the same link published
+/// back to back without waiting for a reply are ordered as the client library hands them
+/// over, which is publication order unless both are pending at the same instant. A host that
+/// needs a strict put-then-delete waits for the put's reply first, as request/reply hosts do.
+#[derive(Clone)]
+pub struct ProviderServer {
+    client: Client,
+    lattice: LatticeName,
+    provider_id: ProviderId,
+    handler: Arc<dyn LinkHandler>,
+}
+
+impl fmt::Debug for ProviderServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderServer")
+            .field("lattice", &self.lattice)
+            .field("provider_id", &self.provider_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderServer {
+    /// A server for `provider_id` in `lattice`, answering with `handler`.
+    ///
+    /// `client` is the caller's connection: its authentication, timeouts and reconnection
+    /// policy are the caller's.
+    #[must_use]
+    pub fn new(
+        client: Client,
+        lattice: LatticeName,
+        provider_id: ProviderId,
+        handler: Arc<dyn LinkHandler>,
+    ) -> Self {
+        Self {
+            client,
+            lattice,
+            provider_id,
+            handler,
+        }
+    }
+
+    /// The subject this server listens on for `operation`.
+    #[must_use]
+    pub fn subject(&self, operation: ProviderOperation) -> ProviderSubject {
+        ProviderSubject::new(self.lattice.clone(), self.provider_id.clone(), operation)
+    }
+
+    /// Subscribes and starts serving in a background task.
+    ///
+    /// Returns once the NATS server has registered the subscriptions, so a request sent right
+    /// after is received. (`Client::flush` alone only writes to the socket; the server's
+    /// processing is confirmed with a request on a fresh inbox subject nobody listens on,
+    /// which the server answers with "no responders". If that answer does not come within the
+    /// client's request timeout — e.g. the connection may not publish on its inbox prefix —
+    /// a warning is logged and the server starts anyway.)
+    ///
+    /// # Errors
+    ///
+    /// [`ProviderError`] of kind [`Subscribe`](crate::ProviderErrorKind::Subscribe) if a
+    /// subscription fails, or [`Flush`](crate::ProviderErrorKind::Flush) if the connection
+    /// fails while confirming them; nothing is left subscribed then.
+    pub async fn serve(self) -> Result<ProviderHandle, ProviderError> {
+        let lanes = Lanes {
+            put: Lane::new(self.subscribe(ProviderOperation::LinkPut).await?),
+            delete: Lane::new(self.subscribe(ProviderOperation::LinkDelete).await?),
+            health: Lane::new(self.subscribe(ProviderOperation::Health).await?),
+        };
+        match round_trip(&self.client).await {
+            Ok(RoundTrip::Confirmed) => {}
+            Ok(RoundTrip::Unconfirmed) => warn!(
+                lattice = %self.lattice,
+                provider_id = %self.provider_id,
+                "the nats server did not confirm the subscriptions in time (can this connection \
+                 publish on its inbox prefix?); serving anyway"
+            ),
+            Err(source) => return Err(ProviderError::Flush { source }),
+        }
+
+        let span = info_span!(
+            "provider_server",
+            lattice = %self.lattice,
+            provider_id = %self.provider_id,
+        );
+        let (stop, stopped) = oneshot::channel();
+        let dispatcher = Dispatcher::new(self.client, self.handler);
+        let task = tokio::spawn(dispatcher.run(lanes, stopped).instrument(span));
+        Ok(ProviderHandle {
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    async fn subscribe(&self, operation: ProviderOperation) -> Result<Subscriber, ProviderError> {
+        let subject = self.subject(operation).to_string();
+        self.client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|source| ProviderError::Subscribe {
+                subject,
+                source: Box::new(source),
+            })
+    }
+}
+
+/// A running [`ProviderServer`].
+///
+/// [`shutdown`](Self::shutdown) stops it gracefully; dropping the handle aborts it at once
+/// (requests being handled are cancelled and not answered).
+#[derive(Debug)]
+#[must_use = "dropping the handle stops the provider server"]
+pub struct ProviderHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl ProviderHandle {
+    /// Stops serving: unsubscribes, answers the requests already received, waits for every
+    /// handler call in flight to finish, and flushes the connection.
+    ///
+    /// Once this returns the NATS server has processed the unsubscriptions, so a new request
+    /// on the provider's subjects finds no responders (unless another instance listens). A
+    /// request that reaches this connection while its unsubscription is on the way to the
+    /// server can be dropped by the client library unanswered; its sender times out.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            // The task may have ended already (its subscriptions closed); nothing to stop.
+            let _ = stop.send(());
+        }
+        // Awaited by reference: if this future is dropped, `Drop` still aborts the task.
+        if let Err(error) = (&mut self.task).await
+            && error.is_panic()
+        {
+            warn!(%error, "the provider server task panicked");
+        }
+    }
+
+    /// Whether the server has stopped (shut down, or every subscription ended because the
+    /// connection was closed or drained).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for ProviderHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

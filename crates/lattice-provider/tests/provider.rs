@@ -1,0 +1,309 @@
+//! The provider server against a real nats-server, with the test playing the host.
+
+mod support;
+
+use async_nats::RequestErrorKind;
+use bytes::Bytes;
+use futures::StreamExt;
+use lattice_link::{
+    HealthCheckResponse, LinkErrorKind, LinkRefusal, LinkResponse, ProviderOperation,
+};
+use lattice_spec::WireMessage;
+use std::sync::Arc;
+use support::{
+    Call, Minimal, Recorder, delete, health_request, link_request, next_call, put, request_raw,
+    start, subject, until_no_responders, within,
+};
+
+#[tokio::test]
+async fn an_accepted_put_is_answered_and_the_handler_sees_the_link() {
+    let (recorder, mut calls) = Recorder::new();
+    let setup = start(Arc::new(recorder)).await;
+    let request = put("public", "0.0.0.0:8080");
+
+    let response = link_request(
+        &setup.host,
+        ProviderOperation::LinkPut,
+        request.encode().unwrap(),
+    )
+    .await;
+
+    assert!(response.is_accepted(), "{response:?}");
+    assert_eq!(next_call(&mut calls).await, Call::Put(request));
+}
+
+#[tokio::test]
+async fn a_refused_put_carries_the_handlers_kind_and_message_verbatim() {
+    let refusal = LinkRefusal {
+        kind: LinkErrorKind::ResourceUnavailable,
+        message: "address already in use: 0.0.0.0:8080 (by app/public)".to_owned(),
+    };
+    let (mut recorder, _calls) = Recorder::new();
+    recorder.refusal = Some(refusal.clone());
+    let setup = start(Arc::new(recorder)).await;
+
+    let response = link_request(
+        &setup.host,
+        ProviderOperation::LinkPut,
+        put("public", "0.0.0.0:8080").encode().unwrap(),
+    )
+    .await;
+
+    assert_eq!(response.into_result(), Err(refusal));
+}
+
+#[tokio::test]
+async fn a_delete_is_answered_and_the_handler_sees_it() {
+    let (recorder, mut calls) = Recorder::new();
+    let setup = start(Arc::new(recorder)).await;
+    let request = delete("public");
+
+    let response = link_request(
+        &setup.host,
+        ProviderOperation::LinkDelete,
+        request.encode().unwrap(),
+    )
+    .await;
+
+    assert!(response.is_accepted(), "{response:?}");
+    assert_eq!(next_call(&mut calls).await, Call::Delete(request));
+}
+
+#[tokio::test]
+async fn health_is_the_handlers_answer_and_healthy_by_default() {
+    let setup = start(Arc::new(Minimal)).await;
+    assert_eq!(
+        health_request(&setup.host).await,
+        HealthCheckResponse::healthy()
+    );
+
+    let (mut recorder, _calls) = Recorder::new();
+    recorder.health = Some(HealthCheckResponse::unhealthy("disk full"));
+    let setup = start(Arc::new(recorder)).await;
+    let health = health_request(&setup.host).await;
+    assert!(!health.healthy);
+    assert_eq!(health.message.as_deref(), Some("disk full"));
+}
+
+#[tokio::test]
+async fn an_unsupported_version_is_refused_naming_the_supported_ones() {
+    let (recorder, mut calls) = Recorder::new();
+    let setup = start(Arc::new(recorder)).await;
+    let mut body = serde_json::to_value(put("public", "0.0.0.0:8080")).unwrap();
+    body["api_version"] = "v9".into();
+
+    let response = link_request(
+        &setup.host,
+        ProviderOperation::LinkPut,
+        Bytes::from(serde_json::to_vec(&body).unwrap()),
+    )
+    .await;
+
+    let refusal = response.into_result().unwrap_err();
+    assert_eq!(refusal.kind, LinkErrorKind::InvalidConfiguration);
+    assert!(refusal.message.contains("v2alpha1"), "{}", refusal.message);
+    assert!(refusal.message.contains("v9"), "{}", refusal.message);
+    assert!(calls.try_recv().is_err(), "the handler was not called");
+}
+
+#[tokio::test]
+async fn garbage_is_refused_not_ignored() {
+    let (recorder, _calls) = Recorder::new();
+    let setup = start(Arc::new(recorder)).await;
+
+    for operation in [ProviderOperation::LinkPut, ProviderOperation::LinkDelete] {
+        let response = link_request(
+            &setup.host,
+            operation,
+            Bytes::from_static(b"\x00\xffnot json"),
+        )
+        .await;
+        let refusal = response.into_result().unwrap_err();
+        assert_eq!(refusal.kind, LinkErrorKind::InvalidConfiguration);
+        assert!(refusal.message.contains("malformed"), "{}", refusal.message);
+    }
+}
+
+#[tokio::test]
+async fn a_put_without_a_reply_subject_is_still_handled() {
+    let (recorder, mut calls) = Recorder::new();
+    let setup = start(Arc::new(recorder)).await;
+    let request = put("public", "0.0.0.0:8080");
+
+    // A 1.x host publishes link puts fire-and-forget.
+    within(
+        "publish",
+        setup.host.publish(
+            subject(ProviderOperation::LinkPut),
+            request.encode().unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    within("flush", setup.host.flush()).await.unwrap();
+
+    assert_eq!(next_call(&mut calls).await, Call::Put(request));
+}
+
+#[tokio::test]
+async fn a_slow_put_does_not_block_a_health_check() {
+    let (recorder, mut calls) = Recorder::new();
+    let open = recorder.gate("slow");
+    let setup = start(Arc::new(recorder)).await;
+
+    let host = setup.host.clone();
+    let slow = tokio::spawn(async move {
+        let payload = put("slow", "0.0.0.0:8080").encode().unwrap();
+        link_request(&host, ProviderOperation::LinkPut, payload).await
+    });
+    assert!(matches!(next_call(&mut calls).await, Call::Put(p) if p.name == "slow"));
+
+    // The put is parked in its handler; health is answered meanwhile.
+    assert!(health_request(&setup.host).await.healthy);
+    assert!(!slow.is_finished());
+
+    open.send(()).unwrap();
+    let response = within("the slow put", slow).await.unwrap();
+    assert!(response.is_accepted(), "{response:?}");
+}
+
+#[tokio::test]
+async fn requests_for_the_same_link_are_handled_in_arrival_order() {
+    let (recorder, mut calls) = Recorder::new();
+    let open = recorder.gate("public");
+    let setup = start(Arc::new(recorder)).await;
+    let host = &setup.host;
+
+    let first = put("public", "0.0.0.0:8080");
+    let payload = first.encode().unwrap();
+    let first_reply = tokio::spawn({
+        let host = host.clone();
+        async move { link_request(&host, ProviderOperation::LinkPut, payload).await }
+    });
+    assert_eq!(next_call(&mut calls).await, Call::Put(first));
+
+    // The second put of `public` is published before the put of another link, on the same
+    // connection and subject, so the provider receives it first.
+    let second = put("public", "0.0.0.0:9090");
+    let inbox = host.new_inbox();
+    let mut second_reply = within("subscribe", host.subscribe(inbox.clone()))
+        .await
+        .unwrap();
+    let put_subject = subject(ProviderOperation::LinkPut);
+    within(
+        "publish",
+        host.publish_with_reply(put_subject, inbox, second.encode().unwrap()),
+    )
+    .await
+    .unwrap();
+    let other = put("admin", "0.0.0.0:7070");
+    let payload = other.encode().unwrap();
+    let other_reply = link_request(host, ProviderOperation::LinkPut, payload).await;
+
+    // The other link was handled while the first put is parked; the second put was received
+    // before it, yet has not started.
+    assert!(other_reply.is_accepted());
+    assert_eq!(next_call(&mut calls).await, Call::Put(other));
+    assert!(
+        calls.try_recv().is_err(),
+        "the second put waits for the first"
+    );
+
+    open.send(()).unwrap();
+    assert!(within("first", first_reply).await.unwrap().is_accepted());
+    assert_eq!(next_call(&mut calls).await, Call::Put(second));
+    let reply = within("second", second_reply.next()).await.unwrap();
+    assert!(LinkResponse::decode(&reply.payload).unwrap().is_accepted());
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_an_internal_refusal_and_the_server_keeps_serving() {
+    let (mut recorder, _calls) = Recorder::new();
+    recorder.panic_on = Some("boom".to_owned());
+    let setup = start(Arc::new(recorder)).await;
+
+    let response = link_request(
+        &setup.host,
+        ProviderOperation::LinkPut,
+        put("boom", "0.0.0.0:8080").encode().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        response.into_result().unwrap_err().kind,
+        LinkErrorKind::Internal
+    );
+
+    let response = link_request(
+        &setup.host,
+        ProviderOperation::LinkPut,
+        put("boom2", "0.0.0.0:8080").encode().unwrap(),
+    )
+    .await;
+    assert!(response.is_accepted());
+}
+
+#[tokio::test]
+async fn after_shutdown_requests_find_no_responders() {
+    let (recorder, _calls) = Recorder::new();
+    let setup = start(Arc::new(recorder)).await;
+    assert!(health_request(&setup.host).await.healthy);
+
+    within("shutdown", setup.provider.shutdown()).await;
+
+    for operation in [
+        ProviderOperation::LinkPut,
+        ProviderOperation::LinkDelete,
+        ProviderOperation::Health,
+    ] {
+        let payload = put("public", "0.0.0.0:8080").encode().unwrap();
+        let error = request_raw(&setup.host, operation, payload)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            RequestErrorKind::NoResponders,
+            "{operation:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_request_in_flight_and_answers_it() {
+    let (recorder, mut calls) = Recorder::new();
+    let open = recorder.gate("slow");
+    let setup = start(Arc::new(recorder)).await;
+
+    let host = setup.host.clone();
+    let slow = tokio::spawn(async move {
+        let payload = put("slow", "0.0.0.0:8080").encode().unwrap();
+        link_request(&host, ProviderOperation::LinkPut, payload).await
+    });
+    assert!(matches!(next_call(&mut calls).await, Call::Put(_)));
+
+    let shutdown = tokio::spawn(setup.provider.shutdown());
+    // Once the provider has unsubscribed, health checks find no responders; the parked put
+    // is still in flight.
+    until_no_responders(&setup.host).await;
+    assert!(!shutdown.is_finished(), "shutdown waits for the parked put");
+
+    open.send(()).unwrap();
+    let response = within("the slow put", slow).await.unwrap();
+    assert!(response.is_accepted(), "{response:?}");
+    within("shutdown", shutdown).await.unwrap();
+}
+
+#[tokio::test]
+async fn dropping_the_handle_stops_serving() {
+    let (recorder, _calls) = Recorder::new();
+    let setup = start(Arc::new(recorder)).await;
+    let support::Setup {
+        host,
+        provider,
+        nats,
+    } = setup;
+    drop(provider);
+
+    // The subscriptions go away in the background; wait until the server has forgotten them.
+    until_no_responders(&host).await;
+    drop(nats);
+}
