@@ -6,9 +6,8 @@ use futures::StreamExt;
 use lattice_ctl::{
     ApplyComponentSpecAck, ApplyComponentSpecReply, ApplyComponentSpecRequest,
     ComponentStatusEvent, CtlError, CtlSubject, DeleteComponentSpecAck, DeleteComponentSpecReply,
-    DeleteComponentSpecRequest, DeleteOutcome, ErrorCode, EventSource, EventSubject,
-    HostInventoryReply, HostInventoryRequest, HostPingRequest, HostSummaryReply, Rejection,
-    RejectionCode, Reply,
+    DeleteComponentSpecRequest, DeleteOutcome, ErrorCode, HostInventoryReply, HostInventoryRequest,
+    HostPingRequest, HostSummaryReply, Rejection, RejectionCode, Reply,
 };
 use lattice_spec::WireMessage;
 use lattice_status::{ComponentState, ComponentStatus};
@@ -103,12 +102,9 @@ async fn apply(state: &Arc<HostState>, message: &async_nats::Message) {
         None,
         ComponentStatus::new(ComponentState::Pending),
     );
-    let subject = EventSubject {
-        lattice: state.config.lattice.clone(),
-        host_id: state.config.host_id.clone(),
-        source: EventSource::Component(spec.id().clone()),
-    };
-    state.publish(subject, event.encode()).await;
+    state
+        .publish(state.component_subject(spec.id()), event.encode())
+        .await;
     tokio::spawn(upgrade::apply(state.clone(), slot, spec));
 }
 

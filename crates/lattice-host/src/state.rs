@@ -255,6 +255,34 @@ impl HostState {
         self.publish(subject, event.encode()).await;
     }
 
+    /// Publishes that a replaced revision stopped (it is no longer in the record: the new
+    /// revision took its place at the swap).
+    pub(crate) async fn retire(&self, slot: &ComponentSlot, revision: Revision) {
+        let steps = [
+            (ComponentState::Running, ComponentState::Stopping),
+            (ComponentState::Stopping, ComponentState::Stopped),
+        ];
+        for (previous, state) in steps {
+            let event = ComponentStatusEvent::new(
+                self.next_origin(),
+                slot.id.clone(),
+                revision,
+                Some(previous),
+                ComponentStatus::new(state),
+            );
+            self.publish(self.component_subject(&slot.id), event.encode())
+                .await;
+        }
+    }
+
+    pub(crate) fn component_subject(&self, id: &ComponentId) -> EventSubject {
+        EventSubject {
+            lattice: self.config.lattice.clone(),
+            host_id: self.config.host_id.clone(),
+            source: EventSource::Component(id.clone()),
+        }
+    }
+
     /// Records a link's status and publishes the transition.
     pub(crate) async fn link_status(
         &self,
