@@ -15,7 +15,7 @@ mod apply;
 mod client;
 mod error;
 mod events;
-mod trace;
+pub mod trace;
 
 pub use apply::{Applied, WaitReport};
 pub use client::{Client, DEFAULT_TIMEOUT, Discover, LinkError};

@@ -198,22 +198,8 @@ impl Upgrade<'_> {
         slot.gate.swap(instance);
         slot.gate.resume();
         *slot.last_pause.lock().unwrap_or_else(|e| e.into_inner()) = Some(paused_at.elapsed());
-        let old_revision = old.revision();
         self.finish().await;
-        state
-            .transition(
-                slot,
-                old_revision,
-                ComponentStatus::new(ComponentState::Stopping),
-            )
-            .await;
-        state
-            .transition(
-                slot,
-                old_revision,
-                ComponentStatus::new(ComponentState::Stopped),
-            )
-            .await;
+        state.retire(slot, old.revision()).await;
         for link in &plan.removed {
             let _ = state.links.delete(spec.id(), link).await;
             self.forget(link);
