@@ -17,8 +17,9 @@ pub struct CtlResponse<T> {
     /// lenient and defaults it.)
     #[serde(default)]
     pub message: String,
-    /// The payload, if the operation has one. (A missing `Option` field decodes as `None`
-    /// without `#[serde(default)]`, which would put a `T: Default` bound on the type.)
+    /// The payload, if the operation has one.
+    // A missing `Option` field decodes as `None` without `#[serde(default)]`, which would put
+    // a `T: Default` bound on the type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<T>,
 }
