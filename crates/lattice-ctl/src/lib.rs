@@ -53,7 +53,3 @@ pub use subject::{
     CTL_PREFIX, CtlSubject, EVT_PREFIX, EventFilter, EventSource, EventSubject, SubjectError,
 };
 
-/// The README's examples, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

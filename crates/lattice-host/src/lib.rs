@@ -34,3 +34,8 @@ pub use gate::{InvocationGate, InvokeError};
 pub use host::{Host, HostError, HostHandle};
 pub use runtime::{ComponentInstance, ComponentRuntime, RevisionEchoRuntime, RuntimeError};
 pub use wrpc::{InvokeCallError, Invoker};
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
