@@ -52,4 +52,3 @@ pub use reply::{CtlError, ErrorCode, Reply, ReplyBody, ReplyPayload};
 pub use subject::{
     CTL_PREFIX, CtlSubject, EVT_PREFIX, EventFilter, EventSource, EventSubject, SubjectError,
 };
-
