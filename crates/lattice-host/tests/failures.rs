@@ -278,3 +278,74 @@ async fn an_invalid_spec_and_an_unknown_version_get_typed_answers_and_the_host_k
 
     assert_v1_serves(&lattice).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_applies_to_one_component_are_serialised_and_the_newest_wins() {
+    let lattice = Lattice::start().await;
+    let _kv = lattice.provider("kv").await;
+    let (host, host_id) = running(&lattice).await;
+    let v2 = spec(lattice.component("v2", &[KV]), 2);
+    let v3 = spec(lattice.component("v3", &[KV]), 3);
+    let mut events = within(lattice.client.events(&lattice_ctl::EventFilter::component(
+        &lattice.lattice,
+        v2.id(),
+    )))
+    .await
+    .unwrap();
+
+    // Both applies are in flight at once.
+    let (first, second) = tokio::join!(
+        lattice.client.apply(&host_id, &v2),
+        lattice.client.apply(&host_id, &v3)
+    );
+    first.unwrap();
+    second.unwrap();
+    let report = within(
+        lattice
+            .client
+            .apply_and_wait(&host_id, &v3, Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.status.state, ComponentState::Running);
+    let answer = within(lattice.invoker("web").await.call("z"))
+        .await
+        .unwrap();
+    assert_eq!(answer, "hello from web@3: z");
+
+    // Revision 2 either finished before 3 started or was superseded; never interleaved with
+    // it: once 3 left `pending`, 2 made no further step other than stopping.
+    let mut order = Vec::new();
+    within(async {
+        while let Some(event) = futures::StreamExt::next(&mut events).await {
+            if let Ok(lattice_client::StatusEvent::Component(event)) = event {
+                order.push((event.revision.0, event.status.state));
+                if order.last() == Some(&(3, ComponentState::Running)) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let started_3 = order
+        .iter()
+        .position(|e| *e == (3, ComponentState::Fetching))
+        .expect("3 was fetched");
+    for (revision, state) in &order[started_3..] {
+        if *revision == 2 {
+            assert!(
+                matches!(
+                    state,
+                    ComponentState::Stopping | ComponentState::Stopped | ComponentState::Failed
+                ),
+                "revision 2 moved to {state} after revision 3 started: {order:?}"
+            );
+        }
+    }
+    assert!(
+        host.inventory()
+            .component(v3.id())
+            .unwrap()
+            .is_serving(3.into())
+    );
+}
