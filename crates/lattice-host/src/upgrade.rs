@@ -10,6 +10,7 @@ use crate::{
     state::{ComponentSlot, HostState},
 };
 use lattice_artifact::verify_pin;
+use lattice_ctl::RevisionStatus;
 use lattice_spec::{ComponentSpec, LinkSpec, SpecDiff};
 use lattice_status::{
     ComponentState, ComponentStatus, LinkState, LinkStatus, ReasonCode, StatusReason,
@@ -141,6 +142,13 @@ impl Upgrade<'_> {
             .await
             .map_err(|e| StatusReason::new(ReasonCode::StartFailed, e.message))?;
 
+        // Last point where giving way to a newer apply costs nothing: no link touched yet.
+        if !slot.is_desired(spec) {
+            return Err(StatusReason::new(
+                ReasonCode::Superseded,
+                "a newer apply was accepted while this one was being prepared",
+            ));
+        }
         let old = slot.serving_spec();
         let plan = LinkPlan::new(old.as_deref(), spec);
 
@@ -209,12 +217,14 @@ impl Upgrade<'_> {
 
     /// Records the new revision as the serving one and reports it running.
     async fn finish(&self) {
-        {
-            let mut record = self.slot.record();
-            let mut serving = record.desired.clone();
-            serving.status = ComponentStatus::new(ComponentState::Running);
-            record.serving = Some((serving, Arc::new(self.spec.clone())));
-        }
+        // Built from this apply's own spec: a newer apply may already be the desired one.
+        let serving = RevisionStatus::new(
+            self.spec.revision(),
+            self.spec.digest(),
+            self.spec.artifact().clone(),
+            ComponentStatus::new(ComponentState::Running),
+        );
+        self.slot.record().serving = Some((serving, Arc::new(self.spec.clone())));
         crate::wrpc::ensure_serving(self.state, self.slot).await;
         self.step(ComponentState::Running).await;
     }
