@@ -1,0 +1,2 @@
+//! The `lattice` command (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! lattice-rollout (being written).
