@@ -1,1 +1,4 @@
-//! lattice-rollout (being written).
+//! Scheduler rollout engine for lattice (in progress).
+
+pub mod model;
+pub mod plan;

@@ -1,0 +1,173 @@
+//! Applications and their revisions: what a scheduler stores and rolls out.
+
+use lattice_spec::{ComponentId, ComponentSpec, HostId, IdError, Revision};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, fmt};
+
+/// The name of an application: the identifier rules of [`ComponentId`] (it appears in
+/// key-value keys and subjects).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AppName(String);
+
+impl AppName {
+    /// Validates `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`IdError`] when `name` breaks the identifier rules.
+    pub fn new(name: impl Into<String>) -> Result<Self, IdError> {
+        let name = name.into();
+        ComponentId::new(name.clone())?;
+        Ok(Self(name))
+    }
+
+    /// The name as a string.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AppName {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, IdError> {
+        Self::new(value)
+    }
+}
+
+impl From<AppName> for String {
+    fn from(name: AppName) -> String {
+        name.0
+    }
+}
+
+impl std::str::FromStr for AppName {
+    type Err = IdError;
+    fn from_str(value: &str) -> Result<Self, IdError> {
+        Self::new(value)
+    }
+}
+
+impl fmt::Display for AppName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which hosts a component runs on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HostSelector {
+    /// Exactly these hosts.
+    Hosts(Vec<HostId>),
+    /// Every host whose labels include all of these.
+    Labels(BTreeMap<String, String>),
+    /// Every host of the lattice.
+    All,
+}
+
+impl HostSelector {
+    /// The hosts, among `available` (id, labels), that this selector picks, sorted by id.
+    #[must_use]
+    pub fn select(&self, available: &[(HostId, BTreeMap<String, String>)]) -> Vec<HostId> {
+        let mut hosts: Vec<HostId> = available
+            .iter()
+            .filter(|(id, labels)| match self {
+                Self::Hosts(wanted) => wanted.contains(id),
+                Self::Labels(wanted) => wanted.iter().all(|(k, v)| labels.get(k) == Some(v)),
+                Self::All => true,
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        hosts.sort();
+        hosts
+    }
+}
+
+/// One component of an application and where it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Placement {
+    /// The component's desired state. Its revision is replaced by the application's.
+    pub spec: ComponentSpec,
+    /// Where it runs.
+    pub hosts: HostSelector,
+}
+
+impl Placement {
+    /// `spec` on the hosts `hosts` selects.
+    #[must_use]
+    pub fn new(spec: ComponentSpec, hosts: HostSelector) -> Self {
+        Self { spec, hosts }
+    }
+}
+
+/// One stored revision of an application: every component, at one revision number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AppRevision {
+    /// The application.
+    pub app: AppName,
+    /// The revision number; every component spec carries it.
+    pub revision: Revision,
+    /// The components and their placement.
+    pub components: Vec<Placement>,
+    /// When it was stored, in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// Set on a revision written by a rollback: the stable revision whose content it restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores: Option<Revision>,
+}
+
+impl AppRevision {
+    /// `components` as revision `revision` of `app`: every spec is re-stamped with `revision`.
+    ///
+    /// # Errors
+    ///
+    /// Never for specs that were valid; the re-stamped spec is validated again.
+    pub fn new(
+        app: AppName,
+        revision: Revision,
+        components: Vec<Placement>,
+    ) -> Result<Self, lattice_spec::SpecErrors> {
+        let components = components
+            .into_iter()
+            .map(|placement| {
+                let spec = placement.spec.to_draft().revision(revision.0).validate()?;
+                Ok(Placement {
+                    spec,
+                    hosts: placement.hosts,
+                })
+            })
+            .collect::<Result<_, lattice_spec::SpecErrors>>()?;
+        let created_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Ok(Self {
+            app,
+            revision,
+            components,
+            created_ms,
+            restores: None,
+        })
+    }
+
+    /// The same content at a new revision number, marked as restoring `self` (a rollback).
+    ///
+    /// # Errors
+    ///
+    /// As [`AppRevision::new`].
+    pub fn restored_as(&self, revision: Revision) -> Result<Self, lattice_spec::SpecErrors> {
+        let mut restored = Self::new(self.app.clone(), revision, self.components.clone())?;
+        restored.restores = Some(self.revision);
+        Ok(restored)
+    }
+
+    /// The component with `id`, if the application has it.
+    #[must_use]
+    pub fn component(&self, id: &ComponentId) -> Option<&Placement> {
+        self.components.iter().find(|p| p.spec.id() == id)
+    }
+}
