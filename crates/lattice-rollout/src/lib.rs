@@ -1,4 +1,30 @@
-//! Scheduler rollout engine for lattice (in progress).
+//! Scheduler rollout engine for lattice.
+//!
+//! A wadm-like orchestrator embeds a [`Scheduler`] to roll an application from one revision
+//! to the next across many hosts and back:
+//!
+//! - every revision is stored in a JetStream key-value bucket owned by the scheduler (hosts
+//!   never write it), with a bounded history and a *last stable* marker ([`RolloutStore`]);
+//! - a rollout computes its whole step schedule and its way back before touching any host,
+//!   and can print it as a dry run ([`Scheduler::plan`], [`plan::Plan`]);
+//! - strategies: all at once, rolling, canary, blue-green ([`Strategy`]); a strategy refuses
+//!   a change it cannot make safely before starting ([`plan::check_guardrails`]);
+//! - per-host and whole-rollout deadlines, a minimum healthy time and a failure budget
+//!   ([`RolloutOptions`]);
+//! - automatic rollback to the last stable revision — artifact, configuration and links
+//!   together — written as a new revision that becomes the desired one, or freeze;
+//! - operator controls (pause, resume, abort, promote) through the store;
+//! - progress stored as it goes: a restarted scheduler continues or rolls back
+//!   ([`Scheduler::recover`]); a second rollout of one application is refused.
 
+mod engine;
 pub mod model;
 pub mod plan;
+pub mod record;
+pub mod store;
+
+pub use engine::{NoReconcilers, Reconcilers, RolloutError, Scheduler, elapsed};
+pub use model::{AppName, AppRevision, HostSelector, Placement};
+pub use plan::{OnFailure, RolloutOptions, Strategy};
+pub use record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
+pub use store::{RolloutStore, StoreError};

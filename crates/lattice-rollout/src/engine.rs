@@ -1,0 +1,584 @@
+//! The rollout engine: runs a plan step by step, gates each step on health, honours
+//! deadlines, the failure budget and operator controls, rolls back automatically, and stores
+//! its progress as it goes so a restarted scheduler continues where it was.
+
+use crate::model::{AppName, AppRevision, Placement};
+use crate::plan::{Gate, OnFailure, Plan, RolloutOptions, Strategy, plan};
+use crate::record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
+use crate::store::{RolloutStore, StoreError};
+use futures::future::{BoxFuture, join_all};
+use lattice_client::{Client, Discover, WaitError};
+use lattice_spec::{ComponentSpec, HostId, Revision};
+use lattice_status::{ComponentState, ReasonCode, RolloutState};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use tokio::time::Instant;
+
+/// Suspends the reconcilers that would fight a rollout, and recreates them for the revision
+/// that results.
+pub trait Reconcilers: Send + Sync + 'static {
+    /// Called before the first host is touched.
+    fn suspend<'a>(&'a self, app: &'a AppName) -> BoxFuture<'a, ()>;
+    /// Called when the rollout is over, with the revision now desired.
+    fn resume<'a>(&'a self, app: &'a AppName, revision: Revision) -> BoxFuture<'a, ()>;
+}
+
+/// For schedulers without reconcilers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoReconcilers;
+
+impl Reconcilers for NoReconcilers {
+    fn suspend<'a>(&'a self, _: &'a AppName) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn resume<'a>(&'a self, _: &'a AppName, _: Revision) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Why a rollout could not start or continue.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RolloutError {
+    /// The store failed, or another rollout is in progress.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The plan could not be made (no host, or a guardrail refused the change).
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// A spec is invalid.
+    #[error(transparent)]
+    Spec(#[from] lattice_spec::SpecErrors),
+    /// Host discovery failed.
+    #[error("cannot discover hosts: {0}")]
+    Discover(String),
+    /// There is no rollout to continue, or no revision to undo to.
+    #[error("{0}")]
+    Nothing(String),
+}
+
+/// Runs rollouts of applications in one lattice.
+#[derive(Clone)]
+pub struct Scheduler {
+    client: Client,
+    store: RolloutStore,
+    reconcilers: Arc<dyn Reconcilers>,
+    discover: Discover,
+}
+
+impl Scheduler {
+    /// A scheduler driving hosts through `client`, storing state in `store`.
+    #[must_use]
+    pub fn new(client: Client, store: RolloutStore) -> Self {
+        Self {
+            client,
+            store,
+            reconcilers: Arc::new(NoReconcilers),
+            discover: Discover::all(),
+        }
+    }
+
+    /// Uses `reconcilers` to suspend and recreate reconcilers around each rollout.
+    #[must_use]
+    pub fn with_reconcilers(mut self, reconcilers: Arc<dyn Reconcilers>) -> Self {
+        self.reconcilers = reconcilers;
+        self
+    }
+
+    /// Discovers hosts with `discover` (for example, expecting a known number of hosts).
+    #[must_use]
+    pub fn with_discovery(mut self, discover: Discover) -> Self {
+        self.discover = discover;
+        self
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &RolloutStore {
+        &self.store
+    }
+
+    async fn hosts(&self) -> Result<Vec<(HostId, BTreeMap<String, String>)>, RolloutError> {
+        let summaries = self
+            .client
+            .discover_hosts(self.discover)
+            .await
+            .map_err(|e| RolloutError::Discover(e.to_string()))?;
+        Ok(summaries
+            .into_iter()
+            .map(|s| (s.host_id, s.labels))
+            .collect())
+    }
+
+    /// Computes the plan of rolling `components` out as the next revision of `app`, without
+    /// touching anything (a dry run).
+    ///
+    /// # Errors
+    ///
+    /// [`RolloutError`]: invalid specs, no matching host, a guardrail refusal, or the store.
+    pub async fn plan(
+        &self,
+        app: &AppName,
+        components: Vec<Placement>,
+        strategy: &Strategy,
+        options: &RolloutOptions,
+    ) -> Result<Plan, RolloutError> {
+        let (stable, next) = self.revisions(app, components).await?;
+        Ok(plan(
+            stable.as_ref(),
+            &next,
+            &self.hosts().await?,
+            strategy,
+            options,
+        )?)
+    }
+
+    async fn revisions(
+        &self,
+        app: &AppName,
+        components: Vec<Placement>,
+    ) -> Result<(Option<AppRevision>, AppRevision), RolloutError> {
+        let stable = match self.store.stable(app).await? {
+            Some(revision) => self.store.revision(app, revision).await?,
+            None => None,
+        };
+        let next = AppRevision::new(
+            app.clone(),
+            self.store.next_revision(app).await?,
+            components,
+        )?;
+        Ok((stable, next))
+    }
+
+    /// Starts a rollout of `components` as the next revision of `app` and runs it to the end.
+    /// Everything that can refuse it (invalid specs, guardrails, a rollout already in
+    /// progress) does so before any host is touched.
+    ///
+    /// # Errors
+    ///
+    /// [`RolloutError`] when it cannot start; a rollout that starts and fails is not an error:
+    /// the returned record says `rolled_back` or `failed`, with the reason.
+    pub async fn rollout(
+        &self,
+        app: &AppName,
+        components: Vec<Placement>,
+        strategy: Strategy,
+        options: RolloutOptions,
+    ) -> Result<RolloutRecord, RolloutError> {
+        let (stable, next) = self.revisions(app, components).await?;
+        let plan = plan(
+            stable.as_ref(),
+            &next,
+            &self.hosts().await?,
+            &strategy,
+            &options,
+        )?;
+        let record = RolloutRecord::new(app.clone(), strategy, options, plan);
+        self.store.begin(&record).await?;
+        self.store.put_revision(&next).await?;
+        self.store.set_desired(app, next.revision).await?;
+        self.reconcilers.suspend(app).await;
+        Ok(self.drive(record).await?)
+    }
+
+    /// Continues the rollout of `app` stored by a scheduler that stopped mid-way: it finishes
+    /// the plan, or finishes rolling back, from what was stored.
+    ///
+    /// # Errors
+    ///
+    /// [`RolloutError::Nothing`] when no rollout of `app` is in progress.
+    pub async fn recover(&self, app: &AppName) -> Result<RolloutRecord, RolloutError> {
+        match self.store.rollout(app).await? {
+            Some((record, _)) if !record.is_finished() => Ok(self.drive(record).await?),
+            _ => Err(RolloutError::Nothing(format!(
+                "no rollout of `{app}` is in progress"
+            ))),
+        }
+    }
+
+    async fn drive(&self, mut record: RolloutRecord) -> Result<RolloutRecord, StoreError> {
+        let target = self
+            .store
+            .revision(&record.app, record.plan.to)
+            .await?
+            .ok_or_else(|| {
+                StoreError::JetStream(format!(
+                    "revision {} of `{}` is not stored",
+                    record.plan.to, record.app
+                ))
+            })?;
+        if record.state == RolloutState::RollingBack {
+            return self.roll_back(record).await;
+        }
+        if record.state == RolloutState::Pending {
+            record.set_state(RolloutState::Progressing);
+            self.store.save(&record).await?;
+        }
+        let deadline = Instant::now() + record.options.progress_deadline;
+        let mut seen_control = self.store.control(&record.app).await?.map_or(0, |(_, r)| r);
+        while record.next_step < record.plan.steps.len() {
+            match self.store.control(&record.app).await? {
+                Some((Control::Abort, _)) => {
+                    return self
+                        .fail(
+                            record,
+                            failure(FailureCode::Aborted, None, "aborted by an operator"),
+                        )
+                        .await;
+                }
+                Some((Control::Pause, revision)) if revision > seen_control => {
+                    seen_control = revision;
+                    record.set_state(RolloutState::Paused);
+                    self.store.save(&record).await?;
+                    loop {
+                        let (control, revision) =
+                            self.store.next_control(&record.app, seen_control).await?;
+                        seen_control = revision;
+                        match control {
+                            Control::Resume | Control::Promote => break,
+                            Control::Abort => {
+                                return self
+                                    .fail(
+                                        record,
+                                        failure(
+                                            FailureCode::Aborted,
+                                            None,
+                                            "aborted by an operator",
+                                        ),
+                                    )
+                                    .await;
+                            }
+                            _ => {}
+                        }
+                    }
+                    record.set_state(RolloutState::Progressing);
+                    self.store.save(&record).await?;
+                }
+                _ => {}
+            }
+            let step = record.plan.steps[record.next_step].clone();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let applies = step
+                .hosts
+                .iter()
+                .map(|host| self.apply_host(&target, &record.plan, host, &record.options));
+            let results = tokio::time::timeout(remaining, join_all(applies)).await;
+            let Ok(results) = results else {
+                return self
+                    .fail(
+                        record,
+                        failure(
+                            FailureCode::Deadline,
+                            None,
+                            "the rollout's progress deadline passed",
+                        ),
+                    )
+                    .await;
+            };
+            let mut first_failure = None;
+            for (host, result) in step.hosts.iter().zip(results) {
+                let progress = if result.is_ok() {
+                    HostProgress::Running
+                } else {
+                    HostProgress::Failed
+                };
+                record.hosts.insert(host.clone(), progress);
+                if let Err(failure) = result {
+                    first_failure.get_or_insert(failure);
+                }
+            }
+            let failed = record
+                .hosts
+                .values()
+                .filter(|p| **p == HostProgress::Failed)
+                .count();
+            if failed > record.options.failure_budget
+                && let Some(failure) = first_failure
+            {
+                return self.fail(record, failure).await;
+            }
+            if let Err(failure) = self
+                .health_gate(&target, &record.plan, &step.hosts, &record.options)
+                .await
+            {
+                return self.fail(record, failure).await;
+            }
+            match step.gate {
+                Gate::Healthy => {}
+                Gate::HealthyThenPause(pause) => tokio::time::sleep(pause).await,
+                Gate::HealthyThenPromotion => {
+                    record.set_state(RolloutState::Paused);
+                    self.store.save(&record).await?;
+                    loop {
+                        let (control, revision) =
+                            self.store.next_control(&record.app, seen_control).await?;
+                        seen_control = revision;
+                        match control {
+                            Control::Promote | Control::Resume => break,
+                            Control::Abort => {
+                                return self
+                                    .fail(
+                                        record,
+                                        failure(
+                                            FailureCode::Aborted,
+                                            None,
+                                            "aborted by an operator",
+                                        ),
+                                    )
+                                    .await;
+                            }
+                            _ => {}
+                        }
+                    }
+                    record.set_state(RolloutState::Progressing);
+                }
+            }
+            record.next_step += 1;
+            self.store.save(&record).await?;
+        }
+        record.set_state(RolloutState::Succeeded);
+        self.store.save(&record).await?;
+        self.store.set_stable(&record.app, record.plan.to).await?;
+        self.reconcilers.resume(&record.app, record.plan.to).await;
+        Ok(record)
+    }
+
+    /// Applies every component of `target` placed on `host` and follows it to running.
+    async fn apply_host(
+        &self,
+        target: &AppRevision,
+        plan: &Plan,
+        host: &HostId,
+        options: &RolloutOptions,
+    ) -> Result<(), RolloutFailure> {
+        for spec in specs_on(target, plan, host) {
+            if let Err(error) = self
+                .client
+                .apply_and_wait(host, spec, options.per_host_deadline)
+                .await
+            {
+                return Err(host_failure(host, spec, &error));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each host of the step must still run the new revision after the minimum healthy time.
+    async fn health_gate(
+        &self,
+        target: &AppRevision,
+        plan: &Plan,
+        hosts: &[HostId],
+        options: &RolloutOptions,
+    ) -> Result<(), RolloutFailure> {
+        tokio::time::sleep(options.min_healthy).await;
+        for host in hosts {
+            let inventory = self
+                .client
+                .inventory(host)
+                .await
+                .map_err(|e| RolloutFailure {
+                    code: FailureCode::HealthGate,
+                    host: Some(host.clone()),
+                    component: None,
+                    link: None,
+                    message: format!("cannot read the inventory: {e}"),
+                    reason: None,
+                })?;
+            for spec in specs_on(target, plan, host) {
+                let healthy = inventory.component(spec.id()).is_some_and(|c| {
+                    c.serving.as_ref().is_some_and(|s| {
+                        s.revision == spec.revision() && s.status.state == ComponentState::Running
+                    })
+                });
+                if !healthy {
+                    return Err(RolloutFailure {
+                        code: FailureCode::HealthGate,
+                        host: Some(host.clone()),
+                        component: Some(spec.id().clone()),
+                        link: None,
+                        message: format!(
+                            "`{}` is not running revision {} after {:?}",
+                            spec.id(),
+                            spec.revision(),
+                            options.min_healthy
+                        ),
+                        reason: None,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        mut record: RolloutRecord,
+        failure: RolloutFailure,
+    ) -> Result<RolloutRecord, StoreError> {
+        tracing::warn!(app = %record.app, code = %failure.code, message = %failure.message, "rollout failed");
+        record.failure = Some(failure);
+        match record.options.on_failure {
+            OnFailure::Freeze => {
+                record.set_state(RolloutState::Failed);
+                self.store.save(&record).await?;
+                self.reconcilers.resume(&record.app, record.plan.to).await;
+                Ok(record)
+            }
+            _ => {
+                record.set_state(RolloutState::RollingBack);
+                self.store.save(&record).await?;
+                self.roll_back(record).await
+            }
+        }
+    }
+
+    /// Applies the last stable revision (content, configuration and links) as a new revision
+    /// to every host the rollout touched, and makes it the desired revision.
+    async fn roll_back(&self, mut record: RolloutRecord) -> Result<RolloutRecord, StoreError> {
+        let app = record.app.clone();
+        let stable = match record.plan.from {
+            Some(from) => self.store.revision(&app, from).await?,
+            None => None,
+        };
+        let touched: Vec<HostId> = record
+            .hosts
+            .iter()
+            .filter(|(_, p)| **p != HostProgress::Pending && **p != HostProgress::RolledBack)
+            .map(|(h, _)| h.clone())
+            .collect();
+        let restored = match (&stable, record.rollback_revision) {
+            (Some(_), Some(revision)) => self.store.revision(&app, revision).await?,
+            (Some(stable), None) => {
+                let revision = self.store.next_revision(&app).await?;
+                let restored = stable
+                    .restored_as(revision)
+                    .map_err(|e| StoreError::JetStream(e.to_string()))?;
+                self.store.put_revision(&restored).await?;
+                record.rollback_revision = Some(revision);
+                self.store.save(&record).await?;
+                Some(restored)
+            }
+            (None, _) => None,
+        };
+        let mut all_back = true;
+        for host in touched {
+            let back = match &restored {
+                Some(restored) => {
+                    let mut ok = true;
+                    for component in record.plan.targets.get(&host).into_iter().flatten() {
+                        ok &= match restored.component(component) {
+                            Some(placement) => self
+                                .client
+                                .apply_and_wait(
+                                    &host,
+                                    &placement.spec,
+                                    record.options.per_host_deadline,
+                                )
+                                .await
+                                .is_ok(),
+                            // New in the failed revision: not part of the stable one.
+                            None => self.client.delete(&host, component).await.is_ok(),
+                        };
+                    }
+                    ok
+                }
+                // No stable revision: the components are removed from the hosts touched.
+                None => {
+                    let mut ok = true;
+                    for component in record.plan.targets.get(&host).into_iter().flatten() {
+                        ok &= self.client.delete(&host, component).await.is_ok();
+                    }
+                    ok
+                }
+            };
+            all_back &= back;
+            if back {
+                record.hosts.insert(host, HostProgress::RolledBack);
+            }
+            self.store.save(&record).await?;
+        }
+        let aborted = record
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.code == FailureCode::Aborted);
+        record.set_state(match (all_back, aborted) {
+            (false, _) => RolloutState::Failed,
+            (true, true) => RolloutState::Aborted,
+            (true, false) => RolloutState::RolledBack,
+        });
+        if let Some(restored) = &restored {
+            self.store.set_desired(&app, restored.revision).await?;
+            self.store.set_stable(&app, restored.revision).await?;
+        }
+        self.store.save(&record).await?;
+        let desired = restored.as_ref().map_or(record.plan.to, |r| r.revision);
+        self.reconcilers.resume(&app, desired).await;
+        Ok(record)
+    }
+}
+
+/// The specs of `revision` that the plan placed on `host`.
+fn specs_on<'a>(revision: &'a AppRevision, plan: &Plan, host: &HostId) -> Vec<&'a ComponentSpec> {
+    let placed = plan
+        .targets
+        .get(host)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    revision
+        .components
+        .iter()
+        .map(|p| &p.spec)
+        .filter(|spec| placed.contains(spec.id()))
+        .collect()
+}
+
+fn failure(code: FailureCode, host: Option<HostId>, message: &str) -> RolloutFailure {
+    RolloutFailure {
+        code,
+        host,
+        component: None,
+        link: None,
+        message: message.to_owned(),
+        reason: None,
+    }
+}
+
+fn host_failure(host: &HostId, spec: &ComponentSpec, error: &WaitError) -> RolloutFailure {
+    let (code, reason, link) = match error {
+        WaitError::Failed { reason, .. } => {
+            let code = match reason.code {
+                ReasonCode::FetchFailed => FailureCode::Artifact,
+                ReasonCode::InvalidArtifact | ReasonCode::UnsatisfiedImports => {
+                    FailureCode::Validation
+                }
+                ReasonCode::LinkRefused | ReasonCode::LinkUnacknowledged => {
+                    FailureCode::LinkRefused
+                }
+                ReasonCode::DeadlineExceeded => FailureCode::Deadline,
+                _ => FailureCode::Host,
+            };
+            let link = match (&reason.link_name, &reason.provider_id) {
+                (Some(name), Some(provider)) => name.parse().ok().zip(provider.parse().ok()),
+                _ => None,
+            };
+            (code, Some(reason.clone()), link)
+        }
+        WaitError::DeadlineExceeded { .. } => (FailureCode::Deadline, None, None),
+        _ => (FailureCode::Host, None, None),
+    };
+    RolloutFailure {
+        code,
+        host: Some(host.clone()),
+        component: Some(spec.id().clone()),
+        link,
+        message: error.to_string(),
+        reason,
+    }
+}
+
+/// The time a rollout has been waiting, for status displays.
+#[must_use]
+pub fn elapsed(record: &RolloutRecord) -> Duration {
+    Duration::from_millis(record.updated_ms.saturating_sub(record.started_ms))
+}
