@@ -4,12 +4,17 @@
 //! way (untyped `serde_json`, a raw async-nats request, …) in the same run, with criterion.
 //! After criterion has run, [`write_report`] reads its estimates and writes one
 //! machine-readable JSON report per bench target to `benches/report/<bench>.json`.
+//!
+//! Some measurements are not criterion benchmarks but distributions of a duration the code
+//! reports itself (e.g. how long an upgrade paused invocations). [`Distribution`] summarises
+//! those, and [`write_report_with`] adds them to the same report under keys of their own.
 
 use serde::{Deserialize, Serialize};
 use std::{
     env, fs, io,
     path::{Path, PathBuf},
     process::Command,
+    time::Duration,
 };
 
 /// One measured pair: the project's code and its baseline (criterion benchmark ids).
@@ -104,6 +109,50 @@ fn timing(dir: &Path, id: &'static str) -> io::Result<Timing> {
     })
 }
 
+/// A distribution of directly measured durations, in microseconds (nearest-rank
+/// percentiles).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Distribution {
+    /// How many samples.
+    pub samples: usize,
+    /// The smallest sample.
+    pub min_us: f64,
+    /// The median.
+    pub p50_us: f64,
+    /// The 90th percentile.
+    pub p90_us: f64,
+    /// The 99th percentile.
+    pub p99_us: f64,
+    /// The largest sample.
+    pub max_us: f64,
+    /// The arithmetic mean.
+    pub mean_us: f64,
+}
+
+impl Distribution {
+    /// Summarises `samples`; `None` when there are none.
+    #[must_use]
+    pub fn of(samples: &[Duration]) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut us: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+        us.sort_by(f64::total_cmp);
+        let n = us.len();
+        // Nearest rank: the smallest sample with at least p of the samples at or below it.
+        let rank = |p: f64| us[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Some(Self {
+            samples: n,
+            min_us: us[0],
+            p50_us: rank(0.50),
+            p90_us: rank(0.90),
+            p99_us: rank(0.99),
+            max_us: us[n - 1],
+            mean_us: us.iter().sum::<f64>() / n as f64,
+        })
+    }
+}
+
 /// Reads criterion's estimates for every pair, prints a table and writes
 /// `benches/report/<bench>.json`. Pairs whose benchmarks did not run (filtered out on the
 /// command line) are skipped.
@@ -112,6 +161,31 @@ fn timing(dir: &Path, id: &'static str) -> io::Result<Timing> {
 ///
 /// When the report cannot be written.
 pub fn write_report(bench: &str, comparisons: &[Comparison]) -> io::Result<PathBuf> {
+    write_report_with(bench, comparisons, serde_json::Map::new())
+}
+
+/// Keys of the report that [`write_report_with`] owns.
+const RESERVED_KEYS: [&str; 4] = ["bench", "unit", "machine", "entries"];
+
+/// As [`write_report`], and adds `extra`'s keys to the top level of the report, for
+/// measurements criterion does not make (e.g. a [`Distribution`] of durations the code reports
+/// itself). The bench prints those itself.
+///
+/// # Errors
+///
+/// When the report cannot be written, or (`InvalidInput`) when `extra` uses one of the keys
+/// the report already has: `bench`, `unit`, `machine`, `entries`.
+pub fn write_report_with(
+    bench: &str,
+    comparisons: &[Comparison],
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> io::Result<PathBuf> {
+    if let Some(key) = extra.keys().find(|k| RESERVED_KEYS.contains(&k.as_str())) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("extra report key `{key}` is reserved"),
+        ));
+    }
     let dir = criterion_dir();
     let entries: Vec<ReportEntry> = comparisons
         .iter()
@@ -137,12 +211,15 @@ pub fn write_report(bench: &str, comparisons: &[Comparison]) -> io::Result<PathB
     let report_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("report");
     fs::create_dir_all(&report_dir)?;
     let path = report_dir.join(format!("{bench}.json"));
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "bench": bench,
         "unit": "ns/iteration",
         "machine": { "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
         "entries": entries,
     });
+    if let Some(object) = report.as_object_mut() {
+        object.extend(extra);
+    }
     fs::write(
         &path,
         serde_json::to_vec_pretty(&report).map_err(io::Error::other)?,

@@ -215,7 +215,6 @@ impl Scheduler {
             self.store.save(&record).await?;
         }
         let deadline = Instant::now() + record.options.progress_deadline;
-        let mut seen_control = self.store.control(&record.app).await?.map_or(0, |(_, r)| r);
         while record.next_step < record.plan.steps.len() {
             match self.store.control(&record.app).await? {
                 Some((Control::Abort, _)) => {
@@ -226,14 +225,16 @@ impl Scheduler {
                         )
                         .await;
                 }
-                Some((Control::Pause, revision)) if revision > seen_control => {
-                    seen_control = revision;
+                Some((Control::Pause, revision)) if revision > record.control_seen => {
+                    record.control_seen = revision;
                     record.set_state(RolloutState::Paused);
                     self.store.save(&record).await?;
                     loop {
-                        let (control, revision) =
-                            self.store.next_control(&record.app, seen_control).await?;
-                        seen_control = revision;
+                        let (control, revision) = self
+                            .store
+                            .next_control(&record.app, record.control_seen)
+                            .await?;
+                        record.control_seen = revision;
                         match control {
                             Control::Resume | Control::Promote => break,
                             Control::Abort => {
@@ -310,9 +311,11 @@ impl Scheduler {
                     record.set_state(RolloutState::Paused);
                     self.store.save(&record).await?;
                     loop {
-                        let (control, revision) =
-                            self.store.next_control(&record.app, seen_control).await?;
-                        seen_control = revision;
+                        let (control, revision) = self
+                            .store
+                            .next_control(&record.app, record.control_seen)
+                            .await?;
+                        record.control_seen = revision;
                         match control {
                             Control::Promote | Control::Resume => break,
                             Control::Abort => {

@@ -104,6 +104,10 @@ pub struct RolloutRecord {
     /// The revision a rollback applied, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_revision: Option<Revision>,
+    /// The store revision of the last operator command this rollout acted on, so a command
+    /// sent while no scheduler was running is still acted on after a restart.
+    #[serde(default)]
+    pub control_seen: u64,
     /// When it started, in milliseconds since the Unix epoch.
     pub started_ms: u64,
     /// When it last changed.
@@ -130,6 +134,7 @@ impl RolloutRecord {
             hosts,
             failure: None,
             rollback_revision: None,
+            control_seen: 0,
             started_ms: now,
             updated_ms: now,
         }

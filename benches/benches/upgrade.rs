@@ -1,0 +1,728 @@
+//! Upgrading a component with four links on a real lattice: how long invocations are paused,
+//! and what the typed client's round trip costs over raw async-nats.
+//!
+//! Everything is real: the bench's own `nats-server`, one `lattice-host` host, four
+//! `lattice-provider` providers (a handler that accepts every link and notes when each request
+//! arrived), real component binaries on disk, the typed `lattice-client` and wRPC invocations.
+//!
+//! 1. **Pause window** (not a criterion benchmark: it is a distribution of a duration the host
+//!    measures itself, `HostHandle::last_pause_window`). A component with four links
+//!    (`wasi:keyvalue`, `wasi:blobstore`, `wasmcloud:messaging`, `wasi:http` outgoing) is
+//!    upgraded many times; every revision changes the artifact and the target configuration of
+//!    all four links, so all four are re-put while invocations are paused. Reported: p50, p90,
+//!    p99, max and mean in microseconds.
+//!
+//!    *Baseline:* the provider round trips the pause has to contain, measured right after each
+//!    upgrade in the same conditions — the identical `LinkPutRequest` bytes (and, since the
+//!    host deletes a changed link before putting it again, the identical `LinkDeleteRequest`
+//!    bytes) sent as a plain `async_nats::Client::request` to the same provider subjects and
+//!    answered by the same providers. The report gives pause / (4 × raw put round trip), the
+//!    figure asked for, and pause / (4 × (raw delete + raw put)), what the pause actually
+//!    sequences. The providers' arrival times split the pause into the part between the first
+//!    link request and the last (link traffic) and the rest.
+//!
+//!    The upgrades run twice: idle, then under invocation load (callers looping on
+//!    `Invoker::call` over their own connection), reporting how many invocations were served
+//!    and held by a pause, that none failed and that no caller saw an older revision after a
+//!    newer one.
+//! 2. **Client round trip** (criterion): `Client::inventory` against a raw
+//!    `async_nats::Client::request` of the identical bytes (`HostInventoryRequest::new()`) to
+//!    the identical subject over the same connection. The typed call also decodes the reply
+//!    into `HostInventory` (the component with its four links); the raw one does not decode, so
+//!    the difference is what the client adds: encoding, decoding, error mapping, its span and
+//!    trace headers. A third function, raw + the same decode, splits that difference. Since
+//!    criterion measures one function after the other and a loopback round trip on a small
+//!    machine drifts between runs, the three are also alternated in one loop and reported as
+//!    distributions.
+//!
+//! Writes `benches/report/upgrade.json`: `entries` (criterion pairs, ns/iteration),
+//! `pause_window` (the two series, in microseconds) and `inventory_round_trip_interleaved`.
+
+use criterion::Criterion;
+use futures::future::BoxFuture;
+use lattice_benches::{Comparison, Distribution, write_report_with};
+use lattice_client::Client;
+use lattice_ctl::{CtlSubject, HostInventoryReply, HostInventoryRequest};
+use lattice_host::{Host, HostConfig, HostHandle, Invoker, RevisionEchoRuntime};
+use lattice_link::{
+    LinkDeleteRequest, LinkPutRequest, LinkRefusal, LinkResponse, ProviderOperation,
+    ProviderSubject,
+};
+use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
+use lattice_spec::{
+    ComponentId, ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft, WireMessage,
+};
+use lattice_status::ComponentState;
+use lattice_test_support::NatsServer;
+use serde_json::json;
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// Upgrades per series (after the warm-up).
+const UPGRADES: u64 = 200;
+/// Upgrades run before the first series and not recorded.
+const WARM_UP: u64 = 10;
+/// Callers looping on `Invoker::call` in the loaded series.
+const CALLERS: usize = 4;
+/// Rounds of the interleaved inventory measurement (three requests each).
+const INTERLEAVED_ROUNDS: usize = 3000;
+/// How long each apply may take.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The four links: provider id, WIT namespace, package, interface, the import that needs the
+/// link, and the target configuration key every revision changes.
+const LINKS: [(&str, &str, &str, &str, &str, &str); 4] = [
+    (
+        "kv",
+        "wasi",
+        "keyvalue",
+        "store",
+        "wasi:keyvalue/store@0.2.0-draft",
+        "url",
+    ),
+    (
+        "blobs",
+        "wasi",
+        "blobstore",
+        "blobstore",
+        "wasi:blobstore/blobstore@0.2.0",
+        "container",
+    ),
+    (
+        "messaging",
+        "wasmcloud",
+        "messaging",
+        "consumer",
+        "wasmcloud:messaging/consumer@0.2.0",
+        "subscriptions",
+    ),
+    (
+        "http-client",
+        "wasi",
+        "http",
+        "outgoing-handler",
+        "wasi:http/outgoing-handler@0.2.0",
+        "base_url",
+    ),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Put,
+    Delete,
+}
+
+/// Accepts every link and notes when each request reached the handler.
+#[derive(Default)]
+struct AcceptingProvider {
+    arrivals: Mutex<Vec<(Instant, Op)>>,
+}
+
+impl AcceptingProvider {
+    fn note(&self, op: Op) {
+        let now = Instant::now();
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((now, op));
+    }
+
+    fn take(&self) -> Vec<(Instant, Op)> {
+        std::mem::take(&mut *self.arrivals.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl LinkHandler for AcceptingProvider {
+    fn put_link<'a>(&'a self, _: &'a LinkPutRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
+        self.note(Op::Put);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn delete_link<'a>(
+        &'a self,
+        _: &'a LinkDeleteRequest,
+    ) -> BoxFuture<'a, Result<(), LinkRefusal>> {
+        self.note(Op::Delete);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A lattice of one host and four providers on the bench's own nats-server.
+struct Lattice {
+    // Field order is drop order: host and providers go before the server.
+    host: HostHandle,
+    providers: Vec<(ProviderHandle, Arc<AcceptingProvider>)>,
+    /// The bench's connection: the typed client and every raw request use it.
+    nats: async_nats::Client,
+    client: Client,
+    lattice: LatticeName,
+    host_id: HostId,
+    component: ComponentId,
+    dir: tempfile::TempDir,
+    server: NatsServer,
+}
+
+impl Lattice {
+    async fn start() -> Self {
+        let server = tokio::task::spawn_blocking(NatsServer::start)
+            .await
+            .expect("join")
+            .expect("nats-server starts (is it on PATH?)");
+        let connect = || async_nats::connect(server.url());
+        let nats = connect().await.expect("connect");
+        let lattice: LatticeName = "bench".parse().expect("lattice name");
+        let host_id: HostId = "host-a".parse().expect("host id");
+        let config = HostConfig::new(host_id.clone(), lattice.clone())
+            .link_reply_timeout(Duration::from_secs(2));
+        let host = Host::new(
+            connect().await.expect("connect"),
+            config,
+            Arc::new(RevisionEchoRuntime),
+        )
+        .start()
+        .await
+        .expect("host starts");
+        let mut providers = Vec::new();
+        for (id, ..) in LINKS {
+            let handler = Arc::new(AcceptingProvider::default());
+            let served = ProviderServer::new(
+                connect().await.expect("connect"),
+                lattice.clone(),
+                id.parse().expect("provider id"),
+                handler.clone(),
+            )
+            .serve()
+            .await
+            .expect("provider serves");
+            providers.push((served, handler));
+        }
+        Self {
+            host,
+            providers,
+            client: Client::new(nats.clone(), lattice.clone()),
+            nats,
+            lattice,
+            host_id,
+            component: "web".parse().expect("component id"),
+            dir: tempfile::tempdir().expect("temp dir"),
+            server,
+        }
+    }
+
+    /// Revision `revision`: a distinct artifact (its export names the revision) importing the
+    /// four linked interfaces, and a new target configuration for every link.
+    fn spec(&self, revision: u64) -> ComponentSpec {
+        let imports: Vec<&str> = LINKS.iter().map(|l| l.4).collect();
+        let export = format!("acme:bench/rev{revision}");
+        let bytes = lattice_artifact::testing::component(&imports, &[export.as_str()]);
+        let path = self.dir.path().join(format!("web-{revision}.wasm"));
+        std::fs::write(&path, bytes).expect("write artifact");
+        let mut draft = ComponentSpecDraft::new("web", format!("file://{}", path.display()))
+            .revision(revision)
+            .config_value("greeting", "hello");
+        for (target, namespace, package, interface, _, key) in LINKS {
+            draft = draft.link(
+                LinkDraft::new(target, namespace, package, [interface])
+                    .target_config_value(key, format!("{target}-value-{revision}")),
+            );
+        }
+        draft.validate().expect("bench spec is valid")
+    }
+
+    async fn apply(&self, spec: &ComponentSpec) -> Duration {
+        let report = self
+            .client
+            .apply_and_wait(&self.host_id, spec, DEADLINE)
+            .await
+            .expect("upgrade succeeds");
+        assert_eq!(report.status.state, ComponentState::Running, "{report:?}");
+        report.elapsed
+    }
+
+    /// The raw link requests of `spec`, per link: (delete subject, delete bytes, put subject,
+    /// put bytes) — the bytes the host sends (no named configuration, so the resolved
+    /// configuration is the inline one).
+    fn raw_link_requests(&self, spec: &ComponentSpec) -> Vec<[(String, bytes::Bytes); 2]> {
+        spec.links()
+            .iter()
+            .map(|link| {
+                let subject = |op| {
+                    ProviderSubject::new(self.lattice.clone(), link.target().clone(), op)
+                        .to_string()
+                };
+                let delete = LinkDeleteRequest::new(self.component.clone(), link)
+                    .encode()
+                    .expect("encodes");
+                let put = LinkPutRequest::new(
+                    self.component.clone(),
+                    link,
+                    link.source_config().values().clone(),
+                    link.target_config().values().clone(),
+                )
+                .encode()
+                .expect("encodes");
+                [
+                    (subject(ProviderOperation::LinkDelete), delete),
+                    (subject(ProviderOperation::LinkPut), put),
+                ]
+            })
+            .collect()
+    }
+
+    async fn raw_request(&self, subject: &str, payload: bytes::Bytes) -> Duration {
+        let started = Instant::now();
+        let reply = self
+            .nats
+            .request(subject.to_owned(), payload)
+            .await
+            .expect("provider answers");
+        let elapsed = started.elapsed();
+        // Checked outside the timed part: the baseline does not decode.
+        assert!(
+            LinkResponse::decode(&reply.payload)
+                .expect("a LinkResponse")
+                .is_accepted()
+        );
+        elapsed
+    }
+}
+
+/// What one caller of the load saw.
+#[derive(Default)]
+struct CallerStats {
+    ok: u64,
+    failed: u64,
+    first_error: Option<String>,
+    went_back: u64,
+    latencies: Vec<Duration>,
+}
+
+/// Parses the revision out of a `RevisionEchoRuntime` answer (`hello from web@7: …`).
+fn revision_of(answer: &str) -> u64 {
+    answer
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split(':').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Load {
+    stop: Arc<AtomicBool>,
+    callers: Vec<tokio::task::JoinHandle<CallerStats>>,
+    started: Instant,
+}
+
+impl Load {
+    /// Starts `CALLERS` callers on a connection of their own.
+    async fn start(lattice: &Lattice) -> Self {
+        let nats = async_nats::connect(lattice.server.url())
+            .await
+            .expect("connect");
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut callers = Vec::new();
+        for caller in 0..CALLERS {
+            let invoker = Invoker::new(nats.clone(), &lattice.lattice, &lattice.component)
+                .await
+                .expect("invoker");
+            let stop = stop.clone();
+            callers.push(tokio::spawn(async move {
+                let mut stats = CallerStats::default();
+                let mut last = 0;
+                let mut sent = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    sent += 1;
+                    let started = Instant::now();
+                    match invoker.call(format!("{caller}-{sent}")).await {
+                        Ok(answer) => {
+                            stats.latencies.push(started.elapsed());
+                            stats.ok += 1;
+                            let revision = revision_of(&answer);
+                            if revision < last {
+                                stats.went_back += 1;
+                            }
+                            last = last.max(revision);
+                        }
+                        Err(error) => {
+                            stats.failed += 1;
+                            stats.first_error.get_or_insert_with(|| error.to_string());
+                        }
+                    }
+                }
+                stats
+            }));
+        }
+        Self {
+            stop,
+            callers,
+            started: Instant::now(),
+        }
+    }
+
+    async fn stop(self) -> serde_json::Value {
+        self.stop.store(true, Ordering::Relaxed);
+        let elapsed = self.started.elapsed();
+        let (mut ok, mut failed, mut went_back, mut latencies, mut first_error) =
+            (0, 0, 0, Vec::new(), None);
+        for caller in self.callers {
+            let stats = caller.await.expect("caller");
+            ok += stats.ok;
+            failed += stats.failed;
+            went_back += stats.went_back;
+            latencies.extend(stats.latencies);
+            first_error = first_error.or(stats.first_error);
+        }
+        json!({
+            "callers": CALLERS,
+            "answered": ok,
+            "failed": failed,
+            "first_error": first_error,
+            "went_back_to_an_older_revision": went_back,
+            "seconds": elapsed.as_secs_f64(),
+            "per_second": ok as f64 / elapsed.as_secs_f64(),
+            "latency": Distribution::of(&latencies),
+        })
+    }
+}
+
+/// One series of upgrades and the raw round trips measured alongside.
+#[derive(Default)]
+struct Series {
+    pause: Vec<Duration>,
+    upgrade: Vec<Duration>,
+    raw_put: Vec<Duration>,
+    raw_delete: Vec<Duration>,
+    raw_sequence: Vec<Duration>,
+    /// First link request's arrival at a provider to the last one's, per upgrade.
+    link_span: Vec<Duration>,
+    /// Pause minus `link_span`: pausing (draining), the first request's way out, the last
+    /// reply's way back, swap and resume.
+    outside_link_span: Vec<Duration>,
+    /// Between consecutive link request arrivals within one pause (7 per upgrade).
+    arrival_gap: Vec<Duration>,
+}
+
+async fn run_series(lattice: &Lattice, revisions: std::ops::Range<u64>) -> Series {
+    let mut series = Series::default();
+    let specs: Vec<ComponentSpec> = revisions.map(|r| lattice.spec(r)).collect();
+    for spec in &specs {
+        for (_, provider) in &lattice.providers {
+            provider.take();
+        }
+        series.upgrade.push(lattice.apply(spec).await);
+        let pause = lattice
+            .host
+            .last_pause_window(&lattice.component)
+            .expect("the upgrade paused");
+        series.pause.push(pause);
+
+        // Every link was deleted and put again, once, and nothing else reached a provider.
+        let mut arrivals = Vec::new();
+        for (_, provider) in &lattice.providers {
+            let seen = provider.take();
+            let ops: Vec<Op> = seen.iter().map(|(_, op)| *op).collect();
+            assert_eq!(ops, [Op::Delete, Op::Put], "one re-put per link");
+            arrivals.extend(seen.into_iter().map(|(at, _)| at));
+        }
+        arrivals.sort();
+        let span = arrivals[arrivals.len() - 1] - arrivals[0];
+        series.link_span.push(span);
+        series.outside_link_span.push(pause.saturating_sub(span));
+        series
+            .arrival_gap
+            .extend(arrivals.windows(2).map(|w| w[1] - w[0]));
+
+        // The baseline: the same requests, raw, in the host's order.
+        let started = Instant::now();
+        for [(delete_subject, delete), (put_subject, put)] in lattice.raw_link_requests(spec) {
+            series
+                .raw_delete
+                .push(lattice.raw_request(&delete_subject, delete).await);
+            series
+                .raw_put
+                .push(lattice.raw_request(&put_subject, put).await);
+        }
+        series.raw_sequence.push(started.elapsed());
+    }
+    series
+}
+
+fn dist(samples: &[Duration]) -> Distribution {
+    Distribution::of(samples).expect("samples")
+}
+
+/// Prints the series and returns its report section.
+fn summarise(label: &str, series: &Series, load: Option<serde_json::Value>) -> serde_json::Value {
+    let rows = [
+        ("pause window", dist(&series.pause)),
+        (
+            "  of which: 1st link request → last (providers)",
+            dist(&series.link_span),
+        ),
+        (
+            "  of which: the rest (drain, swap, resume, 2 trips)",
+            dist(&series.outside_link_span),
+        ),
+        (
+            "gap between link request arrivals",
+            dist(&series.arrival_gap),
+        ),
+        ("raw link put round trip", dist(&series.raw_put)),
+        ("raw link delete round trip", dist(&series.raw_delete)),
+        (
+            "raw 4 × (delete, put), sequential",
+            dist(&series.raw_sequence),
+        ),
+        ("apply_and_wait (whole upgrade)", dist(&series.upgrade)),
+    ];
+    println!("\n  {label}");
+    println!(
+        "    {:<52} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "µs", "samples", "p50", "p90", "p99", "max", "mean"
+    );
+    for (what, d) in &rows {
+        println!(
+            "    {what:<52} {:>7} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
+            d.samples, d.p50_us, d.p90_us, d.p99_us, d.max_us, d.mean_us
+        );
+    }
+    let (pause, put, delete, sequence) = (rows[0].1, rows[4].1, rows[5].1, rows[6].1);
+    let ratios = json!({
+        "pause_p50_over_4x_raw_put_p50": pause.p50_us / (4.0 * put.p50_us),
+        "pause_p99_over_4x_raw_put_p99": pause.p99_us / (4.0 * put.p99_us),
+        "pause_p50_over_4x_raw_delete_and_put_p50":
+            pause.p50_us / (4.0 * (delete.p50_us + put.p50_us)),
+        "pause_p99_over_4x_raw_delete_and_put_p99":
+            pause.p99_us / (4.0 * (delete.p99_us + put.p99_us)),
+        "pause_p50_over_raw_sequence_p50": pause.p50_us / sequence.p50_us,
+    });
+    println!(
+        "    pause / (4 × raw put):            p50 {:.2}x   p99 {:.2}x",
+        ratios["pause_p50_over_4x_raw_put_p50"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        ratios["pause_p99_over_4x_raw_put_p99"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+    );
+    println!(
+        "    pause / (4 × (raw delete + put)): p50 {:.2}x   p99 {:.2}x",
+        ratios["pause_p50_over_4x_raw_delete_and_put_p50"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        ratios["pause_p99_over_4x_raw_delete_and_put_p99"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+    );
+    if let Some(load) = &load {
+        println!(
+            "    load: {} callers, {} invocations answered ({:.0}/s), {} failed, {} held by a pause, {} went back a revision",
+            load["callers"],
+            load["answered"],
+            load["per_second"].as_f64().unwrap_or(f64::NAN),
+            load["failed"],
+            load["held_by_a_pause"],
+            load["went_back_to_an_older_revision"],
+        );
+        if let Some(latency) = load["latency"].as_object() {
+            println!(
+                "    invocation latency µs: p50 {:.0}  p99 {:.0}  max {:.0}",
+                latency["p50_us"].as_f64().unwrap_or(f64::NAN),
+                latency["p99_us"].as_f64().unwrap_or(f64::NAN),
+                latency["max_us"].as_f64().unwrap_or(f64::NAN),
+            );
+        }
+    }
+    json!({
+        "label": label,
+        "upgrades": series.pause.len(),
+        "pause": rows[0].1,
+        "pause_link_span": rows[1].1,
+        "pause_outside_link_span": rows[2].1,
+        "link_request_arrival_gap": rows[3].1,
+        "raw_link_put_round_trip": put,
+        "raw_link_delete_round_trip": delete,
+        "raw_delete_then_put_x4_sequential": sequence,
+        "apply_and_wait": rows[7].1,
+        "ratios": ratios,
+        "load": load,
+    })
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let lattice = runtime.block_on(Lattice::start());
+
+    // 1. Pause windows: deploy, warm up, then an idle series and a loaded one.
+    println!(
+        "upgrade: pause window of {UPGRADES} upgrades re-putting 4 changed links (1 host, 4 providers, own nats-server)"
+    );
+    let (idle, loaded) = runtime.block_on(async {
+        lattice.apply(&lattice.spec(1)).await;
+        run_series(&lattice, 2..2 + WARM_UP).await;
+        let first = 2 + WARM_UP;
+        let idle = run_series(&lattice, first..first + UPGRADES).await;
+        let idle = summarise("idle", &idle, None);
+
+        let first = first + UPGRADES;
+        let load = Load::start(&lattice).await;
+        // Let the load reach its pace before the first upgrade.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (served, held) = lattice
+            .host
+            .invocation_counters(&lattice.component)
+            .expect("serving");
+        let series = run_series(&lattice, first..first + UPGRADES).await;
+        let (served_after, held_after) = lattice
+            .host
+            .invocation_counters(&lattice.component)
+            .expect("serving");
+        let mut load = load.stop().await;
+        load["served_during_the_series"] = json!(served_after - served);
+        load["held_by_a_pause"] = json!(held_after - held);
+        let loaded = summarise("under load", &series, Some(load));
+        (idle, loaded)
+    });
+
+    // 2. Client round trip vs raw async-nats: the same request bytes, subject and connection.
+    let mut c = Criterion::default()
+        .sample_size(50)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let subject = CtlSubject::HostInventory {
+        lattice: lattice.lattice.clone(),
+        host_id: lattice.host_id.clone(),
+    }
+    .to_string();
+    let payload = HostInventoryRequest::new().encode().expect("encodes");
+    let raw = || lattice.nats.request(subject.clone(), payload.clone());
+    let decode = |reply: async_nats::Message| {
+        HostInventoryReply::decode(&reply.payload)
+            .expect("decodes")
+            .into_result()
+            .expect("an inventory")
+    };
+    let mut group = c.benchmark_group("inventory_round_trip");
+    group.bench_function("lattice_client", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let inventory = lattice
+                .client
+                .inventory(&lattice.host_id)
+                .await
+                .expect("inventory");
+            debug_assert_eq!(inventory.components.len(), 1);
+            inventory
+        })
+    });
+    group.bench_function("raw_async_nats", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { raw().await.expect("reply") })
+    });
+    group.bench_function("raw_async_nats_then_decode", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { decode(raw().await.expect("reply")) })
+    });
+    group.finish();
+    c.final_summary();
+
+    // Criterion runs the functions one after the other, and on this machine a plain round trip
+    // drifts by up to 2x between runs of a few seconds; alternating the three in one loop gives
+    // a ratio that drift cannot skew.
+    let interleaved = runtime.block_on(async {
+        let mut samples: [Vec<Duration>; 3] = Default::default();
+        for round in 0..INTERLEAVED_ROUNDS {
+            for i in 0..3 {
+                let which = (round + i) % 3;
+                let started = Instant::now();
+                match which {
+                    0 => drop(
+                        lattice
+                            .client
+                            .inventory(&lattice.host_id)
+                            .await
+                            .expect("inventory"),
+                    ),
+                    1 => drop(raw().await.expect("reply")),
+                    _ => drop(decode(raw().await.expect("reply"))),
+                }
+                samples[which].push(started.elapsed());
+            }
+        }
+        samples.map(|s| dist(&s))
+    });
+    let [typed, plain, plain_decoded] = interleaved;
+    println!("\n  inventory round trip, interleaved ({INTERLEAVED_ROUNDS} rounds)");
+    println!(
+        "    {:<52} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "µs", "samples", "p50", "p90", "p99", "max", "mean"
+    );
+    for (what, d) in [
+        ("typed client (decodes)", typed),
+        ("raw async-nats", plain),
+        ("raw async-nats + the same decode", plain_decoded),
+    ] {
+        println!(
+            "    {what:<52} {:>7} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
+            d.samples, d.p50_us, d.p90_us, d.p99_us, d.max_us, d.mean_us
+        );
+    }
+    println!(
+        "    typed / raw: p50 {:.2}x; typed / (raw + decode): p50 {:.2}x",
+        typed.p50_us / plain.p50_us,
+        typed.p50_us / plain_decoded.p50_us
+    );
+
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "pause_window".to_owned(),
+        json!({
+            "unit": "us",
+            "what": "HostHandle::last_pause_window after each apply_and_wait; every revision changes the artifact and the target configuration of all 4 links",
+            "links_changed_per_upgrade": LINKS.len(),
+            "baseline": "raw async-nats requests of the identical LinkDeleteRequest/LinkPutRequest bytes to the same providers, right after each upgrade",
+            "series": [idle, loaded],
+        }),
+    );
+    extra.insert(
+        "inventory_round_trip_interleaved".to_owned(),
+        json!({
+            "unit": "us",
+            "what": "the three inventory requests of the criterion group, alternated in one loop so drift affects all alike",
+            "rounds": INTERLEAVED_ROUNDS,
+            "typed_client": typed,
+            "raw_async_nats": plain,
+            "raw_async_nats_then_decode": plain_decoded,
+            "typed_p50_over_raw_p50": typed.p50_us / plain.p50_us,
+            "typed_p50_over_raw_then_decode_p50": typed.p50_us / plain_decoded.p50_us,
+        }),
+    );
+    let report = write_report_with(
+        "upgrade",
+        &[
+            Comparison {
+                what: "inventory round trip: typed vs raw",
+                subject: "inventory_round_trip/lattice_client",
+                baseline: "inventory_round_trip/raw_async_nats",
+            },
+            Comparison {
+                what: "inventory round trip: typed vs raw + decode",
+                subject: "inventory_round_trip/lattice_client",
+                baseline: "inventory_round_trip/raw_async_nats_then_decode",
+            },
+        ],
+        extra,
+    );
+    runtime.block_on(async move { drop(lattice) });
+    if let Err(e) = report {
+        eprintln!("cannot write the bench report: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,435 @@
+//! Rollouts across five real hosts on a real nats-server: every strategy rolls forward,
+//! failures roll back everywhere, a killed scheduler is recovered, a second rollout is refused
+//! and a guardrail refuses before any host is touched.
+
+use futures::future::BoxFuture;
+use lattice_client::{Client, Discover};
+use lattice_host::{Host, HostHandle, RevisionEchoRuntime};
+use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
+use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
+use lattice_rollout::{
+    AppName, Control, FailureCode, HostSelector, Placement, RolloutError, RolloutOptions,
+    RolloutStore, Scheduler, StoreError, Strategy, plan::CanaryStep, plan::Pause,
+};
+use lattice_spec::{ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft, Revision};
+use lattice_status::{ComponentState, RolloutState};
+use lattice_test_support::NatsServer;
+use std::{future::Future, num::NonZeroUsize, sync::Arc, time::Duration};
+
+const BOUND: Duration = Duration::from_secs(60);
+const KV: &str = "wasi:keyvalue/store@0.2.0";
+
+async fn within<T>(future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, future)
+        .await
+        .expect("timed out")
+}
+
+/// Refuses links whose `url` is `redis://refused`.
+struct Kv;
+
+impl LinkHandler for Kv {
+    fn put_link<'a>(&'a self, link: &'a LinkPutRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
+        Box::pin(async move {
+            if link.target_config.get("url").map(String::as_str) == Some("redis://refused") {
+                return Err(LinkRefusal {
+                    kind: LinkErrorKind::ResourceUnavailable,
+                    message: "connection refused by redis".into(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_link<'a>(
+        &'a self,
+        _: &'a LinkDeleteRequest,
+    ) -> BoxFuture<'a, Result<(), LinkRefusal>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+struct Lattice {
+    server: NatsServer,
+    lattice: LatticeName,
+    hosts: Vec<HostHandle>,
+    _kv: ProviderHandle,
+    dir: tempfile::TempDir,
+    client: Client,
+}
+
+impl Lattice {
+    async fn start(hosts: usize) -> Self {
+        let server = tokio::task::spawn_blocking(NatsServer::start)
+            .await
+            .unwrap()
+            .unwrap();
+        let lattice: LatticeName = "prod".parse().unwrap();
+        let mut handles = Vec::new();
+        for i in 1..=hosts {
+            let nats = within(async_nats::connect(server.url())).await.unwrap();
+            let config = lattice_host::HostConfig::new(
+                format!("host-{i}").parse().unwrap(),
+                lattice.clone(),
+            );
+            handles.push(
+                within(Host::new(nats, config, Arc::new(RevisionEchoRuntime)).start())
+                    .await
+                    .unwrap(),
+            );
+        }
+        let nats = within(async_nats::connect(server.url())).await.unwrap();
+        let kv = within(
+            ProviderServer::new(
+                nats.clone(),
+                lattice.clone(),
+                "kv".parse().unwrap(),
+                Arc::new(Kv),
+            )
+            .serve(),
+        )
+        .await
+        .unwrap();
+        let client = Client::new(nats, lattice.clone());
+        Self {
+            server,
+            lattice,
+            hosts: handles,
+            _kv: kv,
+            dir: tempfile::tempdir().unwrap(),
+            client,
+        }
+    }
+
+    async fn scheduler(&self) -> Scheduler {
+        let nats = within(async_nats::connect(self.server.url()))
+            .await
+            .unwrap();
+        let store = within(RolloutStore::open(nats.clone(), &self.lattice, 10))
+            .await
+            .unwrap();
+        let discover = Discover::expecting(self.hosts.len()).window(Duration::from_secs(10));
+        Scheduler::new(Client::new(nats, self.lattice.clone()), store).with_discovery(discover)
+    }
+
+    fn app(&self, version: &str, url: &str) -> Vec<Placement> {
+        let path = self.dir.path().join(format!("shop-{version}.wasm"));
+        if !path.exists() && version != "missing" {
+            std::fs::write(&path, lattice_artifact::testing::component_importing(&[KV])).unwrap();
+        }
+        let spec: ComponentSpec =
+            ComponentSpecDraft::new("shop", format!("file://{}", path.display()))
+                .config_value("greeting", version)
+                .link(
+                    LinkDraft::new("kv", "wasi", "keyvalue", ["store"])
+                        .target_config_value("url", url)
+                        .target_config_value("address", format!("0.0.0.0:80{version}")),
+                )
+                .validate()
+                .unwrap();
+        vec![Placement::new(spec, HostSelector::All)]
+    }
+
+    /// Every host serves `revision` of `shop`, running, with greeting `greeting`.
+    async fn assert_everywhere(&self, revision: Revision, greeting: &str) {
+        for host in &self.hosts {
+            let inventory = within(self.client.inventory(host.host_id())).await.unwrap();
+            let entry = inventory
+                .component(&"shop".parse().unwrap())
+                .unwrap_or_else(|| panic!("{} has no shop", host.host_id()));
+            let serving = entry.serving.as_ref().unwrap();
+            assert_eq!(
+                (serving.revision, serving.status.state),
+                (revision, ComponentState::Running),
+                "{}",
+                host.host_id()
+            );
+        }
+        let invoker = within(lattice_host::Invoker::new(
+            self.client.nats().clone(),
+            &self.lattice,
+            &"shop".parse().unwrap(),
+        ))
+        .await
+        .unwrap();
+        let answer = within(invoker.call("x")).await.unwrap();
+        assert_eq!(answer, format!("{greeting} from shop@{revision}: x"));
+    }
+}
+
+fn options() -> RolloutOptions {
+    let mut options = RolloutOptions::default();
+    options.min_healthy = Duration::from_millis(100);
+    options.per_host_deadline = Duration::from_secs(10);
+    options.progress_deadline = Duration::from_secs(50);
+    options
+}
+
+fn app() -> AppName {
+    "shop".parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_strategy_rolls_forward_on_five_hosts() {
+    let lattice = Lattice::start(5).await;
+    let scheduler = lattice.scheduler().await;
+
+    let first = within(scheduler.rollout(
+        &app(),
+        lattice.app("1", "redis://a"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(first.state, RolloutState::Succeeded, "{:?}", first.failure);
+    lattice.assert_everywhere(Revision(1), "1").await;
+
+    let rolling = Strategy::Rolling {
+        max_parallel: NonZeroUsize::new(2).unwrap(),
+    };
+    let second =
+        within(scheduler.rollout(&app(), lattice.app("2", "redis://a"), rolling, options()))
+            .await
+            .unwrap();
+    assert_eq!(
+        second.state,
+        RolloutState::Succeeded,
+        "{:?}",
+        second.failure
+    );
+    assert_eq!(second.plan.steps.len(), 3);
+    lattice.assert_everywhere(Revision(2), "2").await;
+
+    // Canary: the first step (1 of 5 hosts) waits for promotion.
+    let canary = Strategy::Canary {
+        steps: vec![CanaryStep::new(20, Pause::UntilPromoted)],
+    };
+    let running = tokio::spawn({
+        let scheduler = scheduler.clone();
+        let components = lattice.app("3", "redis://a");
+        async move {
+            scheduler
+                .rollout(&app(), components, canary, options())
+                .await
+        }
+    });
+    within(async {
+        loop {
+            if let Some((record, _)) = scheduler.store().rollout(&app()).await.unwrap()
+                && record.plan.to == Revision(3)
+                && record.state == RolloutState::Paused
+            {
+                assert_eq!(
+                    record
+                        .hosts
+                        .values()
+                        .filter(|p| **p == lattice_rollout::HostProgress::Running)
+                        .count(),
+                    1
+                );
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    within(scheduler.store().send_control(&app(), Control::Promote))
+        .await
+        .unwrap();
+    let third = within(running).await.unwrap().unwrap();
+    assert_eq!(third.state, RolloutState::Succeeded, "{:?}", third.failure);
+    lattice.assert_everywhere(Revision(3), "3").await;
+
+    let blue_green = Strategy::BlueGreen {
+        keep_old_for: Some(Duration::from_millis(50)),
+    };
+    let mut same_address = lattice.app("4", "redis://a");
+    same_address[0] = Placement::new(
+        same_address[0]
+            .spec
+            .to_draft()
+            .link(LinkDraft::new("kv2", "wasi", "blobstore", ["blobstore"]))
+            .validate()
+            .unwrap(),
+        HostSelector::All,
+    );
+    let guardrail =
+        within(scheduler.rollout(&app(), same_address, blue_green.clone(), options())).await;
+    assert!(
+        matches!(guardrail, Err(RolloutError::Plan(_))),
+        "the address changes from 0.0.0.0:803 to :804: {guardrail:?}"
+    );
+    let fourth =
+        within(scheduler.rollout(&app(), lattice.app("3", "redis://b"), blue_green, options()))
+            .await
+            .unwrap();
+    assert_eq!(
+        fourth.state,
+        RolloutState::Succeeded,
+        "{:?}",
+        fourth.failure
+    );
+    lattice.assert_everywhere(Revision(4), "3").await;
+    assert_eq!(
+        within(scheduler.store().stable(&app())).await.unwrap(),
+        Some(Revision(4))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_stable_one() {
+    let lattice = Lattice::start(5).await;
+    let scheduler = lattice.scheduler().await;
+    let first = within(scheduler.rollout(
+        &app(),
+        lattice.app("1", "redis://a"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(first.state, RolloutState::Succeeded);
+
+    // Link refused on every host: the first batch fails and everything touched goes back.
+    let rolling = Strategy::Rolling {
+        max_parallel: NonZeroUsize::new(2).unwrap(),
+    };
+    let failed = within(scheduler.rollout(
+        &app(),
+        lattice.app("2", "redis://refused"),
+        rolling,
+        options(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(failed.state, RolloutState::RolledBack);
+    let failure = failed.failure.as_ref().unwrap();
+    assert_eq!(failure.code, FailureCode::LinkRefused, "{failure:?}");
+    assert!(
+        failure.host.is_some() && failure.component.is_some(),
+        "{failure:?}"
+    );
+    assert_eq!(
+        failure.link.as_ref().map(|(_, provider)| provider.as_str()),
+        Some("kv")
+    );
+    assert_eq!(
+        failure.reason.as_ref().unwrap().message,
+        "connection refused by redis"
+    );
+    let restored = failed.rollback_revision.unwrap();
+    let stored = within(scheduler.store().revision(&app(), restored))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.restores, Some(Revision(1)));
+    assert_eq!(
+        within(scheduler.store().desired(&app())).await.unwrap(),
+        Some(restored)
+    );
+    // Hosts the failed batch never reached were not touched: they still serve revision 1.
+    for host in &lattice.hosts {
+        let inventory = within(lattice.client.inventory(host.host_id()))
+            .await
+            .unwrap();
+        let serving = inventory
+            .component(&"shop".parse().unwrap())
+            .unwrap()
+            .serving
+            .clone()
+            .unwrap();
+        assert!(
+            serving.revision == Revision(1) || serving.revision == restored,
+            "{}: {serving:?}",
+            host.host_id()
+        );
+        assert_eq!(serving.status.state, ComponentState::Running);
+    }
+
+    // A missing artifact: also rolled back, with the artifact code.
+    let missing = within(scheduler.rollout(
+        &app(),
+        lattice.app("missing", "redis://a"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(missing.state, RolloutState::RolledBack);
+    assert_eq!(missing.failure.unwrap().code, FailureCode::Artifact);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_scheduler_is_recovered_and_a_second_rollout_is_refused() {
+    let lattice = Lattice::start(5).await;
+    let scheduler = lattice.scheduler().await;
+    within(scheduler.rollout(
+        &app(),
+        lattice.app("1", "redis://a"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await
+    .unwrap();
+
+    let canary = Strategy::Canary {
+        steps: vec![CanaryStep::new(40, Pause::UntilPromoted)],
+    };
+    let first = tokio::spawn({
+        let scheduler = scheduler.clone();
+        let components = lattice.app("2", "redis://a");
+        async move {
+            scheduler
+                .rollout(&app(), components, canary, options())
+                .await
+        }
+    });
+    within(async {
+        loop {
+            if let Some((record, _)) = scheduler.store().rollout(&app()).await.unwrap()
+                && record.state == RolloutState::Paused
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+
+    let second = within(scheduler.rollout(
+        &app(),
+        lattice.app("3", "redis://a"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await;
+    assert!(
+        matches!(
+            second,
+            Err(RolloutError::Store(StoreError::Conflict { .. }))
+        ),
+        "{second:?}"
+    );
+
+    // The scheduler dies while the canary waits; a new one picks up from the store.
+    first.abort();
+    let _ = first.await;
+    let restarted = lattice.scheduler().await;
+    let recovering = tokio::spawn({
+        let restarted = restarted.clone();
+        async move { restarted.recover(&app()).await }
+    });
+    within(restarted.store().send_control(&app(), Control::Promote))
+        .await
+        .unwrap();
+    let finished = within(recovering).await.unwrap().unwrap();
+    assert_eq!(
+        finished.state,
+        RolloutState::Succeeded,
+        "{:?}",
+        finished.failure
+    );
+    lattice.assert_everywhere(Revision(2), "2").await;
+    let _ = HostId::new("unused");
+}
