@@ -9,6 +9,7 @@ use crate::{
     links::LinkOutcome,
     state::{ComponentSlot, HostState},
 };
+use futures::future::join_all;
 use lattice_artifact::verify_pin;
 use lattice_ctl::RevisionStatus;
 use lattice_spec::{ComponentSpec, LinkSpec, SpecDiff};
@@ -180,26 +181,32 @@ impl Upgrade<'_> {
         let paused_at = Instant::now();
         slot.gate.pause().await;
 
-        // 6. Changed links: delete and put again with the new configuration.
-        let mut reput: Vec<(&LinkSpec, &LinkSpec)> = Vec::new();
-        for (from, to) in &plan.changed {
+        // 6. Changed links: each is deleted and put again with its new configuration. Links
+        //    are independent of one another, so they are re-put concurrently: the pause lasts
+        //    about one delete-and-put round trip, not one per link.
+        let results = join_all(plan.changed.iter().map(|(from, to)| async move {
             let _ = state.links.delete(spec.id(), from).await;
-            match self.put(to).await {
-                Ok(()) => reput.push((from, to)),
-                Err(reason) => {
-                    // Restore the old configuration of this link and of those already re-put,
-                    // resume on the old revision, and remove the links this apply added.
-                    let _ = state.links.delete(spec.id(), to).await;
-                    self.restore(from).await;
-                    for (from, to) in reput.iter().rev() {
-                        let _ = state.links.delete(spec.id(), to).await;
+            self.put(to).await
+        }))
+        .await;
+        if let Some(reason) = results.iter().find_map(|r| r.as_ref().err()).cloned() {
+            // Put every changed link back to its old configuration, resume on the old
+            // revision, and remove the links this apply added.
+            join_all(
+                plan.changed
+                    .iter()
+                    .zip(&results)
+                    .map(|((from, to), result)| async move {
+                        if result.is_ok() {
+                            let _ = state.links.delete(spec.id(), to).await;
+                        }
                         self.restore(from).await;
-                    }
-                    slot.gate.resume();
-                    self.remove_links(&added).await;
-                    return Err(reason);
-                }
-            }
+                    }),
+            )
+            .await;
+            slot.gate.resume();
+            self.remove_links(&added).await;
+            return Err(reason);
         }
 
         // 7. Swap, resume, then retire what the new revision no longer uses.

@@ -298,8 +298,15 @@ async fn concurrent_applies_to_one_component_are_serialised_and_the_newest_wins(
         lattice.client.apply(&host_id, &v2),
         lattice.client.apply(&host_id, &v3)
     );
-    first.unwrap();
     second.unwrap();
+    // Whichever arrived first: revision 2 is accepted, or refused as stale when 3 was first.
+    match first {
+        Ok(_) => {}
+        Err(ApplyError::Rejected { rejection, .. }) => {
+            assert_eq!(rejection.code, RejectionCode::StaleRevision)
+        }
+        Err(other) => panic!("{other}"),
+    }
     let report = within(
         lattice
             .client
