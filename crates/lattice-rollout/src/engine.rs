@@ -181,6 +181,45 @@ impl Scheduler {
         Ok(self.drive(record).await?)
     }
 
+    /// Rolls `app` back to stored revision `to` (by default the stable revision before the
+    /// current one) as a new revision, with `strategy`.
+    ///
+    /// # Errors
+    ///
+    /// [`RolloutError::Nothing`] when there is no such revision (it may have left the bounded
+    /// history), or any error of [`Scheduler::rollout`].
+    pub async fn undo(
+        &self,
+        app: &AppName,
+        to: Option<Revision>,
+        strategy: Strategy,
+        options: RolloutOptions,
+    ) -> Result<RolloutRecord, RolloutError> {
+        let to = match to {
+            Some(to) => to,
+            None => {
+                let current = self.store.stable(app).await?;
+                let revisions = self.store.revisions(app).await?;
+                revisions
+                    .into_iter()
+                    .rev()
+                    .find(|r| Some(*r) < current)
+                    .ok_or_else(|| {
+                        RolloutError::Nothing(format!(
+                            "`{app}` has no revision before {current:?} to undo to"
+                        ))
+                    })?
+            }
+        };
+        let revision = self.store.revision(app, to).await?.ok_or_else(|| {
+            RolloutError::Nothing(format!(
+                "revision {to} of `{app}` is not in the stored history"
+            ))
+        })?;
+        self.rollout(app, revision.components, strategy, options)
+            .await
+    }
+
     /// Continues the rollout of `app` stored by a scheduler that stopped mid-way: it finishes
     /// the plan, or finishes rolling back, from what was stored.
     ///
