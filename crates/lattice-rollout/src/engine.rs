@@ -181,8 +181,8 @@ impl Scheduler {
         Ok(self.drive(record).await?)
     }
 
-    /// Rolls `app` back to stored revision `to` (by default the stable revision before the
-    /// current one) as a new revision, with `strategy`.
+    /// Rolls `app` back to stored revision `to` (by default the revision that was stable
+    /// before the current stable one) as a new revision, with `strategy`.
     ///
     /// # Errors
     ///
@@ -199,8 +199,9 @@ impl Scheduler {
             Some(to) => to,
             None => {
                 let current = self.store.stable(app).await?;
-                let revisions = self.store.revisions(app).await?;
-                revisions
+                // The newest revision that was stable before the current stable one.
+                let history = self.store.stable_history(app).await?;
+                history
                     .into_iter()
                     .rev()
                     .find(|r| Some(*r) < current)

@@ -228,6 +228,27 @@ impl RolloutStore {
             .map(|(p, _)| p.revision))
     }
 
+    /// The revisions that were stable, oldest first (the bucket keeps the last few).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on a JetStream or decode failure.
+    pub async fn stable_history(&self, app: &AppName) -> Result<Vec<Revision>, StoreError> {
+        let key = Self::key(app, "stable");
+        let mut history = match self.kv.history(&key).await {
+            Ok(history) => history,
+            Err(_) => return Ok(Vec::new()),
+        };
+        let mut revisions = Vec::new();
+        while let Some(entry) = history.next().await {
+            let entry = entry.map_err(js)?;
+            if let Ok(pointer) = serde_json::from_slice::<Pointer>(&entry.value) {
+                revisions.push(pointer.revision);
+            }
+        }
+        Ok(revisions)
+    }
+
     pub(crate) async fn set_desired(
         &self,
         app: &AppName,
