@@ -18,12 +18,14 @@
 //!   ([`Scheduler::recover`]); a second rollout of one application is refused.
 
 mod engine;
+mod manifest;
 pub mod model;
 pub mod plan;
 pub mod record;
 pub mod store;
 
 pub use engine::{NoReconcilers, Reconcilers, RolloutError, Scheduler, elapsed};
+pub use manifest::{Manifest, ManifestComponent};
 pub use model::{AppName, AppRevision, HostSelector, Placement};
 pub use plan::{OnFailure, RolloutOptions, Strategy};
 pub use record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};

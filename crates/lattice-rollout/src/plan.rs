@@ -29,7 +29,7 @@ pub enum Strategy {
     /// [`check_guardrails`]).
     BlueGreen {
         /// Release the old revision automatically after this long; `None` waits for promotion.
-        #[serde(default, with = "opt_millis")]
+        #[serde(default, rename = "keep_old_for_ms", with = "opt_millis")]
         keep_old_for: Option<Duration>,
     },
 }
@@ -62,8 +62,8 @@ impl CanaryStep {
 pub enum Pause {
     /// No pause.
     None,
-    /// Continue after this long.
-    #[serde(with = "millis")]
+    /// Continue after this long (`{"for_ms": 30000}`).
+    #[serde(rename = "for_ms", with = "millis")]
     For(Duration),
     /// Wait for `promote`.
     UntilPromoted,
@@ -71,16 +71,17 @@ pub enum Pause {
 
 /// Deadlines, health and failure handling of a rollout.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct RolloutOptions {
     /// How long one host may take to run the new revision.
-    #[serde(with = "millis")]
+    #[serde(rename = "per_host_deadline_ms", with = "millis")]
     pub per_host_deadline: Duration,
     /// How long the whole rollout may take (pauses for promotion excluded).
-    #[serde(with = "millis")]
+    #[serde(rename = "progress_deadline_ms", with = "millis")]
     pub progress_deadline: Duration,
     /// How long a step's hosts must stay running before the next step.
-    #[serde(with = "millis")]
+    #[serde(rename = "min_healthy_ms", with = "millis")]
     pub min_healthy: Duration,
     /// How many hosts may fail before the rollout fails.
     pub failure_budget: usize,
@@ -120,7 +121,7 @@ pub enum Gate {
     /// Every host of the step stays running for the minimum healthy time.
     Healthy,
     /// Healthy, then a timed pause.
-    #[serde(with = "millis")]
+    #[serde(rename = "healthy_then_pause_ms", with = "millis")]
     HealthyThenPause(Duration),
     /// Healthy, then wait for promotion.
     HealthyThenPromotion,
@@ -152,7 +153,7 @@ pub struct Plan {
     /// links), as a new revision. Without `from`, touched hosts have the components deleted.
     pub rollback: OnFailure,
     /// The expected duration, without waits for promotion.
-    #[serde(with = "millis")]
+    #[serde(rename = "expected_ms", with = "millis")]
     pub expected: Duration,
 }
 

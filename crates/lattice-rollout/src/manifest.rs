@@ -1,0 +1,92 @@
+//! The application manifest an operator writes (`lattice apply -f app.yaml`).
+
+use crate::model::{AppName, HostSelector, Placement};
+use crate::plan::{RolloutOptions, Strategy};
+use lattice_spec::ComponentSpecDraft;
+use serde::{Deserialize, Serialize};
+
+/// An application manifest: name, components with placement, and how to roll it out.
+///
+/// ```
+/// let manifest: lattice_rollout::Manifest = serde_json::from_str(r#"{
+///   "name": "shop",
+///   "strategy": {"type": "rolling", "max_parallel": 2},
+///   "options": {"min_healthy_ms": 5000},
+///   "components": [{
+///     "spec": {"id": "checkout", "revision": 1, "artifact": "ghcr.io/acme/checkout:2.0.0", "scale": 2},
+///     "hosts": {"labels": {"zone": "eu-1"}}
+///   }]
+/// }"#)?;
+/// let (name, placements) = manifest.validate().map_err(|e| e.join("; "))?;
+/// assert_eq!(name.as_str(), "shop");
+/// assert_eq!(placements.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Manifest {
+    /// The application's name.
+    pub name: String,
+    /// How to roll it out (default: all at once).
+    #[serde(default = "all_at_once")]
+    pub strategy: Strategy,
+    /// Deadlines, health and failure handling (defaults apply to what is missing).
+    #[serde(default)]
+    pub options: RolloutOptions,
+    /// The components and where they run.
+    pub components: Vec<ManifestComponent>,
+}
+
+fn all_at_once() -> Strategy {
+    Strategy::AllAtOnce
+}
+
+/// One component of a manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestComponent {
+    /// The component spec (its revision is replaced by the application's).
+    pub spec: ComponentSpecDraft,
+    /// Where it runs (default: every host).
+    #[serde(default = "every_host")]
+    pub hosts: HostSelector,
+}
+
+fn every_host() -> HostSelector {
+    HostSelector::All
+}
+
+impl Manifest {
+    /// Checks every part of the manifest and returns the application's name and placements.
+    ///
+    /// # Errors
+    ///
+    /// Every problem, each prefixed with its path (`components[1].spec.links[0].name: …`).
+    pub fn validate(&self) -> Result<(AppName, Vec<Placement>), Vec<String>> {
+        let mut errors = Vec::new();
+        let name = AppName::new(self.name.clone())
+            .map_err(|e| errors.push(format!("name: {e}")))
+            .ok();
+        if self.components.is_empty() {
+            errors.push("components: an application needs at least one component".to_owned());
+        }
+        let mut placements = Vec::new();
+        for (i, component) in self.components.iter().enumerate() {
+            match component.spec.validate() {
+                Ok(spec) => placements.push(Placement::new(spec, component.hosts.clone())),
+                Err(spec_errors) => {
+                    errors.extend(
+                        spec_errors
+                            .errors()
+                            .iter()
+                            .map(|e| format!("components[{i}].spec.{}: {}", e.path, e.message)),
+                    );
+                }
+            }
+        }
+        match name {
+            Some(name) if errors.is_empty() => Ok((name, placements)),
+            _ => Err(errors),
+        }
+    }
+}
