@@ -98,6 +98,22 @@ impl Scheduler {
         &self.store
     }
 
+    /// Stores the rollout's progress and publishes it as a status event (best effort: the
+    /// store is the source of truth).
+    async fn save(&self, record: &RolloutRecord) -> Result<(), StoreError> {
+        self.store.save(record).await?;
+        let subject = event_subject(self.client.lattice(), &record.app);
+        match serde_json::to_vec(record) {
+            Ok(payload) => {
+                if let Err(error) = self.client.nats().publish(subject, payload.into()).await {
+                    tracing::warn!(%error, "cannot publish a rollout status event");
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot encode a rollout status event"),
+        }
+        Ok(())
+    }
+
     async fn hosts(&self) -> Result<Vec<(HostId, BTreeMap<String, String>)>, RolloutError> {
         let summaries = self
             .client
@@ -252,7 +268,7 @@ impl Scheduler {
         }
         if record.state == RolloutState::Pending {
             record.set_state(RolloutState::Progressing);
-            self.store.save(&record).await?;
+            self.save(&record).await?;
         }
         let deadline = Instant::now() + record.options.progress_deadline;
         while record.next_step < record.plan.steps.len() {
@@ -268,7 +284,7 @@ impl Scheduler {
                 Some((Control::Pause, revision)) if revision > record.control_seen => {
                     record.control_seen = revision;
                     record.set_state(RolloutState::Paused);
-                    self.store.save(&record).await?;
+                    self.save(&record).await?;
                     loop {
                         let (control, revision) = self
                             .store
@@ -293,7 +309,7 @@ impl Scheduler {
                         }
                     }
                     record.set_state(RolloutState::Progressing);
-                    self.store.save(&record).await?;
+                    self.save(&record).await?;
                 }
                 _ => {}
             }
@@ -349,7 +365,7 @@ impl Scheduler {
                 Gate::HealthyThenPause(pause) => tokio::time::sleep(pause).await,
                 Gate::HealthyThenPromotion => {
                     record.set_state(RolloutState::Paused);
-                    self.store.save(&record).await?;
+                    self.save(&record).await?;
                     loop {
                         let (control, revision) = self
                             .store
@@ -377,10 +393,10 @@ impl Scheduler {
                 }
             }
             record.next_step += 1;
-            self.store.save(&record).await?;
+            self.save(&record).await?;
         }
         record.set_state(RolloutState::Succeeded);
-        self.store.save(&record).await?;
+        self.save(&record).await?;
         self.store.set_stable(&record.app, record.plan.to).await?;
         self.reconcilers.resume(&record.app, record.plan.to).await;
         Ok(record)
@@ -464,13 +480,13 @@ impl Scheduler {
         match record.options.on_failure {
             OnFailure::Freeze => {
                 record.set_state(RolloutState::Failed);
-                self.store.save(&record).await?;
+                self.save(&record).await?;
                 self.reconcilers.resume(&record.app, record.plan.to).await;
                 Ok(record)
             }
             _ => {
                 record.set_state(RolloutState::RollingBack);
-                self.store.save(&record).await?;
+                self.save(&record).await?;
                 self.roll_back(record).await
             }
         }
@@ -499,7 +515,7 @@ impl Scheduler {
                     .map_err(|e| StoreError::JetStream(e.to_string()))?;
                 self.store.put_revision(&restored).await?;
                 record.rollback_revision = Some(revision);
-                self.store.save(&record).await?;
+                self.save(&record).await?;
                 Some(restored)
             }
             (None, _) => None,
@@ -539,7 +555,7 @@ impl Scheduler {
             if back {
                 record.hosts.insert(host, HostProgress::RolledBack);
             }
-            self.store.save(&record).await?;
+            self.save(&record).await?;
         }
         let aborted = record
             .failure
@@ -554,11 +570,18 @@ impl Scheduler {
             self.store.set_desired(&app, restored.revision).await?;
             self.store.set_stable(&app, restored.revision).await?;
         }
-        self.store.save(&record).await?;
+        self.save(&record).await?;
         let desired = restored.as_ref().map_or(record.plan.to, |r| r.revision);
         self.reconcilers.resume(&app, desired).await;
         Ok(record)
     }
+}
+
+/// The subject a rollout's status events are published on:
+/// `wasmbus.evt.v2alpha1.{lattice}.rollout.{app}`, carrying the whole [`RolloutRecord`].
+#[must_use]
+pub fn event_subject(lattice: &lattice_spec::LatticeName, app: &AppName) -> String {
+    format!("{}.{lattice}.rollout.{app}", lattice_ctl::EVT_PREFIX)
 }
 
 /// The specs of `revision` that the plan placed on `host`.

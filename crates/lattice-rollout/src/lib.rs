@@ -24,7 +24,7 @@ pub mod plan;
 pub mod record;
 pub mod store;
 
-pub use engine::{NoReconcilers, Reconcilers, RolloutError, Scheduler, elapsed};
+pub use engine::{NoReconcilers, Reconcilers, RolloutError, Scheduler, elapsed, event_subject};
 pub use manifest::{Manifest, ManifestComponent};
 pub use model::{AppName, AppRevision, HostSelector, Placement};
 pub use plan::{OnFailure, RolloutOptions, Strategy};

@@ -291,6 +291,16 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
     .unwrap();
     assert_eq!(first.state, RolloutState::Succeeded);
 
+    // Status events follow the rollout as it goes.
+    let mut events = within(
+        lattice
+            .client
+            .nats()
+            .subscribe(lattice_rollout::event_subject(&lattice.lattice, &app())),
+    )
+    .await
+    .unwrap();
+
     // Link refused on every host: the first batch fails and everything touched goes back.
     let rolling = Strategy::Rolling {
         max_parallel: NonZeroUsize::new(2).unwrap(),
@@ -317,6 +327,22 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
     assert_eq!(
         failure.reason.as_ref().unwrap().message,
         "connection refused by redis"
+    );
+    let mut states = Vec::new();
+    within(async {
+        while let Some(message) = futures::StreamExt::next(&mut events).await {
+            let record: lattice_rollout::RolloutRecord =
+                serde_json::from_slice(&message.payload).unwrap();
+            states.push(record.state);
+            if record.state == RolloutState::RolledBack {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        states.contains(&RolloutState::Progressing) && states.contains(&RolloutState::RollingBack),
+        "{states:?}"
     );
     let restored = failed.rollback_revision.unwrap();
     let stored = within(scheduler.store().revision(&app(), restored))
