@@ -1,0 +1,166 @@
+//! The command tree, the global options, and the connection they describe.
+//!
+//! Each command group lives in its own module and contributes one variant to [`Command`];
+//! [`Cli::run`] dispatches to that module's `run` with the [`Globals`].
+
+use crate::{
+    apply, delete, duration,
+    error::{CliError, Endpoint},
+    get, schema, up,
+};
+use clap::{Args, Parser, Subcommand};
+use lattice_client::Client;
+use lattice_spec::LatticeName;
+use std::time::Duration;
+
+/// The long help of `lattice --help`.
+const LONG_ABOUT: &str = "\
+Control plane for a wasmCloud-style WebAssembly lattice over NATS: run a local lattice, \
+apply component specs to hosts and follow them to `running`, read hosts and inventories, \
+and export the JSON Schemas of the wire contract.
+
+Quick start:
+  lattice up                                     # terminal 1: nats-server, two hosts
+  export LATTICE_NATS_URL=nats://127.0.0.1:PORT  # terminal 2: the URL `lattice up` printed
+  lattice get hosts
+  lattice apply -f web.yaml --host host-1 --wait
+  lattice get inventory
+
+Exit codes:
+  0  success
+  1  the operation failed (an apply was rejected or its revision failed, a host refused)
+  2  usage error or invalid input (bad options, an invalid spec document)
+  3  NATS or the hosts cannot be reached (connection refused, no responders, timeout)";
+
+/// The `lattice` command.
+#[derive(Debug, Parser)]
+#[command(name = "lattice", version, about, long_about = LONG_ABOUT)]
+pub(crate) struct Cli {
+    /// Options every command understands.
+    #[command(flatten)]
+    pub(crate) globals: Globals,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
+pub(crate) struct Globals {
+    /// The NATS server of the lattice.
+    #[arg(
+        long,
+        global = true,
+        env = "LATTICE_NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        value_name = "URL"
+    )]
+    pub(crate) nats_url: String,
+    /// The lattice to address.
+    #[arg(
+        long,
+        global = true,
+        env = "LATTICE_LATTICE",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub(crate) lattice: LatticeName,
+    /// How long a request waits for its reply, and how long discovery gathers answers
+    /// (`500ms`, `2s`, `1m`).
+    #[arg(long, global = true, default_value = "2s", value_name = "DURATION", value_parser = duration::parse)]
+    pub(crate) timeout: Duration,
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a local lattice in the foreground: a nats-server (JetStream on) and N hosts.
+    #[command(long_about = up::LONG_ABOUT)]
+    Up(up::UpArgs),
+    /// Read the lattice: hosts, inventories.
+    #[command(subcommand)]
+    Get(get::GetCommand),
+    /// Apply a component spec (YAML or JSON) to one or more hosts.
+    #[command(long_about = apply::LONG_ABOUT)]
+    Apply(apply::ApplyArgs),
+    /// Delete a component from one or more hosts.
+    Delete(delete::DeleteArgs),
+    /// The JSON Schemas of every message of the wire contract.
+    #[command(subcommand)]
+    Schema(schema::SchemaCommand),
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub(crate) async fn run(self) -> Result<(), CliError> {
+        let globals = self.globals;
+        match self.command {
+            Command::Up(args) => up::run(&globals, args).await,
+            Command::Get(command) => get::run(&globals, command).await,
+            Command::Apply(args) => apply::run(&globals, args).await,
+            Command::Delete(args) => delete::run(&globals, args).await,
+            Command::Schema(command) => schema::run(command),
+        }
+    }
+}
+
+impl Globals {
+    /// Where the globals point, for error hints.
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            url: self.nats_url.clone(),
+            lattice: self.lattice.clone(),
+        }
+    }
+
+    /// Connects to NATS and returns a client for the lattice, with the request timeout set.
+    pub(crate) async fn client(&self) -> Result<Client, CliError> {
+        let nats = async_nats::ConnectOptions::new()
+            .name("lattice-cli")
+            .connection_timeout(self.timeout)
+            .connect(self.nats_url.as_str())
+            .await
+            .map_err(|source| CliError::Connect {
+                url: self.nats_url.clone(),
+                source,
+            })?;
+        Ok(Client::new(nats, self.lattice.clone()).with_timeout(self.timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_parse_anywhere() {
+        let cli = Cli::try_parse_from([
+            "lattice",
+            "get",
+            "hosts",
+            "--timeout",
+            "250ms",
+            "--lattice",
+            "prod",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.globals.timeout, Duration::from_millis(250));
+        assert_eq!(cli.globals.lattice.as_str(), "prod");
+    }
+
+    #[test]
+    fn invalid_host_ids_are_usage_errors() {
+        let error =
+            Cli::try_parse_from(["lattice", "delete", "web", "--host", "bad.host"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+    }
+}

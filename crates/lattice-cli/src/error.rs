@@ -1,0 +1,290 @@
+//! The one error type of the CLI, its exit code, and how it is printed: `error: …`, the
+//! causes, and a `hint: …` line saying what to do next (see `hints`).
+
+use crate::hints;
+use lattice_client::{ApplyError, RequestError, RequestErrorKind, WaitError};
+use lattice_ctl::Rejection;
+use lattice_spec::{ComponentId, HostId, LatticeName};
+use std::{error::Error as _, path::PathBuf, time::Duration};
+
+/// Exit code: the operation failed (rejected, failed revision, a host's error).
+pub(crate) const EXIT_FAILED: u8 = 1;
+/// Exit code: usage error or invalid input.
+pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit code: NATS or the hosts cannot be reached.
+pub(crate) const EXIT_UNREACHABLE: u8 = 3;
+
+/// Where the CLI was talking to, for hints.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    /// The NATS URL.
+    pub(crate) url: String,
+    /// The lattice.
+    pub(crate) lattice: LatticeName,
+}
+
+/// Everything that can go wrong in a command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The spec document cannot be read.
+    #[error("cannot read the spec document `{}`", path.display())]
+    ReadSpec {
+        /// The path (`-` for stdin).
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec document is not YAML / JSON of the right shape.
+    #[error("`{}` is not a valid {format} document: {message}", path.display())]
+    ParseSpec {
+        /// The path.
+        path: PathBuf,
+        /// `YAML` or `JSON`.
+        format: &'static str,
+        /// The parser's message.
+        message: String,
+    },
+    /// The spec document decodes but has problems; every one is listed.
+    #[error(
+        "`{}` is not a valid component spec ({} problem{}):{}",
+        path.display(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems.iter().map(|(p, m)| format!("\n  {p}: {m}")).collect::<String>()
+    )]
+    InvalidSpec {
+        /// The path.
+        path: PathBuf,
+        /// Every problem: field path and message.
+        problems: Vec<(String, String)>,
+    },
+    /// The NATS connection could not be made.
+    #[error("cannot connect to NATS at {url}")]
+    Connect {
+        /// The URL.
+        url: String,
+        /// What async-nats said.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// Discovery found no host.
+    #[error("no host answered the ping on lattice `{}` within {window:?}", endpoint.lattice)]
+    NoHosts {
+        /// Where.
+        endpoint: Endpoint,
+        /// How long discovery gathered answers.
+        window: Duration,
+    },
+    /// The discovery ping could not be sent.
+    #[error("cannot ping the hosts of lattice `{}`", endpoint.lattice)]
+    Discover {
+        /// Where.
+        endpoint: Endpoint,
+        /// Why.
+        #[source]
+        source: lattice_client::DiscoverError,
+    },
+    /// An operation on one host failed.
+    #[error("{what}")]
+    Host {
+        /// What was attempted, as a sentence.
+        what: String,
+        /// The host.
+        host: HostId,
+        /// Where.
+        endpoint: Endpoint,
+        /// Why.
+        #[source]
+        failure: Box<HostFailure>,
+    },
+    /// Some hosts of a multi-host command failed; each error is reported on its own.
+    #[error("{} of {total} hosts failed", errors.len())]
+    Several {
+        /// Every failure.
+        errors: Vec<CliError>,
+        /// How many hosts the command addressed.
+        total: usize,
+    },
+    /// Writing a schema file failed.
+    #[error("cannot write `{}`", path.display())]
+    WriteSchema {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The local lattice of `lattice up` could not start.
+    #[error("{message}")]
+    LocalLattice {
+        /// What went wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// A result could not be printed as JSON or YAML.
+    #[error("cannot print the result: {message}")]
+    Output {
+        /// The serializer's message.
+        message: String,
+    },
+}
+
+/// Why an operation on one host failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HostFailure {
+    /// A request (inventory, delete) failed.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// An apply failed before the host acknowledged it, or was rejected.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// An apply-and-wait did not end with the revision running.
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+    /// The host refused a delete.
+    #[error("host `{host}` refused to delete `{component}`: {} ({})", rejection.message, rejection.code)]
+    DeleteRejected {
+        /// The host.
+        host: HostId,
+        /// The component.
+        component: ComponentId,
+        /// The host's rejection.
+        rejection: Rejection,
+    },
+}
+
+impl CliError {
+    /// The result of a command addressed to `total` hosts that failed on the hosts of
+    /// `errors`: success when there are none, the error itself for a single host.
+    pub(crate) fn from_hosts(mut errors: Vec<CliError>, total: usize) -> Result<(), CliError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 if total == 1 => Err(errors.remove(0)),
+            _ => Err(CliError::Several { errors, total }),
+        }
+    }
+
+    /// The process exit code for this error.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::ReadSpec { .. } | Self::ParseSpec { .. } | Self::InvalidSpec { .. } => EXIT_USAGE,
+            Self::Connect { source, .. } => match source.kind() {
+                async_nats::ConnectErrorKind::ServerParse => EXIT_USAGE,
+                _ => EXIT_UNREACHABLE,
+            },
+            Self::NoHosts { .. } | Self::Discover { .. } => EXIT_UNREACHABLE,
+            Self::Host { failure, .. } => failure.exit_code(),
+            Self::Several { errors, .. } => errors
+                .iter()
+                .map(Self::exit_code)
+                .max()
+                .unwrap_or(EXIT_FAILED),
+            Self::WriteSchema { .. } | Self::LocalLattice { .. } | Self::Output { .. } => {
+                EXIT_FAILED
+            }
+        }
+    }
+}
+
+impl HostFailure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Request(e) => request_exit_code(e),
+            Self::Apply(e) => apply_exit_code(e),
+            Self::Wait(WaitError::Apply(e)) => apply_exit_code(e),
+            Self::Wait(WaitError::Follow { source, .. }) => request_exit_code(source),
+            Self::Wait(_) | Self::DeleteRejected { .. } => EXIT_FAILED,
+        }
+    }
+}
+
+fn request_exit_code(error: &RequestError) -> u8 {
+    match error.kind() {
+        RequestErrorKind::TimedOut
+        | RequestErrorKind::NoResponders
+        | RequestErrorKind::Transport => EXIT_UNREACHABLE,
+        _ => EXIT_FAILED,
+    }
+}
+
+fn apply_exit_code(error: &ApplyError) -> u8 {
+    match error {
+        ApplyError::Request(e) => request_exit_code(e),
+        _ => EXIT_FAILED,
+    }
+}
+
+/// Prints `error` to stderr: `error: …`, each cause not already said, and `hint: …`.
+pub(crate) fn report(error: &CliError) {
+    if let CliError::Several { errors, .. } = error {
+        for inner in errors {
+            report(inner);
+        }
+        eprintln!("error: {error}");
+        return;
+    }
+    let mut said = error.to_string();
+    eprintln!("error: {said}");
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !said.contains(&text) {
+            eprintln!("  caused by: {text}");
+            said.push_str(&text);
+        }
+        cause = current.source();
+    }
+    if let Some(hint) = hints::hint(error) {
+        eprintln!("hint: {hint}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            url: "nats://127.0.0.1:4222".into(),
+            lattice: "default".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_documented_classes() {
+        let unreachable = CliError::Host {
+            what: "x".into(),
+            host: "h".parse().unwrap(),
+            endpoint: endpoint(),
+            failure: Box::new(HostFailure::Request(RequestError::NoResponders {
+                subject: "s".into(),
+            })),
+        };
+        assert_eq!(unreachable.exit_code(), EXIT_UNREACHABLE);
+        let invalid = CliError::InvalidSpec {
+            path: "a.yaml".into(),
+            problems: vec![("id".into(), "bad".into())],
+        };
+        assert_eq!(invalid.exit_code(), EXIT_USAGE);
+        assert!(invalid.to_string().contains("\n  id: bad"));
+        let rejected = CliError::Host {
+            what: "x".into(),
+            host: "h".parse().unwrap(),
+            endpoint: endpoint(),
+            failure: Box::new(HostFailure::DeleteRejected {
+                host: "h".parse().unwrap(),
+                component: "web".parse().unwrap(),
+                rejection: Rejection::new(lattice_ctl::RejectionCode::StaleRevision, "old"),
+            }),
+        };
+        assert_eq!(rejected.exit_code(), EXIT_FAILED);
+        let several = CliError::Several {
+            errors: vec![rejected, unreachable],
+            total: 3,
+        };
+        assert_eq!(several.exit_code(), EXIT_UNREACHABLE);
+        assert_eq!(several.to_string(), "2 of 3 hosts failed");
+    }
+}

@@ -1,0 +1,148 @@
+//! `lattice up`: a local lattice in the foreground — its own nats-server (JetStream on) and N
+//! hosts — for trying the other commands from another terminal.
+
+use crate::{cli::Globals, error::CliError, local_nats::LocalNats};
+use clap::Args;
+use lattice_host::{Host, HostConfig, HostHandle, RevisionEchoRuntime};
+use lattice_spec::HostId;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// The long help of `lattice up --help`.
+pub(crate) const LONG_ABOUT: &str = "\
+Run a local lattice in the foreground: its own nats-server (JetStream on, loopback, --port or a \
+free port) and N hosts named host-1 … host-N in the lattice of --lattice. It prints the NATS \
+URL and the `export LATTICE_NATS_URL=…` line to use from another terminal, and runs until \
+Ctrl-C.
+
+The hosts run components with the revision-echo runtime (every invocation answers with the \
+revision that served it), so upgrades can be tried without a WebAssembly engine. They fetch \
+file artifacts relative to the directory `lattice up` runs in, and OCI image-layout \
+directories.
+
+Capability providers are not started: run yours against the printed URL (a provider built \
+with the lattice-provider kit answers link requests on \
+wasmbus.rpc.<lattice>.<provider>.linkdefs.*). A component without links needs none.
+
+nats-server 2.10 or newer must be on PATH, or named by NATS_SERVER_BIN. --nats-url is not used: \
+`lattice up` starts its own server.";
+
+/// Options of `lattice up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// How many hosts to start (host-1 … host-N).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    hosts: u16,
+    /// The port nats-server listens on (default: a free port).
+    #[arg(long, value_name = "PORT")]
+    port: Option<u16>,
+}
+
+/// Starts the lattice, prints how to use it, and runs until interrupted.
+pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError> {
+    let port = args.port;
+    let server = tokio::task::spawn_blocking(move || LocalNats::start(port))
+        .await
+        .map_err(|e| CliError::LocalLattice {
+            message: format!("starting nats-server failed: {e}"),
+            hint: "try again".to_owned(),
+        })??;
+    let url = server.url();
+    println!("nats-server (JetStream on) at {url}");
+    println!(
+        "nats-server pid {}, log {}",
+        server.pid(),
+        server.log_path().display()
+    );
+    let (_watch, stopped) = server_stopped(&url).await?;
+    let mut hosts = Vec::with_capacity(usize::from(args.hosts));
+    for n in 1..=args.hosts {
+        let host = start_host(globals, &url, n).await?;
+        println!(
+            "host {} serving lattice `{}`",
+            host.host_id(),
+            globals.lattice
+        );
+        hosts.push(host);
+    }
+    println!();
+    println!("From another terminal:");
+    println!("export LATTICE_NATS_URL={url}");
+    if globals.lattice.as_str() != "default" {
+        println!("export LATTICE_LATTICE={}", globals.lattice);
+    }
+    println!("lattice get hosts");
+    println!();
+    println!(
+        "Providers are not started by `lattice up`; run yours against {url}. Press Ctrl-C to \
+         stop."
+    );
+    tokio::select! {
+        () = stopped.notified() => println!("nats-server stopped; stopping the hosts"),
+        () = wait_for_interrupt() => println!("interrupted; stopping the hosts and nats-server"),
+    }
+    for host in hosts {
+        host.shutdown();
+    }
+    drop(server);
+    println!("lattice down");
+    Ok(())
+}
+
+/// A connection to the local nats-server (keep it: dropping it closes it) and a [`Notify`]
+/// notified when it drops: the server stopped (e.g. the Ctrl-C of
+/// the terminal reached it, or it was killed), so the hosts have nothing left to serve.
+async fn server_stopped(url: &str) -> Result<(async_nats::Client, Arc<Notify>), CliError> {
+    let stopped = Arc::new(Notify::new());
+    let notify = stopped.clone();
+    let watch = async_nats::ConnectOptions::new()
+        .name("lattice-up")
+        .event_callback(move |event| {
+            let notify = notify.clone();
+            async move {
+                if matches!(event, async_nats::Event::Disconnected) {
+                    notify.notify_one();
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .map_err(|source| CliError::Connect {
+            url: url.to_owned(),
+            source,
+        })?;
+    Ok((watch, stopped))
+}
+
+async fn start_host(globals: &Globals, url: &str, n: u16) -> Result<HostHandle, CliError> {
+    let host_id: HostId = format!("host-{n}")
+        .parse()
+        .map_err(|e| CliError::LocalLattice {
+            message: format!("invalid host id: {e}"),
+            hint: "use fewer --hosts".to_owned(),
+        })?;
+    let nats = async_nats::ConnectOptions::new()
+        .name(format!("lattice-up {host_id}"))
+        .connect(url)
+        .await
+        .map_err(|source| CliError::Connect {
+            url: url.to_owned(),
+            source,
+        })?;
+    let config = HostConfig::new(host_id.clone(), globals.lattice.clone()).label("local", "true");
+    Host::new(nats, config, Arc::new(RevisionEchoRuntime))
+        .start()
+        .await
+        .map_err(|e| CliError::LocalLattice {
+            message: format!("host `{host_id}` cannot start: {e}"),
+            hint: format!("check the nats-server log; is {url} still up?"),
+        })
+}
+
+/// Waits for Ctrl-C (SIGINT). If the signal handler cannot be installed, waits forever: the
+/// nats-server this process started still stops on the terminal's Ctrl-C, and `up` notices.
+async fn wait_for_interrupt() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,404 @@
+//! The `lattice` binary as a user runs it: real processes against a real nats-server, with a
+//! host served in-process by the host kit. Every wait is bounded: a child that outlives its
+//! deadline is killed and the test fails with what it printed.
+
+use lattice_host::{Host, HostConfig, HostHandle, RevisionEchoRuntime};
+use lattice_test_support::NatsServer;
+use serde_json::Value;
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, ExitStatus, Stdio},
+    sync::{Arc, mpsc},
+    time::{Duration, Instant},
+};
+
+/// The longest any one `lattice` invocation may take.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// What a finished `lattice` invocation printed.
+#[derive(Debug)]
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+/// Runs `lattice args…` (with `stdin` piped in if given) and waits for it, at most [`DEADLINE`].
+fn lattice(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
+        .args(args)
+        .env_remove("LATTICE_NATS_URL")
+        .env_remove("LATTICE_LATTICE")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the lattice binary starts");
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match finished.recv_timeout(DEADLINE) {
+        Ok(output) => output.expect("wait for lattice"),
+        Err(_) => {
+            kill("-KILL", &pid.to_string());
+            let output = finished.recv().expect("the killed child is reaped");
+            panic!("`lattice {args:?}` ran past {DEADLINE:?}: {output:?}");
+        }
+    };
+    Run {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Sends `signal` to `target` (a pid, or `-pgid` for a process group) with `kill(1)`.
+fn kill(signal: &str, target: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", target])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// A nats-server and hosts served in-process on their own runtime.
+/// Fields drop in order: hosts, then their runtime, then the server.
+struct Lattice {
+    _hosts: Vec<HostHandle>,
+    _runtime: tokio::runtime::Runtime,
+    server: NatsServer,
+}
+
+impl Lattice {
+    fn start(host_ids: &[&str]) -> Self {
+        let server = NatsServer::start().expect("nats-server starts");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let hosts = runtime.block_on(async {
+            let mut hosts = Vec::new();
+            for id in host_ids {
+                let nats = async_nats::connect(server.url()).await.expect("connect");
+                let config = HostConfig::new(id.parse().unwrap(), "default".parse().unwrap());
+                let host = Host::new(nats, config, Arc::new(RevisionEchoRuntime))
+                    .start()
+                    .await
+                    .expect("host starts");
+                hosts.push(host);
+            }
+            hosts
+        });
+        Self {
+            _hosts: hosts,
+            _runtime: runtime,
+            server,
+        }
+    }
+
+    /// `lattice --nats-url URL args…`.
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, None)
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let url = self.server.url();
+        let mut all = vec!["--nats-url", url.as_str(), "--timeout", "2s"];
+        all.extend_from_slice(args);
+        lattice(&all, stdin)
+    }
+}
+
+/// Writes a real component (no imports, so no links and no provider) and a spec for it.
+fn write_spec(dir: &Path, name: &str, revision: u64, artifact: &Path) -> PathBuf {
+    let spec = dir.join(name);
+    let yaml = format!(
+        "id: web\nrevision: {revision}\nartifact: file://{}\nscale: 1\n",
+        artifact.display()
+    );
+    std::fs::write(&spec, yaml).unwrap();
+    spec
+}
+
+fn write_component(dir: &Path) -> PathBuf {
+    let path = dir.join("web.wasm");
+    std::fs::write(&path, lattice_artifact::testing::component_importing(&[])).unwrap();
+    path
+}
+
+#[test]
+fn get_hosts_lists_the_hosts_as_json_and_as_a_table() {
+    let lattice = Lattice::start(&["host-a"]);
+    let run = lattice.run(&["get", "hosts", "-o", "json"]);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    let hosts = run.json();
+    assert_eq!(hosts.as_array().map(Vec::len), Some(1), "{run:#?}");
+    assert_eq!(hosts[0]["host_id"], "host-a");
+    assert_eq!(hosts[0]["api_versions"][0], "v2alpha1");
+
+    let run = lattice.run(&["get", "hosts"]);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    let mut lines = run.stdout.lines();
+    assert!(lines.next().unwrap().starts_with("HOST"), "{run:#?}");
+    assert!(lines.next().unwrap().starts_with("host-a"), "{run:#?}");
+}
+
+#[test]
+fn apply_wait_runs_the_component_and_the_inventory_shows_it() {
+    let lattice = Lattice::start(&["host-a"]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "web.yaml", 1, &write_component(dir.path()));
+    let spec = spec.to_str().unwrap();
+
+    let run = lattice.run(&["apply", "-f", spec, "--host", "host-a", "--wait"]);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    assert!(run.stdout.contains("is running"), "{run:#?}");
+
+    let run = lattice.run(&["get", "inventory", "-o", "json"]);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    let component = &run.json()[0]["components"][0];
+    assert_eq!(component["component_id"], "web", "{run:#?}");
+    assert_eq!(component["desired"]["revision"], 1);
+    assert_eq!(component["desired"]["status"]["state"], "running");
+    assert_eq!(component["serving"]["revision"], 1);
+
+    let run = lattice.run(&["get", "inventory", "--host", "host-a", "-o", "yaml"]);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    assert!(run.stdout.contains("component_id: web"), "{run:#?}");
+
+    // The same spec again changes nothing.
+    let run = lattice.run(&["apply", "-f", spec, "--host", "host-a"]);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    assert!(run.stdout.contains("unchanged"), "{run:#?}");
+
+    // A revision whose artifact is missing fails; the previous revision keeps serving.
+    let missing = write_spec(dir.path(), "web-2.yaml", 2, &dir.path().join("gone.wasm"));
+    let run = lattice.run(&[
+        "apply",
+        "-f",
+        missing.to_str().unwrap(),
+        "--host",
+        "host-a",
+        "--wait",
+    ]);
+    assert_eq!(run.code(), Some(1), "{run:#?}");
+    assert!(run.stderr.contains("fetch_failed"), "{run:#?}");
+    assert!(
+        run.stderr.contains("hint: the previous revision"),
+        "{run:#?}"
+    );
+    let run = lattice.run(&["get", "inventory", "--host", "host-a"]);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    let row = run.stdout.lines().nth(1).unwrap_or_default().to_owned();
+    assert!(
+        row.contains("2 failed") && row.contains("1 running"),
+        "{run:#?}"
+    );
+
+    // A spec from stdin (YAML), acknowledged without waiting.
+    let yaml = std::fs::read_to_string(spec)
+        .unwrap()
+        .replace("revision: 1", "revision: 3");
+    let run = lattice.run_with_stdin(&["apply", "-f", "-", "--host", "host-a"], Some(&yaml));
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    assert!(run.stdout.contains("accepted revision 3"), "{run:#?}");
+
+    let run = lattice.run(&["delete", "web", "--host", "host-a"]);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    assert!(run.stdout.contains("deleting `web`"), "{run:#?}");
+}
+
+#[test]
+fn an_invalid_spec_exits_2_listing_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("bad.yaml");
+    std::fs::write(&spec, "id: bad.id\nrevision: 1\nartifact: ''\nscale: 0\n").unwrap();
+    // Validation happens before any connection: no NATS server is needed.
+    let run = lattice(
+        &[
+            "--nats-url",
+            "nats://127.0.0.1:1",
+            "apply",
+            "-f",
+            spec.to_str().unwrap(),
+            "--host",
+            "host-a",
+        ],
+        None,
+    );
+    assert_eq!(run.code(), Some(2), "{run:#?}");
+    for field in ["\n  id: ", "\n  artifact: ", "\n  scale: "] {
+        assert!(run.stderr.contains(field), "{field:?} missing: {run:#?}");
+    }
+    assert!(run.stderr.contains("3 problems"), "{run:#?}");
+    assert!(run.stderr.contains("\nhint: "), "{run:#?}");
+
+    let json = dir.path().join("bad.json");
+    std::fs::write(
+        &json,
+        r#"{"id": "web", "artifact": "./web.wasm", "scale": "two"}"#,
+    )
+    .unwrap();
+    let run = lattice(
+        &["apply", "-f", json.to_str().unwrap(), "--host", "h"],
+        None,
+    );
+    assert_eq!(run.code(), Some(2), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("\n  revision: required field is missing"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("\n  scale: invalid type"), "{run:#?}");
+}
+
+#[test]
+fn applying_to_a_host_that_does_not_exist_exits_3_with_a_hint() {
+    let lattice = Lattice::start(&["host-a"]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "web.yaml", 1, &write_component(dir.path()));
+    let run = lattice.run(&["apply", "-f", spec.to_str().unwrap(), "--host", "ghost"]);
+    assert_eq!(run.code(), Some(3), "{run:#?}");
+    assert!(run.stderr.starts_with("error: "), "{run:#?}");
+    assert!(
+        run.stderr.contains("hint: no host `ghost` answered"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("lattice get hosts"), "{run:#?}");
+}
+
+#[test]
+fn an_unreachable_nats_server_exits_3_with_a_hint() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let run = lattice(&["--nats-url", &url, "get", "hosts"], None);
+    assert_eq!(run.code(), Some(3), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains(&format!("hint: is nats-server reachable at {url}?")),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn schema_export_writes_the_whole_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("schemas");
+    let run = lattice(&["schema", "export", out.to_str().unwrap()], None);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    let catalog = lattice_ctl::schema::catalog();
+    for message in &catalog {
+        let text = std::fs::read_to_string(out.join(&message.path)).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(schema["title"], message.name);
+    }
+    fn count(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| if p.is_dir() { count(&p) } else { 1 })
+            .sum()
+    }
+    assert_eq!(count(&out), catalog.len());
+    assert!(
+        run.stdout
+            .contains(&format!("wrote {} schemas", catalog.len())),
+        "{run:#?}"
+    );
+}
+
+/// Kills the process group of a `lattice up` whatever happens to the test.
+struct Group(u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        kill("-KILL", &format!("-{}", self.0));
+    }
+}
+
+#[test]
+fn lattice_up_serves_hosts_until_its_nats_server_stops() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
+        .args(["up", "--hosts", "2"])
+        .env_remove("LATTICE_LATTICE")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("lattice up starts");
+    let _group = Group(child.id());
+    let (lines, received) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let until = Instant::now() + DEADLINE;
+    let next_line = || {
+        let left = until.saturating_duration_since(Instant::now());
+        received
+            .recv_timeout(left)
+            .expect("lattice up prints its lines in time")
+    };
+    let (mut url, mut pid) = (None, None);
+    while url.is_none() {
+        let line = next_line();
+        if let Some(rest) = line.strip_prefix("nats-server pid ") {
+            pid = rest.split(',').next().map(str::to_owned);
+        }
+        url = line
+            .strip_prefix("export LATTICE_NATS_URL=")
+            .map(str::to_owned);
+    }
+    let (url, pid) = (url.unwrap(), pid.expect("the pid line comes first"));
+
+    let run = lattice(&["--nats-url", &url, "get", "hosts", "-o", "json"], None);
+    assert_eq!(run.code(), Some(0), "{run:#?}");
+    let hosts = run.json();
+    let ids: Vec<&str> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["host-1", "host-2"], "{run:#?}");
+
+    // Ctrl-C in a terminal reaches nats-server too; `lattice up` then stops its hosts.
+    kill("-INT", &pid);
+    while next_line() != "lattice down" {}
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait());
+    });
+    let status = finished
+        .recv_timeout(until.saturating_duration_since(Instant::now()))
+        .expect("lattice up exits in time")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
