@@ -54,8 +54,10 @@ pub(crate) struct ApplyArgs {
     /// The spec document: YAML (.yaml/.yml) or JSON (.json); `-` reads YAML from stdin.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: PathBuf,
-    /// The host to apply to; repeat for several hosts (applied concurrently).
-    #[arg(long = "host", value_name = "HOST", required = true)]
+    /// The host to apply a component spec to; repeat for several hosts (applied
+    /// concurrently). Without `--host`, the file is an application manifest and is rolled out
+    /// by the scheduler (see `lattice rollout --help`).
+    #[arg(long = "host", value_name = "HOST")]
     hosts: Vec<HostId>,
     /// Follow each host until the new revision is running or failed.
     #[arg(long)]
@@ -67,6 +69,9 @@ pub(crate) struct ApplyArgs {
 
 /// Validates the spec, then applies it to every host concurrently.
 pub(crate) async fn run(globals: &Globals, args: ApplyArgs) -> Result<(), CliError> {
+    if args.hosts.is_empty() {
+        return crate::rollout::apply_manifest(globals, &args.file).await;
+    }
     let loaded = spec_file::load(&args.file)?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");

@@ -6,7 +6,7 @@
 use crate::{
     apply, delete, duration,
     error::{CliError, Endpoint},
-    get, schema, up,
+    get, rollout, schema, up,
 };
 use clap::{Args, Parser, Subcommand};
 use lattice_client::Client;
@@ -86,6 +86,10 @@ pub(crate) enum Command {
     Apply(apply::ApplyArgs),
     /// Delete a component from one or more hosts.
     Delete(delete::DeleteArgs),
+    /// Roll applications out and back: plan, status, history, undo, pause, resume, abort,
+    /// promote.
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
     /// The JSON Schemas of every message of the wire contract.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
@@ -100,6 +104,7 @@ impl Cli {
             Command::Get(command) => get::run(&globals, command).await,
             Command::Apply(args) => apply::run(&globals, args).await,
             Command::Delete(args) => delete::run(&globals, args).await,
+            Command::Rollout(command) => rollout::run(&globals, command).await,
             Command::Schema(command) => schema::run(command),
         }
     }

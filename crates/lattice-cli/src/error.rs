@@ -124,6 +124,13 @@ pub(crate) enum CliError {
         hint: String,
     },
     /// A result could not be printed as JSON or YAML.
+    /// A rollout command failed, or a rollout ended without succeeding.
+    #[error("{message}")]
+    Rollout {
+        message: String,
+        hint: String,
+        code: u8,
+    },
     #[error("cannot print the result: {message}")]
     Output {
         /// The serializer's message.
@@ -181,6 +188,7 @@ impl CliError {
                 .map(Self::exit_code)
                 .max()
                 .unwrap_or(EXIT_FAILED),
+            Self::Rollout { code, .. } => *code,
             Self::WriteSchema { .. } | Self::LocalLattice { .. } | Self::Output { .. } => {
                 EXIT_FAILED
             }

@@ -24,6 +24,7 @@ mod get;
 mod hints;
 mod local_nats;
 mod output;
+mod rollout;
 mod schema;
 mod spec_file;
 mod up;

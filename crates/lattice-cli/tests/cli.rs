@@ -402,3 +402,87 @@ fn lattice_up_serves_hosts_until_its_nats_server_stops() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+fn write_manifest(dir: &Path, name: &str, artifact: &str) -> PathBuf {
+    let path = dir.join(name);
+    let yaml = format!(
+        "name: shop\nstrategy:\n  type: rolling\n  max_parallel: 2\noptions:\n  min_healthy_ms: 100\n  per_host_deadline_ms: 10000\ncomponents:\n  - spec:\n      id: web\n      revision: 1\n      artifact: {artifact}\n      scale: 1\n    hosts: all\n"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn apply_of_a_manifest_rolls_out_and_a_failed_rollout_exits_non_zero() {
+    let lattice = Lattice::start(&["host-1", "host-2", "host-3", "host-4", "host-5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let component = write_component(dir.path());
+    let good = write_manifest(
+        dir.path(),
+        "app.yaml",
+        &format!("file://{}", component.display()),
+    );
+    let good = good.to_str().unwrap();
+
+    let plan = lattice.run(&["rollout", "plan", "-f", good]);
+    assert_eq!(plan.code(), Some(0), "{plan:#?}");
+    assert!(plan.stdout.contains("step 3: 1 host(s)"), "{}", plan.stdout);
+
+    let applied = lattice.run(&["apply", "-f", good]);
+    assert_eq!(applied.code(), Some(0), "{applied:#?}");
+    assert!(applied.stdout.contains("succeeded"), "{}", applied.stdout);
+    let status = lattice.run(&["rollout", "status", "shop", "-o", "json"]);
+    assert_eq!(status.json()["state"], "succeeded", "{status:#?}");
+    let inventory = lattice.run(&["get", "inventory", "-o", "json"]);
+    assert_eq!(inventory.code(), Some(0), "{inventory:#?}");
+    assert_eq!(
+        inventory.stdout.matches("\"running\"").count() >= 5,
+        true,
+        "{}",
+        inventory.stdout
+    );
+
+    // A revision whose artifact is missing: rolled back, exit 1, with what to do next.
+    let missing = write_manifest(dir.path(), "broken.yaml", "file:///nonexistent/web.wasm");
+    let failed = lattice.run(&["apply", "-f", missing.to_str().unwrap()]);
+    assert_eq!(failed.code(), Some(1), "{failed:#?}");
+    assert!(
+        failed.stdout.contains("failure: artifact"),
+        "{}",
+        failed.stdout
+    );
+    assert!(
+        failed.stderr.contains("back on the last stable revision"),
+        "{}",
+        failed.stderr
+    );
+    let watched = lattice.run(&["rollout", "status", "shop", "-w"]);
+    assert_eq!(
+        watched.code(),
+        Some(1),
+        "a rolled-back rollout exits non-zero: {watched:#?}"
+    );
+
+    let history = lattice.run(&["rollout", "history", "shop"]);
+    assert_eq!(history.code(), Some(0), "{history:#?}");
+    assert!(
+        history.stdout.contains("rollback: restores revision 1"),
+        "{}",
+        history.stdout
+    );
+    assert!(
+        history.stdout.contains("desired, stable"),
+        "{}",
+        history.stdout
+    );
+
+    let no_rollout = lattice.run(&["rollout", "promote", "shop"]);
+    assert_eq!(no_rollout.code(), Some(1), "{no_rollout:#?}");
+    assert!(
+        no_rollout
+            .stderr
+            .contains("no rollout of `shop` is in progress"),
+        "{}",
+        no_rollout.stderr
+    );
+}

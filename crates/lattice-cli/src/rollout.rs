@@ -1,0 +1,473 @@
+//! `lattice apply -f app.yaml` (an application manifest) and `lattice rollout …`.
+//!
+//! The CLI embeds the scheduler (`lattice_rollout::Scheduler`): the process that starts a
+//! rollout drives it, storing every step in the lattice's rollout bucket. Other terminals read
+//! and steer it through that bucket (`status`, `pause`, `resume`, `abort`, `promote`); if the
+//! driving process dies, `lattice rollout recover APP` continues from what was stored.
+
+use crate::{
+    cli::Globals,
+    error::{CliError, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE},
+    output::{OutputArgs, OutputFormat, Table, print_structured},
+};
+use clap::{Args, Subcommand};
+use futures::StreamExt;
+use lattice_rollout::{
+    AppName, Control, HostProgress, Manifest, RolloutOptions, RolloutRecord, RolloutStore,
+    Scheduler, Strategy, event_subject,
+};
+use lattice_spec::Revision;
+use lattice_status::{Lifecycle, RolloutState};
+use std::path::{Path, PathBuf};
+
+/// Revisions kept per application in the rollout bucket.
+const HISTORY: usize = 20;
+
+/// `lattice rollout …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum RolloutCommand {
+    /// Print the plan of rolling a manifest out (a dry run: nothing is touched).
+    Plan {
+        /// The application manifest (YAML or JSON).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Show a rollout's state, step and per-host progress; `-w` follows it to the end.
+    Status(StatusArgs),
+    /// List the stored revisions of an application, with the desired and stable ones marked.
+    History(AppArgs),
+    /// Roll back to a stored revision (default: the one stable before the current one).
+    Undo(UndoArgs),
+    /// Stop a rollout before its next step.
+    Pause(AppArgs),
+    /// Continue a paused rollout.
+    Resume(AppArgs),
+    /// Stop a rollout and roll it back.
+    Abort(AppArgs),
+    /// Pass a gate that waits for promotion (canary steps, blue-green release).
+    Promote(AppArgs),
+    /// Continue, in this process, a rollout whose scheduler stopped.
+    Recover(AppArgs),
+}
+
+/// An application name and an output format.
+#[derive(Debug, Args)]
+pub(crate) struct AppArgs {
+    /// The application.
+    app: AppName,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `rollout status`
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The application.
+    app: AppName,
+    /// Follow the rollout until it ends; exit non-zero unless it succeeded.
+    #[arg(short = 'w', long)]
+    watch: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `rollout undo`
+#[derive(Debug, Args)]
+pub(crate) struct UndoArgs {
+    /// The application.
+    app: AppName,
+    /// The stored revision to return to.
+    #[arg(long = "to-revision", value_name = "N")]
+    to_revision: Option<u64>,
+}
+
+fn failed(message: impl Into<String>, hint: impl Into<String>, code: u8) -> CliError {
+    CliError::Rollout {
+        message: message.into(),
+        hint: hint.into(),
+        code,
+    }
+}
+
+async fn scheduler(globals: &Globals) -> Result<Scheduler, CliError> {
+    let client = globals.client().await?;
+    let store = RolloutStore::open(client.nats().clone(), &globals.lattice, HISTORY).await.map_err(|e| {
+        failed(
+            format!("cannot open the rollout bucket: {e}"),
+            "the scheduler keeps its state in JetStream: run nats-server with JetStream on (-js)",
+            EXIT_UNREACHABLE,
+        )
+    })?;
+    Ok(Scheduler::new(client, store))
+}
+
+fn load_manifest(path: &Path) -> Result<Manifest, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        failed(
+            format!("cannot read `{}`: {e}", path.display()),
+            "check the path",
+            EXIT_USAGE,
+        )
+    })?;
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let parsed = if is_json {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| {
+        failed(
+            format!("`{}` is not an application manifest: {e}", path.display()),
+            "a manifest has `name`, `components` (each a `spec` and `hosts`), and optionally `strategy` and `options`",
+            EXIT_USAGE,
+        )
+    })
+}
+
+fn validated(
+    manifest: &Manifest,
+    path: &Path,
+) -> Result<(AppName, Vec<lattice_rollout::Placement>), CliError> {
+    manifest.validate().map_err(|problems| {
+        failed(
+            format!(
+                "`{}` is not a valid manifest:\n  {}",
+                path.display(),
+                problems.join("\n  ")
+            ),
+            "fix every listed field and apply again; nothing was touched",
+            EXIT_USAGE,
+        )
+    })
+}
+
+/// `lattice apply -f app.yaml`: rolls the manifest out, showing progress, and exits non-zero
+/// unless the rollout succeeded.
+pub(crate) async fn apply_manifest(globals: &Globals, path: &Path) -> Result<(), CliError> {
+    let manifest = load_manifest(path)?;
+    let (app, components) = validated(&manifest, path)?;
+    let scheduler = scheduler(globals).await?;
+    let progress = follow(globals, &app).await?;
+    let result = scheduler
+        .rollout(&app, components, manifest.strategy, manifest.options)
+        .await;
+    progress.abort();
+    let record = result.map_err(|e| {
+        let code = match &e {
+            lattice_rollout::RolloutError::Discover(_) => EXIT_UNREACHABLE,
+            lattice_rollout::RolloutError::Store(lattice_rollout::StoreError::Conflict {
+                ..
+            }) => EXIT_FAILED,
+            _ => EXIT_USAGE,
+        };
+        failed(
+            format!("the rollout of `{app}` did not start: {e}"),
+            "nothing was touched; see the message for what to change",
+            code,
+        )
+    })?;
+    print_record(&record);
+    finished(&record)
+}
+
+/// Prints every status event of `app`'s rollout as it arrives.
+async fn follow(globals: &Globals, app: &AppName) -> Result<tokio::task::JoinHandle<()>, CliError> {
+    let client = globals.client().await?;
+    let mut events = client
+        .nats()
+        .subscribe(event_subject(&globals.lattice, app))
+        .await
+        .map_err(|e| {
+            failed(
+                format!("cannot follow the rollout: {e}"),
+                "check the NATS connection",
+                EXIT_UNREACHABLE,
+            )
+        })?;
+    Ok(tokio::spawn(async move {
+        let mut last = String::new();
+        while let Some(message) = events.next().await {
+            if let Ok(record) = serde_json::from_slice::<RolloutRecord>(&message.payload) {
+                let line = progress_line(&record);
+                if line != last {
+                    println!("{line}");
+                    last = line;
+                }
+            }
+        }
+    }))
+}
+
+fn progress_line(record: &RolloutRecord) -> String {
+    let count = |p: HostProgress| record.hosts.values().filter(|h| **h == p).count();
+    format!(
+        "[{:>6.1}s] {} revision {}: {} — step {}/{}, hosts: {} running, {} applying, {} pending, {} failed, {} rolled back",
+        lattice_rollout::elapsed(record).as_secs_f64(),
+        record.app,
+        record.plan.to,
+        record.state,
+        (record.next_step + 1).min(record.plan.steps.len()),
+        record.plan.steps.len(),
+        count(HostProgress::Running),
+        count(HostProgress::Applying),
+        count(HostProgress::Pending),
+        count(HostProgress::Failed),
+        count(HostProgress::RolledBack),
+    )
+}
+
+fn print_record(record: &RolloutRecord) {
+    println!("{}", progress_line(record));
+    if let Some(failure) = &record.failure {
+        let mut line = format!("failure: {} — {}", failure.code, failure.message);
+        if let Some(host) = &failure.host {
+            line.push_str(&format!(" (host {host}"));
+            if let Some(component) = &failure.component {
+                line.push_str(&format!(", component {component}"));
+            }
+            if let Some((link, provider)) = &failure.link {
+                line.push_str(&format!(", link {link} to {provider}"));
+            }
+            line.push(')');
+        }
+        println!("{line}");
+    }
+    if let Some(revision) = record.rollback_revision {
+        println!(
+            "rolled back: revision {revision} restores the last stable revision and is now desired"
+        );
+    }
+}
+
+fn finished(record: &RolloutRecord) -> Result<(), CliError> {
+    match record.state {
+        RolloutState::Succeeded => Ok(()),
+        state => Err(failed(
+            format!(
+                "the rollout of `{}` to revision {} ended {state}",
+                record.app, record.plan.to
+            ),
+            match state {
+                RolloutState::RolledBack => {
+                    "every host touched is back on the last stable revision; fix the cause above and apply a new revision"
+                }
+                RolloutState::Aborted => {
+                    "aborted by an operator; the last stable revision is serving"
+                }
+                _ => {
+                    "some hosts could not be rolled back: check `lattice get inventory` and `lattice rollout status`"
+                }
+            },
+            EXIT_FAILED,
+        )),
+    }
+}
+
+/// Runs a `lattice rollout …` command.
+pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<(), CliError> {
+    match command {
+        RolloutCommand::Plan { file } => {
+            let manifest = load_manifest(&file)?;
+            let (app, components) = validated(&manifest, &file)?;
+            let plan = scheduler(globals)
+                .await?
+                .plan(&app, components, &manifest.strategy, &manifest.options)
+                .await
+                .map_err(|e| {
+                    failed(
+                        format!("cannot plan the rollout of `{app}`: {e}"),
+                        "nothing was touched",
+                        EXIT_USAGE,
+                    )
+                })?;
+            println!("{plan}");
+            Ok(())
+        }
+        RolloutCommand::Status(args) => status(globals, args).await,
+        RolloutCommand::History(args) => history(globals, args).await,
+        RolloutCommand::Undo(args) => {
+            let scheduler = scheduler(globals).await?;
+            let progress = follow(globals, &args.app).await?;
+            let result = scheduler
+                .undo(
+                    &args.app,
+                    args.to_revision.map(Revision),
+                    Strategy::AllAtOnce,
+                    RolloutOptions::default(),
+                )
+                .await;
+            progress.abort();
+            let record = result.map_err(|e| {
+                failed(
+                    format!("cannot undo `{}`: {e}", args.app),
+                    "see `lattice rollout history`",
+                    EXIT_FAILED,
+                )
+            })?;
+            print_record(&record);
+            finished(&record)
+        }
+        RolloutCommand::Recover(args) => {
+            let scheduler = scheduler(globals).await?;
+            let progress = follow(globals, &args.app).await?;
+            let result = scheduler.recover(&args.app).await;
+            progress.abort();
+            let record = result
+                .map_err(|e| failed(e.to_string(), "see `lattice rollout status`", EXIT_FAILED))?;
+            print_record(&record);
+            finished(&record)
+        }
+        RolloutCommand::Pause(args) => control(globals, args, Control::Pause).await,
+        RolloutCommand::Resume(args) => control(globals, args, Control::Resume).await,
+        RolloutCommand::Abort(args) => control(globals, args, Control::Abort).await,
+        RolloutCommand::Promote(args) => control(globals, args, Control::Promote).await,
+    }
+}
+
+async fn control(globals: &Globals, args: AppArgs, control: Control) -> Result<(), CliError> {
+    let scheduler = scheduler(globals).await?;
+    let store = scheduler.store();
+    match store.rollout(&args.app).await {
+        Ok(Some((record, _))) if !record.is_finished() => {}
+        _ => {
+            return Err(failed(
+                format!("no rollout of `{}` is in progress", args.app),
+                "see `lattice rollout status`",
+                EXIT_FAILED,
+            ));
+        }
+    }
+    store.send_control(&args.app, control).await.map_err(|e| {
+        failed(
+            format!("cannot send {control:?}: {e}"),
+            "check the NATS connection",
+            EXIT_UNREACHABLE,
+        )
+    })?;
+    println!("sent {control:?} to the rollout of `{}`", args.app);
+    Ok(())
+}
+
+async fn status(globals: &Globals, args: StatusArgs) -> Result<(), CliError> {
+    let scheduler = scheduler(globals).await?;
+    let progress = if args.watch {
+        Some(follow(globals, &args.app).await?)
+    } else {
+        None
+    };
+    let read = |record: Option<(RolloutRecord, u64)>| {
+        record.map(|(r, _)| r).ok_or_else(|| {
+            failed(
+                format!("`{}` has no rollout", args.app),
+                "start one with `lattice apply -f app.yaml`",
+                EXIT_FAILED,
+            )
+        })
+    };
+    let store_error = |e: lattice_rollout::StoreError| {
+        failed(e.to_string(), "check the NATS connection", EXIT_UNREACHABLE)
+    };
+    let mut record = read(
+        scheduler
+            .store()
+            .rollout(&args.app)
+            .await
+            .map_err(store_error)?,
+    )?;
+    if args.watch {
+        let mut events = globals
+            .client()
+            .await?
+            .nats()
+            .subscribe(event_subject(&globals.lattice, &args.app))
+            .await
+            .map_err(|e| failed(e.to_string(), "check the NATS connection", EXIT_UNREACHABLE))?;
+        // Re-read after subscribing, so an update between the first read and the
+        // subscription is not missed.
+        record = read(
+            scheduler
+                .store()
+                .rollout(&args.app)
+                .await
+                .map_err(store_error)?,
+        )?;
+        while !record.state.is_terminal() {
+            match events.next().await {
+                Some(message) => {
+                    if let Ok(update) = serde_json::from_slice::<RolloutRecord>(&message.payload) {
+                        record = update;
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+    if let Some(progress) = progress {
+        progress.abort();
+    }
+    match args.output.format {
+        OutputFormat::Table => print_record(&record),
+        format => print_structured(format, &record)?,
+    }
+    if args.watch {
+        finished(&record)
+    } else {
+        Ok(())
+    }
+}
+
+async fn history(globals: &Globals, args: AppArgs) -> Result<(), CliError> {
+    let scheduler = scheduler(globals).await?;
+    let store = scheduler.store();
+    let error = |e: lattice_rollout::StoreError| {
+        failed(e.to_string(), "check the NATS connection", EXIT_UNREACHABLE)
+    };
+    let (desired, stable) = (
+        store.desired(&args.app).await.map_err(error)?,
+        store.stable(&args.app).await.map_err(error)?,
+    );
+    let mut revisions = Vec::new();
+    for revision in store.revisions(&args.app).await.map_err(error)? {
+        if let Some(stored) = store.revision(&args.app, revision).await.map_err(error)? {
+            revisions.push(stored);
+        }
+    }
+    if revisions.is_empty() {
+        return Err(failed(
+            format!("`{}` has no stored revision", args.app),
+            "start one with `lattice apply -f app.yaml`",
+            EXIT_FAILED,
+        ));
+    }
+    if args.output.format != OutputFormat::Table {
+        return print_structured(args.output.format, &revisions);
+    }
+    let mut table = Table::new(&["REVISION", "MARK", "COMPONENTS", "NOTE"]);
+    for stored in &revisions {
+        let mut marks = Vec::new();
+        if Some(stored.revision) == desired {
+            marks.push("desired");
+        }
+        if Some(stored.revision) == stable {
+            marks.push("stable");
+        }
+        let components: Vec<String> = stored
+            .components
+            .iter()
+            .map(|p| format!("{} ({})", p.spec.id(), p.spec.artifact()))
+            .collect();
+        table.row(vec![
+            stored.revision.to_string(),
+            marks.join(", "),
+            components.join(", "),
+            stored
+                .restores
+                .map(|r| format!("rollback: restores revision {r}"))
+                .unwrap_or_default(),
+        ]);
+    }
+    table.print();
+    Ok(())
+}
