@@ -441,12 +441,37 @@ fn apply_of_a_manifest_rolls_out_and_a_failed_rollout_exits_non_zero() {
         inventory.stdout
     );
 
-    // A revision whose artifact is missing: rolled back, exit 1, with what to do next.
-    let missing = write_manifest(dir.path(), "broken.yaml", "file:///nonexistent/web.wasm");
-    let failed = lattice.run(&["apply", "-f", missing.to_str().unwrap()]);
+    // A missing artifact is refused by pre-flight: nothing touched, exit 2.
+    let missing = write_manifest(dir.path(), "missing.yaml", "file:///nonexistent/web.wasm");
+    let refused = lattice.run(&["apply", "-f", missing.to_str().unwrap()]);
+    assert_eq!(refused.code(), Some(2), "{refused:#?}");
+    assert!(
+        refused.stderr.contains("pre-flight refused `web`"),
+        "{}",
+        refused.stderr
+    );
+
+    // A link to a provider that is not running fails on the hosts: rolled back, exit 1, with
+    // what to do next.
+    let kv = dir.path().join("kv.wasm");
+    std::fs::write(
+        &kv,
+        lattice_artifact::testing::component_importing(&["wasi:keyvalue/store@0.2.0"]),
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        format!(
+            "name: shop\noptions:\n  min_healthy_ms: 100\ncomponents:\n  - spec:\n      id: web\n      revision: 1\n      artifact: file://{}\n      scale: 1\n      links:\n        - target: redis\n          wit_namespace: wasi\n          wit_package: keyvalue\n          interfaces: [store]\n",
+            kv.display()
+        ),
+    )
+    .unwrap();
+    let failed = lattice.run(&["apply", "-f", broken.to_str().unwrap()]);
     assert_eq!(failed.code(), Some(1), "{failed:#?}");
     assert!(
-        failed.stdout.contains("failure: artifact"),
+        failed.stdout.contains("failure: link_refused"),
         "{}",
         failed.stdout
     );

@@ -7,6 +7,10 @@ use crate::plan::{Gate, OnFailure, Plan, RolloutOptions, Strategy, plan};
 use crate::record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
 use crate::store::{RolloutStore, StoreError};
 use futures::future::{BoxFuture, join_all};
+use lattice_artifact::{
+    ArtifactFetcher, ComponentValidator, DefaultFetcher, FetchErrorKind, WasmComponentValidator,
+    verify_pin,
+};
 use lattice_client::{Client, Discover, WaitError};
 use lattice_spec::{ComponentSpec, HostId, Revision};
 use lattice_status::{ComponentState, ReasonCode, RolloutState};
@@ -55,6 +59,15 @@ pub enum RolloutError {
     /// There is no rollout to continue, or no revision to undo to.
     #[error("{0}")]
     Nothing(String),
+    /// Pre-flight refused a component before any host was touched.
+    #[error("pre-flight refused `{component}`: {message}")]
+    Preflight {
+        /// The component.
+        component: lattice_spec::ComponentId,
+        /// Why (the artifact cannot be fetched, is not a component, or imports an interface
+        /// none of its links provides).
+        message: String,
+    },
 }
 
 /// Runs rollouts of applications in one lattice.
@@ -64,6 +77,7 @@ pub struct Scheduler {
     store: RolloutStore,
     reconcilers: Arc<dyn Reconcilers>,
     discover: Discover,
+    preflight: Option<(Arc<dyn ArtifactFetcher>, Arc<dyn ComponentValidator>)>,
 }
 
 impl Scheduler {
@@ -75,7 +89,62 @@ impl Scheduler {
             store,
             reconcilers: Arc::new(NoReconcilers),
             discover: Discover::all(),
+            preflight: Some((
+                Arc::new(DefaultFetcher::new()),
+                Arc::new(WasmComponentValidator::new()),
+            )),
         }
+    }
+
+    /// Pre-flight checks artifacts with `fetcher` and `validator` before any host is touched
+    /// (default: local files from the working directory, and the wasmparser validator).
+    /// Artifacts the fetcher does not support (e.g. OCI references without a configured
+    /// layout) are left to the hosts.
+    #[must_use]
+    pub fn with_preflight(
+        mut self,
+        fetcher: Arc<dyn ArtifactFetcher>,
+        validator: Arc<dyn ComponentValidator>,
+    ) -> Self {
+        self.preflight = Some((fetcher, validator));
+        self
+    }
+
+    /// Skips the artifact pre-flight (specs are still validated).
+    #[must_use]
+    pub fn without_preflight(mut self) -> Self {
+        self.preflight = None;
+        self
+    }
+
+    /// Fetches every new artifact and validates it as a component whose imports its links
+    /// cover, before any host is touched.
+    async fn check_artifacts(&self, revision: &AppRevision) -> Result<(), RolloutError> {
+        let Some((fetcher, validator)) = &self.preflight else {
+            return Ok(());
+        };
+        for placement in &revision.components {
+            let spec = &placement.spec;
+            let refuse = |message: String| RolloutError::Preflight {
+                component: spec.id().clone(),
+                message,
+            };
+            let bytes = match fetcher.fetch(spec.artifact()).await {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == FetchErrorKind::Unsupported => {
+                    tracing::info!(component = %spec.id(), "pre-flight cannot fetch this artifact; the hosts will check it");
+                    continue;
+                }
+                Err(e) => return Err(refuse(e.to_string())),
+            };
+            if let Some(pin) = spec.digest_pin() {
+                verify_pin(&bytes, pin).map_err(|e| refuse(e.to_string()))?;
+            }
+            validator
+                .validate(&bytes, spec)
+                .map_err(|e| refuse(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Uses `reconcilers` to suspend and recreate reconcilers around each rollout.
@@ -140,13 +209,15 @@ impl Scheduler {
         options: &RolloutOptions,
     ) -> Result<Plan, RolloutError> {
         let (stable, next) = self.revisions(app, components).await?;
-        Ok(plan(
+        let plan = plan(
             stable.as_ref(),
             &next,
             &self.hosts().await?,
             strategy,
             options,
-        )?)
+        )?;
+        self.check_artifacts(&next).await?;
+        Ok(plan)
     }
 
     async fn revisions(
@@ -189,6 +260,7 @@ impl Scheduler {
             &strategy,
             &options,
         )?;
+        self.check_artifacts(&next).await?;
         let record = RolloutRecord::new(app.clone(), strategy, options, plan);
         self.store.begin(&record).await?;
         self.store.put_revision(&next).await?;

@@ -373,8 +373,26 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
         assert_eq!(serving.status.state, ComponentState::Running);
     }
 
-    // A missing artifact: also rolled back, with the artifact code.
-    let missing = within(scheduler.rollout(
+    // A missing artifact is refused by pre-flight, before any host is touched …
+    let refused = within(scheduler.rollout(
+        &app(),
+        lattice.app("missing", "redis://a"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await;
+    assert!(
+        matches!(refused, Err(RolloutError::Preflight { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        within(scheduler.store().desired(&app())).await.unwrap(),
+        Some(restored),
+        "nothing stored"
+    );
+    // … and, with pre-flight off, fails on the hosts and is rolled back with the artifact code.
+    let unchecked = scheduler.clone().without_preflight();
+    let missing = within(unchecked.rollout(
         &app(),
         lattice.app("missing", "redis://a"),
         Strategy::AllAtOnce,
