@@ -386,6 +386,10 @@ impl Scheduler {
                 _ => {}
             }
             let step = record.plan.steps[record.next_step].clone();
+            for host in &step.hosts {
+                record.hosts.insert(host.clone(), HostProgress::Applying);
+            }
+            self.save(&record).await?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let applies = step
                 .hosts
@@ -416,6 +420,7 @@ impl Scheduler {
                     first_failure.get_or_insert(failure);
                 }
             }
+            self.save(&record).await?;
             let failed = record
                 .hosts
                 .values()
@@ -604,7 +609,7 @@ impl Scheduler {
                                 .apply_and_wait(
                                     &host,
                                     &placement.spec,
-                                    record.options.per_host_deadline,
+                                    record.options.rollback_per_host_deadline,
                                 )
                                 .await
                                 .is_ok(),

@@ -83,6 +83,11 @@ pub struct RolloutOptions {
     /// How long a step's hosts must stay running before the next step.
     #[serde(rename = "min_healthy_ms", with = "millis")]
     pub min_healthy: Duration,
+    /// How long one host may take to get back to the stable revision during a rollback (kept
+    /// apart from `per_host_deadline`, so a deadline that failed the rollout does not also
+    /// fail its way back).
+    #[serde(rename = "rollback_per_host_deadline_ms", with = "millis")]
+    pub rollback_per_host_deadline: Duration,
     /// How many hosts may fail before the rollout fails.
     pub failure_budget: usize,
     /// What to do when it fails.
@@ -95,6 +100,7 @@ impl Default for RolloutOptions {
             per_host_deadline: Duration::from_secs(60),
             progress_deadline: Duration::from_secs(600),
             min_healthy: Duration::from_secs(5),
+            rollback_per_host_deadline: Duration::from_secs(60),
             failure_budget: 0,
             on_failure: OnFailure::Rollback,
         }

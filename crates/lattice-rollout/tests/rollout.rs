@@ -130,6 +130,37 @@ impl Lattice {
         vec![Placement::new(spec, HostSelector::All)]
     }
 
+    /// Every host serves `revision` or (untouched by a canary) `untouched`, running.
+    async fn assert_everywhere_or(&self, revision: Revision, untouched: Revision, greeting: &str) {
+        for host in &self.hosts {
+            let inventory = within(self.client.inventory(host.host_id())).await.unwrap();
+            let serving = inventory
+                .component(&"shop".parse().unwrap())
+                .unwrap()
+                .serving
+                .clone()
+                .unwrap();
+            assert!(
+                serving.revision == revision || serving.revision == untouched,
+                "{}: {serving:?}",
+                host.host_id()
+            );
+            assert_eq!(serving.status.state, ComponentState::Running);
+        }
+        let invoker = within(lattice_host::Invoker::new(
+            self.client.nats().clone(),
+            &self.lattice,
+            &"shop".parse().unwrap(),
+        ))
+        .await
+        .unwrap();
+        let answer = within(invoker.call("x")).await.unwrap();
+        assert!(
+            answer.starts_with(&format!("{greeting} from shop@")),
+            "{answer}"
+        );
+    }
+
     /// Every host serves `revision` of `shop`, running, with greeting `greeting`.
     async fn assert_everywhere(&self, revision: Revision, greeting: &str) {
         for host in &self.hosts {
@@ -476,4 +507,258 @@ async fn a_killed_scheduler_is_recovered_and_a_second_rollout_is_refused() {
     );
     lattice.assert_everywhere(Revision(2), "2").await;
     let _ = HostId::new("unused");
+}
+
+/// Records what the scheduler asked of the reconcilers.
+#[derive(Default)]
+struct RecordingReconcilers {
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl lattice_rollout::Reconcilers for RecordingReconcilers {
+    fn suspend<'a>(&'a self, app: &'a AppName) -> BoxFuture<'a, ()> {
+        Box::pin(async move { self.calls.lock().unwrap().push(format!("suspend {app}")) })
+    }
+
+    fn resume<'a>(&'a self, app: &'a AppName, revision: Revision) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("resume {app} at {revision}"))
+        })
+    }
+}
+
+/// Waits until the stored rollout record satisfies `condition`.
+async fn wait_for(
+    scheduler: &Scheduler,
+    condition: impl Fn(&lattice_rollout::RolloutRecord) -> bool,
+) {
+    within(async {
+        loop {
+            if let Some((record, _)) = scheduler.store().rollout(&app()).await.unwrap()
+                && condition(&record)
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_and_health_gate_failures_roll_back_everywhere() {
+    let lattice = Lattice::start(5).await;
+    let scheduler = lattice.scheduler().await;
+    within(scheduler.rollout(
+        &app(),
+        lattice.app("1", "redis://a"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await
+    .unwrap();
+
+    // Per-host deadline: far too short for an upgrade.
+    let mut hurried = options();
+    hurried.per_host_deadline = Duration::from_millis(1);
+    let late = within(scheduler.rollout(
+        &app(),
+        lattice.app("2", "redis://a"),
+        Strategy::AllAtOnce,
+        hurried,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(late.state, RolloutState::RolledBack);
+    assert_eq!(late.failure.as_ref().unwrap().code, FailureCode::Deadline);
+    let restored = late.rollback_revision.unwrap();
+    lattice.assert_everywhere(restored, "1").await;
+
+    // Health gate: a host loses the component while the step bakes.
+    let mut baking = options();
+    baking.min_healthy = Duration::from_secs(2);
+    let rollout = tokio::spawn({
+        let scheduler = scheduler.clone();
+        let components = lattice.app("3", "redis://a");
+        async move {
+            scheduler
+                .rollout(&app(), components, Strategy::AllAtOnce, baking)
+                .await
+        }
+    });
+    wait_for(&scheduler, |r| {
+        r.hosts
+            .values()
+            .all(|p| *p == lattice_rollout::HostProgress::Running)
+    })
+    .await;
+    let victim = lattice.hosts[0].host_id().clone();
+    within(lattice.client.delete(&victim, &"shop".parse().unwrap()))
+        .await
+        .unwrap();
+    let gated = within(rollout).await.unwrap().unwrap();
+    assert_eq!(gated.state, RolloutState::RolledBack, "{:?}", gated.failure);
+    let failure = gated.failure.unwrap();
+    assert_eq!(
+        (failure.code, failure.host),
+        (FailureCode::HealthGate, Some(victim))
+    );
+    lattice
+        .assert_everywhere(gated.rollback_revision.unwrap(), "1")
+        .await;
+    assert_eq!(
+        within(scheduler.store().desired(&app())).await.unwrap(),
+        gated.rollback_revision,
+        "the stored desired revision is the restored stable one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_pause_resume_and_abort_and_reconcilers_are_suspended_around_it() {
+    let lattice = Lattice::start(5).await;
+    let reconcilers = Arc::new(RecordingReconcilers::default());
+    let scheduler = lattice
+        .scheduler()
+        .await
+        .with_reconcilers(reconcilers.clone());
+    within(scheduler.rollout(
+        &app(),
+        lattice.app("1", "redis://a"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await
+    .unwrap();
+
+    // Pause after the first host of a one-at-a-time rollout, then resume.
+    let mut slow = options();
+    slow.min_healthy = Duration::from_millis(300);
+    let one_by_one = Strategy::Rolling {
+        max_parallel: NonZeroUsize::new(1).unwrap(),
+    };
+    let rollout = tokio::spawn({
+        let scheduler = scheduler.clone();
+        let components = lattice.app("2", "redis://a");
+        async move {
+            scheduler
+                .rollout(&app(), components, one_by_one, slow)
+                .await
+        }
+    });
+    wait_for(&scheduler, |r| {
+        r.plan.to == Revision(2) && r.state == RolloutState::Progressing
+    })
+    .await;
+    within(scheduler.store().send_control(&app(), Control::Pause))
+        .await
+        .unwrap();
+    wait_for(&scheduler, |r| r.state == RolloutState::Paused).await;
+    let (paused, _) = within(scheduler.store().rollout(&app()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        paused.next_step < paused.plan.steps.len(),
+        "paused before the end: {paused:?}"
+    );
+    within(scheduler.store().send_control(&app(), Control::Resume))
+        .await
+        .unwrap();
+    let resumed = within(rollout).await.unwrap().unwrap();
+    assert_eq!(
+        resumed.state,
+        RolloutState::Succeeded,
+        "{:?}",
+        resumed.failure
+    );
+    lattice.assert_everywhere(Revision(2), "2").await;
+
+    // Abort a canary waiting for promotion: it rolls back and ends `aborted`.
+    let canary = Strategy::Canary {
+        steps: vec![CanaryStep::new(20, Pause::UntilPromoted)],
+    };
+    let rollout = tokio::spawn({
+        let scheduler = scheduler.clone();
+        let components = lattice.app("3", "redis://a");
+        async move {
+            scheduler
+                .rollout(&app(), components, canary, options())
+                .await
+        }
+    });
+    wait_for(&scheduler, |r| {
+        r.plan.to == Revision(3) && r.state == RolloutState::Paused
+    })
+    .await;
+    within(scheduler.store().send_control(&app(), Control::Abort))
+        .await
+        .unwrap();
+    let aborted = within(rollout).await.unwrap().unwrap();
+    assert_eq!(aborted.state, RolloutState::Aborted);
+    assert_eq!(aborted.failure.as_ref().unwrap().code, FailureCode::Aborted);
+    let restored = aborted.rollback_revision.unwrap();
+    lattice
+        .assert_everywhere_or(restored, Revision(2), "2")
+        .await;
+
+    let calls = reconcilers.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        [
+            "suspend shop",
+            "resume shop at 1",
+            "suspend shop",
+            "resume shop at 2",
+            "suspend shop",
+            &format!("resume shop at {restored}")
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_refuses_a_component_whose_imports_no_link_covers() {
+    let lattice = Lattice::start(5).await;
+    let scheduler = lattice.scheduler().await;
+    let path = lattice.dir.path().join("uncovered.wasm");
+    std::fs::write(
+        &path,
+        lattice_artifact::testing::component_importing(&[KV, "wasi:http/outgoing-handler@0.2.0"]),
+    )
+    .unwrap();
+    let spec = ComponentSpecDraft::new("shop", format!("file://{}", path.display()))
+        .link(LinkDraft::new("kv", "wasi", "keyvalue", ["store"]))
+        .validate()
+        .unwrap();
+    let refused = within(scheduler.rollout(
+        &app(),
+        vec![Placement::new(spec, HostSelector::All)],
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await;
+    let Err(RolloutError::Preflight { component, message }) = refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(component, "shop");
+    assert!(message.contains("wasi:http/outgoing-handler"), "{message}");
+    assert!(
+        within(scheduler.store().revisions(&app()))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing stored"
+    );
+    for host in &lattice.hosts {
+        assert!(
+            within(lattice.client.inventory(host.host_id()))
+                .await
+                .unwrap()
+                .components
+                .is_empty(),
+            "no host touched"
+        );
+    }
 }
