@@ -510,3 +510,116 @@ fn apply_of_a_manifest_rolls_out_and_a_failed_rollout_exits_non_zero() {
         no_rollout.stderr
     );
 }
+
+/// Starts `lattice args…` without waiting for it.
+fn spawn_lattice(url: &str, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_lattice"))
+        .args(["--nats-url", url, "--timeout", "2s"])
+        .args(args)
+        .env_remove("LATTICE_NATS_URL")
+        .env_remove("LATTICE_LATTICE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the lattice binary starts")
+}
+
+/// Waits for a spawned child under [`DEADLINE`], killing it on expiry.
+fn finish(child: std::process::Child) -> Run {
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match finished.recv_timeout(DEADLINE) {
+        Ok(output) => output.expect("wait for lattice"),
+        Err(_) => {
+            kill("-KILL", &pid.to_string());
+            panic!("a lattice process ran past {DEADLINE:?}");
+        }
+    };
+    Run {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_scheduler_process_killed_mid_rollout_is_recovered_by_another() {
+    let lattice = Lattice::start(&["host-1", "host-2", "host-3", "host-4", "host-5"]);
+    let url = lattice.server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let component = write_component(dir.path());
+    let first = write_manifest(
+        dir.path(),
+        "v1.yaml",
+        &format!("file://{}", component.display()),
+    );
+    assert_eq!(
+        lattice
+            .run(&["apply", "-f", first.to_str().unwrap()])
+            .code(),
+        Some(0)
+    );
+
+    // A canary that waits for promotion after its first host.
+    let v2 = dir.path().join("v2.wasm");
+    std::fs::write(&v2, lattice_artifact::testing::component_importing(&[])).unwrap();
+    let canary = dir.path().join("canary.yaml");
+    std::fs::write(
+        &canary,
+        format!(
+            "name: shop\nstrategy:\n  type: canary\n  steps:\n    - percent: 20\n      pause: until_promoted\noptions:\n  min_healthy_ms: 100\ncomponents:\n  - spec:\n      id: web\n      revision: 1\n      artifact: file://{}\n      scale: 1\n",
+            v2.display()
+        ),
+    )
+    .unwrap();
+    let driver = spawn_lattice(&url, &["apply", "-f", canary.to_str().unwrap()]);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let status = lattice.run(&["rollout", "status", "shop", "-o", "json"]);
+        if status.code() == Some(0)
+            && status.json()["state"] == "paused"
+            && status.json()["plan"]["to"] == 2
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the canary never paused: {status:#?}"
+        );
+    }
+
+    // The scheduler process dies while the canary waits.
+    kill("-KILL", &driver.id().to_string());
+    let killed = finish(driver);
+    assert!(!killed.status.success());
+
+    // Another process picks the rollout up from the store; an operator promotes it.
+    let recovering = spawn_lattice(&url, &["rollout", "recover", "shop"]);
+    let promoted = lattice.run(&["rollout", "promote", "shop"]);
+    assert_eq!(promoted.code(), Some(0), "{promoted:#?}");
+    let recovered = finish(recovering);
+    assert_eq!(recovered.code(), Some(0), "{recovered:#?}");
+    assert!(
+        recovered.stdout.contains("succeeded"),
+        "{}",
+        recovered.stdout
+    );
+
+    // Every host runs revision 2: none is left on a third state.
+    let inventory = lattice.run(&["get", "inventory", "-o", "json"]);
+    let hosts = inventory.json();
+    let hosts = hosts.as_array().expect("one inventory per host");
+    assert_eq!(hosts.len(), 5);
+    for host in hosts {
+        let component = &host["components"][0];
+        assert_eq!(component["serving"]["revision"], 2, "{component:#}");
+        assert_eq!(
+            component["serving"]["status"]["state"], "running",
+            "{component:#}"
+        );
+    }
+}
