@@ -471,3 +471,28 @@ async fn history(globals: &Globals, args: AppArgs) -> Result<(), CliError> {
     table.print();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The manifest shown in the README parses and validates.
+    #[test]
+    fn the_readme_manifest_is_valid() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```yaml\nname: shop")
+            .expect("the README shows a manifest")
+            + "```yaml\n".len();
+        let end = start + readme[start..].find("```").unwrap();
+        let manifest: Manifest = serde_yaml_ng::from_str(&readme[start..end]).unwrap();
+        let (name, placements) = manifest.validate().unwrap();
+        assert_eq!(name.as_str(), "shop");
+        assert_eq!(placements.len(), 1);
+        assert!(matches!(manifest.strategy, Strategy::Canary { ref steps } if steps.len() == 2));
+        assert_eq!(
+            manifest.options.min_healthy,
+            std::time::Duration::from_secs(5)
+        );
+    }
+}

@@ -55,9 +55,10 @@ impl fmt::Display for AppName {
     }
 }
 
-/// Which hosts a component runs on.
+/// Which hosts a component runs on: `all`, `{hosts: [...]}` or `{labels: {...}}` (plain
+/// maps, so YAML needs no tags).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "SelectorRepr", into = "SelectorRepr")]
 #[non_exhaustive]
 pub enum HostSelector {
     /// Exactly these hosts.
@@ -66,6 +67,39 @@ pub enum HostSelector {
     Labels(BTreeMap<String, String>),
     /// Every host of the lattice.
     All,
+}
+
+/// The wire form of a [`HostSelector`].
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum SelectorRepr {
+    Word(String),
+    Hosts { hosts: Vec<HostId> },
+    Labels { labels: BTreeMap<String, String> },
+}
+
+impl TryFrom<SelectorRepr> for HostSelector {
+    type Error = String;
+    fn try_from(repr: SelectorRepr) -> Result<Self, String> {
+        match repr {
+            SelectorRepr::Word(word) if word == "all" => Ok(Self::All),
+            SelectorRepr::Word(word) => Err(format!(
+                "unknown host selector `{word}`: use `all`, `{{hosts: [...]}}` or `{{labels: {{...}}}}`"
+            )),
+            SelectorRepr::Hosts { hosts } => Ok(Self::Hosts(hosts)),
+            SelectorRepr::Labels { labels } => Ok(Self::Labels(labels)),
+        }
+    }
+}
+
+impl From<HostSelector> for SelectorRepr {
+    fn from(selector: HostSelector) -> Self {
+        match selector {
+            HostSelector::All => Self::Word("all".to_owned()),
+            HostSelector::Hosts(hosts) => Self::Hosts { hosts },
+            HostSelector::Labels(labels) => Self::Labels { labels },
+        }
+    }
 }
 
 impl HostSelector {

@@ -55,18 +55,52 @@ impl CanaryStep {
     }
 }
 
-/// A pause between steps.
+/// A pause between steps: `none`, `until_promoted`, or `{for_ms: 30000}` (plain maps, so
+/// YAML needs no tags).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "PauseRepr", into = "PauseRepr")]
 #[non_exhaustive]
 pub enum Pause {
     /// No pause.
     None,
-    /// Continue after this long (`{"for_ms": 30000}`).
-    #[serde(rename = "for_ms", with = "millis")]
+    /// Continue after this long.
     For(Duration),
     /// Wait for `promote`.
     UntilPromoted,
+}
+
+/// The wire form of a [`Pause`].
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum PauseRepr {
+    Word(String),
+    For { for_ms: u64 },
+}
+
+impl TryFrom<PauseRepr> for Pause {
+    type Error = String;
+    fn try_from(repr: PauseRepr) -> Result<Self, String> {
+        match repr {
+            PauseRepr::Word(word) if word == "none" => Ok(Self::None),
+            PauseRepr::Word(word) if word == "until_promoted" => Ok(Self::UntilPromoted),
+            PauseRepr::Word(word) => Err(format!(
+                "unknown pause `{word}`: use `none`, `until_promoted` or `{{for_ms: N}}`"
+            )),
+            PauseRepr::For { for_ms } => Ok(Self::For(Duration::from_millis(for_ms))),
+        }
+    }
+}
+
+impl From<Pause> for PauseRepr {
+    fn from(pause: Pause) -> Self {
+        match pause {
+            Pause::None => Self::Word("none".to_owned()),
+            Pause::UntilPromoted => Self::Word("until_promoted".to_owned()),
+            Pause::For(d) => Self::For {
+                for_ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            },
+        }
+    }
 }
 
 /// Deadlines, health and failure handling of a rollout.
