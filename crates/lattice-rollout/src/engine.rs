@@ -345,43 +345,12 @@ impl Scheduler {
         let deadline = Instant::now() + record.options.progress_deadline;
         while record.next_step < record.plan.steps.len() {
             match self.store.control(&record.app).await? {
-                Some((Control::Abort, _)) => {
-                    return self
-                        .fail(
-                            record,
-                            failure(FailureCode::Aborted, None, "aborted by an operator"),
-                        )
-                        .await;
-                }
+                Some((Control::Abort, _)) => return self.fail(record, aborted()).await,
                 Some((Control::Pause, revision)) if revision > record.control_seen => {
                     record.control_seen = revision;
-                    record.set_state(RolloutState::Paused);
-                    self.save(&record).await?;
-                    loop {
-                        let (control, revision) = self
-                            .store
-                            .next_control(&record.app, record.control_seen)
-                            .await?;
-                        record.control_seen = revision;
-                        match control {
-                            Control::Resume | Control::Promote => break,
-                            Control::Abort => {
-                                return self
-                                    .fail(
-                                        record,
-                                        failure(
-                                            FailureCode::Aborted,
-                                            None,
-                                            "aborted by an operator",
-                                        ),
-                                    )
-                                    .await;
-                            }
-                            _ => {}
-                        }
+                    if !self.hold(&mut record).await? {
+                        return self.fail(record, aborted()).await;
                     }
-                    record.set_state(RolloutState::Progressing);
-                    self.save(&record).await?;
                 }
                 _ => {}
             }
@@ -441,32 +410,9 @@ impl Scheduler {
                 Gate::Healthy => {}
                 Gate::HealthyThenPause(pause) => tokio::time::sleep(pause).await,
                 Gate::HealthyThenPromotion => {
-                    record.set_state(RolloutState::Paused);
-                    self.save(&record).await?;
-                    loop {
-                        let (control, revision) = self
-                            .store
-                            .next_control(&record.app, record.control_seen)
-                            .await?;
-                        record.control_seen = revision;
-                        match control {
-                            Control::Promote | Control::Resume => break,
-                            Control::Abort => {
-                                return self
-                                    .fail(
-                                        record,
-                                        failure(
-                                            FailureCode::Aborted,
-                                            None,
-                                            "aborted by an operator",
-                                        ),
-                                    )
-                                    .await;
-                            }
-                            _ => {}
-                        }
+                    if !self.hold(&mut record).await? {
+                        return self.fail(record, aborted()).await;
                     }
-                    record.set_state(RolloutState::Progressing);
                 }
             }
             record.next_step += 1;
@@ -477,6 +423,29 @@ impl Scheduler {
         self.store.set_stable(&record.app, record.plan.to).await?;
         self.reconcilers.resume(&record.app, record.plan.to).await;
         Ok(record)
+    }
+
+    /// Holds the rollout `paused` until an operator resumes or promotes it (`true`) or aborts
+    /// it (`false`). Commands are read from the store after the last one this rollout acted
+    /// on, so one sent while no scheduler was running still counts.
+    async fn hold(&self, record: &mut RolloutRecord) -> Result<bool, StoreError> {
+        record.set_state(RolloutState::Paused);
+        self.save(record).await?;
+        loop {
+            let (control, revision) = self
+                .store
+                .next_control(&record.app, record.control_seen)
+                .await?;
+            record.control_seen = revision;
+            match control {
+                Control::Resume | Control::Promote => break,
+                Control::Abort => return Ok(false),
+                _ => {}
+            }
+        }
+        record.set_state(RolloutState::Progressing);
+        self.save(record).await?;
+        Ok(true)
     }
 
     /// Applies every component of `target` placed on `host` and follows it to running.
@@ -674,6 +643,10 @@ fn specs_on<'a>(revision: &'a AppRevision, plan: &Plan, host: &HostId) -> Vec<&'
         .map(|p| &p.spec)
         .filter(|spec| placed.contains(spec.id()))
         .collect()
+}
+
+fn aborted() -> RolloutFailure {
+    failure(FailureCode::Aborted, None, "aborted by an operator")
 }
 
 fn failure(code: FailureCode, host: Option<HostId>, message: &str) -> RolloutFailure {
