@@ -433,6 +433,32 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
     .unwrap();
     assert_eq!(missing.state, RolloutState::RolledBack);
     assert_eq!(missing.failure.unwrap().code, FailureCode::Artifact);
+
+    // A component whose import no link covers, with pre-flight off: the hosts refuse it while
+    // validating, and the rollout rolls back with the validation code.
+    let path = lattice.dir.path().join("uncovered.wasm");
+    std::fs::write(
+        &path,
+        lattice_artifact::testing::component_importing(&[KV, "wasi:http/outgoing-handler@0.2.0"]),
+    )
+    .unwrap();
+    let uncovered = ComponentSpecDraft::new("shop", format!("file://{}", path.display()))
+        .link(
+            LinkDraft::new("kv", "wasi", "keyvalue", ["store"])
+                .target_config_value("url", "redis://a"),
+        )
+        .validate()
+        .unwrap();
+    let invalid = within(unchecked.rollout(
+        &app(),
+        vec![Placement::new(uncovered, HostSelector::All)],
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(invalid.state, RolloutState::RolledBack);
+    assert_eq!(invalid.failure.unwrap().code, FailureCode::Validation);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
