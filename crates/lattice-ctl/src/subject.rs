@@ -277,7 +277,7 @@ impl FromStr for EventSubject {
 /// use lattice_ctl::EventFilter;
 ///
 /// let lattice = "default".parse()?;
-/// assert_eq!(EventFilter::all(&lattice).to_string(), "wasmbus.evt.v2alpha1.default.>");
+/// assert_eq!(EventFilter::all(&lattice).to_string(), "wasmbus.evt.v2alpha1.default.*.status.*.*");
 /// let one = EventFilter::component(&lattice, &"web".parse()?);
 /// assert_eq!(one.to_string(), "wasmbus.evt.v2alpha1.default.*.status.*.web");
 /// # Ok::<(), lattice_spec::IdError>(())
@@ -290,7 +290,7 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    /// Every event of the lattice.
+    /// Every status event (component, provider, link) of the lattice.
     #[must_use]
     pub fn all(lattice: &LatticeName) -> Self {
         Self {
@@ -320,16 +320,15 @@ impl EventFilter {
 
 impl fmt::Display for EventFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.host_id, &self.component_id) {
-            (None, None) => write!(f, "{EVT_PREFIX}.{}.>", self.lattice),
-            (host, id) => write!(
-                f,
-                "{EVT_PREFIX}.{}.*.status.{}.{}",
-                self.lattice,
-                host.as_ref().map_or("*", HostId::as_str),
-                id.as_ref().map_or("*", ComponentId::as_str),
-            ),
-        }
+        // Always the full status-subject shape, so other event kinds of the lattice (a
+        // scheduler's rollout events, say) never reach a status-event subscriber.
+        write!(
+            f,
+            "{EVT_PREFIX}.{}.*.status.{}.{}",
+            self.lattice,
+            self.host_id.as_ref().map_or("*", HostId::as_str),
+            self.component_id.as_ref().map_or("*", ComponentId::as_str),
+        )
     }
 }
 
