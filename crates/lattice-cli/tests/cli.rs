@@ -54,24 +54,7 @@ fn lattice(args: &[&str], stdin: Option<&str>) -> Run {
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(text.as_bytes()).expect("write stdin");
     }
-    let pid = child.id();
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    let output = match finished.recv_timeout(DEADLINE) {
-        Ok(output) => output.expect("wait for lattice"),
-        Err(_) => {
-            kill("-KILL", &pid.to_string());
-            let output = finished.recv().expect("the killed child is reaped");
-            panic!("`lattice {args:?}` ran past {DEADLINE:?}: {output:?}");
-        }
-    };
-    Run {
-        status: output.status,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    finish(child)
 }
 
 /// Sends `signal` to `target` (a pid, or `-pgid` for a process group) with `kill(1)`.

@@ -245,26 +245,23 @@ async fn every_strategy_rolls_forward_on_five_hosts() {
                 .await
         }
     });
-    within(async {
-        loop {
-            if let Some((record, _)) = scheduler.store().rollout(&app()).await.unwrap()
-                && record.plan.to == Revision(3)
-                && record.state == RolloutState::Paused
-            {
-                assert_eq!(
-                    record
-                        .hosts
-                        .values()
-                        .filter(|p| **p == lattice_rollout::HostProgress::Running)
-                        .count(),
-                    1
-                );
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
+    wait_for(&scheduler, |r| {
+        r.plan.to == Revision(3) && r.state == RolloutState::Paused
     })
     .await;
+    let (paused, _) = within(scheduler.store().rollout(&app()))
+        .await
+        .unwrap()
+        .unwrap();
+    let running_hosts = paused
+        .hosts
+        .values()
+        .filter(|p| **p == lattice_rollout::HostProgress::Running)
+        .count();
+    assert_eq!(
+        running_hosts, 1,
+        "the canary step upgraded one host of five"
+    );
     within(scheduler.store().send_control(&app(), Control::Promote))
         .await
         .unwrap();
@@ -486,17 +483,7 @@ async fn a_killed_scheduler_is_recovered_and_a_second_rollout_is_refused() {
                 .await
         }
     });
-    within(async {
-        loop {
-            if let Some((record, _)) = scheduler.store().rollout(&app()).await.unwrap()
-                && record.state == RolloutState::Paused
-            {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    wait_for(&scheduler, |r| r.state == RolloutState::Paused).await;
 
     let second = within(scheduler.rollout(
         &app(),
