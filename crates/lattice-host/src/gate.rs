@@ -73,15 +73,18 @@ impl InvocationGate {
     /// [`InvokeError::NotServing`] when no revision is active, or the component's error.
     pub async fn invoke(&self, payload: String) -> Result<(Revision, String), InvokeError> {
         loop {
-            let mut resumed = self.resumed.subscribe();
             self.in_flight.fetch_add(1, SeqCst);
             let guard = InFlight(self);
             if self.paused.load(SeqCst) {
                 drop(guard);
                 self.held.fetch_add(1, SeqCst);
-                // Wait for the next resume; the subscription was taken before the flag was
-                // read, so a resume in between is not missed.
-                let _ = resumed.changed().await;
+                // Subscribe, then look at the flag again: `resume` clears the flag before it
+                // notifies, so a resume before the subscription shows in the flag, and one
+                // after it wakes `changed`. Nothing of this runs unless the gate is paused.
+                let mut resumed = self.resumed.subscribe();
+                if self.paused.load(SeqCst) {
+                    let _ = resumed.changed().await;
+                }
                 continue;
             }
             let Some(active) = self.active.load_full() else {

@@ -19,40 +19,32 @@ use lattice_status::{
 use std::{sync::Arc, time::Instant};
 use tracing::Instrument;
 
-/// The links an upgrade touches, from the diff of the serving spec and the new one.
-struct LinkPlan<'a> {
-    added: Vec<&'a LinkSpec>,
-    changed: Vec<(&'a LinkSpec, &'a LinkSpec)>,
-    removed: Vec<&'a LinkSpec>,
+/// The links an upgrade touches, as the diff of the serving spec and the new one classifies
+/// them: established before the pause, re-put during it, removed after the swap.
+struct LinkPlan {
+    added: Vec<LinkSpec>,
+    changed: Vec<(LinkSpec, LinkSpec)>,
+    removed: Vec<LinkSpec>,
 }
 
-impl<'a> LinkPlan<'a> {
-    fn new(old: Option<&'a ComponentSpec>, new: &'a ComponentSpec) -> Self {
+impl LinkPlan {
+    fn new(old: Option<&ComponentSpec>, new: &ComponentSpec) -> Self {
         let Some(old) = old else {
             return Self {
-                added: new.links().iter().collect(),
+                added: new.links().to_vec(),
                 changed: Vec::new(),
                 removed: Vec::new(),
             };
         };
         let diff = SpecDiff::between(old, new);
-        let find_new = |key| new.link(&key);
-        let find_old = |key| old.link(&key);
-        let mut plan = Self {
-            added: Vec::new(),
-            changed: Vec::new(),
-            removed: Vec::new(),
-        };
-        for change in &diff.links {
-            let key = change.key();
-            match (find_old(key.clone()), find_new(key)) {
-                (None, Some(link)) => plan.added.push(link),
-                (Some(link), None) => plan.removed.push(link),
-                (Some(from), Some(to)) => plan.changed.push((from, to)),
-                (None, None) => {}
-            }
+        Self {
+            added: diff.added_links().cloned().collect(),
+            changed: diff
+                .changed_links()
+                .map(|(from, to, _)| (from.clone(), to.clone()))
+                .collect(),
+            removed: diff.removed_links().cloned().collect(),
         }
-        plan
     }
 }
 
@@ -160,7 +152,7 @@ impl Upgrade<'_> {
         let mut added = Vec::new();
         for link in &plan.added {
             match self.put(link).await {
-                Ok(()) => added.push(*link),
+                Ok(()) => added.push(link),
                 Err(reason) => {
                     self.remove_links(&added).await;
                     self.forget(link);
