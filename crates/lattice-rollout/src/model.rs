@@ -176,9 +176,7 @@ impl AppRevision {
                 })
             })
             .collect::<Result<_, lattice_spec::SpecErrors>>()?;
-        let created_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let created_ms = crate::record::now_ms();
         Ok(Self {
             app,
             revision,

@@ -254,14 +254,8 @@ impl RolloutStore {
         app: &AppName,
         revision: Revision,
     ) -> Result<(), StoreError> {
-        self.kv
-            .put(
-                Self::key(app, "desired"),
-                Self::encode(&Pointer { revision }),
-            )
+        self.put(Self::key(app, "desired"), &Pointer { revision })
             .await
-            .map_err(js)
-            .map(drop)
     }
 
     pub(crate) async fn set_stable(
@@ -269,11 +263,13 @@ impl RolloutStore {
         app: &AppName,
         revision: Revision,
     ) -> Result<(), StoreError> {
+        self.put(Self::key(app, "stable"), &Pointer { revision })
+            .await
+    }
+
+    async fn put<T: Serialize>(&self, key: String, value: &T) -> Result<(), StoreError> {
         self.kv
-            .put(
-                Self::key(app, "stable"),
-                Self::encode(&Pointer { revision }),
-            )
+            .put(key, Self::encode(value))
             .await
             .map_err(js)
             .map(drop)
@@ -341,11 +337,7 @@ impl RolloutStore {
     ///
     /// [`StoreError::JetStream`].
     pub async fn save(&self, record: &RolloutRecord) -> Result<(), StoreError> {
-        self.kv
-            .put(Self::key(&record.app, "rollout"), Self::encode(record))
-            .await
-            .map_err(js)
-            .map(drop)
+        self.put(Self::key(&record.app, "rollout"), record).await
     }
 
     /// Sends an operator command to the rollout of `app`.
@@ -354,11 +346,7 @@ impl RolloutStore {
     ///
     /// [`StoreError::JetStream`].
     pub async fn send_control(&self, app: &AppName, control: Control) -> Result<(), StoreError> {
-        self.kv
-            .put(Self::key(app, "control"), Self::encode(&control))
-            .await
-            .map_err(js)
-            .map(drop)
+        self.put(Self::key(app, "control"), &control).await
     }
 
     /// The latest operator command, if any.
