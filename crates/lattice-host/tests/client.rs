@@ -52,13 +52,7 @@ async fn delete_stops_the_component_and_removes_its_links_with_events() {
     .link(LinkDraft::new("kv", "wasi", "keyvalue", ["store"]))
     .validate()
     .unwrap();
-    within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &spec, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    lattice.apply_and_wait(&host_id, &spec).await.unwrap();
 
     let mut events = within(
         lattice
@@ -196,13 +190,7 @@ async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
     );
 
     // Following it works from the 1.x inventory, since 1.x publishes no status.
-    let report = within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &spec, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    let report = lattice.apply_and_wait(&host_id, &spec).await.unwrap();
     assert!(report.applied.is_fallback());
     assert_eq!(report.status.state, ComponentState::Running);
 }

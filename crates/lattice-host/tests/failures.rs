@@ -25,13 +25,7 @@ async fn running(lattice: &Lattice) -> (lattice_host::HostHandle, HostId) {
     let host = lattice.host("host-a").await;
     let host_id: HostId = "host-a".parse().unwrap();
     let v1 = spec(lattice.component("v1", &[KV]), 1);
-    within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v1, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    lattice.apply_and_wait(&host_id, &v1).await.unwrap();
     (host, host_id)
 }
 
@@ -50,13 +44,7 @@ async fn failed_reason(
     host_id: &HostId,
     spec: &ComponentSpec,
 ) -> lattice_status::StatusReason {
-    match within(
-        lattice
-            .client
-            .apply_and_wait(host_id, spec, Duration::from_secs(10)),
-    )
-    .await
-    {
+    match lattice.apply_and_wait(host_id, spec).await {
         Err(WaitError::Failed { reason, .. }) => reason,
         other => panic!("expected a failure, got {other:?}"),
     }
@@ -130,13 +118,7 @@ async fn a_stale_revision_is_rejected_and_the_same_spec_twice_is_unchanged() {
     let _kv = lattice.provider("kv").await;
     let (host, host_id) = running(&lattice).await;
     let v2 = spec(lattice.component("v2", &[KV]), 2);
-    within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v2, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    lattice.apply_and_wait(&host_id, &v2).await.unwrap();
     let events_before = host.inventory().event_sequence;
     let served_before = host.invocation_counters(v2.id()).unwrap();
 
@@ -190,13 +172,7 @@ async fn a_provider_that_never_replies_leaves_the_link_unacknowledged_within_the
     let host_id: HostId = "host-a".parse().unwrap();
 
     let v1 = spec(lattice.component("v1", &[KV]), 1);
-    let report = within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v1, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    let report = lattice.apply_and_wait(&host_id, &v1).await.unwrap();
     assert_eq!(
         report.status.state,
         ComponentState::Running,
@@ -307,13 +283,7 @@ async fn concurrent_applies_to_one_component_are_serialised_and_the_newest_wins(
         }
         Err(other) => panic!("{other}"),
     }
-    let report = within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v3, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    let report = lattice.apply_and_wait(&host_id, &v3).await.unwrap();
     assert_eq!(report.status.state, ComponentState::Running);
     let answer = within(lattice.invoker("web").await.call("z"))
         .await

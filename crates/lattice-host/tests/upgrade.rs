@@ -12,7 +12,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Instant,
 };
 use support::{Call, Lattice, within};
 
@@ -78,13 +78,7 @@ async fn a_new_component_is_pending_right_after_the_ack_and_reaches_running() {
 
     // Follow it to running (the same revision again is `unchanged`, which apply_and_wait
     // settles from the inventory).
-    let report = within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &spec, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    let report = lattice.apply_and_wait(&host_id, &spec).await.unwrap();
     assert_eq!(report.status.state, ComponentState::Running);
     let inventory = host.inventory();
     let entry = inventory.component(spec.id()).unwrap();
@@ -107,13 +101,7 @@ async fn an_upgrade_under_load_loses_nothing_and_switches_once() {
     let (_nats, nats) = lattice.provider("nats").await;
     let host_id: HostId = "host-a".parse().unwrap();
     let (v1, v2) = (v1(&lattice), v2(&lattice));
-    let first = within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v1, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    let first = lattice.apply_and_wait(&host_id, &v1).await.unwrap();
     assert_eq!(first.status.state, ComponentState::Running);
 
     // Continuous load: sequential callers, each checking that answers never go back to v1.
@@ -141,13 +129,7 @@ async fn an_upgrade_under_load_loses_nothing_and_switches_once() {
         }
     })
     .await;
-    let report = within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v2, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    let report = lattice.apply_and_wait(&host_id, &v2).await.unwrap();
     let served_at_swap = host.invocation_counters(v1.id()).unwrap().0;
     within(async {
         while host.invocation_counters(v1.id()).unwrap().0 < served_at_swap + 1_000 {
@@ -234,13 +216,7 @@ async fn a_refused_new_link_fails_the_upgrade_and_keeps_the_old_revision() {
     nats.refuse_when("subject", "orders");
     let host_id: HostId = "host-a".parse().unwrap();
     let v1 = v1(&lattice);
-    within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v1, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    lattice.apply_and_wait(&host_id, &v1).await.unwrap();
 
     // Two new links: `wasi:blobstore` is established first, then `wasmcloud:messaging` is
     // refused — so the blobstore link must be removed again.
@@ -258,13 +234,7 @@ async fn a_refused_new_link_fails_the_upgrade_and_keeps_the_old_revision() {
         )
         .validate()
         .unwrap();
-    let err = within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v2, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap_err();
+    let err = lattice.apply_and_wait(&host_id, &v2).await.unwrap_err();
     let lattice_client::WaitError::Failed { reason, .. } = &err else {
         panic!("{err}")
     };
@@ -321,21 +291,9 @@ async fn a_refused_changed_link_restores_the_old_configuration() {
     kv.refuse_when("url", "redis://cache-2");
     let host_id: HostId = "host-a".parse().unwrap();
     let (v1, v2) = (v1(&lattice), v2(&lattice));
-    within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v1, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    lattice.apply_and_wait(&host_id, &v1).await.unwrap();
 
-    let err = within(
-        lattice
-            .client
-            .apply_and_wait(&host_id, &v2, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap_err();
+    let err = lattice.apply_and_wait(&host_id, &v2).await.unwrap_err();
     assert_eq!(err.kind(), lattice_client::WaitErrorKind::Failed, "{err}");
 
     // put(v1) … delete, put(v2) refused, delete, put(v1 again)

@@ -11,7 +11,7 @@ use lattice_rollout::{
     AppName, Control, FailureCode, HostSelector, Placement, RolloutError, RolloutOptions,
     RolloutStore, Scheduler, StoreError, Strategy, plan::CanaryStep, plan::Pause,
 };
-use lattice_spec::{ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft, Revision};
+use lattice_spec::{ComponentSpec, ComponentSpecDraft, LatticeName, LinkDraft, Revision};
 use lattice_status::{ComponentState, RolloutState};
 use lattice_test_support::NatsServer;
 use std::{future::Future, num::NonZeroUsize, sync::Arc, time::Duration};
@@ -188,6 +188,21 @@ impl Lattice {
     }
 }
 
+/// Runs a rollout in the background, as a scheduler would while operators steer it.
+fn spawn_rollout(
+    scheduler: &Scheduler,
+    components: Vec<Placement>,
+    strategy: Strategy,
+    options: RolloutOptions,
+) -> tokio::task::JoinHandle<Result<lattice_rollout::RolloutRecord, RolloutError>> {
+    let scheduler = scheduler.clone();
+    tokio::spawn(async move {
+        scheduler
+            .rollout(&app(), components, strategy, options)
+            .await
+    })
+}
+
 fn options() -> RolloutOptions {
     let mut options = RolloutOptions::default();
     options.min_healthy = Duration::from_millis(100);
@@ -236,15 +251,7 @@ async fn every_strategy_rolls_forward_on_five_hosts() {
     let canary = Strategy::Canary {
         steps: vec![CanaryStep::new(20, Pause::UntilPromoted)],
     };
-    let running = tokio::spawn({
-        let scheduler = scheduler.clone();
-        let components = lattice.app("3", "redis://a");
-        async move {
-            scheduler
-                .rollout(&app(), components, canary, options())
-                .await
-        }
-    });
+    let running = spawn_rollout(&scheduler, lattice.app("3", "redis://a"), canary, options());
     wait_for(&scheduler, |r| {
         r.plan.to == Revision(3) && r.state == RolloutState::Paused
     })
@@ -474,15 +481,7 @@ async fn a_killed_scheduler_is_recovered_and_a_second_rollout_is_refused() {
     let canary = Strategy::Canary {
         steps: vec![CanaryStep::new(40, Pause::UntilPromoted)],
     };
-    let first = tokio::spawn({
-        let scheduler = scheduler.clone();
-        let components = lattice.app("2", "redis://a");
-        async move {
-            scheduler
-                .rollout(&app(), components, canary, options())
-                .await
-        }
-    });
+    let first = spawn_rollout(&scheduler, lattice.app("2", "redis://a"), canary, options());
     wait_for(&scheduler, |r| r.state == RolloutState::Paused).await;
 
     let second = within(scheduler.rollout(
@@ -519,7 +518,6 @@ async fn a_killed_scheduler_is_recovered_and_a_second_rollout_is_refused() {
         finished.failure
     );
     lattice.assert_everywhere(Revision(2), "2").await;
-    let _ = HostId::new("unused");
 }
 
 /// Records what the scheduler asked of the reconcilers.
@@ -593,15 +591,12 @@ async fn deadline_and_health_gate_failures_roll_back_everywhere() {
     // Health gate: a host loses the component while the step bakes.
     let mut baking = options();
     baking.min_healthy = Duration::from_secs(2);
-    let rollout = tokio::spawn({
-        let scheduler = scheduler.clone();
-        let components = lattice.app("3", "redis://a");
-        async move {
-            scheduler
-                .rollout(&app(), components, Strategy::AllAtOnce, baking)
-                .await
-        }
-    });
+    let rollout = spawn_rollout(
+        &scheduler,
+        lattice.app("3", "redis://a"),
+        Strategy::AllAtOnce,
+        baking,
+    );
     wait_for(&scheduler, |r| {
         r.hosts
             .values()
@@ -652,15 +647,7 @@ async fn operators_pause_resume_and_abort_and_reconcilers_are_suspended_around_i
     let one_by_one = Strategy::Rolling {
         max_parallel: NonZeroUsize::new(1).unwrap(),
     };
-    let rollout = tokio::spawn({
-        let scheduler = scheduler.clone();
-        let components = lattice.app("2", "redis://a");
-        async move {
-            scheduler
-                .rollout(&app(), components, one_by_one, slow)
-                .await
-        }
-    });
+    let rollout = spawn_rollout(&scheduler, lattice.app("2", "redis://a"), one_by_one, slow);
     wait_for(&scheduler, |r| {
         r.plan.to == Revision(2) && r.state == RolloutState::Progressing
     })
@@ -693,15 +680,7 @@ async fn operators_pause_resume_and_abort_and_reconcilers_are_suspended_around_i
     let canary = Strategy::Canary {
         steps: vec![CanaryStep::new(20, Pause::UntilPromoted)],
     };
-    let rollout = tokio::spawn({
-        let scheduler = scheduler.clone();
-        let components = lattice.app("3", "redis://a");
-        async move {
-            scheduler
-                .rollout(&app(), components, canary, options())
-                .await
-        }
-    });
+    let rollout = spawn_rollout(&scheduler, lattice.app("3", "redis://a"), canary, options());
     wait_for(&scheduler, |r| {
         r.plan.to == Revision(3) && r.state == RolloutState::Paused
     })

@@ -77,6 +77,19 @@ impl Lattice {
         format!("file://{}", path.display())
     }
 
+    /// Applies `spec` on `host` and follows it (bounded by [`BOUND`] and a 10 s deadline).
+    pub async fn apply_and_wait(
+        &self,
+        host: &lattice_spec::HostId,
+        spec: &lattice_spec::ComponentSpec,
+    ) -> Result<lattice_client::WaitReport, lattice_client::WaitError> {
+        within(
+            self.client
+                .apply_and_wait(host, spec, Duration::from_secs(10)),
+        )
+        .await
+    }
+
     pub fn config(&self, id: &str) -> HostConfig {
         HostConfig::new(id.parse().unwrap(), self.lattice.clone())
             .link_reply_timeout(Duration::from_millis(500))
