@@ -51,8 +51,10 @@ impl ValidatedComponent {
 
 /// What a WebAssembly runtime provides to components itself, whatever their links: the WASI
 /// interfaces of the `io`, `clocks`, `random`, `cli`, `filesystem`, `sockets` and `logging`
-/// packages. The default of [`WasmComponentValidator::new`].
+/// packages, and `wasi:config/store` (the component's own configuration). The default of
+/// [`WasmComponentValidator::new`].
 pub const DEFAULT_HOST_PROVIDED: &[&str] = &[
+    "wasi:config/store",
     "wasi:io/*",
     "wasi:clocks/*",
     "wasi:random/*",

@@ -8,7 +8,7 @@
 //! meanwhile wait for [`InvocationGate::resume`]. Both sides use sequentially consistent
 //! atomics, so either the invocation sees the pause or the pauser sees the invocation.
 
-use crate::runtime::{ComponentInstance, RuntimeError};
+use crate::runtime::{ComponentInstance, Invocation, RuntimeError};
 use arc_swap::ArcSwapOption;
 use lattice_spec::Revision;
 use std::sync::{
@@ -66,12 +66,13 @@ impl Drop for InFlight<'_> {
 }
 
 impl InvocationGate {
-    /// Runs one invocation on the active revision, waiting while the gate is paused.
+    /// Runs one wRPC invocation — any exported function — on the active revision, waiting
+    /// while the gate is paused. Returns the revision that served it.
     ///
     /// # Errors
     ///
     /// [`InvokeError::NotServing`] when no revision is active, or the component's error.
-    pub async fn invoke(&self, payload: String) -> Result<(Revision, String), InvokeError> {
+    pub async fn invoke(&self, invocation: Invocation) -> Result<Revision, InvokeError> {
         loop {
             self.in_flight.fetch_add(1, SeqCst);
             let guard = InFlight(self);
@@ -90,10 +91,11 @@ impl InvocationGate {
             let Some(active) = self.active.load_full() else {
                 return Err(InvokeError::NotServing);
             };
-            let result = active.0.invoke(payload).await;
+            let result = active.0.invoke(invocation).await;
             drop(guard);
             self.served.fetch_add(1, SeqCst);
-            return Ok((active.0.revision(), result?));
+            result?;
+            return Ok(active.0.revision());
         }
     }
 
@@ -126,6 +128,12 @@ impl InvocationGate {
     /// Stops serving: later invocations get [`InvokeError::NotServing`].
     pub fn clear(&self) {
         self.active.store(None);
+    }
+
+    /// The instance serving now, if any.
+    #[must_use]
+    pub fn active(&self) -> Option<Arc<dyn ComponentInstance>> {
+        self.active.load_full().map(|active| active.0.clone())
     }
 
     /// The revision serving now, if any.

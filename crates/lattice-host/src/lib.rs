@@ -16,8 +16,8 @@
 //! The pluggable pieces are traits: artifact fetching and validation
 //! ([`lattice_artifact::ArtifactFetcher`], [`lattice_artifact::ComponentValidator`]), what
 //! executes an invocation ([`ComponentRuntime`]), and where named configuration comes from
-//! ([`ConfigStore`]). Invocations arrive over wRPC ([`wrpc`]) and pass through each
-//! component's [`InvocationGate`].
+//! ([`ConfigStore`]). Invocations of every exported function arrive over wRPC ([`wrpc`]) and
+//! pass through each component's [`InvocationGate`].
 
 mod config;
 mod gate;
@@ -32,7 +32,13 @@ pub mod wrpc;
 pub use config::{ConfigStore, HostConfig, StaticConfigStore, UnacknowledgedLinks};
 pub use gate::{InvocationGate, InvokeError};
 pub use host::{Host, HostError, HostHandle};
-pub use runtime::{ComponentInstance, ComponentRuntime, RevisionEchoRuntime, RuntimeError};
+pub use runtime::{
+    AsyncPaths, ComponentInstance, ComponentRuntime, ECHO_FUNCTION, ECHO_INSTANCE,
+    ExportedFunction, Invocation, RevisionEchoRuntime, RuntimeError, RuntimeErrorKind,
+};
+/// The wRPC NATS transport the host serves invocations on, re-exported so runtimes build on
+/// the same version.
+pub use wrpc_transport_nats;
 pub use wrpc::{InvokeCallError, Invoker};
 
 /// The README's examples, compiled and run as doctests so they stay true.

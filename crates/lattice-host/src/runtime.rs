@@ -1,28 +1,155 @@
-//! What executes an invocation: the [`ComponentRuntime`] trait (a wasmtime runtime plugs in
-//! here) and [`RevisionEchoRuntime`], a small runtime for demos and tests that answers with
-//! the revision that served the call.
+//! What executes an invocation: the [`ComponentRuntime`] trait (the wasmtime runtime in
+//! `lattice-runtime-wasmtime` plugs in here), the [`Invocation`] it is handed, and
+//! [`RevisionEchoRuntime`], a stand-in for unit tests that answers with the revision that
+//! served the call without executing anything.
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::{SinkExt as _, TryStreamExt as _};
 use lattice_artifact::ValidatedComponent;
 use lattice_spec::{ComponentSpec, Revision};
-use std::sync::Arc;
+use std::{collections::BTreeMap, fmt, sync::Arc};
+use tokio::io::AsyncWriteExt as _;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use wrpc_transport::{Decode, Encode};
+
+/// What kind of failure a [`RuntimeError`] is: what the host reports and a caller matches on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RuntimeErrorKind {
+    /// The artifact could not be compiled, linked or instantiated (a start function trapped,
+    /// an import could not be satisfied at link time). The host reports `instantiate_failed`.
+    Instantiate,
+    /// A resource limit was exceeded: memory, fuel or the execution deadline. The host
+    /// reports `resource_limit`.
+    ResourceLimit,
+    /// The component trapped while handling an invocation.
+    Trap,
+    /// The invocation's parameters or results could not be read or written.
+    Transport,
+    /// The invocation names a function the serving revision does not export.
+    NoSuchExport,
+    /// Anything else.
+    Other,
+}
+
+impl RuntimeErrorKind {
+    /// The status reason code a host reports for an apply that failed with this kind.
+    #[must_use]
+    pub fn reason_code(self) -> lattice_status::ReasonCode {
+        use lattice_status::ReasonCode;
+        match self {
+            Self::Instantiate => ReasonCode::InstantiateFailed,
+            Self::ResourceLimit => ReasonCode::ResourceLimit,
+            _ => ReasonCode::StartFailed,
+        }
+    }
+}
 
 /// Why a component could not be instantiated or an invocation failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct RuntimeError {
-    /// What went wrong.
-    pub message: String,
+    kind: RuntimeErrorKind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl RuntimeError {
-    /// An error with `message`.
+    /// An error of kind [`RuntimeErrorKind::Other`] with `message`.
     #[must_use]
     pub fn new(message: impl Into<String>) -> Self {
+        Self::with_kind(RuntimeErrorKind::Other, message)
+    }
+
+    /// An error of `kind` with `message`.
+    #[must_use]
+    pub fn with_kind(kind: RuntimeErrorKind, message: impl Into<String>) -> Self {
         Self {
+            kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// Keeps `source` as the cause.
+    #[must_use]
+    pub fn source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// What kind of failure this is.
+    #[must_use]
+    pub fn kind(&self) -> RuntimeErrorKind {
+        self.kind
+    }
+
+    /// The message, without the cause.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The wRPC paths of a function's asynchronous parameters (streams and futures), as
+/// `wrpc_transport::Serve::serve` takes them; empty for a function without any.
+pub type AsyncPaths = Arc<[Box<[Option<usize>]>]>;
+
+/// One function a component exports, as it is served over wRPC: the exported instance (empty
+/// for a function exported by the component itself) and the function's wRPC name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExportedFunction {
+    /// The exported instance, as named in the component (`wasi:http/incoming-handler@0.2.0`).
+    pub instance: String,
+    /// The function's name within it (`handle`).
+    pub function: String,
+    /// Paths of asynchronous parameters the transport must multiplex.
+    pub paths: AsyncPaths,
+}
+
+impl ExportedFunction {
+    /// A function without asynchronous parameters.
+    #[must_use]
+    pub fn new(instance: impl Into<String>, function: impl Into<String>) -> Self {
+        Self {
+            instance: instance.into(),
+            function: function.into(),
+            paths: Arc::new([]),
+        }
+    }
+}
+
+impl fmt::Display for ExportedFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.instance.is_empty() {
+            f.write_str(&self.function)
+        } else {
+            write!(f, "{}.{}", self.instance, self.function)
+        }
+    }
+}
+
+/// One wRPC invocation as it arrived: the function it addresses and its byte streams. The
+/// instance reads the parameters from `incoming` and writes the results to `outgoing`;
+/// dropping `outgoing` without results ends the call with an error on the caller's side.
+pub struct Invocation {
+    /// The function invoked.
+    pub function: ExportedFunction,
+    /// The transport's context (the NATS headers: trace context, `source-id`, …).
+    pub context: wrpc_transport_nats::NatsContext,
+    /// Where the results go.
+    pub outgoing: wrpc_transport_nats::SubjectWriter,
+    /// Where the parameters come from.
+    pub incoming: wrpc_transport_nats::Reader,
+}
+
+impl fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invocation")
+            .field("function", &self.function)
+            .finish_non_exhaustive()
     }
 }
 
@@ -38,7 +165,7 @@ pub trait ComponentRuntime: Send + Sync + 'static {
         spec: &'a ComponentSpec,
         component: &'a ValidatedComponent,
         bytes: Bytes,
-        config: &'a std::collections::BTreeMap<String, String>,
+        config: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<Arc<dyn ComponentInstance>, RuntimeError>>;
 }
 
@@ -47,15 +174,25 @@ pub trait ComponentInstance: Send + Sync + 'static {
     /// The revision this instance runs.
     fn revision(&self) -> Revision;
 
-    /// Executes one invocation.
-    fn invoke(&self, payload: String) -> BoxFuture<'_, Result<String, RuntimeError>>;
+    /// Every function this revision serves; the host subscribes to each before the revision
+    /// is swapped in.
+    fn exports(&self) -> &[ExportedFunction];
+
+    /// Executes one invocation: reads its parameters, runs, writes its results.
+    fn invoke(&self, invocation: Invocation) -> BoxFuture<'_, Result<(), RuntimeError>>;
 }
 
-/// A runtime for demos and tests: every instance answers `"{greeting} from
-/// {component}@{revision}: {payload}"`, where `greeting` comes from the component's
-/// configuration (`greeting`, default `hello`). It does not execute the WebAssembly itself —
-/// the artifact is still fetched and validated as a real component — so the tests can tell
-/// exactly which revision answered each call.
+/// The function every [`RevisionEchoRuntime`] instance exports.
+pub const ECHO_INSTANCE: &str = "lattice:component/handler";
+/// The function's name: `call(string) -> result<string, string>`.
+pub const ECHO_FUNCTION: &str = "call";
+
+/// A stand-in runtime for unit tests and protocol benchmarks — **it executes no WebAssembly**.
+/// Every instance exports [`ECHO_INSTANCE`]`.`[`ECHO_FUNCTION`] and answers
+/// `"{greeting} from {component}@{revision}: {payload}"`, where `greeting` comes from the
+/// component's configuration (`greeting`, default `hello`). The artifact is still fetched and
+/// validated as a real component, so tests of the control plane can tell exactly which
+/// revision answered each call. Real hosts use `lattice-runtime-wasmtime`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RevisionEchoRuntime;
 
@@ -63,6 +200,7 @@ struct EchoInstance {
     component: String,
     revision: Revision,
     greeting: String,
+    exports: [ExportedFunction; 1],
 }
 
 impl ComponentRuntime for RevisionEchoRuntime {
@@ -71,7 +209,7 @@ impl ComponentRuntime for RevisionEchoRuntime {
         spec: &'a ComponentSpec,
         _component: &'a ValidatedComponent,
         _bytes: Bytes,
-        config: &'a std::collections::BTreeMap<String, String>,
+        config: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<Arc<dyn ComponentInstance>, RuntimeError>> {
         let instance = EchoInstance {
             component: spec.id().to_string(),
@@ -80,6 +218,7 @@ impl ComponentRuntime for RevisionEchoRuntime {
                 .get("greeting")
                 .cloned()
                 .unwrap_or_else(|| "hello".to_owned()),
+            exports: [ExportedFunction::new(ECHO_INSTANCE, ECHO_FUNCTION)],
         };
         Box::pin(async move { Ok(Arc::new(instance) as Arc<dyn ComponentInstance>) })
     }
@@ -90,11 +229,40 @@ impl ComponentInstance for EchoInstance {
         self.revision
     }
 
-    fn invoke(&self, payload: String) -> BoxFuture<'_, Result<String, RuntimeError>> {
-        let answer = format!(
-            "{} from {}@{}: {payload}",
-            self.greeting, self.component, self.revision
-        );
-        Box::pin(async move { Ok(answer) })
+    fn exports(&self) -> &[ExportedFunction] {
+        &self.exports
+    }
+
+    fn invoke(&self, invocation: Invocation) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let transport = |e: &dyn fmt::Display| {
+                RuntimeError::with_kind(RuntimeErrorKind::Transport, e.to_string())
+            };
+            let mut params = FramedRead::new(
+                invocation.incoming,
+                <(String,) as Decode<wrpc_transport_nats::Reader>>::Decoder::default(),
+            );
+            let (payload,) = params
+                .try_next()
+                .await
+                .map_err(|e| transport(&e))?
+                .ok_or_else(|| transport(&"the parameters ended early"))?;
+            let answer: (Result<String, String>,) = (Ok(format!(
+                "{} from {}@{}: {payload}",
+                self.greeting, self.component, self.revision
+            )),);
+            let mut results = FramedWrite::new(
+                invocation.outgoing,
+                <(Result<String, String>,) as Encode<
+                    wrpc_transport_nats::SubjectWriter,
+                >>::Encoder::default(),
+            );
+            results.send(answer).await.map_err(|e| transport(&e))?;
+            results
+                .into_inner()
+                .shutdown()
+                .await
+                .map_err(|e| transport(&e))
+        })
     }
 }

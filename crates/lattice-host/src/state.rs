@@ -9,7 +9,7 @@ use crate::{
     config::{ConfigStore, HostConfig},
     gate::InvocationGate,
     links::LinkRequests,
-    runtime::ComponentRuntime,
+    runtime::{ComponentRuntime, ExportedFunction},
 };
 use lattice_artifact::{ArtifactFetcher, ComponentValidator};
 use lattice_ctl::{
@@ -46,8 +46,8 @@ pub(crate) struct ComponentSlot {
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
     record: Mutex<ComponentRecord>,
     pub(crate) gate: Arc<InvocationGate>,
-    /// The task serving invocations over wRPC, once a revision serves.
-    pub(crate) invocations: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The tasks serving the component's exported functions over wRPC.
+    exports: Mutex<BTreeMap<ExportedFunction, tokio::task::JoinHandle<()>>>,
     /// How long invocations were paused by the last upgrade.
     pub(crate) last_pause: Mutex<Option<Duration>>,
 }
@@ -80,6 +80,19 @@ impl ComponentSlot {
     pub(crate) fn is_desired(&self, spec: &ComponentSpec) -> bool {
         let record = self.record();
         record.desired.revision == spec.revision() && record.desired.spec_digest == spec.digest()
+    }
+
+    pub(crate) fn served_exports(
+        &self,
+    ) -> MutexGuard<'_, BTreeMap<ExportedFunction, tokio::task::JoinHandle<()>>> {
+        lock(&self.exports)
+    }
+
+    /// Stops serving every export.
+    pub(crate) fn stop_serving(&self) {
+        for (_, task) in std::mem::take(&mut *self.served_exports()) {
+            task.abort();
+        }
     }
 
     pub(crate) fn serving_spec(&self) -> Option<Arc<ComponentSpec>> {
@@ -156,7 +169,7 @@ impl HostState {
                     links: BTreeMap::new(),
                 }),
                 gate: Arc::new(InvocationGate::default()),
-                invocations: Mutex::new(None),
+                exports: Mutex::new(BTreeMap::new()),
                 last_pause: Mutex::new(None),
             });
             components.insert(spec.id().clone(), slot.clone());
@@ -344,9 +357,7 @@ impl HostState {
             .unwrap_or_else(|e| e.into_inner())
             .values()
         {
-            if let Some(task) = lock(&slot.invocations).take() {
-                task.abort();
-            }
+            slot.stop_serving();
         }
     }
 

@@ -76,6 +76,8 @@ pub(crate) async fn apply(
     .instrument(span)
     .await;
     if let Err(reason) = outcome {
+        let exports = slot.gate.active().map(|active| active.exports().to_vec());
+        crate::wrpc::retain_exports(&slot, &exports.unwrap_or_default());
         tracing::info!(component = %spec.id(), %revision, %reason, "apply failed; the previous revision keeps serving");
         state
             .transition(&slot, revision, ComponentStatus::failed(reason))
@@ -133,7 +135,7 @@ impl Upgrade<'_> {
             .runtime
             .instantiate(spec, &validated, bytes, &config)
             .await
-            .map_err(|e| StatusReason::new(ReasonCode::StartFailed, e.message))?;
+            .map_err(|e| StatusReason::new(e.kind().reason_code(), e.to_string()))?;
 
         // Last point where giving way to a newer apply costs nothing: no link touched yet.
         if !slot.is_desired(spec) {
@@ -160,6 +162,16 @@ impl Upgrade<'_> {
                 }
             }
         }
+
+        // Subscribe to what the new revision exports before it can be swapped in, so no
+        // invocation of a new function arrives before anyone listens.
+        crate::wrpc::serve_exports(
+            &state.nats,
+            &state.config.lattice,
+            slot,
+            instance.exports(),
+        )
+        .await;
 
         let Some(old) = old.as_deref() else {
             // A first revision: nothing to pause or swap out.
@@ -224,7 +236,8 @@ impl Upgrade<'_> {
             ComponentStatus::new(ComponentState::Running),
         );
         self.slot.record().serving = Some((serving, Arc::new(self.spec.clone())));
-        crate::wrpc::ensure_serving(self.state, self.slot).await;
+        let exports = self.slot.gate.active().map(|active| active.exports().to_vec());
+        crate::wrpc::retain_exports(self.slot, &exports.unwrap_or_default());
         self.step(ComponentState::Running).await;
     }
 
@@ -361,14 +374,7 @@ pub(crate) async fn delete(state: Arc<HostState>, slot: Arc<ComponentSlot>) {
     slot.gate.pause().await;
     slot.gate.clear();
     slot.gate.resume();
-    if let Some(task) = slot
-        .invocations
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-    {
-        task.abort();
-    }
+    slot.stop_serving();
     for link in spec.links() {
         let _ = state.links.delete(spec.id(), link).await;
     }

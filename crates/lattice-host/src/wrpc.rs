@@ -1,97 +1,132 @@
-//! Invocations over wRPC: the host serves each component on the NATS transport of
-//! `wrpc-transport-nats`, and [`Invoker`] calls it.
+//! Invocations over wRPC: the host serves every function each component exports on the NATS
+//! transport of `wrpc-transport-nats`, and [`Invoker`] calls them.
 //!
-//! Each component is served under the wRPC prefix `{lattice}.{component_id}` (as wasmCloud
-//! addresses components), instance [`INSTANCE`], function [`FUNCTION`], taking a string and
-//! returning `result<string, string>`. Hosts running the same component join one queue group
-//! (the component id), so each invocation is handled by exactly one host. Every invocation
-//! goes through the component's [`InvocationGate`](crate::InvocationGate): held during a
-//! pause, served by exactly one revision.
+//! A component is served under the wRPC prefix `{lattice}.{component_id}` (as wasmCloud 1.x
+//! addresses components), with instance and function names from its WIT exports. Hosts
+//! running the same component join one queue group (the component id), so each invocation is
+//! handled by exactly one host. Every invocation goes through the component's
+//! [`InvocationGate`](crate::InvocationGate): held during a pause, served by exactly one
+//! revision.
+//!
+//! Subscriptions belong to the component, not to a revision: they are made for a new
+//! revision's exports before it is swapped in (so nothing is missed at the swap), and those
+//! the serving revision no longer exports are dropped after it.
 
-use crate::state::{ComponentSlot, HostState};
+use crate::runtime::{ECHO_FUNCTION, ECHO_INSTANCE, ExportedFunction, Invocation};
+use crate::state::ComponentSlot;
 use futures::StreamExt;
 use lattice_spec::{ComponentId, LatticeName};
 use std::{sync::Arc, time::Duration};
-use wrpc_transport::{InvokeExt as _, ServeExt as _};
+use wrpc_transport::{InvokeExt as _, Serve as _, TupleDecode, TupleEncode};
 
-/// The wRPC instance every component is served as.
-pub const INSTANCE: &str = "lattice:component/handler";
-/// The wRPC function invoked.
-pub const FUNCTION: &str = "call";
-
-/// The wRPC prefix of a component.
+/// The wRPC prefix of a component (or a provider): `{lattice}.{id}`.
 #[must_use]
-pub fn prefix(lattice: &LatticeName, component: &ComponentId) -> String {
-    format!("{lattice}.{component}")
+pub fn prefix(lattice: &LatticeName, id: &str) -> String {
+    format!("{lattice}.{id}")
 }
 
 const NO_PATHS: [[Option<usize>; 0]; 0] = [];
 
-/// Starts serving the component's invocations, once; returns when the subscription is live.
-pub(crate) async fn ensure_serving(state: &HostState, slot: &ComponentSlot) {
-    if slot
-        .invocations
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_some()
-    {
+/// Subscribes to every function in `exports` that is not served yet; returns when each new
+/// subscription is confirmed by the server.
+pub(crate) async fn serve_exports(
+    nats: &async_nats::Client,
+    lattice: &LatticeName,
+    slot: &ComponentSlot,
+    exports: &[ExportedFunction],
+) {
+    let missing: Vec<ExportedFunction> = {
+        let served = slot.served_exports();
+        exports
+            .iter()
+            .filter(|export| !served.contains_key(*export))
+            .cloned()
+            .collect()
+    };
+    if missing.is_empty() {
         return;
     }
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let nats = state.nats.clone();
-    let prefix = prefix(&state.config.lattice, &slot.id);
-    let group: Arc<str> = slot.id.as_str().into();
-    let gate = slot.gate.clone();
-    let task = tokio::spawn(async move {
-        let wrpc = match wrpc_transport_nats::Client::new(nats.clone(), prefix.clone(), Some(group))
-            .await
-        {
-            Ok(wrpc) => wrpc,
-            Err(error) => {
-                tracing::error!(%error, %prefix, "cannot create the wRPC server");
-                return;
-            }
-        };
-        let invocations = match wrpc
-            .serve_values::<(String,), (Result<String, String>,)>(
-                INSTANCE,
-                FUNCTION,
-                Vec::<Box<[Option<usize>]>>::new(),
-            )
-            .await
-        {
-            Ok(invocations) => invocations,
-            Err(error) => {
-                tracing::error!(%error, %prefix, "cannot serve invocations");
-                return;
-            }
-        };
-        if let Err(error) = crate::state::server_barrier(&nats).await {
-            tracing::warn!(%error, %prefix, "cannot confirm the invocation subscription");
+    let wrpc = match wrpc_transport_nats::Client::new(
+        nats.clone(),
+        prefix(lattice, slot.id.as_str()),
+        Some(slot.id.as_str().into()),
+    )
+    .await
+    {
+        Ok(wrpc) => Arc::new(wrpc),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), component = %slot.id, "cannot create the wRPC server");
+            return;
         }
-        let _ = ready_tx.send(());
-        let mut invocations = std::pin::pin!(invocations);
-        while let Some(invocation) = invocations.next().await {
-            match invocation {
-                Ok((_cx, (payload,), _deferred, respond)) => {
-                    let gate = gate.clone();
-                    tokio::spawn(async move {
-                        let result = gate
-                            .invoke(payload)
-                            .await
-                            .map(|(_, answer)| answer)
-                            .map_err(|e| e.to_string());
-                        if let Err(error) = respond((result,)).await {
-                            tracing::warn!(%error, "cannot answer an invocation");
-                        }
-                    });
-                }
-                Err(error) => tracing::warn!(%error, "cannot accept an invocation"),
-            }
+    };
+    let mut ready = Vec::new();
+    for export in missing {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(serve_export(
+            wrpc.clone(),
+            nats.clone(),
+            slot.gate.clone(),
+            export.clone(),
+            ready_tx,
+        ));
+        slot.served_exports().insert(export, task);
+        ready.push(ready_rx);
+    }
+    futures::future::join_all(ready).await;
+}
+
+/// Stops serving every function the component no longer exports.
+pub(crate) fn retain_exports(slot: &ComponentSlot, exports: &[ExportedFunction]) {
+    slot.served_exports().retain(|export, task| {
+        let keep = exports.contains(export);
+        if !keep {
+            task.abort();
         }
+        keep
     });
-    *slot.invocations.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
-    let _ = ready_rx.await;
+}
+
+async fn serve_export(
+    wrpc: Arc<wrpc_transport_nats::Client>,
+    nats: async_nats::Client,
+    gate: Arc<crate::InvocationGate>,
+    export: ExportedFunction,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let invocations = match wrpc
+        .serve(&export.instance, &export.function, export.paths.clone())
+        .await
+    {
+        Ok(invocations) => invocations,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), %export, "cannot serve an export");
+            return;
+        }
+    };
+    if let Err(error) = crate::state::server_barrier(&nats).await {
+        tracing::warn!(%error, %export, "cannot confirm the invocation subscription");
+    }
+    let _ = ready.send(());
+    let mut invocations = std::pin::pin!(invocations);
+    while let Some(invocation) = invocations.next().await {
+        match invocation {
+            Ok((context, outgoing, incoming)) => {
+                let gate = gate.clone();
+                let invocation = Invocation {
+                    function: export.clone(),
+                    context,
+                    outgoing,
+                    incoming,
+                };
+                tokio::spawn(async move {
+                    if let Err(error) = gate.invoke(invocation).await {
+                        tracing::debug!(%error, "an invocation failed");
+                    }
+                });
+            }
+            Err(error) => tracing::warn!(error = %format!("{error:#}"), "cannot accept an invocation"),
+        }
+    }
 }
 
 /// Why an invocation failed.
@@ -109,7 +144,7 @@ pub enum InvokeCallError {
     Component(String),
 }
 
-/// Calls components over wRPC, as a component or a provider in the lattice would.
+/// Calls a component's exports over wRPC, as a component or a provider in the lattice would.
 #[derive(Clone)]
 pub struct Invoker {
     wrpc: wrpc_transport_nats::Client,
@@ -127,7 +162,7 @@ impl Invoker {
         lattice: &LatticeName,
         component: &ComponentId,
     ) -> Result<Self, InvokeCallError> {
-        let wrpc = wrpc_transport_nats::Client::new(nats, prefix(lattice, component), None)
+        let wrpc = wrpc_transport_nats::Client::new(nats, prefix(lattice, component.as_str()), None)
             .await
             .map_err(|e| InvokeCallError::Transport(format!("{e:#}")))?;
         Ok(Self {
@@ -143,26 +178,48 @@ impl Invoker {
         self
     }
 
-    /// Invokes the component with `payload` and returns its answer.
+    /// Calls `instance.function` with `params` and decodes its results as `R` — both tuples
+    /// of the Rust types of the WIT signature (`(String,)` for `hello: func(name: string) ->
+    /// string`).
+    ///
+    /// # Errors
+    ///
+    /// [`InvokeCallError`]: transport (including a component that trapped: its host ends the
+    /// call without results), timeout.
+    pub async fn invoke<P, R>(
+        &self,
+        instance: &str,
+        function: &str,
+        params: P,
+    ) -> Result<R, InvokeCallError>
+    where
+        P: TupleEncode<wrpc_transport_nats::ParamWriter> + Send + 'static,
+        R: TupleDecode<wrpc_transport_nats::Reader> + Send + 'static,
+        <P::Encoder as tokio_util::codec::Encoder<P>>::Error:
+            std::error::Error + Send + Sync + 'static,
+        <R::Decoder as tokio_util::codec::Decoder>::Error:
+            std::error::Error + Send + Sync + 'static,
+    {
+        let call = self
+            .wrpc
+            .invoke_values_blocking::<_, P, R>(None, instance, function, params, NO_PATHS);
+        match tokio::time::timeout(self.timeout, call).await {
+            Err(_) => Err(InvokeCallError::TimedOut(self.timeout)),
+            Ok(Err(e)) => Err(InvokeCallError::Transport(format!("{e:#}"))),
+            Ok(Ok(results)) => Ok(results),
+        }
+    }
+
+    /// Calls the `lattice:component/handler.call(string) -> result<string, string>` export of
+    /// [`RevisionEchoRuntime`](crate::RevisionEchoRuntime) instances.
     ///
     /// # Errors
     ///
     /// [`InvokeCallError`]: transport, timeout, or the component's error.
     pub async fn call(&self, payload: impl Into<String>) -> Result<String, InvokeCallError> {
-        let call = self
-            .wrpc
-            .invoke_values_blocking::<_, (String,), (Result<String, String>,)>(
-                None,
-                INSTANCE,
-                FUNCTION,
-                (payload.into(),),
-                NO_PATHS,
-            );
-        match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => Err(InvokeCallError::TimedOut(self.timeout)),
-            Ok(Err(e)) => Err(InvokeCallError::Transport(format!("{e:#}"))),
-            Ok(Ok((Err(message),))) => Err(InvokeCallError::Component(message)),
-            Ok(Ok((Ok(answer),))) => Ok(answer),
-        }
+        let (result,) = self
+            .invoke::<_, (Result<String, String>,)>(ECHO_INSTANCE, ECHO_FUNCTION, (payload.into(),))
+            .await?;
+        result.map_err(InvokeCallError::Component)
     }
 }

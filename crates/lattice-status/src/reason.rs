@@ -21,6 +21,11 @@ wire_enum! {
         LinkUnacknowledged = "link_unacknowledged",
         /// The component or provider could not be started.
         StartFailed = "start_failed",
+        /// The runtime could not compile, link or instantiate the component (a start function
+        /// trapped, an import could not be linked).
+        InstantiateFailed = "instantiate_failed",
+        /// The component exceeded a resource limit (memory, fuel or execution deadline).
+        ResourceLimit = "resource_limit",
         /// Health checks failed.
         HealthCheckFailed = "health_check_failed",
         /// A deadline passed before the target state was reached.

@@ -1,0 +1,227 @@
+//! End to end with real parts: a nats-server, this provider as a separate process, a host
+//! running the wasmtime runtime, and the example greeter component (examples/components)
+//! whose answers are computed by executed WebAssembly — its greeting from `wasi:config`, its
+//! visit count from `wasi:keyvalue` through a link to this provider.
+
+use lattice_client::Client;
+use lattice_host::{Host, HostConfig, HostHandle, Invoker};
+use lattice_runtime_wasmtime::WasmtimeRuntime;
+use lattice_spec::{ComponentSpec, ComponentSpecDraft, LatticeName, LinkDraft};
+use lattice_test_support::NatsServer;
+use std::{
+    future::Future,
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const GREET: &str = "lattice:greeter/greet@0.1.0";
+
+async fn within<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(DEADLINE, future)
+        .await
+        .expect("timed out")
+}
+
+/// The provider process, killed on drop.
+struct ProviderProcess(Child);
+
+impl ProviderProcess {
+    fn start(nats_url: &str, lattice: &str, id: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lattice-provider-keyvalue"))
+            .args(["--nats-url", nats_url, "--lattice", lattice, "--provider-id", id])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the provider starts");
+        let stdout = child.stdout.take().expect("stdout");
+        // `ready` is printed once its subscriptions are live; a provider that dies first
+        // closes stdout and the test fails here instead of hanging.
+        let line = BufReader::new(stdout).lines().next();
+        assert!(
+            matches!(line, Some(Ok(ref l)) if l == "ready"),
+            "provider did not become ready: {line:?}"
+        );
+        Self(child)
+    }
+}
+
+impl Drop for ProviderProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn example(name: &str) -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "../../examples/components", name]
+        .iter()
+        .collect();
+    format!("file://{}", path.canonicalize().expect("example exists").display())
+}
+
+struct Lattice {
+    server: NatsServer,
+    lattice: LatticeName,
+    nats: async_nats::Client,
+    _provider: ProviderProcess,
+}
+
+impl Lattice {
+    async fn start() -> Self {
+        let server = NatsServer::start().expect("nats-server starts");
+        let provider = ProviderProcess::start(&server.url(), "default", "keyvalue");
+        let nats = within(async_nats::connect(server.url())).await.unwrap();
+        Self {
+            server,
+            lattice: "default".parse().unwrap(),
+            nats,
+            _provider: provider,
+        }
+    }
+
+    async fn host(&self, id: &str) -> HostHandle {
+        let nats = within(async_nats::connect(self.server.url())).await.unwrap();
+        let runtime = WasmtimeRuntime::new(nats.clone(), &self.lattice).unwrap();
+        let config = HostConfig::new(id.parse().unwrap(), self.lattice.clone())
+            .link_reply_timeout(Duration::from_secs(2));
+        within(Host::new(nats, config, Arc::new(runtime)).start())
+            .await
+            .unwrap()
+    }
+
+    async fn apply(&self, host: &HostHandle, spec: &ComponentSpec) {
+        let client = Client::new(self.nats.clone(), self.lattice.clone());
+        let report = within(client.apply_and_wait(host.host_id(), spec, DEADLINE))
+            .await
+            .unwrap_or_else(|e| panic!("revision {} did not run: {e}", spec.revision()));
+        drop(report);
+    }
+
+    async fn invoker(&self) -> Invoker {
+        within(Invoker::new(self.nats.clone(), &self.lattice, &"greeter".parse().unwrap()))
+            .await
+            .unwrap()
+    }
+}
+
+fn greeter(revision: u64, file: &str, greeting: &str, bucket: &str) -> ComponentSpec {
+    ComponentSpecDraft::new("greeter", example(file))
+        .revision(revision)
+        .config_value("greeting", greeting)
+        .link(
+            LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store", "atomics"])
+                .target_config_value("bucket", bucket),
+        )
+        .validate()
+        .unwrap()
+}
+
+async fn hello(invoker: &Invoker, name: &str) -> Result<String, lattice_host::InvokeCallError> {
+    invoker
+        .invoke::<_, (String,)>(GREET, "hello", (name.to_owned(),))
+        .await
+        .map(|(answer,)| answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_greeter_answers_from_executed_webassembly() {
+    let lattice = Lattice::start().await;
+    let host = lattice.host("host-1").await;
+    lattice
+        .apply(&host, &greeter(1, "greeter/greeter-v1.wasm", "Hi", "visits"))
+        .await;
+    let invoker = lattice.invoker().await;
+    assert_eq!(
+        within(hello(&invoker, "Ada")).await.unwrap(),
+        "Hi, Ada! You are visitor #1. (greeter v1)"
+    );
+    assert_eq!(
+        within(hello(&invoker, "Grace")).await.unwrap(),
+        "Hi, Grace! You are visitor #2. (greeter v1)"
+    );
+
+    // Revision 2: new code, new greeting, and the link's target_config names another bucket,
+    // whose count starts again.
+    lattice
+        .apply(&host, &greeter(2, "greeter/greeter-v2.wasm", "Welcome", "guests"))
+        .await;
+    assert_eq!(
+        within(hello(&invoker, "Ada")).await.unwrap(),
+        "visit 1: Welcome, Ada. Welcome back! (greeter v2)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upgrade_under_load_changes_code_configuration_and_link_without_losing_a_call() {
+    let lattice = Lattice::start().await;
+    let host = lattice.host("host-1").await;
+    lattice
+        .apply(&host, &greeter(1, "greeter/greeter-v1.wasm", "Hi", "visits-a"))
+        .await;
+
+    // Callers invoke without pause while the host upgrades to revision 2: new code, a new
+    // greeting in configuration, and the key-value link moved to another bucket.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut callers = Vec::new();
+    for caller in 0..6 {
+        let invoker = lattice.invoker().await;
+        let stop = stop.clone();
+        callers.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                answers.push(hello(&invoker, &format!("caller-{caller}")).await);
+            }
+            answers
+        }));
+    }
+    // Let the callers get going on revision 1 before upgrading.
+    within(async {
+        while host
+            .invocation_counters(&"greeter".parse().unwrap())
+            .map_or(0, |(served, _)| served)
+            < 20
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let mut revision = 1;
+    let mut held = 0;
+    // Each upgrade pauses for about one link round trip; repeat (alternating revisions' code)
+    // until a call arrived during a pause, at most ten times.
+    while held == 0 && revision < 11 {
+        revision += 1;
+        let file = if revision % 2 == 0 { "greeter/greeter-v2.wasm" } else { "greeter/greeter-v1.wasm" };
+        lattice
+            .apply(&host, &greeter(revision, file, &format!("Welcome {revision}"), &format!("visits-{revision}")))
+            .await;
+        held = host.invocation_counters(&"greeter".parse().unwrap()).unwrap().1;
+    }
+    let settled = within(hello(&lattice.invoker().await, "Ada")).await.unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let mut answers = Vec::new();
+    for caller in callers {
+        answers.extend(within(caller).await.unwrap());
+    }
+
+    let failed: Vec<_> = answers.iter().filter(|a| a.is_err()).collect();
+    assert!(failed.is_empty(), "{} of {} calls failed: {failed:?}", failed.len(), answers.len());
+    assert!(held > 0, "no call arrived during {} pauses", revision - 1);
+    // Every answer was computed by exactly one revision's code.
+    for answer in answers.iter().flatten() {
+        let v1 = answer.ends_with("(greeter v1)");
+        let v2 = answer.ends_with("(greeter v2)");
+        assert!(v1 ^ v2, "not from exactly one revision: {answer}");
+    }
+    // The last revision's code, configuration and bucket answer now.
+    let code = if revision % 2 == 0 { "v2" } else { "v1" };
+    assert!(settled.ends_with(&format!("(greeter {code})")), "{settled}");
+    assert!(settled.contains(&format!("Welcome {revision}, Ada")), "{settled}");
+}
