@@ -4,6 +4,7 @@
 //! [`Cli::run`] dispatches to that module's `run` with the [`Globals`].
 
 use crate::{
+    host,
     apply, delete, duration,
     error::{CliError, Endpoint},
     get, rollout, schema, up,
@@ -78,6 +79,9 @@ pub(crate) enum Command {
     /// Run a local lattice in the foreground: a nats-server (JetStream on) and N hosts.
     #[command(long_about = up::LONG_ABOUT)]
     Up(up::UpArgs),
+    /// Run one host (wasmtime runtime) against an existing NATS server until Ctrl-C.
+    #[command(long_about = host::LONG_ABOUT)]
+    Host(host::HostArgs),
     /// Read the lattice: hosts, inventories.
     #[command(subcommand)]
     Get(get::GetCommand),
@@ -101,6 +105,7 @@ impl Cli {
         let globals = self.globals;
         match self.command {
             Command::Up(args) => up::run(&globals, args).await,
+            Command::Host(args) => host::run(&globals, args).await,
             Command::Get(command) => get::run(&globals, command).await,
             Command::Apply(args) => apply::run(&globals, args).await,
             Command::Delete(args) => delete::run(&globals, args).await,
@@ -119,17 +124,22 @@ impl Globals {
         }
     }
 
-    /// Connects to NATS and returns a client for the lattice, with the request timeout set.
-    pub(crate) async fn client(&self) -> Result<Client, CliError> {
-        let nats = async_nats::ConnectOptions::new()
-            .name("lattice-cli")
+    /// Connects to NATS under the connection name `name`.
+    pub(crate) async fn connect(&self, name: &str) -> Result<async_nats::Client, CliError> {
+        async_nats::ConnectOptions::new()
+            .name(name)
             .connection_timeout(self.timeout)
             .connect(self.nats_url.as_str())
             .await
             .map_err(|source| CliError::Connect {
                 url: self.nats_url.clone(),
                 source,
-            })?;
+            })
+    }
+
+    /// Connects to NATS and returns a client for the lattice, with the request timeout set.
+    pub(crate) async fn client(&self) -> Result<Client, CliError> {
+        let nats = self.connect("lattice-cli").await?;
         Ok(Client::new(nats, self.lattice.clone()).with_timeout(self.timeout))
     }
 }

@@ -22,6 +22,7 @@ mod duration;
 mod error;
 mod get;
 mod hints;
+mod host;
 mod local_nats;
 mod output;
 mod rollout;

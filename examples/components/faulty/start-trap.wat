@@ -1,0 +1,5 @@
+  ;; Traps in its start function: it can never be instantiated.
+  (func $start unreachable)
+  (start $start)
+  (func (export "lattice:greeter/greet@0.1.0#hello") (param i32 i32) (result i32)
+    (call $answer (i32.const 0) (i32.const 0)))
