@@ -4,10 +4,9 @@
 //! [`Cli::run`] dispatches to that module's `run` with the [`Globals`].
 
 use crate::{
-    host,
     apply, delete, duration,
     error::{CliError, Endpoint},
-    get, rollout, schema, up,
+    get, host, invoke, rollout, schema, up,
 };
 use clap::{Args, Parser, Subcommand};
 use lattice_client::Client;
@@ -82,6 +81,9 @@ pub(crate) enum Command {
     /// Run one host (wasmtime runtime) against an existing NATS server until Ctrl-C.
     #[command(long_about = host::LONG_ABOUT)]
     Host(host::HostArgs),
+    /// Call an exported function of a component over wRPC and print the answer.
+    #[command(long_about = invoke::LONG_ABOUT)]
+    Invoke(invoke::InvokeArgs),
     /// Read the lattice: hosts, inventories.
     #[command(subcommand)]
     Get(get::GetCommand),
@@ -106,6 +108,7 @@ impl Cli {
         match self.command {
             Command::Up(args) => up::run(&globals, args).await,
             Command::Host(args) => host::run(&globals, args).await,
+            Command::Invoke(args) => invoke::run(&globals, args).await,
             Command::Get(command) => get::run(&globals, command).await,
             Command::Apply(args) => apply::run(&globals, args).await,
             Command::Delete(args) => delete::run(&globals, args).await,

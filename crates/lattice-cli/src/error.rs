@@ -131,6 +131,13 @@ pub(crate) enum CliError {
         hint: String,
         code: u8,
     },
+    /// `lattice invoke` failed: bad arguments, or the call failed.
+    #[error("{message}")]
+    Invoke {
+        message: String,
+        hint: String,
+        code: u8,
+    },
     #[error("cannot print the result: {message}")]
     Output {
         /// The serializer's message.
@@ -188,7 +195,7 @@ impl CliError {
                 .map(Self::exit_code)
                 .max()
                 .unwrap_or(EXIT_FAILED),
-            Self::Rollout { code, .. } => *code,
+            Self::Rollout { code, .. } | Self::Invoke { code, .. } => *code,
             Self::WriteSchema { .. } | Self::LocalLattice { .. } | Self::Output { .. } => {
                 EXIT_FAILED
             }

@@ -12,7 +12,9 @@ const KEEPS_SERVING: &str = "the previous revision, if any, keeps serving";
 /// The hint for `error`, if there is something useful to say.
 pub(crate) fn hint(error: &CliError) -> Option<String> {
     Some(match error {
-        CliError::LocalLattice { hint, .. } | CliError::Rollout { hint, .. } => hint.clone(),
+        CliError::LocalLattice { hint, .. }
+        | CliError::Rollout { hint, .. }
+        | CliError::Invoke { hint, .. } => hint.clone(),
         CliError::ReadSpec { .. } => {
             "check the path of -f (`-f -` reads a YAML spec from stdin)".to_owned()
         }

@@ -90,7 +90,9 @@ impl RuntimeArgs {
 
 /// Runs the host until interrupted.
 pub(crate) async fn run(globals: &Globals, args: HostArgs) -> Result<(), CliError> {
-    let nats = globals.connect(&format!("lattice-host {}", args.host_id)).await?;
+    let nats = globals
+        .connect(&format!("lattice-host {}", args.host_id))
+        .await?;
     let runtime = args.runtime.build(&nats, &globals.lattice)?;
     let mut config = HostConfig::new(args.host_id.clone(), globals.lattice.clone());
     for (key, value) in args.labels {
@@ -101,7 +103,10 @@ pub(crate) async fn run(globals: &Globals, args: HostArgs) -> Result<(), CliErro
         .await
         .map_err(|e| CliError::LocalLattice {
             message: format!("host `{}` cannot start: {e}", args.host_id),
-            hint: format!("is {} reachable, and may this user subscribe?", globals.nats_url),
+            hint: format!(
+                "is {} reachable, and may this user subscribe?",
+                globals.nats_url
+            ),
         })?;
     println!(
         "host {} serving lattice `{}` at {} ({:?} runtime); Ctrl-C stops it",

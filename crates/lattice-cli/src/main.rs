@@ -23,6 +23,7 @@ mod error;
 mod get;
 mod hints;
 mod host;
+mod invoke;
 mod local_nats;
 mod output;
 mod rollout;

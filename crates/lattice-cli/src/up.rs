@@ -19,9 +19,10 @@ The hosts execute components with wasmtime (--runtime echo: a stand-in that exec
 and answers with the revision that served a call). They fetch file artifacts relative to the \
 directory `lattice up` runs in, and OCI image-layout directories.
 
-Capability providers are not started: run yours against the printed URL (a provider built \
-with the lattice-provider kit answers link requests on \
-wasmbus.rpc.<lattice>.<provider>.linkdefs.*). A component without links needs none.
+One capability provider runs with them: `keyvalue`, an in-memory wasi:keyvalue provider (the \
+example greeter's link target; --no-keyvalue leaves it out). Run other providers against the \
+printed URL (a provider built with the lattice-provider kit answers link requests on \
+wasmbus.rpc.<lattice>.<provider>.linkdefs.*).
 
 nats-server 2.10 or newer must be on PATH, or named by NATS_SERVER_BIN. --nats-url is not used: \
 `lattice up` starts its own server.";
@@ -35,6 +36,9 @@ pub(crate) struct UpArgs {
     /// The port nats-server listens on (default: a free port).
     #[arg(long, value_name = "PORT")]
     port: Option<u16>,
+    /// Do not start the in-memory `keyvalue` provider.
+    #[arg(long)]
+    no_keyvalue: bool,
     #[command(flatten)]
     runtime: crate::host::RuntimeArgs,
 }
@@ -66,6 +70,27 @@ pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError>
         );
         hosts.push(host);
     }
+    let keyvalue = if args.no_keyvalue {
+        None
+    } else {
+        let nats = async_nats::ConnectOptions::new()
+            .name("lattice-up keyvalue")
+            .connect(url.as_str())
+            .await
+            .map_err(|source| CliError::Connect {
+                url: url.clone(),
+                source,
+            });
+        let provider_id = "keyvalue".parse().expect("a valid provider id");
+        let running = lattice_provider_keyvalue::start(nats?, &globals.lattice, &provider_id)
+            .await
+            .map_err(|e| CliError::LocalLattice {
+                message: format!("the keyvalue provider cannot start: {e:#}"),
+                hint: "pass --no-keyvalue to run without it".to_owned(),
+            })?;
+        println!("provider keyvalue (in-memory wasi:keyvalue) serving");
+        Some(running)
+    };
     println!();
     println!("From another terminal:");
     println!("export LATTICE_NATS_URL={url}");
@@ -74,16 +99,16 @@ pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError>
     }
     println!("lattice get hosts");
     println!();
-    println!(
-        "Providers are not started by `lattice up`; run yours against {url}. Press Ctrl-C to \
-         stop."
-    );
+    println!("Run other providers against {url}. Press Ctrl-C to stop.");
     tokio::select! {
         () = stopped.notified() => println!("nats-server stopped; stopping the hosts"),
         () = wait_for_interrupt() => println!("interrupted; stopping the hosts and nats-server"),
     }
     for host in hosts {
         host.shutdown();
+    }
+    if let Some(keyvalue) = keyvalue {
+        keyvalue.shutdown().await;
     }
     drop(server);
     println!("lattice down");

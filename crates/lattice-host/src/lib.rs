@@ -36,10 +36,10 @@ pub use runtime::{
     AsyncPaths, ComponentInstance, ComponentRuntime, ECHO_FUNCTION, ECHO_INSTANCE,
     ExportedFunction, Invocation, RevisionEchoRuntime, RuntimeError, RuntimeErrorKind,
 };
+pub use wrpc::{InvokeCallError, Invoker};
 /// The wRPC NATS transport the host serves invocations on, re-exported so runtimes build on
 /// the same version.
 pub use wrpc_transport_nats;
-pub use wrpc::{InvokeCallError, Invoker};
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -165,13 +165,8 @@ impl Upgrade<'_> {
 
         // Subscribe to what the new revision exports before it can be swapped in, so no
         // invocation of a new function arrives before anyone listens.
-        crate::wrpc::serve_exports(
-            &state.nats,
-            &state.config.lattice,
-            slot,
-            instance.exports(),
-        )
-        .await;
+        crate::wrpc::serve_exports(&state.nats, &state.config.lattice, slot, instance.exports())
+            .await;
 
         let Some(old) = old.as_deref() else {
             // A first revision: nothing to pause or swap out.
@@ -236,7 +231,11 @@ impl Upgrade<'_> {
             ComponentStatus::new(ComponentState::Running),
         );
         self.slot.record().serving = Some((serving, Arc::new(self.spec.clone())));
-        let exports = self.slot.gate.active().map(|active| active.exports().to_vec());
+        let exports = self
+            .slot
+            .gate
+            .active()
+            .map(|active| active.exports().to_vec());
         crate::wrpc::retain_exports(self.slot, &exports.unwrap_or_default());
         self.step(ComponentState::Running).await;
     }

@@ -124,7 +124,9 @@ async fn serve_export(
                     }
                 });
             }
-            Err(error) => tracing::warn!(error = %format!("{error:#}"), "cannot accept an invocation"),
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "cannot accept an invocation")
+            }
         }
     }
 }
@@ -162,9 +164,10 @@ impl Invoker {
         lattice: &LatticeName,
         component: &ComponentId,
     ) -> Result<Self, InvokeCallError> {
-        let wrpc = wrpc_transport_nats::Client::new(nats, prefix(lattice, component.as_str()), None)
-            .await
-            .map_err(|e| InvokeCallError::Transport(format!("{e:#}")))?;
+        let wrpc =
+            wrpc_transport_nats::Client::new(nats, prefix(lattice, component.as_str()), None)
+                .await
+                .map_err(|e| InvokeCallError::Transport(format!("{e:#}")))?;
         Ok(Self {
             wrpc,
             timeout: Duration::from_secs(5),

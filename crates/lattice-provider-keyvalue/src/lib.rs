@@ -72,18 +72,31 @@ impl KeyValueProvider {
         lock(&self.state.buckets).get(bucket)?.get(key).cloned()
     }
 
-    fn bucket_of(&self, headers: Option<&async_nats::HeaderMap>, identifier: String) -> Result<String, store::Error> {
+    fn bucket_of(
+        &self,
+        headers: Option<&async_nats::HeaderMap>,
+        identifier: String,
+    ) -> Result<String, store::Error> {
         if !identifier.is_empty() {
             return Ok(identifier);
         }
-        let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+        let header = |name: &str| {
+            headers
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
         let (Some(source), Some(link)) = (header("source-id"), header("link-name")) else {
             return Err(store::Error::NoSuchStore);
         };
-        self.linked_bucket(&source, &link).ok_or(store::Error::NoSuchStore)
+        self.linked_bucket(&source, &link)
+            .ok_or(store::Error::NoSuchStore)
     }
 
-    fn with_bucket<T>(&self, bucket: &ResourceBorrow<store::Bucket>, f: impl FnOnce(&mut BTreeMap<String, Bytes>) -> T) -> Result<T, store::Error> {
+    fn with_bucket<T>(
+        &self,
+        bucket: &ResourceBorrow<store::Bucket>,
+        f: impl FnOnce(&mut BTreeMap<String, Bytes>) -> T,
+    ) -> Result<T, store::Error> {
         let name = std::str::from_utf8(bucket.as_ref())
             .map_err(|_| store::Error::Other("the bucket handle is not UTF-8".into()))?;
         let mut buckets = lock(&self.state.buckets);
@@ -101,7 +114,10 @@ impl LinkHandler for KeyValueProvider {
             if bucket.is_empty() || bucket.len() > 255 {
                 return Err(LinkRefusal {
                     kind: LinkErrorKind::InvalidConfiguration,
-                    message: format!("`bucket` must be 1 to 255 bytes, got {} bytes", bucket.len()),
+                    message: format!(
+                        "`bucket` must be 1 to 255 bytes, got {} bytes",
+                        bucket.len()
+                    ),
                 });
             }
             lock(&self.state.links).insert(
@@ -113,7 +129,10 @@ impl LinkHandler for KeyValueProvider {
         })
     }
 
-    fn delete_link<'a>(&'a self, link: &'a LinkDeleteRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
+    fn delete_link<'a>(
+        &'a self,
+        link: &'a LinkDeleteRequest,
+    ) -> BoxFuture<'a, Result<(), LinkRefusal>> {
         Box::pin(async move {
             lock(&self.state.links).remove(&(link.source_id.to_string(), link.name.to_string()));
             Ok(())
@@ -208,7 +227,9 @@ impl atomics::Handler<Headers> for KeyValueProvider {
                     Some(value) => std::str::from_utf8(value)
                         .ok()
                         .and_then(|text| text.parse::<u64>().ok())
-                        .ok_or_else(|| store::Error::Other(format!("`{key}` does not hold a number"))),
+                        .ok_or_else(|| {
+                            store::Error::Other(format!("`{key}` does not hold a number"))
+                        }),
                 }?;
                 let next = current.wrapping_add(delta);
                 values.insert(key, Bytes::from(next.to_string()));
@@ -216,4 +237,97 @@ impl atomics::Handler<Headers> for KeyValueProvider {
             })
             .and_then(|result| result))
     }
+}
+
+/// A running provider: its link subscriptions and its wRPC exports. Dropping it stops both.
+#[derive(Debug)]
+pub struct RunningProvider {
+    links: Option<lattice_provider::ProviderHandle>,
+    exports: tokio::task::JoinHandle<()>,
+    provider: KeyValueProvider,
+}
+
+impl RunningProvider {
+    /// The provider's state (to read what components stored).
+    #[must_use]
+    pub fn provider(&self) -> &KeyValueProvider {
+        &self.provider
+    }
+
+    /// Stops serving links and invocations.
+    pub async fn shutdown(mut self) {
+        self.exports.abort();
+        if let Some(links) = self.links.take() {
+            links.shutdown().await;
+        }
+    }
+}
+
+impl Drop for RunningProvider {
+    fn drop(&mut self) {
+        self.exports.abort();
+    }
+}
+
+/// Starts an empty provider as `provider_id` in `lattice` over `nats`: link puts and deletes
+/// through the provider kit, `wasi:keyvalue` over wRPC under `{lattice}.{provider_id}` (every
+/// instance of one provider id joins one queue group). Returns once every subscription is
+/// confirmed by the server.
+///
+/// # Errors
+///
+/// When a subscription cannot be made.
+pub async fn start(
+    nats: async_nats::Client,
+    lattice: &lattice_spec::LatticeName,
+    provider_id: &lattice_spec::ProviderId,
+) -> anyhow::Result<RunningProvider> {
+    use futures::StreamExt as _;
+    let provider = KeyValueProvider::new();
+    let links = lattice_provider::ProviderServer::new(
+        nats.clone(),
+        lattice.clone(),
+        provider_id.clone(),
+        Arc::new(provider.clone()),
+    )
+    .serve()
+    .await?;
+    let wrpc = lattice_host::wrpc_transport_nats::Client::new(
+        nats.clone(),
+        lattice_host::wrpc::prefix(lattice, provider_id.as_str()),
+        Some(provider_id.as_str().into()),
+    )
+    .await?;
+    let exports = serve(&wrpc, provider.clone()).await?;
+    let mut invocations =
+        futures::stream::select_all(exports.into_iter().map(|(instance, name, stream)| {
+            stream.map(move |invocation| (instance, name, invocation))
+        }));
+    // The subscriptions are live once the server echoes a probe sent after them.
+    let inbox = nats.new_inbox();
+    let mut probe = nats.subscribe(inbox.clone()).await?;
+    nats.publish(inbox, Bytes::new()).await?;
+    probe.next().await;
+    let exports = tokio::spawn(async move {
+        let _wrpc = wrpc;
+        while let Some((instance, name, invocation)) = invocations.next().await {
+            match invocation {
+                Ok(call) => {
+                    tokio::spawn(async move {
+                        if let Err(error) = call.await {
+                            tracing::warn!(instance, name, error = %format!("{error:#}"), "an invocation failed");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(instance, name, error = %format!("{error:#}"), "cannot accept an invocation");
+                }
+            }
+        }
+    });
+    Ok(RunningProvider {
+        links: Some(links),
+        exports,
+        provider,
+    })
 }

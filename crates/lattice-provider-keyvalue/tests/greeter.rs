@@ -35,7 +35,14 @@ struct ProviderProcess(Child);
 impl ProviderProcess {
     fn start(nats_url: &str, lattice: &str, id: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lattice-provider-keyvalue"))
-            .args(["--nats-url", nats_url, "--lattice", lattice, "--provider-id", id])
+            .args([
+                "--nats-url",
+                nats_url,
+                "--lattice",
+                lattice,
+                "--provider-id",
+                id,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -60,10 +67,17 @@ impl Drop for ProviderProcess {
 }
 
 fn example(name: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "../../examples/components", name]
-        .iter()
-        .collect();
-    format!("file://{}", path.canonicalize().expect("example exists").display())
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "../../examples/components",
+        name,
+    ]
+    .iter()
+    .collect();
+    format!(
+        "file://{}",
+        path.canonicalize().expect("example exists").display()
+    )
 }
 
 struct Lattice {
@@ -87,7 +101,9 @@ impl Lattice {
     }
 
     async fn host(&self, id: &str) -> HostHandle {
-        let nats = within(async_nats::connect(self.server.url())).await.unwrap();
+        let nats = within(async_nats::connect(self.server.url()))
+            .await
+            .unwrap();
         let runtime = WasmtimeRuntime::new(nats.clone(), &self.lattice).unwrap();
         let config = HostConfig::new(id.parse().unwrap(), self.lattice.clone())
             .link_reply_timeout(Duration::from_secs(2));
@@ -105,9 +121,13 @@ impl Lattice {
     }
 
     async fn invoker(&self) -> Invoker {
-        within(Invoker::new(self.nats.clone(), &self.lattice, &"greeter".parse().unwrap()))
-            .await
-            .unwrap()
+        within(Invoker::new(
+            self.nats.clone(),
+            &self.lattice,
+            &"greeter".parse().unwrap(),
+        ))
+        .await
+        .unwrap()
     }
 }
 
@@ -135,7 +155,10 @@ async fn the_greeter_answers_from_executed_webassembly() {
     let lattice = Lattice::start().await;
     let host = lattice.host("host-1").await;
     lattice
-        .apply(&host, &greeter(1, "greeter/greeter-v1.wasm", "Hi", "visits"))
+        .apply(
+            &host,
+            &greeter(1, "greeter/greeter-v1.wasm", "Hi", "visits"),
+        )
         .await;
     let invoker = lattice.invoker().await;
     assert_eq!(
@@ -150,7 +173,10 @@ async fn the_greeter_answers_from_executed_webassembly() {
     // Revision 2: new code, new greeting, and the link's target_config names another bucket,
     // whose count starts again.
     lattice
-        .apply(&host, &greeter(2, "greeter/greeter-v2.wasm", "Welcome", "guests"))
+        .apply(
+            &host,
+            &greeter(2, "greeter/greeter-v2.wasm", "Welcome", "guests"),
+        )
         .await;
     assert_eq!(
         within(hello(&invoker, "Ada")).await.unwrap(),
@@ -163,7 +189,10 @@ async fn an_upgrade_under_load_changes_code_configuration_and_link_without_losin
     let lattice = Lattice::start().await;
     let host = lattice.host("host-1").await;
     lattice
-        .apply(&host, &greeter(1, "greeter/greeter-v1.wasm", "Hi", "visits-a"))
+        .apply(
+            &host,
+            &greeter(1, "greeter/greeter-v1.wasm", "Hi", "visits-a"),
+        )
         .await;
 
     // Callers invoke without pause while the host upgrades to revision 2: new code, a new
@@ -198,13 +227,30 @@ async fn an_upgrade_under_load_changes_code_configuration_and_link_without_losin
     // until a call arrived during a pause, at most ten times.
     while held == 0 && revision < 11 {
         revision += 1;
-        let file = if revision % 2 == 0 { "greeter/greeter-v2.wasm" } else { "greeter/greeter-v1.wasm" };
+        let file = if revision % 2 == 0 {
+            "greeter/greeter-v2.wasm"
+        } else {
+            "greeter/greeter-v1.wasm"
+        };
         lattice
-            .apply(&host, &greeter(revision, file, &format!("Welcome {revision}"), &format!("visits-{revision}")))
+            .apply(
+                &host,
+                &greeter(
+                    revision,
+                    file,
+                    &format!("Welcome {revision}"),
+                    &format!("visits-{revision}"),
+                ),
+            )
             .await;
-        held = host.invocation_counters(&"greeter".parse().unwrap()).unwrap().1;
+        held = host
+            .invocation_counters(&"greeter".parse().unwrap())
+            .unwrap()
+            .1;
     }
-    let settled = within(hello(&lattice.invoker().await, "Ada")).await.unwrap();
+    let settled = within(hello(&lattice.invoker().await, "Ada"))
+        .await
+        .unwrap();
     stop.store(true, Ordering::SeqCst);
     let mut answers = Vec::new();
     for caller in callers {
@@ -212,7 +258,12 @@ async fn an_upgrade_under_load_changes_code_configuration_and_link_without_losin
     }
 
     let failed: Vec<_> = answers.iter().filter(|a| a.is_err()).collect();
-    assert!(failed.is_empty(), "{} of {} calls failed: {failed:?}", failed.len(), answers.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {} calls failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
     assert!(held > 0, "no call arrived during {} pauses", revision - 1);
     // Every answer was computed by exactly one revision's code.
     for answer in answers.iter().flatten() {
@@ -223,5 +274,8 @@ async fn an_upgrade_under_load_changes_code_configuration_and_link_without_losin
     // The last revision's code, configuration and bucket answer now.
     let code = if revision % 2 == 0 { "v2" } else { "v1" };
     assert!(settled.ends_with(&format!("(greeter {code})")), "{settled}");
-    assert!(settled.contains(&format!("Welcome {revision}, Ada")), "{settled}");
+    assert!(
+        settled.contains(&format!("Welcome {revision}, Ada")),
+        "{settled}"
+    );
 }

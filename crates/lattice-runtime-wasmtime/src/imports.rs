@@ -36,9 +36,9 @@ const HOST_PROVIDED: &[&str] = &[
 /// Whether the runtime provides `import` itself.
 pub(crate) fn is_host_provided(import: &str) -> bool {
     let unversioned = import.split('@').next().unwrap_or(import);
-    HOST_PROVIDED
-        .iter()
-        .any(|prefix| unversioned == *prefix || (prefix.ends_with('/') && unversioned.starts_with(prefix)))
+    HOST_PROVIDED.iter().any(|prefix| {
+        unversioned == *prefix || (prefix.ends_with('/') && unversioned.starts_with(prefix))
+    })
 }
 
 /// `ns`, `pkg` and `iface` of an interface name `ns:pkg/iface[@version]`.
@@ -151,11 +151,7 @@ where
     let engine = &runtime.engine;
     let ty = component.component_type();
     let mut imported_resources = std::collections::BTreeMap::new();
-    wrpc_runtime_wasmtime::collect_component_resource_imports(
-        engine,
-        &ty,
-        &mut imported_resources,
-    );
+    wrpc_runtime_wasmtime::collect_component_resource_imports(engine, &ty, &mut imported_resources);
     let mut guest_resources = Vec::new();
     wrpc_runtime_wasmtime::collect_component_resource_exports(engine, &ty, &mut guest_resources);
     let guest_resources: Arc<[ResourceType]> = guest_resources.into();
@@ -193,20 +189,19 @@ where
 
     // Resources of polyfilled interfaces live on the provider: the component holds remote
     // handles to them.
-    let host_resources: Arc<HostResources> =
-        Arc::new(
-            imported_resources
-                .into_iter()
-                .filter(|(instance, _)| routes.contains_key(&**instance))
-                .map(|(instance, resources)| {
-                    let resources = resources
-                        .into_iter()
-                        .map(|(name, guest)| (name, (guest, ResourceType::host::<RemoteResource>())))
-                        .collect();
-                    (instance, resources)
-                })
-                .collect(),
-        );
+    let host_resources: Arc<HostResources> = Arc::new(
+        imported_resources
+            .into_iter()
+            .filter(|(instance, _)| routes.contains_key(&**instance))
+            .map(|(instance, resources)| {
+                let resources = resources
+                    .into_iter()
+                    .map(|(name, guest)| (name, (guest, ResourceType::host::<RemoteResource>())))
+                    .collect();
+                (instance, resources)
+            })
+            .collect(),
+    );
     for (name, instance) in polyfilled {
         let link_error = |e: wasmtime::Error| {
             RuntimeError::with_kind(

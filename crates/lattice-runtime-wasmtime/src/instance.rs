@@ -96,7 +96,12 @@ impl WasmtimeInstance {
             runtime,
             pre,
             router,
-            config: Arc::new(config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()),
+            config: Arc::new(
+                config
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect(),
+            ),
             limits,
             import_timeout,
             functions,
@@ -116,7 +121,10 @@ impl WasmtimeInstance {
 
     /// A fresh store with the limits applied.
     fn store(&self) -> Store<Ctx> {
-        let wasi = WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build();
+        let wasi = WasiCtxBuilder::new()
+            .inherit_stdout()
+            .inherit_stderr()
+            .build();
         let ctx = Ctx {
             wasi,
             table: ResourceTable::new(),
@@ -144,7 +152,11 @@ impl WasmtimeInstance {
 
 /// Names a failure: a limit the limiter saw or a fuel/deadline trap is `ResourceLimit`,
 /// anything else is `otherwise`.
-fn classify(error: wasmtime::Error, store: &Store<Ctx>, otherwise: RuntimeErrorKind) -> RuntimeError {
+fn classify(
+    error: wasmtime::Error,
+    store: &Store<Ctx>,
+    otherwise: RuntimeErrorKind,
+) -> RuntimeError {
     if let Some(hit) = store.data().limiter.hit {
         return RuntimeError::with_kind(RuntimeErrorKind::ResourceLimit, hit.to_string());
     }
@@ -189,7 +201,12 @@ fn exported_functions(
         // Asynchronous parameters (streams, futures, `wasi:io` streams) need transport paths
         // that `wrpc-runtime-wasmtime` computes privately; such functions are left out.
         if let Some(param) = params.iter().position(|ty| carries_async(ty, &io_streams)) {
-            tracing::warn!(instance, function = name, param, "not served: a parameter carries a stream or future");
+            tracing::warn!(
+                instance,
+                function = name,
+                param,
+                "not served: a parameter carries a stream or future"
+            );
             return Ok(());
         }
         let exported = ExportedFunction::new(instance, name);
@@ -231,11 +248,15 @@ fn carries_async(ty: &Type, io_streams: &[ResourceType]) -> bool {
             .iter()
             .flatten()
             .any(|ty| carries_async(ty, io_streams)),
-        Type::Record(record) => record.fields().any(|field| carries_async(&field.ty, io_streams)),
+        Type::Record(record) => record
+            .fields()
+            .any(|field| carries_async(&field.ty, io_streams)),
         Type::Tuple(tuple) => tuple.types().any(|ty| carries_async(&ty, io_streams)),
-        Type::Variant(variant) => variant
-            .cases()
-            .any(|case| case.ty.as_ref().is_some_and(|ty| carries_async(ty, io_streams))),
+        Type::Variant(variant) => variant.cases().any(|case| {
+            case.ty
+                .as_ref()
+                .is_some_and(|ty| carries_async(ty, io_streams))
+        }),
         _ => false,
     }
 }
@@ -289,7 +310,9 @@ impl ComponentInstance for WasmtimeInstance {
                     CallError::Call(error) | CallError::PostReturn(error) => {
                         classify(error, &store, RuntimeErrorKind::Trap)
                     }
-                    other => RuntimeError::with_kind(RuntimeErrorKind::Transport, other.to_string()),
+                    other => {
+                        RuntimeError::with_kind(RuntimeErrorKind::Transport, other.to_string())
+                    }
                 }
             })
         })

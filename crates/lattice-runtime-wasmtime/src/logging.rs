@@ -27,10 +27,18 @@ impl Host for crate::store::Ctx {
     fn log(&mut self, level: Level, context: String, message: String) {
         let component = &*self.imports.source_id;
         match level {
-            Level::Trace => tracing::trace!(target: "lattice::component", component, context, "{message}"),
-            Level::Debug => tracing::debug!(target: "lattice::component", component, context, "{message}"),
-            Level::Info => tracing::info!(target: "lattice::component", component, context, "{message}"),
-            Level::Warn => tracing::warn!(target: "lattice::component", component, context, "{message}"),
+            Level::Trace => {
+                tracing::trace!(target: "lattice::component", component, context, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "lattice::component", component, context, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "lattice::component", component, context, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "lattice::component", component, context, "{message}")
+            }
             Level::Error | Level::Critical => {
                 tracing::error!(target: "lattice::component", component, context, "{message}");
             }

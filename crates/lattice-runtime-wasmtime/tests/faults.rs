@@ -20,10 +20,17 @@ async fn within<F: Future>(future: F) -> F::Output {
 }
 
 fn example(name: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "../../examples/components", name]
-        .iter()
-        .collect();
-    format!("file://{}", path.canonicalize().expect("example exists").display())
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "../../examples/components",
+        name,
+    ]
+    .iter()
+    .collect();
+    format!(
+        "file://{}",
+        path.canonicalize().expect("example exists").display()
+    )
 }
 
 fn spec(revision: u64, file: &str) -> ComponentSpec {
@@ -46,28 +53,50 @@ impl Fixture {
         let server = NatsServer::start().expect("nats-server starts");
         let nats = within(async_nats::connect(server.url())).await.unwrap();
         let lattice: LatticeName = "default".parse().unwrap();
-        let runtime = WasmtimeRuntime::new(nats.clone(), &lattice).unwrap().limits(limits);
+        let runtime = WasmtimeRuntime::new(nats.clone(), &lattice)
+            .unwrap()
+            .limits(limits);
         let host = within(
-            Host::new(nats.clone(), HostConfig::new("host-1".parse().unwrap(), lattice.clone()), Arc::new(runtime)).start(),
+            Host::new(
+                nats.clone(),
+                HostConfig::new("host-1".parse().unwrap(), lattice.clone()),
+                Arc::new(runtime),
+            )
+            .start(),
         )
         .await
         .unwrap();
-        let invoker = within(Invoker::new(nats.clone(), &lattice, &"unruly".parse().unwrap()))
-            .await
-            .unwrap()
-            .with_timeout(Duration::from_secs(10));
-        Self { _server: server, nats, lattice, host, invoker }
+        let invoker = within(Invoker::new(
+            nats.clone(),
+            &lattice,
+            &"unruly".parse().unwrap(),
+        ))
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(10));
+        Self {
+            _server: server,
+            nats,
+            lattice,
+            host,
+            invoker,
+        }
     }
 
     async fn apply(&self, spec: &ComponentSpec) -> Result<(), WaitError> {
         let client = Client::new(self.nats.clone(), self.lattice.clone());
-        within(client.apply_and_wait(self.host.host_id(), spec, DEADLINE)).await.map(drop)
+        within(client.apply_and_wait(self.host.host_id(), spec, DEADLINE))
+            .await
+            .map(drop)
     }
 
     async fn hello(&self, name: &str) -> Result<String, InvokeCallError> {
-        within(self.invoker.invoke::<_, (String,)>(GREET, "hello", (name.to_owned(),)))
-            .await
-            .map(|(answer,)| answer)
+        within(
+            self.invoker
+                .invoke::<_, (String,)>(GREET, "hello", (name.to_owned(),)),
+        )
+        .await
+        .map(|(answer,)| answer)
     }
 }
 
@@ -83,7 +112,10 @@ async fn a_trap_answers_the_call_with_an_error_and_the_component_keeps_serving()
     let fixture = Fixture::start(Limits::default()).await;
     fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
     assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
-    assert!(fixture.hello("trap").await.is_err(), "a trap must fail the call");
+    assert!(
+        fixture.hello("trap").await.is_err(),
+        "a trap must fail the call"
+    );
     assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
 }
 
@@ -92,8 +124,14 @@ async fn a_call_beyond_the_memory_limit_or_the_deadline_fails_alone() {
     let limits = Limits::default().deadline(Duration::from_millis(300));
     let fixture = Fixture::start(limits).await;
     fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
-    assert!(fixture.hello("grow").await.is_err(), "128 MiB more than allowed");
-    assert!(fixture.hello("spin").await.is_err(), "an endless loop meets the deadline");
+    assert!(
+        fixture.hello("grow").await.is_err(),
+        "128 MiB more than allowed"
+    );
+    assert!(
+        fixture.hello("spin").await.is_err(),
+        "an endless loop meets the deadline"
+    );
     assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
 }
 
@@ -104,7 +142,10 @@ async fn a_component_that_traps_at_instantiation_fails_typed_and_the_old_revisio
     let (code, message) = failure_code(fixture.apply(&spec(2, "faulty/start-trap.wasm")).await);
     assert_eq!(code, ReasonCode::InstantiateFailed, "{message}");
     assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
-    let serving = fixture.host.inventory().components[0].serving.clone().unwrap();
+    let serving = fixture.host.inventory().components[0]
+        .serving
+        .clone()
+        .unwrap();
     assert_eq!(serving.revision.0, 1);
 }
 
@@ -119,7 +160,10 @@ async fn a_component_wanting_more_memory_than_allowed_fails_with_resource_limit(
 
     // The same component runs where the limit allows it.
     let roomy = Fixture::start(Limits::default().max_memory_bytes(256 << 20)).await;
-    roomy.apply(&spec(1, "faulty/big-memory.wasm")).await.unwrap();
+    roomy
+        .apply(&spec(1, "faulty/big-memory.wasm"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
