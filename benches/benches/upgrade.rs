@@ -21,10 +21,16 @@
 //!    sequences. The providers' arrival times split the pause into the part between the first
 //!    link request and the last (link traffic) and the rest.
 //!
-//!    The upgrades run twice: idle, then under invocation load (callers looping on
-//!    `Invoker::call` over their own connection), reporting how many invocations were served
-//!    and held by a pause, that none failed and that no caller saw an older revision after a
-//!    newer one.
+//!    The upgrades run twice: idle, then under invocation load (callers looping on an
+//!    invocation over their own connection), reporting how many invocations were served
+//!    and held by a pause, that none failed (asserted) and that no caller saw an older
+//!    revision after a newer one.
+//!
+//!    Both series run on two hosts in the same run: one with the `RevisionEchoRuntime`
+//!    stand-in (nothing executes; the answer names the revision), one with the wasmtime
+//!    runtime executing `examples/components/faulty/unruly.wasm` (its `hello` export; each
+//!    revision's artifact is that component with a custom section naming the revision, so
+//!    every upgrade compiles a new artifact, before the pause).
 //! 2. **Client round trip** (criterion): `Client::inventory` against a raw
 //!    `async_nats::Client::request` of the identical bytes (`HostInventoryRequest::new()`) to
 //!    the identical subject over the same connection. The typed call also decodes the reply
@@ -43,12 +49,13 @@ use futures::future::BoxFuture;
 use lattice_benches::{Comparison, Distribution, write_report_with};
 use lattice_client::Client;
 use lattice_ctl::{CtlSubject, HostInventoryReply, HostInventoryRequest};
-use lattice_host::{Host, HostConfig, HostHandle, Invoker, RevisionEchoRuntime};
+use lattice_host::{ComponentRuntime, Host, HostConfig, HostHandle, Invoker, RevisionEchoRuntime};
 use lattice_link::{
     LinkDeleteRequest, LinkPutRequest, LinkRefusal, LinkResponse, ProviderOperation,
     ProviderSubject,
 };
 use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
+use lattice_runtime_wasmtime::WasmtimeRuntime;
 use lattice_spec::{
     ComponentId, ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft, WireMessage,
 };
@@ -111,6 +118,27 @@ const LINKS: [(&str, &str, &str, &str, &str, &str); 4] = [
     ),
 ];
 
+/// What executes the component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runtime {
+    /// `RevisionEchoRuntime`: nothing executes.
+    Echo,
+    /// The wasmtime runtime executing a real component.
+    Wasmtime,
+}
+
+impl Runtime {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Echo => "echo stand-in",
+            Self::Wasmtime => "wasmtime",
+        }
+    }
+}
+
+/// The export the wasmtime series invokes.
+const GREET: &str = "lattice:greeter/greet@0.1.0";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
     Put,
@@ -156,6 +184,7 @@ impl LinkHandler for AcceptingProvider {
 struct Lattice {
     // Field order is drop order: host and providers go before the server.
     host: HostHandle,
+    runtime: Runtime,
     providers: Vec<(ProviderHandle, Arc<AcceptingProvider>)>,
     /// The bench's connection: the typed client and every raw request use it.
     nats: async_nats::Client,
@@ -168,7 +197,7 @@ struct Lattice {
 }
 
 impl Lattice {
-    async fn start() -> Self {
+    async fn start(runtime: Runtime) -> Self {
         let server = tokio::task::spawn_blocking(NatsServer::start)
             .await
             .expect("join")
@@ -179,14 +208,17 @@ impl Lattice {
         let host_id: HostId = "host-a".parse().expect("host id");
         let config = HostConfig::new(host_id.clone(), lattice.clone())
             .link_reply_timeout(Duration::from_secs(2));
-        let host = Host::new(
-            connect().await.expect("connect"),
-            config,
-            Arc::new(RevisionEchoRuntime),
-        )
-        .start()
-        .await
-        .expect("host starts");
+        let host_nats = connect().await.expect("connect");
+        let executor: Arc<dyn ComponentRuntime> = match runtime {
+            Runtime::Echo => Arc::new(RevisionEchoRuntime),
+            Runtime::Wasmtime => Arc::new(
+                WasmtimeRuntime::new(host_nats.clone(), &lattice).expect("wasmtime engine"),
+            ),
+        };
+        let host = Host::new(host_nats, config, executor)
+            .start()
+            .await
+            .expect("host starts");
         let mut providers = Vec::new();
         for (id, ..) in LINKS {
             let handler = Arc::new(AcceptingProvider::default());
@@ -203,6 +235,7 @@ impl Lattice {
         }
         Self {
             host,
+            runtime,
             providers,
             client: Client::new(nats.clone(), lattice.clone()),
             nats,
@@ -217,9 +250,21 @@ impl Lattice {
     /// Revision `revision`: a distinct artifact (its export names the revision) importing the
     /// four linked interfaces, and a new target configuration for every link.
     fn spec(&self, revision: u64) -> ComponentSpec {
-        let imports: Vec<&str> = LINKS.iter().map(|l| l.4).collect();
-        let export = format!("acme:bench/rev{revision}");
-        let bytes = lattice_artifact::testing::component(&imports, &[export.as_str()]);
+        let bytes = match self.runtime {
+            Runtime::Echo => {
+                let imports: Vec<&str> = LINKS.iter().map(|l| l.4).collect();
+                let export = format!("acme:bench/rev{revision}");
+                lattice_artifact::testing::component(&imports, &[export.as_str()])
+            }
+            Runtime::Wasmtime => with_custom_section(
+                &std::fs::read(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../examples/components/faulty/unruly.wasm"
+                ))
+                .expect("the example component"),
+                &format!("revision {revision}"),
+            ),
+        };
         let path = self.dir.path().join(format!("web-{revision}.wasm"));
         std::fs::write(&path, bytes).expect("write artifact");
         let mut draft = ComponentSpecDraft::new("web", format!("file://{}", path.display()))
@@ -292,6 +337,30 @@ impl Lattice {
     }
 }
 
+/// `component` with a custom section holding `note` appended: other bytes, the same code.
+fn with_custom_section(component: &[u8], note: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { byte } else { byte | 0x80 });
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    let name = b"lattice-bench";
+    let mut payload = Vec::new();
+    leb(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(note.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // custom section
+    leb(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
 /// What one caller of the load saw.
 #[derive(Default)]
 struct CallerStats {
@@ -330,6 +399,7 @@ impl Load {
                 .await
                 .expect("invoker");
             let stop = stop.clone();
+            let runtime = lattice.runtime;
             callers.push(tokio::spawn(async move {
                 let mut stats = CallerStats::default();
                 let mut last = 0;
@@ -337,10 +407,19 @@ impl Load {
                 while !stop.load(Ordering::Relaxed) {
                     sent += 1;
                     let started = Instant::now();
-                    match invoker.call(format!("{caller}-{sent}")).await {
+                    let name = format!("{caller}-{sent}");
+                    let answer = match runtime {
+                        Runtime::Echo => invoker.call(name).await,
+                        Runtime::Wasmtime => invoker
+                            .invoke::<_, (String,)>(GREET, "hello", (name,))
+                            .await
+                            .map(|(answer,)| answer),
+                    };
+                    match answer {
                         Ok(answer) => {
                             stats.latencies.push(started.elapsed());
                             stats.ok += 1;
+                            // Only the echo stand-in names the revision in its answer.
                             let revision = revision_of(&answer);
                             if revision < last {
                                 stats.went_back += 1;
@@ -553,28 +632,32 @@ fn summarise(label: &str, series: &Series, load: Option<serde_json::Value>) -> s
     })
 }
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let lattice = runtime.block_on(Lattice::start());
-
-    // 1. Pause windows: deploy, warm up, then an idle series and a loaded one.
-    println!(
-        "upgrade: pause window of {UPGRADES} upgrades re-putting 4 changed links (1 host, 4 providers, own nats-server)"
-    );
-    let (idle, loaded) = runtime.block_on(async {
+/// The idle and the loaded series of pause windows on `lattice`, summarised.
+fn pause_windows(
+    lattice: &Lattice,
+    runtime: &tokio::runtime::Runtime,
+) -> (serde_json::Value, serde_json::Value) {
+    runtime.block_on(async {
         lattice.apply(&lattice.spec(1)).await;
         run_series(&lattice, 2..2 + WARM_UP).await;
         let first = 2 + WARM_UP;
         let idle = run_series(&lattice, first..first + UPGRADES).await;
-        let idle = summarise("idle", &idle, None);
+        let idle = summarise(&format!("{}, idle", lattice.runtime.label()), &idle, None);
 
         let first = first + UPGRADES;
         let load = Load::start(&lattice).await;
-        // Let the load reach its pace before the first upgrade.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Let the load reach its pace (every caller answered a few times) before the first
+        // upgrade.
+        let counters = || {
+            lattice
+                .host
+                .invocation_counters(&lattice.component)
+                .expect("serving")
+        };
+        let warm = counters().0 + 20 * CALLERS as u64;
+        while counters().0 < warm {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let (served, held) = lattice
             .host
             .invocation_counters(&lattice.component)
@@ -587,9 +670,36 @@ fn main() {
         let mut load = load.stop().await;
         load["served_during_the_series"] = json!(served_after - served);
         load["held_by_a_pause"] = json!(held_after - held);
-        let loaded = summarise("under load", &series, Some(load));
+        assert_eq!(load["failed"], 0, "invocations failed under load: {load}");
+        assert_eq!(load["went_back_to_an_older_revision"], 0, "{load}");
+        let loaded = summarise(
+            &format!("{}, under load", lattice.runtime.label()),
+            &series,
+            Some(load),
+        );
         (idle, loaded)
-    });
+    })
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    // 1. Pause windows: deploy, warm up, then an idle series and a loaded one, on the echo
+    //    stand-in and on the wasmtime runtime.
+    println!(
+        "upgrade: pause window of {UPGRADES} upgrades re-putting 4 changed links (1 host, 4 providers, own nats-server)"
+    );
+    let mut series = Vec::new();
+    for kind in [Runtime::Wasmtime, Runtime::Echo] {
+        let lattice = runtime.block_on(Lattice::start(kind));
+        let (idle, loaded) = pause_windows(&lattice, &runtime);
+        series.extend([idle, loaded]);
+        runtime.block_on(async move { drop(lattice) });
+    }
+    let lattice = runtime.block_on(Lattice::start(Runtime::Echo));
+    runtime.block_on(lattice.apply(&lattice.spec(1)));
 
     // 2. Client round trip vs raw async-nats: the same request bytes, subject and connection.
     let mut c = Criterion::default()
@@ -688,7 +798,7 @@ fn main() {
             "what": "HostHandle::last_pause_window after each apply_and_wait; every revision changes the artifact and the target configuration of all 4 links",
             "links_changed_per_upgrade": LINKS.len(),
             "baseline": "raw async-nats requests of the identical LinkDeleteRequest/LinkPutRequest bytes to the same providers, right after each upgrade",
-            "series": [idle, loaded],
+            "series": series,
         }),
     );
     extra.insert(

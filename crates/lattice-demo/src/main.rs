@@ -1,20 +1,25 @@
-//! A local demo lattice.
+//! A local demo lattice, running real WebAssembly.
 //!
-//! Starts its own nats-server (JetStream on, free loopback port), two hosts and two
-//! providers, applies revision 1 of a component to both hosts, then upgrades it to revision
-//! 2 — new code, new configuration, a changed link and a new link — host by host while
-//! invocations flow, and prints every status transition, how many invocations each revision
-//! served and how many were lost. Finally it tries a revision whose new link the provider
-//! refuses, and shows the previous revision still serving.
+//! Starts its own nats-server (JetStream on, free loopback port), two hosts with the wasmtime
+//! runtime, the in-memory key-value provider and a messaging provider, applies revision 1 of
+//! the example greeter (examples/components/greeter) to both hosts, then upgrades it to
+//! revision 2 — new code, a new greeting in its configuration, its key-value link moved to
+//! another bucket and a new messaging link — host by host while callers invoke its `hello`
+//! export over wRPC. Every answer printed was computed by the component: the greeting read
+//! from `wasi:config`, the visit count from `wasi:keyvalue` through the link. It prints every
+//! status transition, how many invocations each revision's code answered, how many were held
+//! by a pause and how many were lost. Finally it tries a revision whose new link the
+//! messaging provider refuses, and shows the previous revision still serving.
 //!
 //! Exits non-zero if any invocation was lost or failed.
 
 use futures::{StreamExt, future::BoxFuture};
 use lattice_client::{Client, Discover, StatusEvent};
 use lattice_ctl::EventFilter;
-use lattice_host::{Host, HostConfig, HostHandle, Invoker, RevisionEchoRuntime};
+use lattice_host::{Host, HostConfig, HostHandle, InvokeCallError, Invoker};
 use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
 use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
+use lattice_runtime_wasmtime::WasmtimeRuntime;
 use lattice_spec::{ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft};
 use lattice_test_support::NatsServer;
 use std::{
@@ -30,8 +35,8 @@ use std::{
 
 type Result<T, E = Box<dyn Error + Send + Sync>> = std::result::Result<T, E>;
 
-const KV: &str = "wasi:keyvalue/store@0.2.0";
-const MESSAGING: &str = "wasmcloud:messaging/consumer@0.2.0";
+/// The export the callers invoke.
+const GREET: &str = "lattice:greeter/greet@0.1.0";
 
 /// A provider that accepts every link except those whose target configuration asks for an
 /// address that is "already in use".
@@ -74,20 +79,35 @@ impl LinkHandler for DemoProvider {
     }
 }
 
-fn spec(
-    dir: &std::path::Path,
+/// A revision of the greeter: the binary of `code` (v1 or v2), `greeting` in its
+/// configuration, and its key-value link to `bucket`, plus whatever `build` adds.
+fn greeter(
     revision: u64,
-    imports: &[&str],
+    code: &str,
+    greeting: &str,
+    bucket: &str,
     build: impl FnOnce(ComponentSpecDraft) -> ComponentSpecDraft,
 ) -> Result<ComponentSpec> {
-    let path = dir.join(format!("web-v{revision}.wasm"));
-    std::fs::write(
-        &path,
-        lattice_artifact::testing::component_importing(imports),
-    )?;
-    let draft =
-        ComponentSpecDraft::new("web", format!("file://{}", path.display())).revision(revision);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!(
+            "../../examples/components/greeter/greeter-{code}.wasm"
+        ))
+        .canonicalize()?;
+    let draft = ComponentSpecDraft::new("greeter", format!("file://{}", path.display()))
+        .revision(revision)
+        .config_value("greeting", greeting)
+        .link(
+            LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store", "atomics"])
+                .target_config_value("bucket", bucket),
+        );
     Ok(build(draft).validate()?)
+}
+
+async fn hello(invoker: &Invoker, name: &str) -> Result<String, InvokeCallError> {
+    let (answer,) = invoker
+        .invoke::<_, (String,)>(GREET, "hello", (name.to_owned(),))
+        .await?;
+    Ok(answer)
 }
 
 async fn provider(
@@ -108,9 +128,8 @@ async fn host(url: &str, lattice: &LatticeName, id: &str) -> Result<HostHandle> 
     let nats = async_nats::connect(url).await?;
     let config = HostConfig::new(id.parse()?, lattice.clone())
         .label("zone", if id.ends_with('a') { "eu-1" } else { "eu-2" });
-    Ok(Host::new(nats, config, Arc::new(RevisionEchoRuntime))
-        .start()
-        .await?)
+    let runtime = WasmtimeRuntime::new(nats.clone(), lattice)?;
+    Ok(Host::new(nats, config, Arc::new(runtime)).start().await?)
 }
 
 #[tokio::main]
@@ -130,17 +149,14 @@ async fn run() -> Result<bool> {
     let server = tokio::task::spawn_blocking(NatsServer::start).await??;
     println!("nats-server (JetStream on) at {}", server.url());
     let lattice: LatticeName = "demo".parse()?;
-    let dir = tempfile::tempdir()?;
-    let _kv = provider(
-        &server.url(),
+    let _keyvalue = lattice_provider_keyvalue::start(
+        async_nats::connect(server.url()).await?,
         &lattice,
-        "kv-redis",
-        DemoProvider {
-            name: "kv-redis",
-            taken: None,
-        },
+        &"keyvalue".parse()?,
     )
-    .await?;
+    .await
+    .map_err(|e| format!("the keyvalue provider: {e:#}"))?;
+    println!("provider keyvalue (in-memory wasi:keyvalue over wRPC) serving");
     let _messaging = provider(
         &server.url(),
         &lattice,
@@ -195,33 +211,18 @@ async fn run() -> Result<bool> {
         }
     });
 
-    let v1 = spec(dir.path(), 1, &[KV], |d| {
-        d.config_value("greeting", "hello").link(
-            LinkDraft::new("kv-redis", "wasi", "keyvalue", ["store"])
-                .target_config_value("url", "redis://cache-1:6379"),
+    let v1 = greeter(1, "v1", "Hello", "visits", |d| d)?;
+    let v2 = greeter(2, "v2", "Bonjour", "visits-2", |d| {
+        d.link(
+            LinkDraft::new("nats-messaging", "wasmcloud", "messaging", ["consumer"])
+                .target_config_value("subject", "orders"),
         )
     })?;
-    let v2 = spec(dir.path(), 2, &[KV, MESSAGING], |d| {
-        d.config_value("greeting", "bonjour")
-            .link(
-                LinkDraft::new("kv-redis", "wasi", "keyvalue", ["store"])
-                    .target_config_value("url", "redis://cache-2:6379"),
-            )
-            .link(
-                LinkDraft::new("nats-messaging", "wasmcloud", "messaging", ["consumer"])
-                    .target_config_value("subject", "orders"),
-            )
-    })?;
-    let v3 = spec(dir.path(), 3, &[KV, MESSAGING], |d| {
-        d.config_value("greeting", "hallo")
-            .link(
-                LinkDraft::new("kv-redis", "wasi", "keyvalue", ["store"])
-                    .target_config_value("url", "redis://cache-2:6379"),
-            )
-            .link(
-                LinkDraft::new("nats-messaging", "wasmcloud", "messaging", ["consumer"])
-                    .target_config_value("subject", "payments"),
-            )
+    let v3 = greeter(3, "v2", "Hallo", "visits-2", |d| {
+        d.link(
+            LinkDraft::new("nats-messaging", "wasmcloud", "messaging", ["consumer"])
+                .target_config_value("subject", "payments"),
+        )
     })?;
     let host_ids: Vec<HostId> = hosts.iter().map(|h| h.host_id().clone()).collect();
 
@@ -236,8 +237,12 @@ async fn run() -> Result<bool> {
         );
     }
 
+    let first = Invoker::new(nats.clone(), &lattice, v1.id()).await?;
+    println!("greeter says: {}", hello(&first, "Ada").await?);
+    println!("greeter says: {}", hello(&first, "Grace").await?);
+
     println!(
-        "\n== revision 2 (new code, greeting, kv url, new messaging link), host by host, under load"
+        "\n== revision 2 (new code, greeting, key-value bucket, new messaging link), host by host, under load"
     );
     let stop = Arc::new(AtomicBool::new(false));
     let mut callers = Vec::new();
@@ -248,8 +253,7 @@ async fn run() -> Result<bool> {
             let mut answers = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 answers.push(
-                    invoker
-                        .call(format!("call from caller {caller}"))
+                    hello(&invoker, &format!("caller {caller}"))
                         .await
                         .map_err(|e| e.to_string()),
                 );
@@ -272,18 +276,21 @@ async fn run() -> Result<bool> {
     stop.store(true, Ordering::Relaxed);
 
     let mut by_revision: BTreeMap<String, u64> = BTreeMap::new();
+    let mut samples: BTreeMap<String, String> = BTreeMap::new();
     let (mut total, mut failed) = (0u64, 0u64);
     for caller in callers {
         for answer in caller.await? {
             total += 1;
             match answer {
                 Ok(text) => {
-                    let revision = text
-                        .split_once('@')
-                        .and_then(|(_, r)| r.split(':').next())
+                    // Each revision's code signs its answers: "(greeter v1)" or "(greeter v2)".
+                    let code = text
+                        .rsplit_once("(greeter ")
+                        .and_then(|(_, rest)| rest.strip_suffix(')'))
                         .unwrap_or("?")
                         .to_owned();
-                    *by_revision.entry(revision).or_default() += 1;
+                    samples.entry(code.clone()).or_insert(text);
+                    *by_revision.entry(code).or_default() += 1;
                 }
                 Err(error) => {
                     failed += 1;
@@ -298,15 +305,19 @@ async fn run() -> Result<bool> {
         "sent {total} in {elapsed:.2?} ({:.0}/s)",
         total as f64 / elapsed.as_secs_f64()
     );
-    for (revision, count) in &by_revision {
-        println!("  revision {revision} served {count}");
+    for (code, count) in &by_revision {
+        println!(
+            "  greeter {code} code answered {count}, e.g. {:?}",
+            samples[code]
+        );
     }
     let answered: u64 = by_revision.values().sum();
     println!("  lost: {}", total - answered - failed);
     println!("  failed: {failed}");
     for host in &hosts {
+        let (served, held) = host.invocation_counters(v1.id()).unwrap_or_default();
         println!(
-            "  {} paused invocations for {:?}",
+            "  {} paused invocations for {:?}; served {served}, {held} held by the pause",
             host.host_id(),
             host.last_pause_window(v1.id()).unwrap_or_default()
         );
@@ -320,13 +331,9 @@ async fn run() -> Result<bool> {
         Ok(report) => println!("unexpectedly {}", report.status.state),
         Err(error) => println!("{error}"),
     }
-    let answer = Invoker::new(nats.clone(), &lattice, v1.id())
-        .await?
-        .call("who is serving?")
-        .await?;
-    println!("still serving: {answer}");
+    println!("still serving: {}", hello(&first, "Ada").await?);
     println!(
-        "\nThe lattice shuts down with the demo; nothing was written outside a temporary directory."
+        "\nThe lattice shuts down with the demo; it wrote nothing to disk but nats-server's temporary store."
     );
     Ok(failed == 0 && answered == total)
 }

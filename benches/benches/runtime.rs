@@ -1,0 +1,193 @@
+//! What serving a real component costs: one invocation of the `hello` export of
+//! `examples/components/faulty/unruly.wasm` (a string in, a string out, no imports).
+//!
+//! - `invoke_hello/lattice_wrpc_gate` — the whole path: a caller's `Invoker` → wRPC over the
+//!   bench's own nats-server → the host's subscription → the `InvocationGate` → a fresh
+//!   instance from the wasmtime runtime's `InstancePre` → the results back over wRPC.
+//! - `invoke_hello/wasmtime_fresh_instance` — the baseline, the same work done directly: the
+//!   same component and export on wasmtime in this process, a fresh store and instance per call
+//!   from an `InstancePre` (the runtime's policy), no transport.
+//! - `invoke_hello/wasmtime_reused_instance` — one instance kept and called again: what a
+//!   pooled-instance policy would save on instantiation.
+//!
+//! The ratio of the first to the second is the overhead of the gate and wRPC (mostly the NATS
+//! round trip). Each function's answer is checked before measuring. Writes
+//! `benches/report/runtime.json`.
+
+use criterion::Criterion;
+use lattice_benches::{Comparison, write_report};
+use lattice_host::{Host, HostConfig, Invoker};
+use lattice_runtime_wasmtime::WasmtimeRuntime;
+use lattice_spec::{ComponentSpecDraft, LatticeName};
+use lattice_test_support::NatsServer;
+use std::{sync::Arc, time::Duration};
+use wasmtime::component::{Component, Linker, TypedFunc};
+use wasmtime::{Engine, Store};
+
+const GREET: &str = "lattice:greeter/greet@0.1.0";
+const COMPONENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../examples/components/faulty/unruly.wasm"
+);
+
+/// The direct baseline: the component compiled once, instantiated per call or reused.
+struct Direct {
+    engine: Engine,
+    pre: wasmtime::component::InstancePre<()>,
+    index: wasmtime::component::ComponentExportIndex,
+}
+
+impl Direct {
+    fn new() -> Self {
+        let mut config = wasmtime::Config::new();
+        // The runtime's engine settings that change generated code.
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).expect("engine");
+        let component = Component::from_file(&engine, COMPONENT).expect("compiles");
+        let instance = component
+            .get_export_index(None, GREET)
+            .expect("exports greet");
+        let index = component
+            .get_export_index(Some(&instance), "hello")
+            .expect("exports hello");
+        let pre = Linker::new(&engine)
+            .instantiate_pre(&component)
+            .expect("links");
+        Self { engine, pre, index }
+    }
+
+    fn store(&self) -> Store<()> {
+        let mut store = Store::new(&self.engine, ());
+        store.set_epoch_deadline(u64::MAX / 2);
+        store
+    }
+
+    async fn instance(&self, store: &mut Store<()>) -> TypedFunc<(String,), (String,)> {
+        let instance = self
+            .pre
+            .instantiate_async(&mut *store)
+            .await
+            .expect("instantiates");
+        instance
+            .get_typed_func::<(String,), (String,)>(&mut *store, self.index)
+            .expect("typed hello")
+    }
+
+    async fn fresh(&self, name: &str) -> String {
+        let mut store = self.store();
+        let hello = self.instance(&mut store).await;
+        let (answer,) = hello
+            .call_async(&mut store, (name.to_owned(),))
+            .await
+            .expect("calls");
+        answer
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let server = NatsServer::start().expect("nats-server starts (is it on PATH?)");
+    let lattice: LatticeName = "bench".parse().expect("lattice");
+    let (host, invoker) = runtime.block_on(async {
+        let nats = async_nats::connect(server.url()).await.expect("connect");
+        let wasmtime = WasmtimeRuntime::new(nats.clone(), &lattice).expect("engine");
+        let host = Host::new(
+            nats.clone(),
+            HostConfig::new("host-a".parse().expect("id"), lattice.clone()),
+            Arc::new(wasmtime),
+        )
+        .start()
+        .await
+        .expect("host starts");
+        let spec = ComponentSpecDraft::new("unruly", format!("file://{COMPONENT}"))
+            .validate()
+            .expect("spec");
+        lattice_client::Client::new(nats.clone(), lattice.clone())
+            .apply_and_wait(host.host_id(), &spec, Duration::from_secs(30))
+            .await
+            .expect("the component runs");
+        let caller = async_nats::connect(server.url()).await.expect("connect");
+        let invoker = Invoker::new(caller, &lattice, &"unruly".parse().expect("id"))
+            .await
+            .expect("invoker");
+        (host, invoker)
+    });
+    let direct = Direct::new();
+    let wrpc_hello = || async {
+        let (answer,) = invoker
+            .invoke::<_, (String,)>(GREET, "hello", ("Ada".to_owned(),))
+            .await
+            .expect("answers");
+        answer
+    };
+    let (reused_store, reused_hello) = runtime.block_on(async {
+        let mut store = direct.store();
+        let hello = direct.instance(&mut store).await;
+        (tokio::sync::Mutex::new(store), hello)
+    });
+    let reused = || async {
+        let mut store = reused_store.lock().await;
+        let (answer,) = reused_hello
+            .call_async(&mut *store, ("Ada".to_owned(),))
+            .await
+            .expect("calls");
+        answer
+    };
+    // Correctness first: the three answer the same, from the component's code.
+    runtime.block_on(async {
+        assert_eq!(wrpc_hello().await, "still serving");
+        assert_eq!(direct.fresh("Ada").await, "still serving");
+        assert_eq!(reused().await, "still serving");
+    });
+
+    let mut c = Criterion::default()
+        .sample_size(50)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let mut group = c.benchmark_group("invoke_hello");
+    group.bench_function("lattice_wrpc_gate", |b| {
+        b.to_async(&runtime).iter(wrpc_hello)
+    });
+    group.bench_function("wasmtime_fresh_instance", |b| {
+        b.to_async(&runtime).iter(|| direct.fresh("Ada"))
+    });
+    group.bench_function("wasmtime_reused_instance", |b| {
+        b.to_async(&runtime).iter(reused)
+    });
+    group.finish();
+    c.final_summary();
+
+    let (served, _) = host
+        .invocation_counters(&"unruly".parse().expect("id"))
+        .expect("serving");
+    assert!(served > 0, "the host served the wRPC calls");
+    let report = write_report(
+        "runtime",
+        &[
+            Comparison {
+                what: "invoke hello: gate + wRPC over NATS vs wasmtime directly (fresh instance each)",
+                subject: "invoke_hello/lattice_wrpc_gate",
+                baseline: "invoke_hello/wasmtime_fresh_instance",
+            },
+            Comparison {
+                what: "invoke hello on wasmtime: fresh instance per call vs one reused instance",
+                subject: "invoke_hello/wasmtime_fresh_instance",
+                baseline: "invoke_hello/wasmtime_reused_instance",
+            },
+        ],
+    );
+    runtime.block_on(async move {
+        drop(host);
+        drop(invoker);
+    });
+    drop(server);
+    if let Err(e) = report {
+        eprintln!("cannot write the bench report: {e}");
+        std::process::exit(1);
+    }
+}
