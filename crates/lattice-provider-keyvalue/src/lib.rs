@@ -72,23 +72,13 @@ impl KeyValueProvider {
         lock(&self.state.buckets).get(bucket)?.get(key).cloned()
     }
 
-    fn bucket_of(
-        &self,
-        headers: Option<&async_nats::HeaderMap>,
-        identifier: String,
-    ) -> Result<String, store::Error> {
+    fn bucket_of(&self, context: &Headers, identifier: String) -> Result<String, store::Error> {
         if !identifier.is_empty() {
             return Ok(identifier);
         }
-        let header = |name: &str| {
-            headers
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-        };
-        let (Some(source), Some(link)) = (header("source-id"), header("link-name")) else {
-            return Err(store::Error::NoSuchStore);
-        };
-        self.linked_bucket(&source, &link)
+        let (source, link) =
+            lattice_provider::wrpc::caller(context).ok_or(store::Error::NoSuchStore)?;
+        self.linked_bucket(source, link)
             .ok_or(store::Error::NoSuchStore)
     }
 
@@ -140,7 +130,7 @@ impl LinkHandler for KeyValueProvider {
     }
 }
 
-type Headers = lattice_host::wrpc_transport_nats::NatsContext;
+type Headers = lattice_provider::wrpc::NatsContext;
 
 impl store::Handler<Headers> for KeyValueProvider {
     async fn open(
@@ -149,7 +139,7 @@ impl store::Handler<Headers> for KeyValueProvider {
         identifier: String,
     ) -> anyhow::Result<Result<ResourceOwn<store::Bucket>, store::Error>> {
         Ok(self
-            .bucket_of(cx.headers.as_ref(), identifier)
+            .bucket_of(&cx, identifier)
             .map(|bucket| ResourceOwn::from(Bytes::from(bucket))))
     }
 }
@@ -282,7 +272,6 @@ pub async fn start(
     lattice: &lattice_spec::LatticeName,
     provider_id: &lattice_spec::ProviderId,
 ) -> anyhow::Result<RunningProvider> {
-    use futures::StreamExt as _;
     let provider = KeyValueProvider::new();
     let links = lattice_provider::ProviderServer::new(
         nats.clone(),
@@ -292,39 +281,10 @@ pub async fn start(
     )
     .serve()
     .await?;
-    let wrpc = lattice_host::wrpc_transport_nats::Client::new(
-        nats.clone(),
-        lattice_host::wrpc::prefix(lattice, provider_id.as_str()),
-        Some(provider_id.as_str().into()),
-    )
-    .await?;
+    let wrpc = lattice_provider::wrpc::client(nats.clone(), lattice, provider_id).await?;
     let exports = serve(&wrpc, provider.clone()).await?;
-    let mut invocations =
-        futures::stream::select_all(exports.into_iter().map(|(instance, name, stream)| {
-            stream.map(move |invocation| (instance, name, invocation))
-        }));
-    // The subscriptions are live once the server echoes a probe sent after them.
-    let inbox = nats.new_inbox();
-    let mut probe = nats.subscribe(inbox.clone()).await?;
-    nats.publish(inbox, Bytes::new()).await?;
-    probe.next().await;
-    let exports = tokio::spawn(async move {
-        let _wrpc = wrpc;
-        while let Some((instance, name, invocation)) = invocations.next().await {
-            match invocation {
-                Ok(call) => {
-                    tokio::spawn(async move {
-                        if let Err(error) = call.await {
-                            tracing::warn!(instance, name, error = %format!("{error:#}"), "an invocation failed");
-                        }
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(instance, name, error = %format!("{error:#}"), "cannot accept an invocation");
-                }
-            }
-        }
-    });
+    let exports = lattice_provider::wrpc::spawn_invocations(wrpc, exports);
+    lattice_provider::wrpc::confirm(&nats).await?;
     Ok(RunningProvider {
         links: Some(links),
         exports,

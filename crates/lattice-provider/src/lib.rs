@@ -9,6 +9,9 @@
 //! and message, which travel whole to the host's status and the scheduler's rollout. A request
 //! that cannot be decoded is refused with the reason, never ignored.
 //!
+//! A provider's WIT interfaces are served over wRPC with the bindings `wit-bindgen-wrpc`
+//! generates and the helpers of [`wrpc`], under the addressing 1.x hosts use.
+//!
 //! Requests run concurrently; requests for the same link run one at a time, in order (see
 //! [`ProviderServer`]). Each request is handled in a `tracing` span (`link_request` with the
 //! subject, link name and source id, or `health_check`); this crate installs no subscriber.
@@ -84,6 +87,7 @@ mod dispatch;
 mod error;
 mod handler;
 mod server;
+pub mod wrpc;
 
 pub use error::{ProviderError, ProviderErrorKind};
 pub use handler::{BoxFuture, LinkHandler};
