@@ -1,6 +1,6 @@
 //! [`ArtifactFetcher`] and the fetchers for local files, plus pin verification.
 
-use crate::{FetchError, OciLayoutFetcher};
+use crate::{FetchError, OciLayoutFetcher, OciRegistryFetcher};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_spec::{ArtifactRef, ComponentSpec, ContentDigest};
@@ -59,16 +59,16 @@ pub trait ArtifactFetcher: Send + Sync + 'static {
 /// [`FetchError::for_artifact`]) when the digest differs; [`FetchError::Unsupported`] for an
 /// algorithm other than sha256 and sha512.
 pub fn verify_pin(bytes: &[u8], pin: &ContentDigest) -> Result<(), FetchError> {
-    let actual = match pin.as_str().split_once(':') {
-        Some(("sha256", _)) => format!("sha256:{:x}", sha2::Sha256::digest(bytes)),
-        Some(("sha512", _)) => format!("sha512:{:x}", sha2::Sha512::digest(bytes)),
-        // `ContentDigest` admits only the two above; kept for a future algorithm.
-        _ => {
-            return Err(FetchError::Unsupported {
-                artifact: "(pinned)".to_owned(),
-                detail: format!("pin `{pin}` uses a digest algorithm other than sha256/sha512"),
-            });
-        }
+    let algorithm = pin
+        .as_str()
+        .split_once(':')
+        .map_or("", |(algorithm, _)| algorithm);
+    // `ContentDigest` admits only sha256 and sha512; kept for a future algorithm.
+    let Some(actual) = digest_with(algorithm, bytes) else {
+        return Err(FetchError::Unsupported {
+            artifact: "(pinned)".to_owned(),
+            detail: format!("pin `{pin}` uses a digest algorithm other than sha256/sha512"),
+        });
     };
     if actual == pin.as_str() {
         Ok(())
@@ -79,6 +79,15 @@ pub fn verify_pin(bytes: &[u8], pin: &ContentDigest) -> Result<(), FetchError> {
             expected: pin.to_string(),
             actual,
         })
+    }
+}
+
+/// `algorithm:hex` of `bytes` for `sha256` and `sha512`; `None` for another algorithm.
+pub(crate) fn digest_with(algorithm: &str, bytes: &[u8]) -> Option<String> {
+    match algorithm {
+        "sha256" => Some(format!("sha256:{:x}", sha2::Sha256::digest(bytes))),
+        "sha512" => Some(format!("sha512:{:x}", sha2::Sha512::digest(bytes))),
+        _ => None,
     }
 }
 
@@ -144,7 +153,8 @@ impl ArtifactFetcher for FileFetcher {
                 return Err(FetchError::Unsupported {
                     artifact: artifact.to_string(),
                     detail: "this is an OCI reference and the file fetcher only reads local \
-                             files: configure an OCI fetcher (OciLayoutFetcher) for it"
+                             files: configure an OCI fetcher (OciRegistryFetcher or OciLayoutFetcher) \
+                             for it"
                         .to_owned(),
                 });
             };
@@ -170,26 +180,35 @@ impl ArtifactFetcher for FileFetcher {
     }
 }
 
-/// Routes file references to a [`FileFetcher`] and OCI references to an
-/// [`OciLayoutFetcher`]; either may be left out, and a reference of a kind with no fetcher
-/// configured is refused with [`FetchError::Unsupported`] saying what to configure.
+/// Routes file references to a [`FileFetcher`], and OCI references to an
+/// [`OciLayoutFetcher`] (local OCI image layouts) and an [`OciRegistryFetcher`] (registries).
+/// Any of them may be left out; a reference nothing configured serves is refused with
+/// [`FetchError::Unsupported`] saying what to configure.
+///
+/// **OCI references.** With both configured, a reference whose layout directory exists
+/// under the layout root is served from the layout (a local mirror wins, and works offline);
+/// any other goes to the registry. With only one configured, it serves every OCI reference.
 ///
 /// [`DefaultFetcher::new`] (and `default()`) reads files with relative paths resolved against
-/// the process's working directory and serves no OCI references, since there is no sensible
-/// default layout root; [`DefaultFetcher::empty`] serves nothing.
+/// the process's working directory and pulls OCI references from their registries with
+/// [`OciRegistryFetcher::new`] (anonymous, HTTPS except for loopback registries, a 60 s
+/// deadline); it configures no layout root, since there is no sensible default one.
+/// [`DefaultFetcher::empty`] serves nothing.
 ///
 /// ```
-/// use lattice_artifact::{DefaultFetcher, FileFetcher, OciLayoutFetcher};
+/// use lattice_artifact::{DefaultFetcher, FileFetcher, OciLayoutFetcher, OciRegistryFetcher};
 ///
 /// let fetcher = DefaultFetcher::empty()
 ///     .with_files(FileFetcher::new("/srv/components"))
-///     .with_oci_layouts(OciLayoutFetcher::new("/srv/oci"));
+///     .with_oci_layouts(OciLayoutFetcher::new("/srv/oci"))
+///     .with_registry(OciRegistryFetcher::builder().basic_auth("ghcr.io", "ci", "token").build());
 /// # let _ = fetcher;
 /// ```
 #[derive(Clone, Debug)]
 pub struct DefaultFetcher {
     files: Option<FileFetcher>,
     oci: Option<OciLayoutFetcher>,
+    registry: Option<OciRegistryFetcher>,
 }
 
 impl Default for DefaultFetcher {
@@ -199,19 +218,23 @@ impl Default for DefaultFetcher {
 }
 
 impl DefaultFetcher {
-    /// A fetcher reading files relative to the working directory (`FileFetcher::new(".")`),
-    /// with no OCI layouts configured.
+    /// A fetcher reading files relative to the working directory (`FileFetcher::new(".")`)
+    /// and pulling OCI references from registries (`OciRegistryFetcher::new()`), with no OCI
+    /// layouts configured.
     #[must_use]
     pub fn new() -> Self {
-        Self::empty().with_files(FileFetcher::new("."))
+        Self::empty()
+            .with_files(FileFetcher::new("."))
+            .with_registry(OciRegistryFetcher::new())
     }
 
-    /// A fetcher with neither files nor OCI layouts configured.
+    /// A fetcher with neither files, OCI layouts nor registries configured.
     #[must_use]
     pub fn empty() -> Self {
         Self {
             files: None,
             oci: None,
+            registry: None,
         }
     }
 
@@ -222,10 +245,24 @@ impl DefaultFetcher {
         self
     }
 
-    /// Serves OCI references with `oci`.
+    /// Serves OCI references that have a layout under `oci`'s root from it.
     #[must_use]
     pub fn with_oci_layouts(mut self, oci: OciLayoutFetcher) -> Self {
         self.oci = Some(oci);
+        self
+    }
+
+    /// Pulls OCI references from registries with `registry`.
+    #[must_use]
+    pub fn with_registry(mut self, registry: OciRegistryFetcher) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Serves no OCI references from registries (files and layouts only).
+    #[must_use]
+    pub fn without_registry(mut self) -> Self {
+        self.registry = None;
         self
     }
 }
@@ -240,21 +277,33 @@ impl ArtifactFetcher for DefaultFetcher {
             Box::pin(async move { Err(error) }) as BoxFuture<'a, _>
         };
         if artifact.as_file().is_some() {
-            match &self.files {
+            return match &self.files {
                 Some(files) => files.fetch(artifact),
                 None => unsupported(
                     "this host serves no local files: configure the fetcher with \
                      `DefaultFetcher::with_files(FileFetcher::new(base_dir))`",
                 ),
-            }
-        } else {
-            match &self.oci {
-                Some(oci) => oci.fetch(artifact),
-                None => unsupported(
-                    "this host serves no OCI references: configure the fetcher with \
-                     `DefaultFetcher::with_oci_layouts(OciLayoutFetcher::new(root))`",
-                ),
-            }
+            };
+        }
+        match (&self.oci, &self.registry) {
+            (Some(oci), None) => oci.fetch(artifact),
+            (None, Some(registry)) => registry.fetch(artifact),
+            (Some(oci), Some(registry)) => Box::pin(async move {
+                let has_layout = match oci.layout_dir(artifact) {
+                    Some(dir) => tokio::fs::try_exists(dir).await.unwrap_or(false),
+                    None => false,
+                };
+                if has_layout {
+                    oci.fetch(artifact).await
+                } else {
+                    registry.fetch(artifact).await
+                }
+            }),
+            (None, None) => unsupported(
+                "this host serves no OCI references: configure the fetcher with \
+                 `DefaultFetcher::with_registry(OciRegistryFetcher::new())` or \
+                 `DefaultFetcher::with_oci_layouts(OciLayoutFetcher::new(root))`",
+            ),
         }
     }
 }
@@ -318,7 +367,9 @@ mod tests {
         let oci = fetcher.fetch(&artifact("ghcr.io/a/b:1")).await.unwrap_err();
         assert_eq!(oci.kind(), FetchErrorKind::Unsupported);
         assert!(oci.to_string().contains("with_oci_layouts"), "{oci}");
+        assert!(oci.to_string().contains("with_registry"), "{oci}");
         let oci = DefaultFetcher::new()
+            .without_registry()
             .fetch(&artifact("ghcr.io/a/b:1"))
             .await
             .unwrap_err();

@@ -1,7 +1,10 @@
 //! [`FetchError`]: why an artifact's bytes could not be had.
 
 use lattice_status::{ReasonCode, StatusReason};
-use std::{io, path::PathBuf};
+use std::{error::Error as StdError, io, path::PathBuf, time::Duration};
+
+/// The error a registry client or transport gave, kept whole as a [`FetchError`]'s source.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Why an artifact could not be fetched, or why the fetched bytes were refused.
 ///
@@ -65,6 +68,117 @@ pub enum FetchError {
         /// What is wrong with it.
         detail: String,
     },
+    /// The OCI registry cannot be reached: the connection is refused, the name does not
+    /// resolve, or TLS cannot be set up (for instance, a plain-HTTP registry reached over
+    /// HTTPS).
+    #[error(
+        "artifact `{artifact}`: registry {registry} cannot be reached over {}: check that it \
+         runs and that this host can reach it{}",
+        if *.plain_http { "plain HTTP" } else { "HTTPS" },
+        if *.plain_http { "" } else { "; if it serves plain HTTP, allow that with \
+         `OciRegistryFetcherBuilder::insecure_registry`" }
+    )]
+    Unreachable {
+        /// The artifact reference as written.
+        artifact: String,
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// Whether the registry was reached over plain HTTP rather than HTTPS.
+        plain_http: bool,
+        /// The transport's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The whole fetch (every request to the registry, and reading the component's bytes) did
+    /// not finish within the fetcher's deadline: a registry that accepts connections but does
+    /// not answer, or answers too slowly.
+    #[error(
+        "artifact `{artifact}`: fetching from registry {registry} did not finish within \
+         {after:?}; the registry is overloaded or not answering: retry later, or raise the \
+         deadline (`OciRegistryFetcherBuilder::deadline`)"
+    )]
+    TimedOut {
+        /// The artifact reference as written.
+        artifact: String,
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The deadline that passed.
+        after: Duration,
+    },
+    /// The registry refused access: it wants credentials and none were configured, or it
+    /// refused the ones given.
+    #[error("{}", unauthorized_message(.artifact, .registry, .username.as_deref()))]
+    Unauthorized {
+        /// The artifact reference as written.
+        artifact: String,
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The user whose credentials were sent; `None` when the pull was anonymous.
+        username: Option<String>,
+        /// The registry's refusal, as the registry client reported it.
+        #[source]
+        source: BoxError,
+    },
+    /// The registry failed the request in another way: a server error, an unexpected answer,
+    /// or a connection lost while reading.
+    #[error("artifact `{artifact}`: registry {registry} failed the request: {detail}")]
+    Registry {
+        /// The artifact reference as written.
+        artifact: String,
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// What was being done and what went wrong.
+        detail: String,
+        /// The registry client's or transport's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The registry's manifest for the reference is not a WebAssembly component image: it
+    /// cannot be decoded, or it has no WebAssembly layer.
+    #[error("artifact `{artifact}`: invalid manifest from registry {registry}: {detail}")]
+    InvalidManifest {
+        /// The artifact reference as written.
+        artifact: String,
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// What is wrong with the manifest.
+        detail: String,
+        /// The decoder's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A manifest or blob served by a registry does not hash to the digest that names it: the
+    /// registry's copy is corrupt (or was tampered with on the way).
+    #[error(
+        "artifact `{artifact}`: {blob} from registry {registry} is corrupt: it must hash to \
+         {expected} but hashes to {actual}; re-push the artifact or repair the registry's storage"
+    )]
+    RegistryDigestMismatch {
+        /// The artifact reference as written.
+        artifact: String,
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// What was served: `manifest` or `layer` and its digest.
+        blob: String,
+        /// The digest the content must have.
+        expected: String,
+        /// The digest the content has.
+        actual: String,
+    },
+}
+
+fn unauthorized_message(artifact: &str, registry: &str, username: Option<&str>) -> String {
+    match username {
+        None => format!(
+            "artifact `{artifact}`: registry {registry} refused an anonymous pull: configure \
+             credentials for it (`OciRegistryFetcherBuilder::basic_auth`)"
+        ),
+        Some(username) => format!(
+            "artifact `{artifact}`: registry {registry} refused the credentials of user \
+             `{username}`: check the username and password configured for it and that the \
+             user may pull this repository"
+        ),
+    }
 }
 
 fn digest_mismatch_message(
@@ -105,6 +219,16 @@ pub enum FetchErrorKind {
     DigestMismatch,
     /// See [`FetchError::InvalidLayout`].
     InvalidLayout,
+    /// See [`FetchError::Unreachable`].
+    Unreachable,
+    /// See [`FetchError::TimedOut`].
+    TimedOut,
+    /// See [`FetchError::Unauthorized`].
+    Unauthorized,
+    /// See [`FetchError::Registry`].
+    Registry,
+    /// See [`FetchError::InvalidManifest`].
+    InvalidManifest,
 }
 
 impl FetchError {
@@ -115,8 +239,15 @@ impl FetchError {
             Self::NotFound { .. } => FetchErrorKind::NotFound,
             Self::Io { .. } => FetchErrorKind::Io,
             Self::Unsupported { .. } => FetchErrorKind::Unsupported,
-            Self::DigestMismatch { .. } => FetchErrorKind::DigestMismatch,
+            Self::DigestMismatch { .. } | Self::RegistryDigestMismatch { .. } => {
+                FetchErrorKind::DigestMismatch
+            }
             Self::InvalidLayout { .. } => FetchErrorKind::InvalidLayout,
+            Self::Unreachable { .. } => FetchErrorKind::Unreachable,
+            Self::TimedOut { .. } => FetchErrorKind::TimedOut,
+            Self::Unauthorized { .. } => FetchErrorKind::Unauthorized,
+            Self::Registry { .. } => FetchErrorKind::Registry,
+            Self::InvalidManifest { .. } => FetchErrorKind::InvalidManifest,
         }
     }
 
@@ -127,7 +258,13 @@ impl FetchError {
             Self::NotFound { artifact, .. }
             | Self::Io { artifact, .. }
             | Self::Unsupported { artifact, .. }
-            | Self::InvalidLayout { artifact, .. } => Some(artifact),
+            | Self::InvalidLayout { artifact, .. }
+            | Self::Unreachable { artifact, .. }
+            | Self::TimedOut { artifact, .. }
+            | Self::Unauthorized { artifact, .. }
+            | Self::Registry { artifact, .. }
+            | Self::InvalidManifest { artifact, .. }
+            | Self::RegistryDigestMismatch { artifact, .. } => Some(artifact),
             Self::DigestMismatch { artifact, .. } => artifact.as_deref(),
         }
     }
@@ -154,10 +291,15 @@ impl FetchError {
 
 /// The reason a host reports when fetching fails.
 ///
-/// Every fetch error is [`ReasonCode::FetchFailed`] with the error's message — including a
-/// corrupt blob in an OCI layout, which is a storage or transport fault — **except a pin
-/// mismatch** ([`FetchError::is_pin_mismatch`]): then the bytes were fetched whole but are not
-/// the pinned ones, which `lattice-status` documents as [`ReasonCode::InvalidArtifact`].
+/// Every fetch error is [`ReasonCode::FetchFailed`] — including a corrupt blob in an OCI
+/// layout or a registry, a storage or transport fault that re-pushing or repairing fixes —
+/// **except a pin mismatch** ([`FetchError::is_pin_mismatch`]): then the bytes were fetched
+/// whole but are not the pinned ones, which `lattice-status` documents as
+/// [`ReasonCode::InvalidArtifact`].
+///
+/// The message is the error's, followed by its sources (a registry client's or transport's
+/// error, such as `connection refused`), so the reason says what happened without the error
+/// value.
 impl From<&FetchError> for StatusReason {
     fn from(error: &FetchError) -> Self {
         let code = if error.is_pin_mismatch() {
@@ -165,7 +307,18 @@ impl From<&FetchError> for StatusReason {
         } else {
             ReasonCode::FetchFailed
         };
-        StatusReason::new(code, error.to_string())
+        let mut message = error.to_string();
+        let mut next = StdError::source(error);
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            // Some errors repeat their source's message in their own; say it once.
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            next = cause.source();
+        }
+        StatusReason::new(code, message)
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! | step | trait | shipped implementations |
 //! |---|---|---|
-//! | get the bytes | [`ArtifactFetcher`] (async, returns a boxed future) | [`FileFetcher`] (local files), [`OciLayoutFetcher`] (local OCI image-layout directories), [`DefaultFetcher`] (routes to either) |
+//! | get the bytes | [`ArtifactFetcher`] (async, returns a boxed future) | [`FileFetcher`] (local files), [`OciLayoutFetcher`] (local OCI image-layout directories), [`OciRegistryFetcher`] (OCI registries, as `wash oci push` pushes components), [`DefaultFetcher`] (routes to them) |
 //! | check the bytes | [`ComponentValidator`] (synchronous; call it from `spawn_blocking`) | [`WasmComponentValidator`] (wasmparser, plus import coverage by the spec's links) |
 //!
 //! A spec may pin its artifact's digest; [`verify_pin`] checks bytes against a pin and
@@ -37,13 +37,16 @@
 mod fetch;
 mod fetch_error;
 mod oci_layout;
+mod oci_registry;
+mod registry_pull;
 pub mod testing;
 mod validate;
 mod validate_error;
 
 pub use fetch::{ArtifactFetcher, DefaultFetcher, FileFetcher, fetch_pinned, verify_pin};
-pub use fetch_error::{FetchError, FetchErrorKind};
+pub use fetch_error::{BoxError, FetchError, FetchErrorKind};
 pub use oci_layout::{OciLayoutFetcher, WASM_LAYER_MEDIA_TYPES};
+pub use oci_registry::{DEFAULT_REGISTRY_DEADLINE, OciRegistryFetcher, OciRegistryFetcherBuilder};
 pub use validate::{
     ComponentValidator, DEFAULT_HOST_PROVIDED, ValidatedComponent, WasmComponentValidator,
 };

@@ -12,17 +12,22 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// The layer media types that hold a WebAssembly component, in order of preference.
+/// The layer media types that hold a WebAssembly component, in order of preference:
+/// `application/wasm` (the CNCF WebAssembly OCI artifact format, what `wash oci push` 2.x
+/// pushes), `application/vnd.wasm.content.layer.v1+wasm` (oci-client's and wasm-to-oci's), and
+/// `application/vnd.module.wasm.content.layer.v1+wasm` (wasmCloud's before the CNCF format).
 pub const WASM_LAYER_MEDIA_TYPES: &[&str] = &[
     "application/wasm",
     "application/vnd.wasm.content.layer.v1+wasm",
+    "application/vnd.module.wasm.content.layer.v1+wasm",
 ];
 
 /// The annotation an image layout's `index.json` names a manifest's tag with.
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub(crate) const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const INDEX_MEDIA_TYPES: &[&str] = &[
+pub(crate) const DOCKER_MANIFEST_MEDIA_TYPE: &str =
+    "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const INDEX_MEDIA_TYPES: &[&str] = &[
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
@@ -135,13 +140,13 @@ struct Manifest {
     layers: Vec<Descriptor>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Descriptor {
+pub(crate) struct Descriptor {
     #[serde(default)]
-    media_type: Option<String>,
-    digest: String,
-    size: u64,
+    pub(crate) media_type: Option<String>,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
@@ -150,6 +155,15 @@ impl Descriptor {
     fn ref_name(&self) -> Option<&str> {
         self.annotations.get(REF_NAME).map(String::as_str)
     }
+}
+
+/// The layer holding the component: the first of the most preferred WebAssembly media type.
+pub(crate) fn wasm_layer(layers: &[Descriptor]) -> Option<&Descriptor> {
+    WASM_LAYER_MEDIA_TYPES.iter().find_map(|wasm| {
+        layers
+            .iter()
+            .find(|layer| layer.media_type.as_deref() == Some(wasm))
+    })
 }
 
 /// One layout directory, while fetching one artifact from it.
@@ -200,27 +214,19 @@ impl Layout {
         {
             return Err(self.nested_index(&manifest.digest));
         }
-        let layer = WASM_LAYER_MEDIA_TYPES
-            .iter()
-            .find_map(|wasm| {
-                image
-                    .layers
-                    .iter()
-                    .find(|layer| layer.media_type.as_deref() == Some(wasm))
-            })
-            .ok_or_else(|| {
-                let found: Vec<&str> = image
-                    .layers
-                    .iter()
-                    .map(|l| l.media_type.as_deref().unwrap_or("(none)"))
-                    .collect();
-                self.invalid(format!(
-                    "manifest {} has no WebAssembly layer (media type {}); its layers are: [{}]",
-                    manifest.digest,
-                    WASM_LAYER_MEDIA_TYPES.join(" or "),
-                    found.join(", ")
-                ))
-            })?;
+        let layer = wasm_layer(&image.layers).ok_or_else(|| {
+            let found: Vec<&str> = image
+                .layers
+                .iter()
+                .map(|l| l.media_type.as_deref().unwrap_or("(none)"))
+                .collect();
+            self.invalid(format!(
+                "manifest {} has no WebAssembly layer (media type {}); its layers are: [{}]",
+                manifest.digest,
+                WASM_LAYER_MEDIA_TYPES.join(" or "),
+                found.join(", ")
+            ))
+        })?;
         self.read_blob(layer).await.map(Bytes::from)
     }
 

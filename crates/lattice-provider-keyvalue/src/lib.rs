@@ -291,3 +291,79 @@ pub async fn start(
         provider,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lattice_spec::{ComponentSpecDraft, LinkDraft};
+
+    fn put(bucket: Option<&str>) -> LinkPutRequest {
+        let mut link = LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store"]);
+        if let Some(bucket) = bucket {
+            link = link.target_config_value("bucket", bucket);
+        }
+        let spec = ComponentSpecDraft::new("greeter", "./greeter.wasm")
+            .link(link)
+            .validate()
+            .unwrap();
+        let link = &spec.links()[0];
+        LinkPutRequest::new(
+            spec.id().clone(),
+            link,
+            BTreeMap::new(),
+            link.target_config().values().clone(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_link_names_its_bucket_or_gets_the_default_and_a_bad_name_is_refused() {
+        let provider = KeyValueProvider::new();
+        provider.put_link(&put(Some("visits"))).await.unwrap();
+        assert_eq!(
+            provider.linked_bucket("greeter", "default").as_deref(),
+            Some("visits")
+        );
+        provider.put_link(&put(None)).await.unwrap();
+        assert_eq!(
+            provider.linked_bucket("greeter", "default").as_deref(),
+            Some(DEFAULT_BUCKET)
+        );
+
+        let long = "b".repeat(256);
+        let refusal = provider.put_link(&put(Some(&long))).await.unwrap_err();
+        assert_eq!(refusal.kind, LinkErrorKind::InvalidConfiguration);
+        // A refused put leaves the link as it was.
+        assert_eq!(
+            provider.linked_bucket("greeter", "default").as_deref(),
+            Some(DEFAULT_BUCKET)
+        );
+    }
+
+    #[tokio::test]
+    async fn increment_counts_per_bucket_and_refuses_a_value_that_is_not_a_number() {
+        use atomics::Handler as _;
+        let provider = KeyValueProvider::new();
+        let bucket =
+            |name: &str| ResourceBorrow::<store::Bucket>::from(Bytes::from(name.to_owned()));
+        let cx = Headers::default();
+        let count = |b: &str| provider.increment(cx_clone(&cx), bucket(b), "visits".into(), 1);
+        assert_eq!(count("a").await.unwrap().unwrap(), 1);
+        assert_eq!(count("a").await.unwrap().unwrap(), 2);
+        assert_eq!(count("b").await.unwrap().unwrap(), 1);
+        lock(&provider.state.buckets)
+            .get_mut("b")
+            .unwrap()
+            .insert("visits".into(), Bytes::from_static(b"many"));
+        assert!(matches!(
+            count("b").await.unwrap(),
+            Err(store::Error::Other(_))
+        ));
+    }
+
+    fn cx_clone(cx: &Headers) -> Headers {
+        Headers {
+            headers: cx.headers.clone(),
+            subject: cx.subject.clone(),
+        }
+    }
+}

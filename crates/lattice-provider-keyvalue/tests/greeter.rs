@@ -279,3 +279,95 @@ async fn an_upgrade_under_load_changes_code_configuration_and_link_without_losin
         "{settled}"
     );
 }
+
+fn example_path(name: &str) -> PathBuf {
+    [
+        env!("CARGO_MANIFEST_DIR"),
+        "../../examples/components",
+        name,
+    ]
+    .iter()
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_greeter_is_pulled_from_an_oci_registry_and_a_wrong_pin_keeps_the_old_revision() {
+    let registry = tokio::task::spawn_blocking(lattice_test_support::Registry::start)
+        .await
+        .unwrap()
+        .expect("docker-registry starts (scripts/install-registry)");
+    let (v1, v2) = tokio::task::spawn_blocking({
+        let registry_v1 = registry.reference("greeter:1.0.0");
+        let registry_v2 = registry.reference("greeter:2.0.0");
+        let wash = lattice_test_support::Wash::find().expect("wash (scripts/install-registry)");
+        move || {
+            let push = |reference: &str, file: &str| {
+                wash.push(reference, &example_path(file), None)
+                    .expect("wash pushes")
+            };
+            (
+                push(&registry_v1, "greeter/greeter-v1.wasm"),
+                push(&registry_v2, "greeter/greeter-v2.wasm"),
+            )
+        }
+    })
+    .await
+    .unwrap();
+
+    let lattice = Lattice::start().await;
+    let host = lattice.host("host-1").await;
+    let from_registry = |revision: u64, reference: &str, greeting: &str| {
+        ComponentSpecDraft::new("greeter", reference)
+            .revision(revision)
+            .config_value("greeting", greeting)
+            .link(
+                LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store", "atomics"])
+                    .target_config_value("bucket", "oci"),
+            )
+    };
+    lattice
+        .apply(
+            &host,
+            &from_registry(1, &v1.reference, "Hi").validate().unwrap(),
+        )
+        .await;
+    let invoker = lattice.invoker().await;
+    assert_eq!(
+        within(hello(&invoker, "Ada")).await.unwrap(),
+        "Hi, Ada! You are visitor #1. (greeter v1)"
+    );
+
+    // Revision 2 pinned to the wrong digest (v1's bytes): the host refuses it after the pull,
+    // and revision 1 keeps serving.
+    let v1_bytes = std::fs::read(example_path("greeter/greeter-v1.wasm")).unwrap();
+    let wrong_pin = from_registry(2, &v2.reference, "Welcome")
+        .digest(lattice_spec::ContentDigest::sha256_of(&v1_bytes).to_string())
+        .validate()
+        .unwrap();
+    let client = Client::new(lattice.nats.clone(), lattice.lattice.clone());
+    match within(client.apply_and_wait(host.host_id(), &wrong_pin, DEADLINE)).await {
+        Err(lattice_client::WaitError::Failed { reason, .. }) => assert_eq!(
+            reason.code,
+            lattice_status::ReasonCode::InvalidArtifact,
+            "{reason}"
+        ),
+        other => panic!("a wrong pin must fail the upgrade: {other:?}"),
+    }
+    assert_eq!(
+        within(hello(&invoker, "Ada")).await.unwrap(),
+        "Hi, Ada! You are visitor #2. (greeter v1)"
+    );
+
+    // The right pin: revision 3 runs v2's code from the registry.
+    let v2_bytes = std::fs::read(example_path("greeter/greeter-v2.wasm")).unwrap();
+    let pinned = from_registry(3, &v2.reference, "Welcome")
+        .digest(lattice_spec::ContentDigest::sha256_of(&v2_bytes).to_string())
+        .validate()
+        .unwrap();
+    lattice.apply(&host, &pinned).await;
+    assert_eq!(
+        within(hello(&invoker, "Ada")).await.unwrap(),
+        "visit 3: Welcome, Ada. Welcome back! (greeter v2)"
+    );
+    drop(registry);
+}

@@ -97,9 +97,10 @@ impl Scheduler {
     }
 
     /// Pre-flight checks artifacts with `fetcher` and `validator` before any host is touched
-    /// (default: local files from the working directory, and the wasmparser validator).
-    /// Artifacts the fetcher does not support (e.g. OCI references without a configured
-    /// layout) are left to the hosts.
+    /// (default: local files from the working directory, OCI registries anonymously, and the
+    /// wasmparser validator). Artifacts the fetcher does not support, or cannot reach or is
+    /// not allowed to pull (the hosts may have the network and the credentials), are left to
+    /// the hosts.
     #[must_use]
     pub fn with_preflight(
         mut self,
@@ -131,8 +132,18 @@ impl Scheduler {
             };
             let bytes = match fetcher.fetch(spec.artifact()).await {
                 Ok(bytes) => bytes,
-                Err(e) if e.kind() == FetchErrorKind::Unsupported => {
-                    tracing::info!(component = %spec.id(), "pre-flight cannot fetch this artifact; the hosts will check it");
+                // What the scheduler cannot reach, the hosts may (their own network, their
+                // registry credentials): left to them. What it did fetch, it checks.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        FetchErrorKind::Unsupported
+                            | FetchErrorKind::Unauthorized
+                            | FetchErrorKind::Unreachable
+                            | FetchErrorKind::TimedOut
+                    ) =>
+                {
+                    tracing::info!(component = %spec.id(), error = %e, "pre-flight cannot fetch this artifact; the hosts will check it");
                     continue;
                 }
                 Err(e) => return Err(refuse(e.to_string())),

