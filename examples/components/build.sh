@@ -2,7 +2,7 @@
 # Rebuilds the example components from their WebAssembly text and WIT, with the wasm-tools
 # CLI (PyPI `wasm-tools`, installed if missing):
 #   greeter/greeter-v1.wasm, greeter/greeter-v2.wasm   common.wat + vN.wat, world `greeter`
-#   faulty/{unruly,start-trap,big-memory}.wasm          common.wat + NAME.wat, world `faulty`
+#   faulty/{unruly,start-trap,start-spin,big-memory}.wasm   common.wat + NAME.wat, world `faulty`
 # The binaries are committed, so a fresh machine needs none of this to run the demo or tests.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,6 +21,6 @@ build() {
 
 build greeter v1 greeter greeter/greeter-v1.wasm
 build greeter v2 greeter greeter/greeter-v2.wasm
-for name in unruly start-trap big-memory; do
+for name in unruly start-trap start-spin big-memory; do
   build faulty "$name" faulty "faulty/$name.wasm"
 done

@@ -50,10 +50,15 @@ struct Fixture {
 
 impl Fixture {
     async fn start(limits: Limits) -> Self {
+        Self::start_with(false, limits).await
+    }
+
+    /// A host whose runtime meters fuel when `fuel` is true.
+    async fn start_with(fuel: bool, limits: Limits) -> Self {
         let server = NatsServer::start().expect("nats-server starts");
         let nats = within(async_nats::connect(server.url())).await.unwrap();
         let lattice: LatticeName = "default".parse().unwrap();
-        let runtime = WasmtimeRuntime::new(nats.clone(), &lattice)
+        let runtime = WasmtimeRuntime::with_fuel(nats.clone(), &lattice, fuel)
             .unwrap()
             .limits(limits);
         let host = within(
@@ -188,5 +193,24 @@ async fn an_import_without_a_link_and_bytes_that_are_not_a_component_are_refused
         .unwrap();
     let (code, message) = failure_code(fixture.apply(&text).await);
     assert_eq!(code, ReasonCode::InvalidArtifact, "{message}");
+    assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_function_that_never_ends_meets_the_deadline_or_the_fuel_limit() {
+    // The deadline: wall clock.
+    let fixture = Fixture::start(Limits::default().deadline(Duration::from_millis(200))).await;
+    fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
+    let (code, message) = failure_code(fixture.apply(&spec(2, "faulty/start-spin.wasm")).await);
+    assert_eq!(code, ReasonCode::ResourceLimit, "{message}");
+    assert!(message.contains("deadline"), "{message}");
+    assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+
+    // Fuel: a runtime that meters it, with a deadline far away.
+    let fixture = Fixture::start_with(true, Limits::default().fuel(Some(1_000_000))).await;
+    fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
+    let (code, message) = failure_code(fixture.apply(&spec(2, "faulty/start-spin.wasm")).await);
+    assert_eq!(code, ReasonCode::ResourceLimit, "{message}");
+    assert!(message.contains("fuel"), "{message}");
     assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
 }
