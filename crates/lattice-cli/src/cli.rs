@@ -6,7 +6,9 @@
 use crate::{
     apply, delete, duration,
     error::{CliError, Endpoint},
-    get, host, invoke, rollout, schema, up,
+    get, host, invoke,
+    nats_auth::NatsAuth,
+    rollout, schema, up,
 };
 use clap::{Args, Parser, Subcommand};
 use lattice_client::Client;
@@ -30,7 +32,13 @@ Exit codes:
   0  success
   1  the operation failed (an apply was rejected or its revision failed, a host refused)
   2  usage error or invalid input (bad options, an invalid spec document)
-  3  NATS or the hosts cannot be reached (connection refused, no responders, timeout)";
+  3  NATS or the hosts cannot be reached (connection refused, no responders, timeout, the
+     server refused the credentials)
+
+A secured NATS server: one of --creds FILE, --nkey FILE|SEED, --token TOKEN or --user USER
+--password PASSWORD, and --tls-ca FILE (--tls-cert FILE --tls-key FILE for client
+certificates); each also from LATTICE_NATS_CREDS, _NKEY, _TOKEN, _USER, _PASSWORD, _TLS_CA,
+_TLS_CERT, _TLS_KEY. `lattice up` runs its own server and does not use them.";
 
 /// The `lattice` command.
 #[derive(Debug, Parser)]
@@ -70,6 +78,9 @@ pub(crate) struct Globals {
     /// (`500ms`, `2s`, `1m`).
     #[arg(long, global = true, default_value = "2s", value_name = "DURATION", value_parser = duration::parse)]
     pub(crate) timeout: Duration,
+    /// How to authenticate to the NATS server and secure the connection.
+    #[command(flatten)]
+    pub(crate) auth: NatsAuth,
 }
 
 /// The command groups.
@@ -105,6 +116,11 @@ impl Cli {
     /// Runs the chosen command.
     pub(crate) async fn run(self) -> Result<(), CliError> {
         let globals = self.globals;
+        // Conflicting authentication options are usage errors before anything else happens;
+        // `up` (its own server) and `schema` (no server) do not connect to the user's server.
+        if !matches!(self.command, Command::Up(_) | Command::Schema(_)) {
+            globals.auth.check()?;
+        }
         match self.command {
             Command::Up(args) => up::run(&globals, args).await,
             Command::Host(args) => host::run(&globals, args).await,
@@ -127,15 +143,19 @@ impl Globals {
         }
     }
 
-    /// Connects to NATS under the connection name `name`.
+    /// Connects to the user's NATS server under the connection name `name`, authenticated
+    /// and secured as the global options say. Every connection the CLI makes to that server
+    /// goes through here.
     pub(crate) async fn connect(&self, name: &str) -> Result<async_nats::Client, CliError> {
-        async_nats::ConnectOptions::new()
+        let (options, auth) = self.auth.connect_options()?;
+        options
             .name(name)
             .connection_timeout(self.timeout)
             .connect(self.nats_url.as_str())
             .await
             .map_err(|source| CliError::Connect {
                 url: self.nats_url.clone(),
+                auth,
                 source,
             })
     }
@@ -173,6 +193,33 @@ mod tests {
         .unwrap();
         assert_eq!(cli.globals.timeout, Duration::from_millis(250));
         assert_eq!(cli.globals.lattice.as_str(), "prod");
+    }
+
+    #[test]
+    fn authentication_options_are_global_and_redacted() {
+        let cli = Cli::try_parse_from([
+            "lattice",
+            "get",
+            "hosts",
+            "--user",
+            "alice",
+            "--password",
+            "hunter2",
+            "--tls-ca",
+            "ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(cli.globals.auth.user.as_deref(), Some("alice"));
+        assert!(cli.globals.auth.check().is_ok());
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("alice"), "{debug}");
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused_by_clap() {
+        let error = Cli::try_parse_from(["lattice", "--token", "", "get", "hosts"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
     }
 
     #[test]

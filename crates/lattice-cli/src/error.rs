@@ -1,7 +1,10 @@
 //! The one error type of the CLI, its exit code, and how it is printed: `error: …`, the
 //! causes, and a `hint: …` line saying what to do next (see `hints`).
 
-use crate::hints;
+use crate::{
+    hints,
+    nats_auth::{AuthError, AuthUsed},
+};
 use lattice_client::{ApplyError, RequestError, RequestErrorKind, WaitError};
 use lattice_ctl::Rejection;
 use lattice_spec::{ComponentId, HostId, LatticeName};
@@ -59,11 +62,16 @@ pub(crate) enum CliError {
         /// Every problem: field path and message.
         problems: Vec<(String, String)>,
     },
-    /// The NATS connection could not be made.
+    /// The authentication options conflict, or a file they name cannot be used.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The NATS connection could not be made (or the server refused the credentials).
     #[error("cannot connect to NATS at {url}")]
     Connect {
         /// The URL.
         url: String,
+        /// How the connection authenticated (no secrets), for the hint.
+        auth: AuthUsed,
         /// What async-nats said.
         #[source]
         source: async_nats::ConnectError,
@@ -183,7 +191,10 @@ impl CliError {
     /// The process exit code for this error.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::ReadSpec { .. } | Self::ParseSpec { .. } | Self::InvalidSpec { .. } => EXIT_USAGE,
+            Self::ReadSpec { .. }
+            | Self::ParseSpec { .. }
+            | Self::InvalidSpec { .. }
+            | Self::Auth(_) => EXIT_USAGE,
             Self::Connect { source, .. } => match source.kind() {
                 async_nats::ConnectErrorKind::ServerParse => EXIT_USAGE,
                 _ => EXIT_UNREACHABLE,

@@ -1,6 +1,9 @@
 //! What to do next: the `hint:` line printed under every error.
 
-use crate::error::{CliError, Endpoint, HostFailure};
+use crate::{
+    error::{CliError, Endpoint, HostFailure},
+    nats_auth,
+};
 use lattice_client::{ApplyError, RequestError, RequestErrorKind, WaitError};
 use lattice_ctl::{Rejection, RejectionCode};
 use lattice_spec::HostId;
@@ -25,10 +28,18 @@ pub(crate) fn hint(error: &CliError) -> Option<String> {
              `lattice schema export` writes the ComponentSpec schema \
              (v2alpha1/component-spec.json) for your editor"
             .to_owned(),
-        CliError::Connect { url, source } => match source.kind() {
+        CliError::Auth(error) => nats_auth::error_hint(error),
+        CliError::Connect { url, auth, source } if nats_auth::is_tls_failure(source) => {
+            nats_auth::tls_hint(url, auth)
+        }
+        CliError::Connect { url, auth, source } => match source.kind() {
             async_nats::ConnectErrorKind::ServerParse => {
                 format!("`{url}` is not a NATS URL: write it as nats://HOST:PORT")
             }
+            async_nats::ConnectErrorKind::AuthorizationViolation => {
+                nats_auth::refused_hint(url, auth)
+            }
+            async_nats::ConnectErrorKind::Authentication => nats_auth::signing_hint(auth),
             _ => nats_unreachable(url),
         },
         CliError::NoHosts { endpoint, .. } => format!(

@@ -8,7 +8,8 @@
 //! The code is laid out one module per command group (`up`, `get`, `apply`, `delete`,
 //! `schema`); `cli` holds the command tree and the global options, `error` the one error type
 //! with its exit code, `hints` what to do next after each error, `output` the table / JSON /
-//! YAML printers, `spec_file` the reading and validation of spec documents. A new command
+//! YAML printers, `spec_file` the reading and validation of spec documents, `nats_auth` the
+//! authentication and TLS options and their mapping to the NATS connect options. A new command
 //! group (e.g. `rollout`) is a new module with an `Args`/`Subcommand` type and a `run`
 //! function, plus one variant in `cli::Command`.
 //!
@@ -25,6 +26,7 @@ mod hints;
 mod host;
 mod invoke;
 mod local_nats;
+mod nats_auth;
 mod output;
 mod rollout;
 mod schema;

@@ -1,7 +1,8 @@
 //! How the CLI authenticates to the user's NATS server and secures the connection: the global
 //! `--creds`, `--nkey`, `--token`, `--user`/`--password` and `--tls-*` options (each also from a
 //! `LATTICE_NATS_*` variable), their checks, and the one mapping of them to
-//! [`async_nats::ConnectOptions`] that every connection to that server goes through.
+//! [`async_nats::ConnectOptions`] that every connection to that server goes through, and the
+//! hints for what goes wrong with them (`hints` defers to these).
 //!
 //! Secrets (token, password, nkey seed) never reach a message or a `Debug` output: they are held
 //! in [`Secret`], and what hints may say about the method used is in [`AuthUsed`].
@@ -55,7 +56,12 @@ pub(crate) struct NatsAuth {
     #[arg(long, global = true, env = "LATTICE_NATS_TLS_CA", value_name = "FILE")]
     pub(crate) tls_ca: Option<PathBuf>,
     /// A PEM client certificate, for servers that verify clients; goes with --tls-key.
-    #[arg(long, global = true, env = "LATTICE_NATS_TLS_CERT", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "LATTICE_NATS_TLS_CERT",
+        value_name = "FILE"
+    )]
     pub(crate) tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
     #[arg(long, global = true, env = "LATTICE_NATS_TLS_KEY", value_name = "FILE")]
@@ -154,7 +160,10 @@ impl AuthFile {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AuthError {
     /// More than one way to authenticate was given.
-    #[error("{} cannot be used together: give one way to authenticate", join(given))]
+    #[error(
+        "{} cannot be used together: give one way to authenticate",
+        join(given)
+    )]
     Conflict {
         /// The options given, e.g. `["--token", "--user"]`.
         given: Vec<&'static str>,
@@ -168,7 +177,7 @@ pub(crate) enum AuthError {
         missing: &'static str,
     },
     /// A file named by an option cannot be read.
-    #[error("cannot read the file `{}` of {}", path.display(), file.option())]
+    #[error("cannot read `{}` ({})", path.display(), file.option())]
     ReadFile {
         /// Which option.
         file: AuthFile,
@@ -352,7 +361,7 @@ fn looks_like_seed(text: &str) -> bool {
 fn user_seed(nkey: &Secret) -> Result<(String, String), AuthError> {
     let value = nkey.expose();
     let path = PathBuf::from(value);
-    let (seed, from) = if !looks_like_seed(value) || path.is_file() {
+    let (seed, from) = if !looks_like_seed(value.trim()) || path.is_file() {
         let contents = read(AuthFile::Nkey, &path)?;
         let seed = contents
             .lines()
@@ -365,7 +374,7 @@ fn user_seed(nkey: &Secret) -> Result<(String, String), AuthError> {
             .to_owned();
         (seed, Some(path))
     } else {
-        (value.to_owned(), None)
+        (value.trim().to_owned(), None)
     };
     let invalid = |problem: String| AuthError::InvalidSeed {
         path: from.clone(),
@@ -434,14 +443,27 @@ pub(crate) fn refused_hint(url: &str, used: &AuthUsed) -> String {
     }
 }
 
+/// Whether a failed connection failed in TLS: async-nats says so for its own TLS setup, and
+/// reports the handshake's failures (an unknown issuer, a refused client certificate) as I/O
+/// errors that carry the rustls error.
+pub(crate) fn is_tls_failure(error: &async_nats::ConnectError) -> bool {
+    use std::error::Error as _;
+    error.kind() == async_nats::ConnectErrorKind::Tls
+        || error
+            .source()
+            .and_then(|source| source.downcast_ref::<io::Error>())
+            .and_then(io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<async_nats::rustls::Error>())
+}
+
 /// The hint for a TLS failure.
 pub(crate) fn tls_hint(url: &str, used: &AuthUsed) -> String {
     if used.tls {
         format!(
-            "the TLS handshake with {url} failed: check that --tls-ca holds the CA that signed \
-             the server's certificate, that the certificate names the host of the URL, and that \
-             --tls-cert/--tls-key (if the server verifies clients) are a PEM certificate and its \
-             key"
+            "the TLS handshake with {url} failed: check that the server has TLS on, that \
+             --tls-ca holds the CA that signed the server's certificate, that the certificate \
+             names the host of the URL, and that --tls-cert/--tls-key (if the server verifies \
+             clients) are a PEM certificate and its key"
         )
     } else {
         format!(
@@ -506,7 +528,10 @@ mod tests {
             user: Some("u".into()),
             ..NatsAuth::default()
         };
-        assert_eq!(user.check().unwrap_err().to_string(), "--user needs --password");
+        assert_eq!(
+            user.check().unwrap_err().to_string(),
+            "--user needs --password"
+        );
         let password = NatsAuth {
             password: secret("p"),
             ..NatsAuth::default()

@@ -1,7 +1,7 @@
 //! `lattice up`: a local lattice in the foreground — its own nats-server (JetStream on) and N
 //! hosts — for trying the other commands from another terminal.
 
-use crate::{cli::Globals, error::CliError, local_nats::LocalNats};
+use crate::{cli::Globals, error::CliError, local_nats::LocalNats, nats_auth::AuthUsed};
 use clap::Args;
 use lattice_host::{Host, HostConfig, HostHandle};
 use lattice_spec::HostId;
@@ -24,8 +24,12 @@ example greeter's link target; --no-keyvalue leaves it out). Run other providers
 printed URL (a provider built with the lattice-provider kit answers link requests on \
 wasmbus.rpc.<lattice>.<provider>.linkdefs.*).
 
-nats-server 2.10 or newer must be on PATH, or named by NATS_SERVER_BIN. --nats-url is not used: \
-`lattice up` starts its own server.";
+nats-server 2.10 or newer must be on PATH, or named by NATS_SERVER_BIN. --nats-url and the \
+authentication and TLS options are not used: `lattice up` starts its own server, on loopback, \
+without authentication.";
+
+/// How long the keyvalue provider may take to stop gracefully on Ctrl-C.
+const PROVIDER_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Options of `lattice up`.
 #[derive(Debug, Args)]
@@ -79,6 +83,7 @@ pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError>
             .await
             .map_err(|source| CliError::Connect {
                 url: url.clone(),
+                auth: AuthUsed::default(),
                 source,
             });
         let provider_id = "keyvalue".parse().expect("a valid provider id");
@@ -100,15 +105,26 @@ pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError>
     println!("lattice get hosts");
     println!();
     println!("Run other providers against {url}. Press Ctrl-C to stop.");
-    tokio::select! {
-        () = stopped.notified() => println!("nats-server stopped; stopping the hosts"),
-        () = wait_for_interrupt() => println!("interrupted; stopping the hosts and nats-server"),
-    }
+    let server_stopped = tokio::select! {
+        () = stopped.notified() => {
+            println!("nats-server stopped; stopping the hosts");
+            true
+        }
+        () = wait_for_interrupt() => {
+            println!("interrupted; stopping the hosts and nats-server");
+            false
+        }
+    };
     for host in hosts {
         host.shutdown();
     }
     if let Some(keyvalue) = keyvalue {
-        keyvalue.shutdown().await;
+        // A graceful stop unsubscribes through the server; with the server gone (or going: a
+        // terminal's Ctrl-C reaches it too) that never completes, so it is skipped or bounded,
+        // and dropping the provider aborts it.
+        if !server_stopped {
+            let _ = tokio::time::timeout(PROVIDER_SHUTDOWN, keyvalue.shutdown()).await;
+        }
     }
     drop(server);
     println!("lattice down");
@@ -135,6 +151,7 @@ async fn server_stopped(url: &str) -> Result<(async_nats::Client, Arc<Notify>), 
         .await
         .map_err(|source| CliError::Connect {
             url: url.to_owned(),
+            auth: AuthUsed::default(),
             source,
         })?;
     Ok((watch, stopped))
@@ -158,6 +175,7 @@ async fn start_host(
         .await
         .map_err(|source| CliError::Connect {
             url: url.to_owned(),
+            auth: AuthUsed::default(),
             source,
         })?;
     let config = HostConfig::new(host_id.clone(), globals.lattice.clone()).label("local", "true");

@@ -2,113 +2,18 @@
 //! host served in-process by the host kit. Every wait is bounded: a child that outlives its
 //! deadline is killed and the test fails with what it printed.
 
-use lattice_host::{Host, HostConfig, HostHandle, RevisionEchoRuntime};
-use lattice_test_support::NatsServer;
+mod support;
+
 use serde_json::Value;
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader},
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Command, ExitStatus, Stdio},
-    sync::{Arc, mpsc},
-    time::{Duration, Instant},
+    process::Stdio,
+    sync::mpsc,
+    time::Instant,
 };
-
-/// The longest any one `lattice` invocation may take.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// What a finished `lattice` invocation printed.
-#[derive(Debug)]
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-}
-
-/// Runs `lattice args…` (with `stdin` piped in if given) and waits for it, at most [`DEADLINE`].
-fn lattice(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
-        .args(args)
-        .env_remove("LATTICE_NATS_URL")
-        .env_remove("LATTICE_LATTICE")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the lattice binary starts");
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes()).expect("write stdin");
-    }
-    finish(child)
-}
-
-/// Sends `signal` to `target` (a pid, or `-pgid` for a process group) with `kill(1)`.
-fn kill(signal: &str, target: &str) {
-    let _ = Command::new("kill")
-        .args([signal, "--", target])
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// A nats-server and hosts served in-process on their own runtime.
-/// Fields drop in order: hosts, then their runtime, then the server.
-struct Lattice {
-    _hosts: Vec<HostHandle>,
-    _runtime: tokio::runtime::Runtime,
-    server: NatsServer,
-}
-
-impl Lattice {
-    fn start(host_ids: &[&str]) -> Self {
-        let server = NatsServer::start().expect("nats-server starts");
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let hosts = runtime.block_on(async {
-            let mut hosts = Vec::new();
-            for id in host_ids {
-                let nats = async_nats::connect(server.url()).await.expect("connect");
-                let config = HostConfig::new(id.parse().unwrap(), "default".parse().unwrap());
-                let host = Host::new(nats, config, Arc::new(RevisionEchoRuntime))
-                    .start()
-                    .await
-                    .expect("host starts");
-                hosts.push(host);
-            }
-            hosts
-        });
-        Self {
-            _hosts: hosts,
-            _runtime: runtime,
-            server,
-        }
-    }
-
-    /// `lattice --nats-url URL args…`.
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_with_stdin(args, None)
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let url = self.server.url();
-        let mut all = vec!["--nats-url", url.as_str(), "--timeout", "2s"];
-        all.extend_from_slice(args);
-        lattice(&all, stdin)
-    }
-}
+use support::{DEADLINE, Lattice, finish, kill, lattice};
 
 /// Writes a real component (no imports, so no links and no provider) and a spec for it.
 fn write_spec(dir: &Path, name: &str, revision: u64, artifact: &Path) -> PathBuf {
@@ -322,9 +227,8 @@ impl Drop for Group {
 
 #[test]
 fn lattice_up_serves_hosts_until_its_nats_server_stops() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
+    let mut child = support::command()
         .args(["up", "--hosts", "2"])
-        .env_remove("LATTICE_LATTICE")
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -496,37 +400,14 @@ fn apply_of_a_manifest_rolls_out_and_a_failed_rollout_exits_non_zero() {
 
 /// Starts `lattice args…` without waiting for it.
 fn spawn_lattice(url: &str, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_lattice"))
+    support::command()
         .args(["--nats-url", url, "--timeout", "2s"])
         .args(args)
-        .env_remove("LATTICE_NATS_URL")
-        .env_remove("LATTICE_LATTICE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the lattice binary starts")
-}
-
-/// Waits for a spawned child under [`DEADLINE`], killing it on expiry.
-fn finish(child: std::process::Child) -> Run {
-    let pid = child.id();
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    let output = match finished.recv_timeout(DEADLINE) {
-        Ok(output) => output.expect("wait for lattice"),
-        Err(_) => {
-            kill("-KILL", &pid.to_string());
-            panic!("a lattice process ran past {DEADLINE:?}");
-        }
-    };
-    Run {
-        status: output.status,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 #[test]

@@ -54,6 +54,9 @@ impl Lanes {
     }
 }
 
+/// How long a shutdown waits for the server to end the drained subscriptions.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What orders link requests: the component and the link's key within it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct OrderKey {
@@ -132,13 +135,22 @@ impl Dispatcher {
     /// every request task and flushes the connection.
     pub(crate) async fn run(mut self, mut lanes: Lanes, mut shutdown: oneshot::Receiver<()>) {
         let mut stopping = false;
+        // Set when shutting down: the streams end once the server has processed the
+        // unsubscriptions, which never happens if the server is gone — hence a bound.
+        let drained_by = tokio::time::sleep(std::time::Duration::from_secs(u64::from(u32::MAX)));
+        tokio::pin!(drained_by);
         while lanes.any_open() {
             tokio::select! {
                 // An error means the handle is gone, which aborts this task anyway.
                 _ = &mut shutdown, if !stopping => {
                     debug!("shutting down: unsubscribing");
                     stopping = true;
+                    drained_by.as_mut().reset(tokio::time::Instant::now() + DRAIN_TIMEOUT);
                     lanes.drain().await;
+                }
+                () = &mut drained_by, if stopping => {
+                    warn!("the nats server did not end the subscriptions within {DRAIN_TIMEOUT:?} (is it gone?); stopping anyway");
+                    break;
                 }
                 message = lanes.put.sub.next(), if lanes.put.open => match message {
                     Some(message) => {
@@ -167,13 +179,14 @@ impl Dispatcher {
         while let Some(result) = self.tasks.join_next().await {
             log_join(result);
         }
-        // Replies are on the wire, and the server has processed the unsubscriptions.
-        match round_trip(&self.client).await {
-            Ok(RoundTrip::Confirmed) => {}
-            Ok(RoundTrip::Unconfirmed) => {
+        // Replies are on the wire, and the server has processed the unsubscriptions. (Bounded:
+        // with the server gone, a flush waits for a reconnection that may never come.)
+        match tokio::time::timeout(DRAIN_TIMEOUT, round_trip(&self.client)).await {
+            Ok(Ok(RoundTrip::Confirmed)) => {}
+            Ok(Ok(RoundTrip::Unconfirmed)) | Err(_) => {
                 warn!("the nats server did not confirm the unsubscriptions in time");
             }
-            Err(error) => warn!(%error, "cannot flush the connection after shutdown"),
+            Ok(Err(error)) => warn!(%error, "cannot flush the connection after shutdown"),
         }
         debug!("provider server stopped");
     }
