@@ -639,13 +639,13 @@ fn pause_windows(
 ) -> (serde_json::Value, serde_json::Value) {
     runtime.block_on(async {
         lattice.apply(&lattice.spec(1)).await;
-        run_series(&lattice, 2..2 + WARM_UP).await;
+        run_series(lattice, 2..2 + WARM_UP).await;
         let first = 2 + WARM_UP;
-        let idle = run_series(&lattice, first..first + UPGRADES).await;
+        let idle = run_series(lattice, first..first + UPGRADES).await;
         let idle = summarise(&format!("{}, idle", lattice.runtime.label()), &idle, None);
 
         let first = first + UPGRADES;
-        let load = Load::start(&lattice).await;
+        let load = Load::start(lattice).await;
         // Let the load reach its pace (every caller answered a few times) before the first
         // upgrade.
         let counters = || {
@@ -662,7 +662,7 @@ fn pause_windows(
             .host
             .invocation_counters(&lattice.component)
             .expect("serving");
-        let series = run_series(&lattice, first..first + UPGRADES).await;
+        let series = run_series(lattice, first..first + UPGRADES).await;
         let (served_after, held_after) = lattice
             .host
             .invocation_counters(&lattice.component)

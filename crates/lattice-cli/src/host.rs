@@ -3,6 +3,7 @@
 
 use crate::{cli::Globals, error::CliError};
 use clap::{Args, ValueEnum};
+use lattice_artifact::{ArtifactFetcher, DefaultFetcher, FileFetcher, OciRegistryFetcher};
 use lattice_host::{ComponentRuntime, Host, HostConfig, RevisionEchoRuntime};
 use lattice_runtime_wasmtime::{Limits, WasmtimeRuntime};
 use lattice_spec::{HostId, LatticeName};
@@ -13,7 +14,9 @@ pub(crate) const LONG_ABOUT: &str = "\
 Run one host against the NATS server of --nats-url until Ctrl-C: it answers the v2alpha1 \
 control interface of --lattice as --host-id, executes components with wasmtime (every export \
 served over wRPC, linked imports called over wRPC on the link's target, WASI and wasi:config \
-provided by the host), and fetches file artifacts relative to the directory it runs in.
+provided by the host). It fetches file artifacts relative to the directory it runs in, and OCI \
+artifacts from their registries (as `wash oci push` pushes them; --registry-auth for private \
+ones, --insecure-registry for plain HTTP beyond loopback).
 
 On Ctrl-C it stops taking control requests, lets running invocations finish, and exits.";
 
@@ -53,6 +56,56 @@ pub(crate) struct RuntimeArgs {
     /// How long one invocation may run (`500ms`, `30s`).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::parse)]
     invocation_deadline: Duration,
+    /// Credentials for an OCI registry (repeatable): `ghcr.io=USER:PASSWORD`. Other
+    /// registries are pulled from anonymously. Prefer the environment variable: a password on
+    /// the command line shows in the process list.
+    #[arg(
+        long = "registry-auth",
+        env = "LATTICE_REGISTRY_AUTH",
+        value_delimiter = ',',
+        hide_env_values = true,
+        value_name = "REGISTRY=USER:PASSWORD",
+        value_parser = parse_registry_auth
+    )]
+    registry_auth: Vec<RegistryAuth>,
+    /// A registry reached over plain HTTP (repeatable). Loopback registries always are.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// How long fetching one artifact from a registry may take.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::duration::parse)]
+    fetch_deadline: Duration,
+}
+
+/// A registry's credentials; the password never shows in `Debug`.
+#[derive(Clone)]
+pub(crate) struct RegistryAuth {
+    registry: String,
+    username: String,
+    password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("registry", &self.registry)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+fn parse_registry_auth(text: &str) -> Result<RegistryAuth, String> {
+    let shape = || "expected REGISTRY=USER:PASSWORD".to_owned();
+    let (registry, credentials) = text.split_once('=').ok_or_else(shape)?;
+    let (username, password) = credentials.split_once(':').ok_or_else(shape)?;
+    if registry.is_empty() || username.is_empty() || password.is_empty() {
+        return Err(shape());
+    }
+    Ok(RegistryAuth {
+        registry: registry.to_owned(),
+        username: username.to_owned(),
+        password: password.to_owned(),
+    })
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -63,6 +116,23 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 }
 
 impl RuntimeArgs {
+    /// Where artifacts come from: files relative to the working directory, OCI image
+    /// layouts, and OCI registries with the configured credentials.
+    pub(crate) fn fetcher(&self) -> Arc<dyn ArtifactFetcher> {
+        let mut registry = OciRegistryFetcher::builder().deadline(self.fetch_deadline);
+        for auth in &self.registry_auth {
+            registry = registry.basic_auth(&auth.registry, &auth.username, &auth.password);
+        }
+        for host in &self.insecure_registries {
+            registry = registry.insecure_registry(host);
+        }
+        Arc::new(
+            DefaultFetcher::new()
+                .with_files(FileFetcher::new("."))
+                .with_registry(registry.build()),
+        )
+    }
+
     /// The runtime these options describe, over `nats`.
     pub(crate) fn build(
         &self,
@@ -99,6 +169,7 @@ pub(crate) async fn run(globals: &Globals, args: HostArgs) -> Result<(), CliErro
         config = config.label(key, value);
     }
     let host = Host::new(nats, config, runtime)
+        .fetcher(args.runtime.fetcher())
         .start()
         .await
         .map_err(|e| CliError::LocalLattice {

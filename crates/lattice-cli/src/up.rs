@@ -179,8 +179,10 @@ async fn start_host(
             source,
         })?;
     let config = HostConfig::new(host_id.clone(), globals.lattice.clone()).label("local", "true");
+    let fetcher = runtime.fetcher();
     let runtime = runtime.build(&nats, &globals.lattice)?;
     Host::new(nats, config, runtime)
+        .fetcher(fetcher)
         .start()
         .await
         .map_err(|e| CliError::LocalLattice {

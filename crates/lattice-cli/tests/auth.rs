@@ -10,10 +10,8 @@ use lattice_test_support::NatsServer;
 use nkeys::KeyPair;
 use serde_json::{Value, json};
 use std::{
-    io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
     process::Stdio,
-    sync::mpsc,
 };
 use support::{Lattice, Run, lattice, lattice_with_env};
 
@@ -135,7 +133,7 @@ fn a_token_reaches_a_secured_lattice_and_a_wrong_one_exits_3_with_a_hint() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("lattice host starts");
-    let serving = first_line(host.stdout.take().unwrap());
+    let serving = support::first_line(host.stdout.take().unwrap());
     let listed = get_hosts(&lattice, &["--token", TOKEN]);
     support::kill("-INT", &host.id().to_string());
     let stopped = support::finish(host);
@@ -146,22 +144,6 @@ fn a_token_reaches_a_secured_lattice_and_a_wrong_one_exits_3_with_a_hint() {
     assert!(stopped.status.success(), "{stopped:#?}");
     assert_eq!(listed.code(), Some(0), "{listed:#?}");
     assert_eq!(listed.json()[1]["host_id"], "host-b", "{listed:#?}");
-}
-
-/// The first line `pipe` gives, within [`support::DEADLINE`]; the rest is read and dropped,
-/// so the writer never meets a closed pipe.
-fn first_line(pipe: impl Read + Send + 'static) -> String {
-    let (line, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut first = String::new();
-        let _ = reader.read_line(&mut first);
-        let _ = line.send(first);
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
-    });
-    received
-        .recv_timeout(support::DEADLINE)
-        .expect("a line within the deadline")
 }
 
 #[test]

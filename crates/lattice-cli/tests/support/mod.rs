@@ -8,7 +8,7 @@ use lattice_host::{Host, HostConfig, HostHandle, RevisionEchoRuntime};
 use lattice_test_support::NatsServer;
 use serde_json::Value;
 use std::{
-    io::Write,
+    io::{BufRead, BufReader, Read, Write},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, mpsc},
     time::Duration,
@@ -164,4 +164,20 @@ impl Lattice {
         all.extend_from_slice(args);
         lattice(&all, stdin)
     }
+}
+
+/// The first line `pipe` gives, within [`DEADLINE`]; the rest is read and dropped,
+/// so the writer never meets a closed pipe.
+pub(crate) fn first_line(pipe: impl Read + Send + 'static) -> String {
+    let (line, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut first = String::new();
+        let _ = reader.read_line(&mut first);
+        let _ = line.send(first);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    received
+        .recv_timeout(DEADLINE)
+        .expect("a line within the deadline")
 }
