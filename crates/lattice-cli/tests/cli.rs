@@ -487,3 +487,31 @@ fn a_scheduler_process_killed_mid_rollout_is_recovered_by_another() {
         );
     }
 }
+
+#[test]
+fn the_example_application_manifests_plan_against_a_lattice() {
+    let lattice = Lattice::start(&["host-a", "host-b"]);
+    let url = lattice.server.url();
+    // The manifests name their artifacts relative to the repository, as the README runs them.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Nothing is stored by a plan: each is the application's first revision here.
+    for file in ["greeter-app.yaml", "greeter-app-v2.yaml"] {
+        let path = format!("examples/{file}");
+        let child = support::command()
+            .current_dir(&root)
+            .args(["--nats-url", &url, "rollout", "plan", "-f", &path])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("lattice starts");
+        let plan = finish(child);
+        assert_eq!(plan.code(), Some(0), "{file}: {plan:#?}");
+        assert!(
+            plan.stdout
+                .contains("rollout of revision 1 (first revision)")
+                && plan.stdout.contains("step 2: 1 host(s)"),
+            "{file}: {plan:#?}"
+        );
+    }
+}

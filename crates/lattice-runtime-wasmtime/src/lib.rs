@@ -1,4 +1,4 @@
-//! A wasmtime [`ComponentRuntime`](lattice_host::ComponentRuntime) for the lattice host kit:
+//! A wasmtime `ComponentRuntime` (see [`lattice_host::ComponentRuntime`]) for the lattice host kit:
 //! real WebAssembly components, every export served over wRPC, linked imports called over
 //! wRPC, WASI and `wasi:config` provided by the host.
 //!
