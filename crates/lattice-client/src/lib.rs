@@ -12,6 +12,7 @@
 //! refusal travels inside the error whole.
 
 mod apply;
+pub mod auth;
 mod client;
 mod error;
 mod events;
