@@ -148,7 +148,9 @@ impl WasmtimeRuntime {
     }
 
     /// Like [`WasmtimeRuntime::new`], with fuel metering compiled in when `fuel` is true
-    /// (needed for [`Limits::fuel`]; it slows execution down, so it is off by default).
+    /// (needed for [`Limits::fuel`]; it slows execution down, so it is off by default). With
+    /// fuel on, the limits start as the defaults with one billion units of fuel per instance;
+    /// [`WasmtimeRuntime::limits`] replaces them.
     ///
     /// # Errors
     ///
