@@ -25,10 +25,7 @@ use wasmtime::component::{Component, Linker, TypedFunc};
 use wasmtime::{Engine, Store};
 
 const GREET: &str = "lattice:greeter/greet@0.1.0";
-const COMPONENT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../examples/components/faulty/unruly.wasm"
-);
+const COMPONENT: &str = "faulty/unruly.wasm";
 
 /// The direct baseline: the component compiled once, instantiated per call or reused.
 struct Direct {
@@ -44,7 +41,9 @@ impl Direct {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         let engine = Engine::new(&config).expect("engine");
-        let component = Component::from_file(&engine, COMPONENT).expect("compiles");
+        let component =
+            Component::from_file(&engine, lattice_test_support::example_component(COMPONENT))
+                .expect("compiles");
         let instance = component
             .get_export_index(None, GREET)
             .expect("exports greet");
@@ -103,9 +102,12 @@ fn main() {
         .start()
         .await
         .expect("host starts");
-        let spec = ComponentSpecDraft::new("unruly", format!("file://{COMPONENT}"))
-            .validate()
-            .expect("spec");
+        let spec = ComponentSpecDraft::new(
+            "unruly",
+            lattice_test_support::example_component_ref(COMPONENT),
+        )
+        .validate()
+        .expect("spec");
         lattice_client::Client::new(nats.clone(), lattice.clone())
             .apply_and_wait(host.host_id(), &spec, Duration::from_secs(30))
             .await

@@ -257,9 +257,8 @@ impl Lattice {
                 lattice_artifact::testing::component(&imports, &[export.as_str()])
             }
             Runtime::Wasmtime => with_custom_section(
-                &std::fs::read(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../examples/components/faulty/unruly.wasm"
+                &std::fs::read(lattice_test_support::example_component(
+                    "faulty/unruly.wasm",
                 ))
                 .expect("the example component"),
                 &format!("revision {revision}"),

@@ -10,7 +10,7 @@ use lattice_spec::{ArtifactRef, ComponentSpecDraft, ContentDigest};
 use lattice_status::{ReasonCode, StatusReason};
 use lattice_test_support::Registry;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Every await in these tests is bounded by this.
@@ -23,9 +23,7 @@ async fn within<F: Future>(future: F) -> F::Output {
 }
 
 fn greeter(version: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-        "../../examples/components/greeter/greeter-{version}.wasm"
-    ))
+    lattice_test_support::example_component(&format!("greeter/greeter-{version}.wasm"))
 }
 
 fn greeter_bytes(version: &str) -> Vec<u8> {

@@ -88,12 +88,9 @@ fn greeter(
     bucket: &str,
     build: impl FnOnce(ComponentSpecDraft) -> ComponentSpecDraft,
 ) -> Result<ComponentSpec> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!(
-            "../../examples/components/greeter/greeter-{code}.wasm"
-        ))
-        .canonicalize()?;
-    let draft = ComponentSpecDraft::new("greeter", format!("file://{}", path.display()))
+    let artifact =
+        lattice_test_support::example_component_ref(&format!("greeter/greeter-{code}.wasm"));
+    let draft = ComponentSpecDraft::new("greeter", artifact)
         .revision(revision)
         .config_value("greeting", greeting)
         .link(

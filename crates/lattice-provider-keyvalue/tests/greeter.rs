@@ -7,11 +7,10 @@ use lattice_client::Client;
 use lattice_host::{Host, HostConfig, HostHandle, Invoker};
 use lattice_runtime_wasmtime::WasmtimeRuntime;
 use lattice_spec::{ComponentSpec, ComponentSpecDraft, LatticeName, LinkDraft};
-use lattice_test_support::NatsServer;
+use lattice_test_support::{NatsServer, example_component, example_component_ref};
 use std::{
     future::Future,
     io::{BufRead, BufReader},
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{
         Arc,
@@ -66,20 +65,6 @@ impl Drop for ProviderProcess {
     }
 }
 
-fn example(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "../../examples/components",
-        name,
-    ]
-    .iter()
-    .collect();
-    format!(
-        "file://{}",
-        path.canonicalize().expect("example exists").display()
-    )
-}
-
 struct Lattice {
     server: NatsServer,
     lattice: LatticeName,
@@ -132,7 +117,7 @@ impl Lattice {
 }
 
 fn greeter(revision: u64, file: &str, greeting: &str, bucket: &str) -> ComponentSpec {
-    ComponentSpecDraft::new("greeter", example(file))
+    ComponentSpecDraft::new("greeter", example_component_ref(file))
         .revision(revision)
         .config_value("greeting", greeting)
         .link(
@@ -280,16 +265,6 @@ async fn an_upgrade_under_load_changes_code_configuration_and_link_without_losin
     );
 }
 
-fn example_path(name: &str) -> PathBuf {
-    [
-        env!("CARGO_MANIFEST_DIR"),
-        "../../examples/components",
-        name,
-    ]
-    .iter()
-    .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_greeter_is_pulled_from_an_oci_registry_and_a_wrong_pin_keeps_the_old_revision() {
     let registry = tokio::task::spawn_blocking(lattice_test_support::Registry::start)
@@ -302,7 +277,7 @@ async fn the_greeter_is_pulled_from_an_oci_registry_and_a_wrong_pin_keeps_the_ol
         let wash = lattice_test_support::Wash::find().expect("wash (scripts/install-registry)");
         move || {
             let push = |reference: &str, file: &str| {
-                wash.push(reference, &example_path(file), None)
+                wash.push(reference, &example_component(file), None)
                     .expect("wash pushes")
             };
             (
@@ -339,7 +314,7 @@ async fn the_greeter_is_pulled_from_an_oci_registry_and_a_wrong_pin_keeps_the_ol
 
     // Revision 2 pinned to the wrong digest (v1's bytes): the host refuses it after the pull,
     // and revision 1 keeps serving.
-    let v1_bytes = std::fs::read(example_path("greeter/greeter-v1.wasm")).unwrap();
+    let v1_bytes = std::fs::read(example_component("greeter/greeter-v1.wasm")).unwrap();
     let wrong_pin = from_registry(2, &v2.reference, "Welcome")
         .digest(lattice_spec::ContentDigest::sha256_of(&v1_bytes).to_string())
         .validate()
@@ -359,7 +334,7 @@ async fn the_greeter_is_pulled_from_an_oci_registry_and_a_wrong_pin_keeps_the_ol
     );
 
     // The right pin: revision 3 runs v2's code from the registry.
-    let v2_bytes = std::fs::read(example_path("greeter/greeter-v2.wasm")).unwrap();
+    let v2_bytes = std::fs::read(example_component("greeter/greeter-v2.wasm")).unwrap();
     let pinned = from_registry(3, &v2.reference, "Welcome")
         .digest(lattice_spec::ContentDigest::sha256_of(&v2_bytes).to_string())
         .validate()

@@ -7,8 +7,8 @@ use lattice_host::{Host, HostConfig, HostHandle, InvokeCallError, Invoker};
 use lattice_runtime_wasmtime::{Limits, WasmtimeRuntime};
 use lattice_spec::{ComponentSpec, ComponentSpecDraft, LatticeName, LinkDraft};
 use lattice_status::ReasonCode;
-use lattice_test_support::NatsServer;
-use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+use lattice_test_support::{NatsServer, example_component_ref};
+use std::{future::Future, sync::Arc, time::Duration};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const GREET: &str = "lattice:greeter/greet@0.1.0";
@@ -19,22 +19,8 @@ async fn within<F: Future>(future: F) -> F::Output {
         .expect("timed out")
 }
 
-fn example(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "../../examples/components",
-        name,
-    ]
-    .iter()
-    .collect();
-    format!(
-        "file://{}",
-        path.canonicalize().expect("example exists").display()
-    )
-}
-
 fn spec(revision: u64, file: &str) -> ComponentSpec {
-    ComponentSpecDraft::new("unruly", example(file))
+    ComponentSpecDraft::new("unruly", example_component_ref(file))
         .revision(revision)
         .validate()
         .unwrap()
@@ -177,16 +163,17 @@ async fn an_import_without_a_link_and_bytes_that_are_not_a_component_are_refused
     fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
 
     // The greeter imports wasi:keyvalue; without a link nothing provides it.
-    let unlinked = ComponentSpecDraft::new("unruly", example("greeter/greeter-v1.wasm"))
-        .revision(2)
-        .validate()
-        .unwrap();
+    let unlinked =
+        ComponentSpecDraft::new("unruly", example_component_ref("greeter/greeter-v1.wasm"))
+            .revision(2)
+            .validate()
+            .unwrap();
     let (code, message) = failure_code(fixture.apply(&unlinked).await);
     assert_eq!(code, ReasonCode::UnsatisfiedImports, "{message}");
     assert!(message.contains("wasi:keyvalue/store"), "{message}");
 
     // Its WebAssembly text is not a component.
-    let text = ComponentSpecDraft::new("unruly", example("faulty/unruly.wat"))
+    let text = ComponentSpecDraft::new("unruly", example_component_ref("faulty/unruly.wat"))
         .revision(3)
         .link(LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store"]))
         .validate()

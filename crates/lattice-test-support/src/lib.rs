@@ -40,11 +40,13 @@
 
 mod binary;
 mod error;
+mod examples;
 mod registry;
 mod wash;
 
 use binary::{check_version, resolve_binary};
 pub use error::StartError;
+pub use examples::{example_component, example_component_ref};
 pub use registry::{DOCKER_REGISTRY_BIN_ENV, Registry, RegistryBuilder, RegistryStartError};
 pub use wash::{PushError, PushedComponent, WASH_BIN_ENV, Wash};
 

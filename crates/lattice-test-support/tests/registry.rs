@@ -4,11 +4,11 @@
 use lattice_test_support::{PushError, Registry, Wash};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 fn greeter() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/components/greeter/greeter-v1.wasm")
+    lattice_test_support::example_component("greeter/greeter-v1.wasm")
 }
 
 /// `GET path` with optional basic credentials; the status code.
