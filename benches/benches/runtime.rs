@@ -9,6 +9,9 @@
 //!   from an `InstancePre` (the runtime's policy), no transport.
 //! - `invoke_hello/wasmtime_reused_instance` — one instance kept and called again: what a
 //!   pooled-instance policy would save on instantiation.
+//! - `invoke_hello/wasmtime_fresh_instance_pooling` — a fresh instance per call, as the
+//!   baseline, on an engine with wasmtime's pooling allocator (what
+//!   `WasmtimeRuntime::builder(..).pooling(n)` turns on) instead of on-demand allocation.
 //!
 //! The ratio of the first to the second is the overhead of the gate and wRPC (mostly the NATS
 //! round trip). Each function's answer is checked before measuring. Writes
@@ -35,11 +38,20 @@ struct Direct {
 }
 
 impl Direct {
-    fn new() -> Self {
+    fn new(pooling: bool) -> Self {
         let mut config = wasmtime::Config::new();
         // The runtime's engine settings that change generated code.
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        if pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(64)
+                .total_core_instances(64)
+                .total_memories(64)
+                .total_tables(64)
+                .max_memory_size(64 << 20);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config).expect("engine");
         let component =
             Component::from_file(&engine, lattice_test_support::example_component(COMPONENT))
@@ -118,7 +130,8 @@ fn main() {
             .expect("invoker");
         (host, invoker)
     });
-    let direct = Direct::new();
+    let direct = Direct::new(false);
+    let pooled = Direct::new(true);
     let wrpc_hello = || async {
         let (answer,) = invoker
             .invoke::<_, (String,)>(GREET, "hello", ("Ada".to_owned(),))
@@ -144,6 +157,7 @@ fn main() {
         assert_eq!(wrpc_hello().await, "still serving");
         assert_eq!(direct.fresh("Ada").await, "still serving");
         assert_eq!(reused().await, "still serving");
+        assert_eq!(pooled.fresh("Ada").await, "still serving");
     });
 
     let mut c = Criterion::default()
@@ -160,6 +174,9 @@ fn main() {
     });
     group.bench_function("wasmtime_reused_instance", |b| {
         b.to_async(&runtime).iter(reused)
+    });
+    group.bench_function("wasmtime_fresh_instance_pooling", |b| {
+        b.to_async(&runtime).iter(|| pooled.fresh("Ada"))
     });
     group.finish();
     c.final_summary();
@@ -180,6 +197,11 @@ fn main() {
                 what: "invoke hello on wasmtime: fresh instance per call vs one reused instance",
                 subject: "invoke_hello/wasmtime_fresh_instance",
                 baseline: "invoke_hello/wasmtime_reused_instance",
+            },
+            Comparison {
+                what: "invoke hello on wasmtime, fresh instance: pooling allocator vs on demand",
+                subject: "invoke_hello/wasmtime_fresh_instance_pooling",
+                baseline: "invoke_hello/wasmtime_fresh_instance",
             },
         ],
     );

@@ -208,7 +208,11 @@ pub fn write_report_with(
             e.what, e.subject.median_ns, e.baseline.median_ns, e.ratio, e.subject.id, e.baseline.id
         );
     }
-    let report_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("report");
+    // `cargo bench` sets the variable when it runs a bench; the compile-time value is the
+    // fallback (it can name another checkout when target directories are shared).
+    let report_dir = env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("report");
     fs::create_dir_all(&report_dir)?;
     let path = report_dir.join(format!("{bench}.json"));
     let mut report = serde_json::json!({

@@ -71,6 +71,10 @@ pub(crate) struct RuntimeArgs {
     /// A registry reached over plain HTTP (repeatable). Loopback registries always are.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
+    /// Preallocate this many instance slots (wasmtime's pooling allocator): cheaper
+    /// instantiation, which every invocation pays, at most this many instances at once.
+    #[arg(long, value_name = "N")]
+    pooled_instances: Option<u32>,
     /// How long fetching one artifact from a registry may take.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::duration::parse)]
     fetch_deadline: Duration,
@@ -145,13 +149,14 @@ impl RuntimeArgs {
                 let limits = Limits::default()
                     .max_memory_bytes(self.max_memory_mib.saturating_mul(1 << 20))
                     .deadline(self.invocation_deadline);
-                let runtime = WasmtimeRuntime::new(nats.clone(), lattice)
-                    .map_err(|e| CliError::LocalLattice {
-                        message: format!("cannot start wasmtime: {e}"),
-                        hint: "run with --runtime echo to try the control plane without it"
-                            .to_owned(),
-                    })?
-                    .limits(limits);
+                let mut builder = WasmtimeRuntime::builder(nats.clone(), lattice).limits(limits);
+                if let Some(instances) = self.pooled_instances {
+                    builder = builder.pooling(instances);
+                }
+                let runtime = builder.build().map_err(|e| CliError::LocalLattice {
+                    message: format!("cannot start wasmtime: {e}"),
+                    hint: "run with --runtime echo to try the control plane without it".to_owned(),
+                })?;
                 Arc::new(runtime)
             }
         })

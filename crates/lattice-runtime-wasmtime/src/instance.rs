@@ -66,7 +66,19 @@ impl WasmtimeInstance {
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
             .await
             .map_err(|e| RuntimeError::new(format!("the compilation task failed: {e}")))?
-            .map_err(instantiate_error("cannot compile the component"))?;
+            .map_err(|e| {
+                // With the pooling allocator, a module whose memories or tables exceed the
+                // pool's slots is refused at compilation; wasmtime has no typed error for it,
+                // only this wording.
+                if format!("{e:#}").contains("pooling allocator") {
+                    RuntimeError::with_kind(
+                        RuntimeErrorKind::ResourceLimit,
+                        format!("the component does not fit the host's instance pool: {e:#}"),
+                    )
+                } else {
+                    instantiate_error("cannot compile the component")(e)
+                }
+            })?;
 
         let mut linker = Linker::<Ctx>::new(&runtime.engine);
         // Links win over host-provided interfaces of the same name.
@@ -168,6 +180,10 @@ fn classify(
         Some(Trap::Interrupt) => RuntimeError::with_kind(
             RuntimeErrorKind::ResourceLimit,
             "deadline exceeded: the instance ran longer than its deadline allows",
+        ),
+        _ if error.is::<wasmtime::PoolConcurrencyLimitError>() => RuntimeError::with_kind(
+            RuntimeErrorKind::ResourceLimit,
+            format!("the host runs as many instances as its pool holds: {error}"),
         ),
         _ => RuntimeError::with_kind(otherwise, format!("{error:#}")),
     }

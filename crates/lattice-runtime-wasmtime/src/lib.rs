@@ -70,7 +70,7 @@ use std::{
     },
     time::Duration,
 };
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the engine's epoch advances: the resolution of [`Limits::deadline`].
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -138,13 +138,13 @@ impl RuntimeInner {
 
 impl WasmtimeRuntime {
     /// A runtime whose components call their linked imports over `nats` in `lattice`, with
-    /// the default [`Limits`].
+    /// the default [`Limits`]: `WasmtimeRuntime::builder(nats, lattice).build()`.
     ///
     /// # Errors
     ///
     /// A [`RuntimeError`] when wasmtime cannot create its engine on this machine.
     pub fn new(nats: async_nats::Client, lattice: &LatticeName) -> Result<Self, RuntimeError> {
-        Self::with_fuel(nats, lattice, false)
+        Self::builder(nats, lattice).build()
     }
 
     /// Like [`WasmtimeRuntime::new`], with fuel metering compiled in when `fuel` is true
@@ -160,45 +160,20 @@ impl WasmtimeRuntime {
         lattice: &LatticeName,
         fuel: bool,
     ) -> Result<Self, RuntimeError> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        config.consume_fuel(fuel);
-        let engine = Engine::new(&config).map_err(|e| {
-            RuntimeError::with_kind(
-                RuntimeErrorKind::Other,
-                format!("cannot create the wasmtime engine: {e:#}"),
-            )
-        })?;
-        let ticking = Arc::new(AtomicBool::new(true));
-        {
-            let (engine, ticking) = (engine.clone(), ticking.clone());
-            std::thread::Builder::new()
-                .name("lattice-epoch".into())
-                .spawn(move || {
-                    while ticking.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(|e| RuntimeError::new(format!("cannot start the epoch thread: {e}")))?;
+        Self::builder(nats, lattice).fuel(fuel).build()
+    }
+
+    /// A builder for the settings that shape the engine: fuel metering and the pooling
+    /// allocator.
+    #[must_use]
+    pub fn builder(nats: async_nats::Client, lattice: &LatticeName) -> RuntimeBuilder {
+        RuntimeBuilder {
+            nats,
+            lattice: lattice.clone(),
+            fuel: false,
+            pooled_instances: None,
+            limits: None,
         }
-        let limits = if fuel {
-            Limits::default().fuel(Some(1_000_000_000))
-        } else {
-            Limits::default()
-        };
-        Ok(Self {
-            inner: Arc::new(RuntimeInner {
-                engine,
-                nats,
-                lattice: lattice.clone(),
-                targets: tokio::sync::Mutex::new(HashMap::new()),
-                ticking,
-            }),
-            limits,
-            import_timeout: Duration::from_secs(10),
-        })
     }
 
     /// Sets the limits of every instance. [`Limits::fuel`] takes effect only on a runtime
@@ -221,6 +196,108 @@ impl WasmtimeRuntime {
     #[must_use]
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+}
+
+/// Builds a [`WasmtimeRuntime`]; see [`WasmtimeRuntime::builder`].
+#[derive(Debug)]
+pub struct RuntimeBuilder {
+    nats: async_nats::Client,
+    lattice: LatticeName,
+    fuel: bool,
+    pooled_instances: Option<u32>,
+    limits: Option<Limits>,
+}
+
+impl RuntimeBuilder {
+    /// Compiles fuel metering in (for [`Limits::fuel`]); off by default, since it slows
+    /// execution down.
+    #[must_use]
+    pub fn fuel(mut self, fuel: bool) -> Self {
+        self.fuel = fuel;
+        self
+    }
+
+    /// Instantiates from a pool of `instances` preallocated slots (wasmtime's pooling
+    /// allocator) instead of allocating each instance's memory on demand: instantiation,
+    /// which every invocation pays, gets cheaper. At most `instances` instances run at once
+    /// across the host; an invocation beyond that fails with `ResourceLimit`. Each slot
+    /// reserves (not commits) address space for [`Limits::max_memory_bytes`] plus guard
+    /// pages, so the limits are fixed when the engine is built. Off by default.
+    #[must_use]
+    pub fn pooling(mut self, instances: u32) -> Self {
+        self.pooled_instances = Some(instances);
+        self
+    }
+
+    /// The limits of every instance (default [`Limits::default`], with one billion units of
+    /// fuel when fuel is on).
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Creates the engine and the runtime.
+    ///
+    /// # Errors
+    ///
+    /// A [`RuntimeError`] when wasmtime cannot create its engine on this machine.
+    pub fn build(self) -> Result<WasmtimeRuntime, RuntimeError> {
+        let limits = self.limits.unwrap_or_else(|| {
+            if self.fuel {
+                Limits::default().fuel(Some(1_000_000_000))
+            } else {
+                Limits::default()
+            }
+        });
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.consume_fuel(self.fuel);
+        if let Some(instances) = self.pooled_instances {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_component_instances(instances)
+                .total_core_instances(instances)
+                .total_memories(instances)
+                .total_tables(instances)
+                // Components made of several modules, or with multi-memory modules, fit.
+                .max_memories_per_module(4)
+                .max_memories_per_component(16)
+                .max_tables_per_module(4)
+                .max_memory_size(limits.max_memory_bytes);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&config).map_err(|e| {
+            RuntimeError::with_kind(
+                RuntimeErrorKind::Other,
+                format!("cannot create the wasmtime engine: {e:#}"),
+            )
+        })?;
+        let ticking = Arc::new(AtomicBool::new(true));
+        {
+            let (engine, ticking) = (engine.clone(), ticking.clone());
+            std::thread::Builder::new()
+                .name("lattice-epoch".into())
+                .spawn(move || {
+                    while ticking.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| RuntimeError::new(format!("cannot start the epoch thread: {e}")))?;
+        }
+        Ok(WasmtimeRuntime {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                nats: self.nats,
+                lattice: self.lattice,
+                targets: tokio::sync::Mutex::new(HashMap::new()),
+                ticking,
+            }),
+            limits,
+            import_timeout: Duration::from_secs(10),
+        })
     }
 }
 

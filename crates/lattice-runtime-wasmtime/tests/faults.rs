@@ -41,12 +41,25 @@ impl Fixture {
 
     /// A host whose runtime meters fuel when `fuel` is true.
     async fn start_with(fuel: bool, limits: Limits) -> Self {
+        Self::start_built(|nats, lattice| {
+            WasmtimeRuntime::builder(nats, lattice)
+                .fuel(fuel)
+                .limits(limits)
+        })
+        .await
+    }
+
+    /// A host whose runtime `builder` describes.
+    async fn start_built(
+        builder: impl FnOnce(
+            async_nats::Client,
+            &LatticeName,
+        ) -> lattice_runtime_wasmtime::RuntimeBuilder,
+    ) -> Self {
         let server = NatsServer::start().expect("nats-server starts");
         let nats = within(async_nats::connect(server.url())).await.unwrap();
         let lattice: LatticeName = "default".parse().unwrap();
-        let runtime = WasmtimeRuntime::with_fuel(nats.clone(), &lattice, fuel)
-            .unwrap()
-            .limits(limits);
+        let runtime = builder(nats.clone(), &lattice).build().unwrap();
         let host = within(
             Host::new(
                 nats.clone(),
@@ -199,5 +212,23 @@ async fn a_start_function_that_never_ends_meets_the_deadline_or_the_fuel_limit()
     let (code, message) = failure_code(fixture.apply(&spec(2, "faulty/start-spin.wasm")).await);
     assert_eq!(code, ReasonCode::ResourceLimit, "{message}");
     assert!(message.contains("fuel"), "{message}");
+    assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_runtime_serves_and_keeps_its_limits() {
+    let fixture = Fixture::start_built(|nats, lattice| {
+        WasmtimeRuntime::builder(nats, lattice)
+            .pooling(16)
+            .limits(Limits::default())
+    })
+    .await;
+    fixture.apply(&spec(1, "faulty/unruly.wasm")).await.unwrap();
+    for _ in 0..32 {
+        assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
+    }
+    assert!(fixture.hello("trap").await.is_err());
+    let (code, message) = failure_code(fixture.apply(&spec(2, "faulty/big-memory.wasm")).await);
+    assert_eq!(code, ReasonCode::ResourceLimit, "{message}");
     assert_eq!(fixture.hello("Ada").await.unwrap(), "still serving");
 }
