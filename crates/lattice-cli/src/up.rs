@@ -28,9 +28,6 @@ nats-server 2.10 or newer must be on PATH, or named by NATS_SERVER_BIN. --nats-u
 authentication and TLS options are not used: `lattice up` starts its own server, on loopback, \
 without authentication.";
 
-/// How long the keyvalue provider may take to stop gracefully on Ctrl-C.
-const PROVIDER_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Options of `lattice up`.
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
@@ -105,26 +102,16 @@ pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError>
     println!("lattice get hosts");
     println!();
     println!("Run other providers against {url}. Press Ctrl-C to stop.");
-    let server_stopped = tokio::select! {
-        () = stopped.notified() => {
-            println!("nats-server stopped; stopping the hosts");
-            true
-        }
-        () = wait_for_interrupt() => {
-            println!("interrupted; stopping the hosts and nats-server");
-            false
-        }
-    };
+    tokio::select! {
+        () = stopped.notified() => println!("nats-server stopped; stopping the hosts"),
+        () = wait_for_interrupt() => println!("interrupted; stopping the hosts and nats-server"),
+    }
     for host in hosts {
         host.shutdown();
     }
     if let Some(keyvalue) = keyvalue {
-        // A graceful stop unsubscribes through the server; with the server gone (or going: a
-        // terminal's Ctrl-C reaches it too) that never completes, so it is skipped or bounded,
-        // and dropping the provider aborts it.
-        if !server_stopped {
-            let _ = tokio::time::timeout(PROVIDER_SHUTDOWN, keyvalue.shutdown()).await;
-        }
+        // Bounded by the provider kit, also when the server is gone.
+        keyvalue.shutdown().await;
     }
     drop(server);
     println!("lattice down");

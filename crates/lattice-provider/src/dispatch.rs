@@ -143,6 +143,12 @@ impl Dispatcher {
             tokio::select! {
                 // An error means the handle is gone, which aborts this task anyway.
                 _ = &mut shutdown, if !stopping => {
+                    // Disconnected, there is no server to unsubscribe from or answer: stop now
+                    // (the subscriptions end with the connection).
+                    if self.client.connection_state() != async_nats::connection::State::Connected {
+                        debug!("shutting down while disconnected: stopping at once");
+                        return;
+                    }
                     debug!("shutting down: unsubscribing");
                     stopping = true;
                     drained_by.as_mut().reset(tokio::time::Instant::now() + DRAIN_TIMEOUT);

@@ -159,8 +159,8 @@ impl ProviderHandle {
     /// request that reaches this connection while its unsubscription is on the way to the
     /// server can be dropped by the client library unanswered; its sender times out.
     ///
-    /// Bounded: if the server does not end the subscriptions or confirm within 5 s each (it
-    /// is gone, say), the provider stops anyway, with a warning.
+    /// Bounded: with the connection down it stops at once; if the server does not end the
+    /// subscriptions or confirm within 5 s each, the provider stops anyway, with a warning.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             // The task may have ended already (its subscriptions closed); nothing to stop.

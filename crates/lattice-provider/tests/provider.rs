@@ -9,7 +9,7 @@ use lattice_link::{
     HealthCheckResponse, LinkErrorKind, LinkRefusal, LinkResponse, ProviderOperation,
 };
 use lattice_spec::WireMessage;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use support::{
     Call, Minimal, Recorder, delete, health_request, link_request, next_call, put, request_raw,
     start, subject, until_no_responders, within,
@@ -300,10 +300,28 @@ async fn dropping_the_handle_stops_serving() {
         host,
         provider,
         nats,
+        ..
     } = setup;
     drop(provider);
 
     // The subscriptions go away in the background; wait until the server has forgotten them.
     until_no_responders(&host).await;
     drop(nats);
+}
+
+#[tokio::test]
+async fn shutdown_with_the_server_gone_stops_at_once() {
+    let setup = start(Arc::new(Minimal)).await;
+    let (client, provider) = (setup.provider_client.clone(), setup.provider);
+    drop(setup.nats);
+    within("the provider's connection to notice", async {
+        while client.connection_state() == async_nats::connection::State::Connected {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    // Well inside the 5 s a drain may wait for a server: nothing waits for one that is gone.
+    tokio::time::timeout(Duration::from_secs(2), provider.shutdown())
+        .await
+        .expect("shutdown returns at once when the server is gone");
 }

@@ -134,6 +134,8 @@ impl LinkHandler for Minimal {
 /// A running nats-server, the host's connection to it, and the provider server under test.
 pub struct Setup {
     pub host: Client,
+    /// The provider server's own connection (a clone), to observe its state.
+    pub provider_client: Client,
     pub provider: ProviderHandle,
     // Dropped last: the server outlives both connections.
     pub nats: NatsServer,
@@ -155,7 +157,7 @@ pub async fn start(handler: Arc<dyn LinkHandler>) -> Setup {
         .await
         .unwrap();
     let server = ProviderServer::new(
-        provider_client,
+        provider_client.clone(),
         LATTICE.parse().unwrap(),
         PROVIDER.parse().unwrap(),
         handler,
@@ -163,6 +165,7 @@ pub async fn start(handler: Arc<dyn LinkHandler>) -> Setup {
     let provider = within("serve", server.serve()).await.unwrap();
     Setup {
         host,
+        provider_client,
         provider,
         nats,
     }
