@@ -296,14 +296,14 @@ impl Lattice {
             .iter()
             .map(|link| {
                 let subject = |op| {
-                    ProviderSubject::new(self.lattice.clone(), link.target().clone(), op)
-                        .to_string()
+                    let provider = link.provider().expect("the bench links to providers");
+                    ProviderSubject::new(self.lattice.clone(), provider, op).to_string()
                 };
-                let delete = LinkDeleteRequest::new(self.component.clone(), link)
+                let delete = LinkDeleteRequest::new(&self.component, link)
                     .encode()
                     .expect("encodes");
                 let put = LinkPutRequest::new(
-                    self.component.clone(),
+                    &self.component,
                     link,
                     link.source_config().values().clone(),
                     link.target_config().values().clone(),

@@ -195,7 +195,7 @@ impl WasmComponentValidator {
             existing => {
                 let names: Vec<String> = existing
                     .iter()
-                    .map(|l| format!("`{}` (target `{}`)", l.name(), l.target()))
+                    .map(|l| format!("`{}` (target `{}`)", l.name(), l.peer().id()))
                     .collect();
                 format!(
                     "`{name}` (add interface `{iface}` to the {ns}:{pkg} link {})",
@@ -217,16 +217,51 @@ impl ComponentValidator for WasmComponentValidator {
             .validate_all(bytes)
             .map_err(invalid)?;
         let names = top_level_names(bytes)?;
+        // Outgoing links cover imports; incoming ones (a provider calling in) need exports.
+        let outgoing: Vec<LinkSpec> = spec
+            .links()
+            .iter()
+            .filter(|l| !l.is_incoming())
+            .cloned()
+            .collect();
         let (mut missing, mut hints) = (Vec::new(), Vec::new());
         for (name, interface) in &names.imports {
-            let covered = spec.links().iter().any(|link| link_covers(link, interface));
+            let covered = outgoing.iter().any(|link| link_covers(link, interface));
             if !covered && !self.is_host_provided(interface) && !self.is_host_provided(name) {
-                hints.push(self.hint(name, interface, spec.links()));
+                hints.push(self.hint(name, interface, &outgoing));
                 missing.push(name.clone());
             }
         }
         if !missing.is_empty() {
             return Err(ValidationError::UnsatisfiedImports { missing, hints });
+        }
+        let exports = &names.exports;
+        let unexported: Vec<String> = spec
+            .links()
+            .iter()
+            .filter_map(|link| Some((link, link.incoming_source()?)))
+            .flat_map(|(link, source)| {
+                link.interfaces().iter().filter_map(move |iface| {
+                    let exported = exports.iter().any(|export| {
+                        parse_interface(export).is_some_and(|(ns, pkg, name)| {
+                            ns == link.wit_namespace() && pkg == link.wit_package() && name == iface
+                        })
+                    });
+                    (!exported).then(|| {
+                        format!(
+                            "`{}:{}/{iface}` (from provider `{source}`)",
+                            link.wit_namespace(),
+                            link.wit_package()
+                        )
+                    })
+                })
+            })
+            .collect();
+        if !unexported.is_empty() {
+            return Err(ValidationError::MissingExports {
+                missing: unexported,
+                exports: names.exports.clone(),
+            });
         }
         let imports = names.imports.into_iter().map(|(name, _)| name).collect();
         Ok(ValidatedComponent::new(bytes, imports, names.exports))

@@ -36,6 +36,21 @@ pub enum ValidationError {
         /// For each of `missing`, in the same order: the import and what would cover it.
         hints: Vec<String>,
     },
+    /// An incoming link (a provider calling the component) names an interface the component
+    /// does not export.
+    #[error(
+        "the component does not export {} that an incoming link names: {}; it exports [{}]",
+        plural(.missing.len()),
+        .missing.join(", "),
+        .exports.join(", ")
+    )]
+    MissingExports {
+        /// Every interface named by an incoming link and not exported (e.g.
+        /// `wasi:http/incoming-handler`, from provider `http-server`).
+        missing: Vec<String>,
+        /// What the component does export.
+        exports: Vec<String>,
+    },
 }
 
 fn plural(count: usize) -> String {
@@ -87,6 +102,8 @@ pub enum ValidationErrorKind {
     Invalid,
     /// See [`ValidationError::UnsatisfiedImports`].
     UnsatisfiedImports,
+    /// See [`ValidationError::MissingExports`].
+    MissingExports,
 }
 
 impl ValidationError {
@@ -97,6 +114,7 @@ impl ValidationError {
             Self::NotAComponent { .. } => ValidationErrorKind::NotAComponent,
             Self::Invalid { .. } => ValidationErrorKind::Invalid,
             Self::UnsatisfiedImports { .. } => ValidationErrorKind::UnsatisfiedImports,
+            Self::MissingExports { .. } => ValidationErrorKind::MissingExports,
         }
     }
 
@@ -111,12 +129,14 @@ impl ValidationError {
 }
 
 /// The reason a host reports when validation fails: [`ReasonCode::InvalidArtifact`] for bytes
-/// that are not a valid component, [`ReasonCode::UnsatisfiedImports`] for missing imports;
+/// that are not a valid component, [`ReasonCode::UnsatisfiedImports`] for missing imports,
+/// [`ReasonCode::MissingExports`] for exports an incoming link needs;
 /// the message is the error's.
 impl From<&ValidationError> for StatusReason {
     fn from(error: &ValidationError) -> Self {
         let code = match error.kind() {
             ValidationErrorKind::UnsatisfiedImports => ReasonCode::UnsatisfiedImports,
+            ValidationErrorKind::MissingExports => ReasonCode::MissingExports,
             ValidationErrorKind::NotAComponent | ValidationErrorKind::Invalid => {
                 ReasonCode::InvalidArtifact
             }

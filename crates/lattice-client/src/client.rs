@@ -12,7 +12,7 @@ use lattice_link::{
     LinkDeleteRequest, LinkPutRequest, LinkRefusal, LinkResponse, ProviderOperation,
     ProviderSubject,
 };
-use lattice_spec::{ComponentId, HostId, LatticeName, WireMessage};
+use lattice_spec::{ComponentId, HostId, LatticeName, ProviderId, WireMessage};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -215,30 +215,39 @@ impl Client {
         Ok(EventStream::new(subscriber))
     }
 
-    /// Asks a provider to establish a link and waits for its answer (for tools; hosts do this
-    /// as part of an apply).
+    /// Asks `provider` — the link's target, or its source for a provider-source link — to
+    /// establish a link and waits for its answer (for tools; hosts do this as part of an
+    /// apply). One instance answers, on the lattice-wide subject.
     ///
     /// # Errors
     ///
     /// [`LinkError::Refused`] with the provider's kind and message, or [`LinkError::Request`].
-    pub async fn link_put(&self, request: &LinkPutRequest) -> Result<(), LinkError> {
+    pub async fn link_put(
+        &self,
+        provider: &ProviderId,
+        request: &LinkPutRequest,
+    ) -> Result<(), LinkError> {
         let subject = ProviderSubject::new(
             self.lattice.clone(),
-            request.target.clone(),
+            provider.clone(),
             ProviderOperation::LinkPut,
         );
         self.link_request(subject, encode(request)).await
     }
 
-    /// Asks a provider to remove a link and waits for its answer.
+    /// Asks `provider` to remove a link and waits for its answer.
     ///
     /// # Errors
     ///
     /// [`LinkError::Refused`] with the provider's kind and message, or [`LinkError::Request`].
-    pub async fn link_delete(&self, request: &LinkDeleteRequest) -> Result<(), LinkError> {
+    pub async fn link_delete(
+        &self,
+        provider: &ProviderId,
+        request: &LinkDeleteRequest,
+    ) -> Result<(), LinkError> {
         let subject = ProviderSubject::new(
             self.lattice.clone(),
-            request.target.clone(),
+            provider.clone(),
             ProviderOperation::LinkDelete,
         );
         self.link_request(subject, encode(request)).await

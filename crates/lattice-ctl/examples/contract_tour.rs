@@ -114,7 +114,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         EventFilter::component(&lattice, v2.id())
     );
     let put = LinkPutRequest::new(
-        v2.id().clone(),
+        v2.id(),
         &v2.links()[2],
         BTreeMap::new(),
         BTreeMap::new(),

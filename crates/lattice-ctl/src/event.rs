@@ -6,6 +6,7 @@
 
 use lattice_spec::{
     ApiVersion, ComponentId, HostId, LatticeName, LinkName, ProviderId, Revision, WireMessage,
+    WorkloadId,
 };
 use lattice_status::{
     ComponentState, ComponentStatus, LinkState, LinkStatus, ProviderState, ProviderStatus,
@@ -139,14 +140,18 @@ pub struct LinkStatusEvent {
     /// Where and when.
     #[serde(flatten)]
     pub origin: EventOrigin,
-    /// The component that uses the link.
+    /// The component whose spec holds the link (its source, unless the link is incoming).
     pub source_id: ComponentId,
     /// The revision of the component the link belongs to.
     pub revision: Revision,
     /// The link's name.
     pub name: LinkName,
-    /// The provider serving it.
-    pub target: ProviderId,
+    /// The link's target: the provider or component serving it; for an incoming link, the
+    /// component itself.
+    pub target: WorkloadId,
+    /// Set on an incoming link: the provider that calls the component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ProviderId>,
     /// The WIT namespace.
     pub wit_namespace: String,
     /// The WIT package.
@@ -173,13 +178,15 @@ impl LinkStatusEvent {
         previous: Option<LinkState>,
         status: LinkStatus,
     ) -> Self {
+        let owner = source_id.clone();
         Self {
             api_version: ApiVersion::CURRENT,
             origin,
             source_id,
             revision,
             name: link.name().clone(),
-            target: link.target().clone(),
+            target: link.target_id(&owner),
+            source: link.incoming_source().cloned(),
             wit_namespace: link.wit_namespace().to_owned(),
             wit_package: link.wit_package().to_owned(),
             previous,

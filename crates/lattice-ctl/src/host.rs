@@ -2,7 +2,8 @@
 
 use crate::reply::{Reply, ReplyPayload};
 use lattice_spec::{
-    ApiVersion, ArtifactRef, ComponentId, ContentDigest, HostId, LatticeName, LinkName, ProviderId,
+    ApiVersion, ArtifactRef, ComponentId, ContentDigest, HostId, LatticeName, LinkName,
+    LinkTargetKind, ProviderId, WorkloadId,
     Revision, WireMessage,
 };
 use lattice_status::{ComponentStatus, LinkStatus, ProviderStatus};
@@ -251,8 +252,15 @@ impl ComponentInventory {
 pub struct LinkInventory {
     /// The link's name.
     pub name: LinkName,
-    /// The provider serving it.
-    pub target: ProviderId,
+    /// The link's target: the provider or component serving it; for an incoming link, the
+    /// component itself.
+    pub target: WorkloadId,
+    /// What `target` names, when it is not a provider.
+    #[serde(default, skip_serializing_if = "is_provider")]
+    pub target_kind: LinkTargetKind,
+    /// Set on an incoming link: the provider that calls the component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ProviderId>,
     /// The WIT namespace.
     pub wit_namespace: String,
     /// The WIT package.
@@ -265,18 +273,28 @@ pub struct LinkInventory {
 }
 
 impl LinkInventory {
-    /// The inventory entry of `link` with `status`.
+    /// The inventory entry of `link` of `component` with `status`.
     #[must_use]
-    pub fn new(link: &lattice_spec::LinkSpec, status: LinkStatus) -> Self {
+    pub fn new(
+        component: &ComponentId,
+        link: &lattice_spec::LinkSpec,
+        status: LinkStatus,
+    ) -> Self {
         Self {
             name: link.name().clone(),
-            target: link.target().clone(),
+            target: link.target_id(component),
+            target_kind: link.target_kind(),
+            source: link.incoming_source().cloned(),
             wit_namespace: link.wit_namespace().to_owned(),
             wit_package: link.wit_package().to_owned(),
             interfaces: link.interfaces().to_vec(),
             status,
         }
     }
+}
+
+fn is_provider(kind: &LinkTargetKind) -> bool {
+    *kind == LinkTargetKind::Provider
 }
 
 /// A provider on a host and its status.

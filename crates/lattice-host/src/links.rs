@@ -1,4 +1,17 @@
 //! Link requests to providers, bounded in time.
+//!
+//! A link has at most one provider end: its target (a component calling a provider), or its
+//! source (a provider, such as an HTTP server, calling the component). That provider gets the
+//! link's put and delete, with both ends' resolved configuration as 1.x providers expect. A
+//! link to another component has no one to tell: wRPC routes the component's calls to the
+//! target's id, so it is established as soon as the spec says so.
+//!
+//! Requests go first to the provider's instance **on this host**
+//! (`wasmbus.rpc.{lattice}.{provider}.linkdefs.put.{host_id}`), so the answer is the one of
+//! the instance that serves this host and no other instance's acceptance can mask its
+//! refusal. Only when no instance answers there ("no responders": the provider runs on no
+//! host, or on another) does the request go to the lattice-wide subject, where one instance
+//! (or a 1.x provider, which never answers) receives it.
 
 use crate::config::{ConfigStore, resolve};
 use bytes::Bytes;
@@ -6,13 +19,13 @@ use lattice_link::{
     LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal, LinkResponse, ProviderOperation,
     ProviderSubject,
 };
-use lattice_spec::{ComponentId, LatticeName, LinkSpec, WireMessage};
+use lattice_spec::{ComponentId, HostId, LatticeName, LinkSpec, ProviderId, WireMessage};
 use std::time::Duration;
 
 /// What became of one link request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum LinkOutcome {
-    /// The provider accepted.
+    /// The provider accepted, or the link has no provider end (a component target).
     Established,
     /// The provider refused (or is not running, or its configuration is missing).
     Refused(LinkRefusal),
@@ -25,16 +38,20 @@ pub(crate) enum LinkOutcome {
 pub(crate) struct LinkRequests {
     pub(crate) nats: async_nats::Client,
     pub(crate) lattice: LatticeName,
+    pub(crate) host: HostId,
     pub(crate) timeout: Duration,
 }
 
 impl LinkRequests {
     pub(crate) async fn put(
         &self,
-        source: &ComponentId,
+        component: &ComponentId,
         link: &LinkSpec,
         store: &dyn ConfigStore,
     ) -> LinkOutcome {
+        let Some(provider) = link.provider() else {
+            return LinkOutcome::Established;
+        };
         let (source_config, target_config) = match (
             resolve(store, link.source_config()),
             resolve(store, link.target_config()),
@@ -47,21 +64,32 @@ impl LinkRequests {
                 });
             }
         };
-        let request = LinkPutRequest::new(source.clone(), link, source_config, target_config);
-        self.send(ProviderOperation::LinkPut, link, request.encode())
+        if !link.source_secrets().is_empty() || !link.target_secrets().is_empty() {
+            return LinkOutcome::Refused(LinkRefusal {
+                kind: LinkErrorKind::InvalidConfiguration,
+                message: "the link names secret references, and this host has no secrets \
+                          backend to resolve them"
+                    .to_owned(),
+            });
+        }
+        let request = LinkPutRequest::new(component, link, source_config, target_config);
+        self.send(&provider, ProviderOperation::LinkPut, request.encode())
             .await
     }
 
-    pub(crate) async fn delete(&self, source: &ComponentId, link: &LinkSpec) -> LinkOutcome {
-        let request = LinkDeleteRequest::new(source.clone(), link);
-        self.send(ProviderOperation::LinkDelete, link, request.encode())
+    pub(crate) async fn delete(&self, component: &ComponentId, link: &LinkSpec) -> LinkOutcome {
+        let Some(provider) = link.provider() else {
+            return LinkOutcome::Established;
+        };
+        let request = LinkDeleteRequest::new(component, link);
+        self.send(&provider, ProviderOperation::LinkDelete, request.encode())
             .await
     }
 
     async fn send(
         &self,
+        provider: &ProviderId,
         operation: ProviderOperation,
-        link: &LinkSpec,
         payload: Result<Bytes, serde_json::Error>,
     ) -> LinkOutcome {
         let refused = |kind, message: String| LinkOutcome::Refused(LinkRefusal { kind, message });
@@ -74,12 +102,13 @@ impl LinkRequests {
                 );
             }
         };
-        let subject = ProviderSubject::new(self.lattice.clone(), link.target().clone(), operation)
-            .to_string();
-        let request = async_nats::Request::new()
-            .payload(payload)
-            .timeout(Some(self.timeout));
-        match self.nats.send_request(subject, request).await {
+        let lattice_wide = ProviderSubject::new(self.lattice.clone(), provider.clone(), operation);
+        let on_this_host = lattice_wide.clone().on_host(self.host.clone());
+        let mut answer = self.request(&on_this_host, payload.clone()).await;
+        if matches!(&answer, Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders) {
+            answer = self.request(&lattice_wide, payload).await;
+        }
+        match answer {
             Ok(message) => match LinkResponse::decode(&message.payload) {
                 Ok(response) => match response.into_result() {
                     Ok(()) => LinkOutcome::Established,
@@ -95,16 +124,26 @@ impl LinkRequests {
                 async_nats::RequestErrorKind::NoResponders => refused(
                     LinkErrorKind::ResourceUnavailable,
                     format!(
-                        "provider `{}` is not running in lattice `{}` (no responders)",
-                        link.target(),
+                        "provider `{provider}` is not running in lattice `{}` (no responders)",
                         self.lattice
                     ),
                 ),
                 _ => refused(
                     LinkErrorKind::Internal,
-                    format!("cannot reach provider `{}`: {e}", link.target()),
+                    format!("cannot reach provider `{provider}`: {e}"),
                 ),
             },
         }
+    }
+
+    async fn request(
+        &self,
+        subject: &ProviderSubject,
+        payload: Bytes,
+    ) -> Result<async_nats::Message, async_nats::RequestError> {
+        let request = async_nats::Request::new()
+            .payload(payload)
+            .timeout(Some(self.timeout));
+        self.nats.send_request(subject.to_string(), request).await
     }
 }

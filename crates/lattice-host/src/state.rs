@@ -113,6 +113,7 @@ impl HostState {
         let links = LinkRequests {
             nats: nats.clone(),
             lattice: config.lattice.clone(),
+            host: config.host_id.clone(),
             timeout: config.link_reply_timeout,
         };
         Self {
@@ -309,9 +310,11 @@ impl HostState {
             let entry = record
                 .links
                 .entry(link.key())
-                .or_insert_with(|| LinkInventory::new(link, LinkStatus::new(LinkState::Pending)));
+                .or_insert_with(|| {
+                    LinkInventory::new(&slot.id, link, LinkStatus::new(LinkState::Pending))
+                });
             let previous = entry.status.state;
-            *entry = LinkInventory::new(link, status.clone());
+            *entry = LinkInventory::new(&slot.id, link, status.clone());
             previous
         };
         let event = LinkStatusEvent::new(

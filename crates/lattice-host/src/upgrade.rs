@@ -269,7 +269,7 @@ impl Upgrade<'_> {
             }
             LinkOutcome::Refused(refusal) => {
                 let reason = StatusReason::link_refused(
-                    link.target().as_str(),
+                    link.peer().id(),
                     link.name().as_str(),
                     refusal.kind,
                     refusal.message,
@@ -289,11 +289,11 @@ impl Upgrade<'_> {
                     ReasonCode::LinkUnacknowledged,
                     format!(
                         "provider `{}` did not answer within {:?}",
-                        link.target(),
+                        link.peer().id(),
                         state.config.link_reply_timeout
                     ),
                 )
-                .with_link(link.target().as_str(), link.name().as_str());
+                .with_link(link.peer().id(), link.name().as_str());
                 let status = LinkStatus::new(LinkState::Unacknowledged).with_reason(reason.clone());
                 state.link_status(self.slot, revision, link, status).await;
                 match state.config.unacknowledged_links {
@@ -319,7 +319,7 @@ impl Upgrade<'_> {
             LinkOutcome::Established => LinkStatus::new(LinkState::Established),
             LinkOutcome::Unacknowledged => LinkStatus::new(LinkState::Unacknowledged),
             LinkOutcome::Refused(refusal) => LinkStatus::failed(StatusReason::link_refused(
-                link.target().as_str(),
+                link.peer().id(),
                 link.name().as_str(),
                 refusal.kind,
                 refusal.message,

@@ -13,6 +13,7 @@ mod subject;
 
 pub use lattice_status::LinkErrorKind;
 pub use message::{
-    HealthCheckResponse, LinkDeleteRequest, LinkPutRequest, LinkRefusal, LinkResponse, LinkResult,
+    HealthCheckResponse, LinkDeleteRequest, LinkGeneration, LinkPutRequest, LinkRefusal,
+    LinkResponse, LinkResult, Received,
 };
 pub use subject::{ProviderOperation, ProviderSubject, ProviderSubjectError};

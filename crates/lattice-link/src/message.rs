@@ -1,7 +1,10 @@
 //! Link put/delete requests and the provider's [`LinkResponse`].
 
 use bytes::Bytes;
-use lattice_spec::{ApiVersion, ComponentId, LinkName, LinkSpec, ProviderId, WireMessage};
+use lattice_spec::{
+    ApiVersion, ComponentId, DecodeError, LinkName, LinkSpec, WireMessage, WorkloadId,
+    decode_versioned,
+};
 use lattice_status::LinkErrorKind;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,22 +12,28 @@ use std::{collections::BTreeMap, fmt};
 
 /// Asks a provider to establish (or replace) one link.
 ///
-/// The body keeps the shape wasmCloud 1.x providers already decode (`source_id`, `target`,
-/// `name`, `wit_namespace`, `wit_package`, `interfaces`, resolved `source_config` /
-/// `target_config` maps, optional encrypted secret blobs) and adds `api_version`, which older
-/// providers ignore. Configuration here is *resolved*: the host has merged named configurations
-/// and inline values into plain maps.
+/// The body keeps the shape wasmCloud 1.x providers already decode — wasmCloud's
+/// `InterfaceLinkDefinition`: `source_id`, `target`, `name`, `wit_namespace`, `wit_package`,
+/// `interfaces`, resolved `source_config` / `target_config` maps, optional encrypted secret
+/// blobs — and adds `api_version`, which older providers ignore. Configuration here is
+/// *resolved*: the host has merged named configurations and inline values into plain maps.
+///
+/// The provider receiving it is the link's source (an HTTP server delivering requests to a
+/// component: `source_id` is the provider's own id) or its target (a key-value store a
+/// component calls), as with 1.x providers. To read what a 1.x host sends as well, decode
+/// with [`LinkPutRequest::decode_any`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub struct LinkPutRequest {
     /// The API version of this message.
     pub api_version: ApiVersion,
-    /// The component that uses the link.
-    pub source_id: ComponentId,
-    /// The provider that serves it.
-    pub target: ProviderId,
+    /// The link's source: the component that calls, or the provider that calls a component.
+    pub source_id: WorkloadId,
+    /// The link's target: the provider (or component) that serves the interfaces.
+    pub target: WorkloadId,
     /// The link's name.
+    #[serde(default = "LinkName::default_name")]
     pub name: LinkName,
     /// The WIT namespace, e.g. `wasi`.
     pub wit_namespace: String,
@@ -32,17 +41,17 @@ pub struct LinkPutRequest {
     pub wit_package: String,
     /// The interfaces used.
     pub interfaces: Vec<String>,
-    /// Resolved configuration for the component's end.
+    /// Resolved configuration for the source's end.
     #[serde(default)]
     pub source_config: BTreeMap<String, String>,
-    /// Resolved configuration for the provider's end.
+    /// Resolved configuration for the target's end.
     #[serde(default)]
     pub target_config: BTreeMap<String, String>,
-    /// Secrets for the component's end, encrypted for the provider (opaque to this crate).
+    /// Secrets for the source's end, encrypted for the provider (opaque to this crate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_blob))]
     pub source_secrets: Option<Bytes>,
-    /// Secrets for the provider's end, encrypted for the provider (opaque to this crate).
+    /// Secrets for the target's end, encrypted for the provider (opaque to this crate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_blob))]
     pub target_secrets: Option<Bytes>,
@@ -54,19 +63,20 @@ fn arbitrary_blob(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Opti
 }
 
 impl LinkPutRequest {
-    /// The put request for `link` of component `source_id`, with `source_config` and
-    /// `target_config` already resolved by the host.
+    /// The put request for `link` of `component` (whose spec holds the link), with
+    /// `source_config` and `target_config` already resolved by the host. For an incoming
+    /// link the source is the provider and the target the component.
     #[must_use]
     pub fn new(
-        source_id: ComponentId,
+        component: &ComponentId,
         link: &LinkSpec,
         source_config: BTreeMap<String, String>,
         target_config: BTreeMap<String, String>,
     ) -> Self {
         Self {
             api_version: ApiVersion::CURRENT,
-            source_id,
-            target: link.target().clone(),
+            source_id: link.source_id(component),
+            target: link.target_id(component),
             name: link.name().clone(),
             wit_namespace: link.wit_namespace().to_owned(),
             wit_package: link.wit_package().to_owned(),
@@ -91,6 +101,116 @@ impl WireMessage for LinkPutRequest {
     const NAME: &'static str = "LinkPutRequest";
 }
 
+/// Which generation of host sent a link message, which decides whether it expects an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LinkGeneration {
+    /// A wasmCloud 1.x host: the body has no `api_version`, and the host published it without
+    /// waiting — there is no one to answer.
+    V1,
+    /// A lattice host speaking the given version: it waits for a [`LinkResponse`].
+    Versioned(ApiVersion),
+}
+
+impl LinkGeneration {
+    /// Whether the sender waits for a [`LinkResponse`].
+    #[must_use]
+    pub fn expects_response(self) -> bool {
+        matches!(self, Self::Versioned(_))
+    }
+}
+
+/// A link message decoded by [`LinkPutRequest::decode_any`] or
+/// [`LinkDeleteRequest::decode_any`], with the generation of its sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Received<T> {
+    /// The message, in the current shape whatever the generation.
+    pub message: T,
+    /// Who sent it.
+    pub generation: LinkGeneration,
+}
+
+impl<T> Received<T> {
+    /// The same generation with the message turned into something else.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Received<U> {
+        Received {
+            message: f(self.message),
+            generation: self.generation,
+        }
+    }
+}
+
+/// The rule for link messages of both generations: a body **with** `api_version` is a
+/// versioned lattice message and must carry a supported version (else
+/// [`DecodeError::UnsupportedVersion`], which the provider answers); a body **without** one
+/// is a wasmCloud 1.x `InterfaceLinkDefinition`, which 1.x hosts publish on the same subjects
+/// and never wait on. 1.x bodies are read with 1.x defaults (`name` is `default`, configs
+/// empty) and carry the current `api_version` once decoded.
+fn decode_either<T: serde::de::DeserializeOwned>(
+    message: &'static str,
+    bytes: &[u8],
+) -> Result<Received<T>, DecodeError> {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        api_version: Option<serde::de::IgnoredAny>,
+    }
+    let probe: Probe =
+        serde_json::from_slice(bytes).map_err(|source| DecodeError::Malformed { message, source })?;
+    if probe.api_version.is_some() {
+        let message: T = decode_versioned(message, bytes)?;
+        return Ok(Received {
+            message,
+            generation: LinkGeneration::Versioned(ApiVersion::CURRENT),
+        });
+    }
+    // Insert the version the decoded message is expressed in, then decode the current shape.
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|source| DecodeError::Malformed { message, source })?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "api_version".to_owned(),
+            serde_json::Value::String(ApiVersion::CURRENT.as_str().to_owned()),
+        );
+    }
+    let decoded: T =
+        serde_json::from_value(value).map_err(|source| DecodeError::Malformed { message, source })?;
+    Ok(Received {
+        message: decoded,
+        generation: LinkGeneration::V1,
+    })
+}
+
+impl LinkPutRequest {
+    /// Decodes a link put from either generation of host (see the rule on
+    /// [`LinkGeneration`]): a v2alpha1 `LinkPutRequest`, or the `InterfaceLinkDefinition` a
+    /// wasmCloud 1.x host publishes.
+    ///
+    /// ```
+    /// use lattice_link::{LinkGeneration, LinkPutRequest};
+    ///
+    /// // What a 1.x host publishes: no `api_version`, secrets as byte arrays.
+    /// let v1 = br#"{"source_id":"hello","target":"kv","wit_namespace":"wasi",
+    ///     "wit_package":"keyvalue","interfaces":["store"],"source_config":{},
+    ///     "target_config":{"bucket":"b1"},"source_secrets":null,"target_secrets":null}"#;
+    /// let received = LinkPutRequest::decode_any(v1)?;
+    /// assert_eq!(received.generation, LinkGeneration::V1);
+    /// assert!(!received.generation.expects_response());
+    /// assert_eq!(received.message.name, "default");
+    /// assert_eq!(received.message.target_config["bucket"], "b1");
+    /// # Ok::<(), lattice_spec::DecodeError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] when the body is not a link put of either generation, or names a
+    /// version this build does not speak.
+    pub fn decode_any(bytes: &[u8]) -> Result<Received<Self>, DecodeError> {
+        decode_either(Self::NAME, bytes)
+    }
+}
+
 /// Asks a provider to remove one link.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -98,11 +218,12 @@ impl WireMessage for LinkPutRequest {
 pub struct LinkDeleteRequest {
     /// The API version of this message.
     pub api_version: ApiVersion,
-    /// The component that used the link.
-    pub source_id: ComponentId,
-    /// The provider that served it.
-    pub target: ProviderId,
+    /// The link's source.
+    pub source_id: WorkloadId,
+    /// The link's target.
+    pub target: WorkloadId,
     /// The link's name.
+    #[serde(default = "LinkName::default_name")]
     pub name: LinkName,
     /// The WIT namespace.
     pub wit_namespace: String,
@@ -114,18 +235,31 @@ pub struct LinkDeleteRequest {
 }
 
 impl LinkDeleteRequest {
-    /// The delete request for `link` of component `source_id`.
+    /// The delete request for `link` of `component` (whose spec holds the link).
     #[must_use]
-    pub fn new(source_id: ComponentId, link: &LinkSpec) -> Self {
+    pub fn new(component: &ComponentId, link: &LinkSpec) -> Self {
         Self {
             api_version: ApiVersion::CURRENT,
-            source_id,
-            target: link.target().clone(),
+            source_id: link.source_id(component),
+            target: link.target_id(component),
             name: link.name().clone(),
             wit_namespace: link.wit_namespace().to_owned(),
             wit_package: link.wit_package().to_owned(),
             interfaces: link.interfaces().to_vec(),
         }
+    }
+}
+
+impl LinkDeleteRequest {
+    /// Decodes a link delete from either generation of host (see [`LinkGeneration`]); a 1.x
+    /// host publishes the whole `InterfaceLinkDefinition` of the link it removes.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] when the body is not a link delete of either generation, or names a
+    /// version this build does not speak.
+    pub fn decode_any(bytes: &[u8]) -> Result<Received<Self>, DecodeError> {
+        decode_either(Self::NAME, bytes)
     }
 }
 

@@ -3,8 +3,22 @@
 //! They are the subjects wasmCloud 1.x providers already use, so an existing provider keeps
 //! receiving link messages; what changes is that a lattice host sends them as requests and
 //! waits (a bounded time) for a [`LinkResponse`](crate::LinkResponse).
+//!
+//! # One instance answers for its host
+//!
+//! A provider usually runs one instance per host, and every instance must serve every link a
+//! component on its host uses. If a host asked on the lattice-wide subject, the first answer
+//! would win and one instance's refusal ("address in use") could hide behind another's
+//! acceptance. So the link subjects also exist **host-scoped**,
+//! `wasmbus.rpc.{lattice}.{provider_id}.linkdefs.put.{host_id}`: an instance that knows its
+//! host (a 1.x host hands it `host_id` when it starts the provider) subscribes to its host's
+//! subjects, and a lattice host sends a link request there first, so the answer it gets is
+//! the one of the instance on its own host. Only when no instance answers there (a provider
+//! running on no host, or elsewhere) does the host ask on the lattice-wide subject, where any
+//! one instance answers. 1.x providers, which subscribe to the lattice-wide subjects only,
+//! keep receiving everything 1.x hosts publish.
 
-use lattice_spec::{IdError, LatticeName, ProviderId};
+use lattice_spec::{HostId, IdError, LatticeName, ProviderId};
 use std::fmt;
 
 const PREFIX: &str = "wasmbus.rpc";
@@ -31,7 +45,8 @@ impl ProviderOperation {
     }
 }
 
-/// A subject addressed to one provider: `wasmbus.rpc.{lattice}.{provider_id}.{operation}`.
+/// A subject addressed to one provider: `wasmbus.rpc.{lattice}.{provider_id}.{operation}`,
+/// or to its instance on one host: `….{operation}.{host_id}` (see the module docs).
 ///
 /// ```
 /// use lattice_link::{ProviderOperation, ProviderSubject};
@@ -49,6 +64,8 @@ pub struct ProviderSubject {
     pub provider_id: ProviderId,
     /// The operation.
     pub operation: ProviderOperation,
+    /// The host whose instance is addressed; `None` for the lattice-wide subject.
+    pub host: Option<HostId>,
 }
 
 impl ProviderSubject {
@@ -63,7 +80,25 @@ impl ProviderSubject {
             lattice,
             provider_id,
             operation,
+            host: None,
         }
+    }
+
+    /// The subject of the instance on `host` (see the module docs).
+    ///
+    /// ```
+    /// use lattice_link::{ProviderOperation, ProviderSubject};
+    ///
+    /// let subject = ProviderSubject::new("default".parse()?, "http-server".parse()?, ProviderOperation::LinkPut)
+    ///     .on_host("host-a".parse()?);
+    /// assert_eq!(subject.to_string(), "wasmbus.rpc.default.http-server.linkdefs.put.host-a");
+    /// assert_eq!(subject.to_string().parse::<ProviderSubject>().ok(), Some(subject));
+    /// # Ok::<(), lattice_spec::IdError>(())
+    /// ```
+    #[must_use]
+    pub fn on_host(mut self, host: HostId) -> Self {
+        self.host = Some(host);
+        self
     }
 }
 
@@ -75,7 +110,11 @@ impl fmt::Display for ProviderSubject {
             self.lattice,
             self.provider_id,
             self.operation.suffix()
-        )
+        )?;
+        match &self.host {
+            Some(host) => write!(f, ".{host}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -86,7 +125,7 @@ pub enum ProviderSubjectError {
     /// Not of the form `wasmbus.rpc.{lattice}.{provider_id}.{linkdefs.put|linkdefs.del|health}`.
     #[error(
         "`{0}` is not a provider subject: expected \
-         wasmbus.rpc.{{lattice}}.{{provider_id}}.{{linkdefs.put|linkdefs.del|health}}"
+         wasmbus.rpc.{{lattice}}.{{provider_id}}.{{linkdefs.put|linkdefs.del|health}}[.{{host_id}}]"
     )]
     Shape(String),
     /// The lattice or provider token is not a valid identifier.
@@ -105,18 +144,25 @@ impl std::str::FromStr for ProviderSubject {
             .ok_or_else(shape)?;
         let (lattice, rest) = rest.split_once('.').ok_or_else(shape)?;
         let (provider, op) = rest.split_once('.').ok_or_else(shape)?;
-        let operation = [
+        let (operation, host) = [
             ProviderOperation::LinkPut,
             ProviderOperation::LinkDelete,
             ProviderOperation::Health,
         ]
         .into_iter()
-        .find(|o| o.suffix() == op)
+        .find_map(|o| {
+            let host = op.strip_prefix(o.suffix())?;
+            match host.strip_prefix('.') {
+                Some(host) => Some((o, Some(host))),
+                None => host.is_empty().then_some((o, None)),
+            }
+        })
         .ok_or_else(shape)?;
         Ok(Self {
             lattice: lattice.parse()?,
             provider_id: provider.parse()?,
             operation,
+            host: host.map(str::parse).transpose()?,
         })
     }
 }
@@ -141,6 +187,11 @@ mod tests {
                 subject.to_string().parse::<ProviderSubject>().unwrap(),
                 subject
             );
+            let scoped = subject.on_host(HostId::new("NAB3").unwrap());
+            assert_eq!(
+                scoped.to_string().parse::<ProviderSubject>().unwrap(),
+                scoped
+            );
         }
     }
 
@@ -151,6 +202,8 @@ mod tests {
             "wasmbus.ctl.v1.default.link.put",
             "wasmbus.rpc.default",
             "wasmbus.rpcx.default.kv.health",
+            "wasmbus.rpc.default.kv.linkdefs.putx",
+            "wasmbus.rpc.default.kv.healthy",
         ] {
             assert!(
                 matches!(
@@ -160,9 +213,14 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(matches!(
-            "wasmbus.rpc.default.k*v.health".parse::<ProviderSubject>(),
-            Err(ProviderSubjectError::Id(_))
-        ));
+        for bad in [
+            "wasmbus.rpc.default.k*v.health",
+            "wasmbus.rpc.default.kv.linkdefs.put.a.b",
+        ] {
+            assert!(
+                matches!(bad.parse::<ProviderSubject>(), Err(ProviderSubjectError::Id(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! what wasmCloud 1.x providers decode.
 
 use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkResponse, LinkResult};
-use lattice_spec::{ComponentId, DecodeErrorKind, LinkDraft, WireMessage};
+use lattice_spec::{ApiVersion, ComponentId, DecodeErrorKind, LinkDraft, WireMessage};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,7 +12,7 @@ fn put() -> LinkPutRequest {
         .validate()
         .unwrap();
     LinkPutRequest::new(
-        ComponentId::new("app").unwrap(),
+        &ComponentId::new("app").unwrap(),
         &spec.links()[0],
         BTreeMap::new(),
         BTreeMap::from([("address".to_owned(), "0.0.0.0:8080".to_owned())]),
@@ -143,4 +143,70 @@ fn health_answers_of_1x_providers_decode() {
         ours,
         serde_json::json!({"api_version": "v2alpha1", "healthy": true})
     );
+}
+
+/// What a wasmCloud 1.x host publishes, as the published `wasmcloud-core` types serialize it.
+const V1_OUTGOING: &[u8] = include_bytes!("fixtures/v1/interface_link_definition.json");
+const V1_INCOMING: &[u8] = include_bytes!("fixtures/v1/interface_link_definition_incoming.json");
+
+#[test]
+fn link_puts_of_1x_hosts_decode_as_1x() {
+    use lattice_link::LinkGeneration;
+
+    let received = LinkPutRequest::decode_any(V1_OUTGOING).unwrap();
+    assert_eq!(received.generation, LinkGeneration::V1);
+    assert!(!received.generation.expects_response());
+    let put = received.message;
+    assert_eq!(put.source_id, "greeter");
+    assert_eq!(put.target, "keyvalue");
+    assert_eq!(put.interfaces, ["store", "atomics"]);
+    assert_eq!(put.target_config["bucket"], "visits");
+    assert_eq!(put.target_secrets.as_deref(), Some(&[1u8, 2, 3, 250][..]));
+    assert_eq!(put.source_secrets, None);
+
+    // A provider-source link: the provider's own settings are the source config.
+    let incoming = LinkPutRequest::decode_any(V1_INCOMING).unwrap().message;
+    assert_eq!(incoming.source_id, "http-server");
+    assert_eq!(incoming.target, "greeter");
+    assert_eq!(incoming.name, "frontend");
+    assert_eq!(incoming.source_config["address"], "127.0.0.1:8080");
+
+    // A 1.x host publishes the removed link's definition to `linkdefs.del`.
+    let delete = LinkDeleteRequest::decode_any(V1_INCOMING).unwrap();
+    assert_eq!(delete.generation, LinkGeneration::V1);
+    assert_eq!(delete.message.source_id, "http-server");
+    assert_eq!(delete.message.wit_package, "http");
+
+    // Strict decoding (what a lattice host's answer path uses) still demands a version.
+    assert_eq!(
+        LinkPutRequest::decode(V1_OUTGOING).unwrap_err().kind(),
+        DecodeErrorKind::MissingVersion
+    );
+}
+
+#[test]
+fn versioned_link_puts_are_told_apart_from_1x_ones() {
+    use lattice_link::LinkGeneration;
+
+    let bytes = put().encode().unwrap();
+    let received = LinkPutRequest::decode_any(&bytes).unwrap();
+    assert_eq!(
+        received.generation,
+        LinkGeneration::Versioned(ApiVersion::V2Alpha1)
+    );
+    assert!(received.generation.expects_response());
+    assert_eq!(received.message, put());
+
+    // A version this build does not speak is an error to answer, not a 1.x message.
+    let mut future: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    future["api_version"] = "v9".into();
+    let err = LinkPutRequest::decode_any(&serde_json::to_vec(&future).unwrap()).unwrap_err();
+    assert_eq!(err.kind(), DecodeErrorKind::UnsupportedVersion);
+    // And garbage is malformed, whichever generation it claims.
+    for bad in [&b"[1,2]"[..], b"{\"source_id\":\"a b\"}", b"not json"] {
+        assert_eq!(
+            LinkPutRequest::decode_any(bad).unwrap_err().kind(),
+            DecodeErrorKind::Malformed
+        );
+    }
 }

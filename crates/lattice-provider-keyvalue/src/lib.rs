@@ -308,7 +308,7 @@ mod tests {
             .unwrap();
         let link = &spec.links()[0];
         LinkPutRequest::new(
-            spec.id().clone(),
+            spec.id(),
             link,
             BTreeMap::new(),
             link.target_config().values().clone(),

@@ -7,9 +7,10 @@ use async_nats::{Client, Message, Subject, Subscriber};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use lattice_link::{
-    HealthCheckResponse, LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkResponse,
+    HealthCheckResponse, LinkDeleteRequest, LinkErrorKind, LinkGeneration, LinkPutRequest,
+    LinkResponse, Received,
 };
-use lattice_spec::{ComponentId, DecodeError, LinkKey, WireMessage};
+use lattice_spec::{DecodeError, LinkName, WireMessage, WorkloadId};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -22,6 +23,9 @@ pub(crate) struct Lanes {
     pub(crate) put: Lane,
     pub(crate) delete: Lane,
     pub(crate) health: Lane,
+    /// The host-scoped link subjects, when the instance knows its host.
+    pub(crate) host_put: Option<Lane>,
+    pub(crate) host_delete: Option<Lane>,
 }
 
 /// One subscription and whether its stream is still open.
@@ -36,14 +40,42 @@ impl Lane {
     }
 }
 
+impl Lane {
+    fn is_open(lane: &Option<Lane>) -> bool {
+        lane.as_ref().is_some_and(|lane| lane.open)
+    }
+
+    /// The next message of an optional lane; only polled while [`Lane::is_open`].
+    async fn next(lane: &mut Option<Lane>) -> Option<Message> {
+        match lane {
+            Some(lane) => lane.sub.next().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn close(lane: &mut Option<Lane>) {
+        if let Some(lane) = lane {
+            lane.open = false;
+        }
+    }
+}
+
 impl Lanes {
     fn any_open(&self) -> bool {
-        self.put.open || self.delete.open || self.health.open
+        self.put.open
+            || self.delete.open
+            || self.health.open
+            || Lane::is_open(&self.host_put)
+            || Lane::is_open(&self.host_delete)
     }
 
     /// Unsubscribes every lane; each stream ends after the messages already received.
     async fn drain(&mut self) {
-        for lane in [&mut self.put, &mut self.delete, &mut self.health] {
+        let lanes = [&mut self.put, &mut self.delete, &mut self.health]
+            .into_iter()
+            .chain(self.host_put.as_mut())
+            .chain(self.host_delete.as_mut());
+        for lane in lanes {
             if lane.open
                 && let Err(error) = lane.sub.drain().await
             {
@@ -57,11 +89,13 @@ impl Lanes {
 /// How long a shutdown waits for the server to end the drained subscriptions.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What orders link requests: the component and the link's key within it.
+/// What orders link requests: wasmCloud's link key (source, WIT namespace, package, name).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct OrderKey {
-    source_id: ComponentId,
-    link: LinkKey,
+    source_id: WorkloadId,
+    wit_namespace: String,
+    wit_package: String,
+    name: LinkName,
 }
 
 /// A decoded link request.
@@ -88,11 +122,9 @@ impl LinkRequest {
         };
         OrderKey {
             source_id: source_id.clone(),
-            link: LinkKey {
-                wit_namespace: wit_namespace.clone(),
-                wit_package: wit_package.clone(),
-                name: name.clone(),
-            },
+            wit_namespace: wit_namespace.clone(),
+            wit_package: wit_package.clone(),
+            name: name.clone(),
         }
     }
 
@@ -159,20 +191,25 @@ impl Dispatcher {
                     break;
                 }
                 message = lanes.put.sub.next(), if lanes.put.open => match message {
-                    Some(message) => {
-                        let decoded = LinkPutRequest::decode(&message.payload).map(LinkRequest::Put);
-                        self.on_link(message, decoded);
-                    }
+                    Some(message) => self.on_put(message),
                     None => lanes.put.open = false,
                 },
                 message = lanes.delete.sub.next(), if lanes.delete.open => match message {
-                    Some(message) => {
-                        let decoded =
-                            LinkDeleteRequest::decode(&message.payload).map(LinkRequest::Delete);
-                        self.on_link(message, decoded);
-                    }
+                    Some(message) => self.on_delete(message),
                     None => lanes.delete.open = false,
                 },
+                message = Lane::next(&mut lanes.host_put), if Lane::is_open(&lanes.host_put) => {
+                    match message {
+                        Some(message) => self.on_put(message),
+                        None => Lane::close(&mut lanes.host_put),
+                    }
+                }
+                message = Lane::next(&mut lanes.host_delete), if Lane::is_open(&lanes.host_delete) => {
+                    match message {
+                        Some(message) => self.on_delete(message),
+                        None => Lane::close(&mut lanes.host_delete),
+                    }
+                }
                 message = lanes.health.sub.next(), if lanes.health.open => match message {
                     Some(message) => self.on_health(message),
                     None => lanes.health.open = false,
@@ -198,7 +235,27 @@ impl Dispatcher {
     }
 
     /// Starts the task for a link request, after the previous request for the same link.
-    fn on_link(&mut self, message: Message, decoded: Result<LinkRequest, DecodeError>) {
+    fn on_put(&mut self, message: Message) {
+        let decoded =
+            LinkPutRequest::decode_any(&message.payload).map(|r| r.map(LinkRequest::Put));
+        self.on_link(message, decoded);
+    }
+
+    fn on_delete(&mut self, message: Message) {
+        let decoded =
+            LinkDeleteRequest::decode_any(&message.payload).map(|r| r.map(LinkRequest::Delete));
+        self.on_link(message, decoded);
+    }
+
+    /// Handles a link request of either generation. A versioned request is answered with a
+    /// [`LinkResponse`]; a wasmCloud 1.x one (no `api_version`) is handled the same way and
+    /// answered with nothing, as 1.x hosts publish link messages without waiting — a refusal is
+    /// logged, the only place it can go.
+    fn on_link(
+        &mut self,
+        message: Message,
+        decoded: Result<Received<LinkRequest>, DecodeError>,
+    ) {
         let span = info_span!(
             "link_request",
             subject = %message.subject,
@@ -207,8 +264,8 @@ impl Dispatcher {
         );
         let client = self.client.clone();
         let reply = message.reply;
-        let request = match decoded {
-            Ok(request) => request,
+        let (request, generation) = match decoded {
+            Ok(received) => (received.message, received.generation),
             Err(error) => {
                 span.in_scope(|| warn!(%error, "cannot decode the link request; refusing it"));
                 let response =
@@ -221,7 +278,7 @@ impl Dispatcher {
             }
         };
         let key = request.order_key();
-        span.record("link", field::display(&key.link.name));
+        span.record("link", field::display(&key.name));
         span.record("source_id", field::display(&key.source_id));
 
         // Forget links whose last request is done, then chain this one after the previous.
@@ -239,8 +296,10 @@ impl Dispatcher {
                     let _ = previous.await;
                 }
                 let response = request.handle(&*handler).await;
-                log_response(&response);
-                send_reply(&client, reply, response.encode()).await;
+                log_response(&response, generation);
+                if generation.expects_response() {
+                    send_reply(&client, reply, response.encode()).await;
+                }
                 drop(done);
             }
             .instrument(span),
@@ -270,11 +329,15 @@ impl Dispatcher {
     }
 }
 
-fn log_response(response: &LinkResponse) {
-    if response.is_accepted() {
-        info!("link request accepted");
-    } else {
-        info!(result = %response.result, "link request refused");
+fn log_response(response: &LinkResponse, generation: LinkGeneration) {
+    match (response.is_accepted(), generation) {
+        (true, _) => info!(?generation, "link request accepted"),
+        (false, LinkGeneration::V1) => warn!(
+            result = %response.result,
+            "link request of a 1.x host refused; 1.x hosts wait for no answer, so only this log \
+             says so"
+        ),
+        (false, _) => info!(result = %response.result, "link request refused"),
     }
 }
 

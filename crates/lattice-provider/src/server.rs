@@ -5,7 +5,7 @@ use crate::dispatch::{Dispatcher, Lane, Lanes};
 use crate::{LinkHandler, ProviderError};
 use async_nats::{Client, Subscriber};
 use lattice_link::{ProviderOperation, ProviderSubject};
-use lattice_spec::{LatticeName, ProviderId};
+use lattice_spec::{HostId, LatticeName, ProviderId};
 use std::fmt;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -16,13 +16,20 @@ use tracing::{Instrument, info_span, warn};
 /// connection.
 ///
 /// [`serve`](Self::serve) subscribes to `wasmbus.rpc.{lattice}.{provider_id}.linkdefs.put`,
-/// `….linkdefs.del` and `….health` (built with [`ProviderSubject`]). Each request is decoded
-/// (its `api_version` checked), passed to the [`LinkHandler`], and answered with a
-/// `LinkResponse` (a `HealthCheckResponse` for a health check). A request that cannot be
-/// decoded is answered with a refusal of kind `invalid_configuration` carrying the decode
-/// error (which names the supported versions on a version mismatch). A request without a
-/// reply subject — a wasmCloud 1.x host publishes link puts fire-and-forget — is handled the
-/// same way, just not answered.
+/// `….linkdefs.del` and `….health` (built with [`ProviderSubject`]), and, for an instance
+/// [`on_host`](Self::on_host), to its host's `….linkdefs.put.{host_id}` and
+/// `….linkdefs.del.{host_id}`.
+///
+/// Both generations of host are served ([`LinkPutRequest::decode_any`]): a request **with**
+/// `api_version` (a lattice host) has its version checked, is passed to the [`LinkHandler`]
+/// and is answered with a `LinkResponse`; a body **without** one is the
+/// `InterfaceLinkDefinition` a wasmCloud 1.x host publishes, fire-and-forget — it is passed to
+/// the handler the same way and answered with nothing (a refusal is logged). A health check is
+/// answered with a `HealthCheckResponse`. A request that cannot be decoded is answered (when
+/// it has a reply subject) with a refusal of kind `invalid_configuration` carrying the decode
+/// error, which names the supported versions on a version mismatch.
+///
+/// [`LinkPutRequest::decode_any`]: lattice_link::LinkPutRequest::decode_any
 ///
 /// # Concurrency and order
 ///
@@ -44,6 +51,7 @@ pub struct ProviderServer {
     client: Client,
     lattice: LatticeName,
     provider_id: ProviderId,
+    host: Option<HostId>,
     handler: Arc<dyn LinkHandler>,
 }
 
@@ -52,6 +60,7 @@ impl fmt::Debug for ProviderServer {
         f.debug_struct("ProviderServer")
             .field("lattice", &self.lattice)
             .field("provider_id", &self.provider_id)
+            .field("host", &self.host)
             .finish_non_exhaustive()
     }
 }
@@ -72,8 +81,21 @@ impl ProviderServer {
             client,
             lattice,
             provider_id,
+            host: None,
             handler,
         }
+    }
+
+    /// Serves as the instance of this provider on `host`: besides the lattice-wide subjects
+    /// (which 1.x hosts publish to), it answers the host-scoped link subjects
+    /// `wasmbus.rpc.{lattice}.{provider_id}.linkdefs.{put,del}.{host_id}`, so a host's link
+    /// request gets this instance's answer and no other's (see
+    /// [`lattice_link::ProviderSubject`]). A provider started by a host knows it from the host
+    /// data it is handed (`host_id`).
+    #[must_use]
+    pub fn on_host(mut self, host: HostId) -> Self {
+        self.host = Some(host);
+        self
     }
 
     /// The subject this server listens on for `operation`.
@@ -97,10 +119,21 @@ impl ProviderServer {
     /// subscription fails, or [`Flush`](crate::ProviderErrorKind::Flush) if the connection
     /// fails while confirming them; nothing is left subscribed then.
     pub async fn serve(self) -> Result<ProviderHandle, ProviderError> {
+        let scoped = |operation| self.host.clone().map(|host| self.subject(operation).on_host(host));
+        let host_put = match scoped(ProviderOperation::LinkPut) {
+            Some(subject) => Some(Lane::new(self.subscribe_to(subject).await?)),
+            None => None,
+        };
+        let host_delete = match scoped(ProviderOperation::LinkDelete) {
+            Some(subject) => Some(Lane::new(self.subscribe_to(subject).await?)),
+            None => None,
+        };
         let lanes = Lanes {
             put: Lane::new(self.subscribe(ProviderOperation::LinkPut).await?),
             delete: Lane::new(self.subscribe(ProviderOperation::LinkDelete).await?),
             health: Lane::new(self.subscribe(ProviderOperation::Health).await?),
+            host_put,
+            host_delete,
         };
         match round_trip(&self.client).await {
             Ok(RoundTrip::Confirmed) => {}
@@ -128,7 +161,11 @@ impl ProviderServer {
     }
 
     async fn subscribe(&self, operation: ProviderOperation) -> Result<Subscriber, ProviderError> {
-        let subject = self.subject(operation).to_string();
+        self.subscribe_to(self.subject(operation)).await
+    }
+
+    async fn subscribe_to(&self, subject: ProviderSubject) -> Result<Subscriber, ProviderError> {
+        let subject = subject.to_string();
         self.client
             .subscribe(subject.clone())
             .await

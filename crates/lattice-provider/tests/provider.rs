@@ -124,13 +124,66 @@ async fn garbage_is_refused_not_ignored() {
     }
 }
 
+/// What a wasmCloud 1.x host publishes for a link put: the byte output of the published
+/// `wasmcloud-core` `InterfaceLinkDefinition` (see lattice-link's fixtures README).
+const V1_LINK_PUT: &[u8] =
+    include_bytes!("../../lattice-link/tests/fixtures/v1/interface_link_definition_incoming.json");
+
 #[tokio::test]
-async fn a_put_without_a_reply_subject_is_still_handled() {
+async fn a_1x_hosts_link_put_is_established_and_answered_with_nothing() {
+    let (recorder, mut calls) = Recorder::new();
+    let setup = start(Arc::new(recorder)).await;
+    // A 1.x host publishes the link fire-and-forget; here it even has a reply subject, to
+    // show the kit does not answer a 1.x body. Replies to both requests below arrive on one
+    // subscription, in the order the provider sent them.
+    let mut replies = within("subscribe", setup.host.subscribe("test-replies.*"))
+        .await
+        .unwrap();
+    within(
+        "publish",
+        setup.host.publish_with_reply(
+            subject(ProviderOperation::LinkPut),
+            "test-replies.v1",
+            Bytes::from_static(V1_LINK_PUT),
+        ),
+    )
+    .await
+    .unwrap();
+
+    let Call::Put(established) = next_call(&mut calls).await else {
+        panic!("expected a put");
+    };
+    assert_eq!(established.source_id, "http-server");
+    assert_eq!(established.target, "greeter");
+    assert_eq!(established.name, "frontend");
+    assert_eq!(established.source_config["address"], "127.0.0.1:8080");
+
+    // A v2alpha1 put of the same link, handled after the 1.x one (same link, same order):
+    // its answer is the first and only reply.
+    let mut versioned = established.clone();
+    versioned.api_version = lattice_spec::ApiVersion::CURRENT;
+    within(
+        "publish",
+        setup.host.publish_with_reply(
+            subject(ProviderOperation::LinkPut),
+            "test-replies.v2",
+            versioned.encode().unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    let reply = within("a reply", replies.next()).await.unwrap();
+    assert_eq!(reply.subject.as_str(), "test-replies.v2", "a 1.x put was answered");
+    assert!(LinkResponse::decode(&reply.payload).unwrap().is_accepted());
+    assert!(matches!(next_call(&mut calls).await, Call::Put(_)));
+}
+
+#[tokio::test]
+async fn a_versioned_put_without_a_reply_subject_is_still_handled() {
     let (recorder, mut calls) = Recorder::new();
     let setup = start(Arc::new(recorder)).await;
     let request = put("public", "0.0.0.0:8080");
 
-    // A 1.x host publishes link puts fire-and-forget.
     within(
         "publish",
         setup.host.publish(
@@ -143,6 +196,56 @@ async fn a_put_without_a_reply_subject_is_still_handled() {
     within("flush", setup.host.flush()).await.unwrap();
 
     assert_eq!(next_call(&mut calls).await, Call::Put(request));
+}
+
+#[tokio::test]
+async fn each_instance_answers_for_its_own_host() {
+    let nats = support::start_nats().await;
+    let connect = || async { within("connect", async_nats::connect(nats.url())).await.unwrap() };
+    let (host, a_client, b_client) = (connect().await, connect().await, connect().await);
+    // The instance on host-a refuses (its port is taken); the one on host-b accepts.
+    let (mut refusing, mut a_calls) = Recorder::new();
+    refusing.refusal = Some(LinkRefusal {
+        kind: LinkErrorKind::ResourceUnavailable,
+        message: "address already in use: 0.0.0.0:8080".into(),
+    });
+    let (accepting, mut b_calls) = Recorder::new();
+    let _a = support::serve(&a_client, Arc::new(refusing), Some("host-a")).await;
+    let _b = support::serve(&b_client, Arc::new(accepting), Some("host-b")).await;
+    let scoped = |host_id: &str| {
+        lattice_link::ProviderSubject::new(
+            support::LATTICE.parse().unwrap(),
+            support::PROVIDER.parse().unwrap(),
+            ProviderOperation::LinkPut,
+        )
+        .on_host(host_id.parse().unwrap())
+        .to_string()
+    };
+    let request = put("public", "0.0.0.0:8080").encode().unwrap();
+
+    // Asked for host-a, only host-a's instance answers: its refusal cannot be masked.
+    for _ in 0..5 {
+        let reply = within("reply", host.request(scoped("host-a"), request.clone()))
+            .await
+            .unwrap();
+        let refusal = LinkResponse::decode(&reply.payload)
+            .unwrap()
+            .into_result()
+            .unwrap_err();
+        assert_eq!(refusal.kind, LinkErrorKind::ResourceUnavailable);
+        assert!(matches!(next_call(&mut a_calls).await, Call::Put(_)));
+    }
+    let reply = within("reply", host.request(scoped("host-b"), request.clone()))
+        .await
+        .unwrap();
+    assert!(LinkResponse::decode(&reply.payload).unwrap().is_accepted());
+    assert!(matches!(next_call(&mut b_calls).await, Call::Put(_)));
+    assert!(b_calls.try_recv().is_err(), "host-b's instance saw host-a's requests");
+    // No instance on host-c: no responders there, the host's cue for the lattice-wide subject.
+    let error = within("no responders", host.request(scoped("host-c"), request))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), RequestErrorKind::NoResponders);
 }
 
 #[tokio::test]

@@ -52,8 +52,10 @@ fn parse_interface(name: &str) -> Option<(&str, &str, &str)> {
 /// The link of `spec` that covers `import`, if any.
 pub(crate) fn covering_link<'a>(spec: &'a ComponentSpec, import: &str) -> Option<&'a LinkSpec> {
     let (namespace, package, interface) = parse_interface(import)?;
+    // Only outgoing links cover imports; an incoming one is a provider calling an export.
     spec.links().iter().find(|link| {
-        link.wit_namespace() == namespace
+        !link.is_incoming()
+            && link.wit_namespace() == namespace
             && link.wit_package() == package
             && link.interfaces().iter().any(|i| i == interface)
     })
@@ -163,7 +165,8 @@ where
         let link = covering_link(spec, name);
         match (link, item) {
             (Some(link), ComponentItem::ComponentInstance(instance)) => {
-                let client = runtime.target_client(link.target().as_str()).await?;
+                // A provider or another component: both serve under `{lattice}.{id}`.
+                let client = runtime.target_client(link.peer().id()).await?;
                 routes.insert(
                     name.to_owned(),
                     Route {

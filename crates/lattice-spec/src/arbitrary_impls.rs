@@ -2,7 +2,8 @@
 //! tests and fuzz targets exercise the encoders and decoders rather than the validator.
 
 use crate::{
-    ComponentSpec, ConfigName, ConfigSpec, LinkKey, LinkName, LinkSpec, ProviderId, SecretRef,
+    ComponentSpec, ConfigName, ConfigSpec, LinkKey, LinkName, LinkSpec, LinkTargetKind, ProviderId,
+    SecretRef, WorkloadId,
 };
 use arbitrary::{Arbitrary, Result, Unstructured};
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,18 +71,35 @@ impl<'a> Arbitrary<'a> for LinkSpec {
         let interfaces = (0..u.int_in_range(1..=3)?)
             .map(|_| wit_name(u))
             .collect::<Result<_>>()?;
+        let (source, target, target_kind) = match u.int_in_range(0..=2)? {
+            0 => (None, Some(WorkloadId::arbitrary(u)?), LinkTargetKind::Provider),
+            1 => (None, Some(WorkloadId::arbitrary(u)?), LinkTargetKind::Component),
+            _ => (Some(ProviderId::arbitrary(u)?), None, LinkTargetKind::Provider),
+        };
+        let unique = |secrets: Vec<SecretRef>| {
+            let mut names = BTreeSet::new();
+            secrets
+                .into_iter()
+                .filter(|s| names.insert(s.name.clone()))
+                .collect::<Vec<_>>()
+        };
+        let name = if u.ratio(1, 2)? {
+            LinkName::default_name()
+        } else {
+            LinkName::arbitrary(u)?
+        };
         Ok(Self {
-            name: if u.ratio(1, 2)? {
-                LinkName::default_name()
-            } else {
-                LinkName::arbitrary(u)?
-            },
-            target: ProviderId::arbitrary(u)?,
+            name,
+            source,
+            target,
+            target_kind,
             wit_namespace: wit_name(u)?,
             wit_package: wit_name(u)?,
             interfaces,
             source_config: ConfigSpec::arbitrary(u)?,
             target_config: ConfigSpec::arbitrary(u)?,
+            source_secrets: unique(Vec::<SecretRef>::arbitrary(u)?),
+            target_secrets: unique(Vec::<SecretRef>::arbitrary(u)?),
         })
     }
 }

@@ -21,14 +21,16 @@ pub struct Change<T> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LinkFieldChanges {
-    /// The link now points at another provider.
+    /// The link now points at another provider or component (its peer changed).
     pub target: bool,
     /// The set of interfaces changed.
     pub interfaces: bool,
-    /// The component's end of the configuration changed.
+    /// The source's end of the configuration changed.
     pub source_config: bool,
-    /// The provider's end of the configuration changed.
+    /// The target's end of the configuration changed.
     pub target_config: bool,
+    /// The secret references of either end changed.
+    pub secrets: bool,
 }
 
 /// How one link differs between two specs.
@@ -192,10 +194,14 @@ fn link_changes(old: &ComponentSpec, new: &ComponentSpec) -> Vec<LinkChange> {
             (Some(link), None) => Some(LinkChange::Removed(link.clone())),
             (Some(from), Some(to)) => {
                 let fields = LinkFieldChanges {
-                    target: from.target != to.target,
+                    target: from.target != to.target || from.target_kind != to.target_kind,
                     interfaces: interface_set(from) != interface_set(to),
                     source_config: from.source_config != to.source_config,
                     target_config: from.target_config != to.target_config,
+                    secrets: sorted_secrets(&from.source_secrets)
+                        != sorted_secrets(&to.source_secrets)
+                        || sorted_secrets(&from.target_secrets)
+                            != sorted_secrets(&to.target_secrets),
                 };
                 (fields != LinkFieldChanges::default()).then(|| LinkChange::Changed {
                     from: Box::new(from.clone()),

@@ -1,6 +1,6 @@
 //! The canonical digest of a spec: equal for equal content, whatever the field or map order.
 
-use crate::{ComponentSpec, ConfigSpec, ContentDigest, LinkSpec, SecretRef};
+use crate::{ComponentSpec, ConfigSpec, ContentDigest, LinkSpec, LinkTargetKind, SecretRef};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -33,10 +33,14 @@ impl ComponentSpec {
         let mut links: Vec<CanonicalLink<'_>> =
             self.links.iter().map(CanonicalLink::from).collect();
         links.sort_by(|a, b| {
-            (a.wit_namespace, a.wit_package, a.name).cmp(&(b.wit_namespace, b.wit_package, b.name))
+            (a.wit_namespace, a.wit_package, a.name, a.source).cmp(&(
+                b.wit_namespace,
+                b.wit_package,
+                b.name,
+                b.source,
+            ))
         });
-        let mut secrets: Vec<&SecretRef> = self.secrets.iter().collect();
-        secrets.sort_by(|a, b| a.name.cmp(&b.name));
+        let secrets = sorted(&self.secrets);
         let canonical = CanonicalSpec {
             id: self.id.as_str(),
             artifact: self.artifact.canonical(),
@@ -81,15 +85,32 @@ impl<'a> From<&'a ConfigSpec> for CanonicalConfig<'a> {
     }
 }
 
+// Fields added after the first release are skipped when empty, so a spec that does not use
+// them keeps the digest it always had.
 #[derive(Serialize)]
 struct CanonicalLink<'a> {
     wit_namespace: &'a str,
     wit_package: &'a str,
     name: &'a str,
-    target: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
     interfaces: Vec<&'a str>,
     source_config: CanonicalConfig<'a>,
     target_config: CanonicalConfig<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    source_secrets: Vec<&'a SecretRef>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    target_secrets: Vec<&'a SecretRef>,
+}
+
+fn sorted(secrets: &[SecretRef]) -> Vec<&SecretRef> {
+    let mut sorted: Vec<&SecretRef> = secrets.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    sorted
 }
 
 impl<'a> From<&'a LinkSpec> for CanonicalLink<'a> {
@@ -101,10 +122,15 @@ impl<'a> From<&'a LinkSpec> for CanonicalLink<'a> {
             wit_namespace: &link.wit_namespace,
             wit_package: &link.wit_package,
             name: link.name.as_str(),
-            target: link.target.as_str(),
+            target: link.target.as_ref().map(|t| t.as_str()),
             interfaces,
             source_config: CanonicalConfig::from(&link.source_config),
             target_config: CanonicalConfig::from(&link.target_config),
+            source: link.source.as_ref().map(|s| s.as_str()),
+            target_kind: (link.target_kind != LinkTargetKind::Provider)
+                .then(|| link.target_kind.as_str()),
+            source_secrets: sorted(&link.source_secrets),
+            target_secrets: sorted(&link.target_secrets),
         }
     }
 }

@@ -6,7 +6,8 @@
 
 use crate::{
     ArtifactRef, ComponentId, ComponentSpec, ConfigName, ConfigSpec, ContentDigest, FieldError,
-    LinkName, LinkSpec, ProviderId, Revision, SecretRef, SpecErrorCode, SpecErrors,
+    LinkName, LinkSpec, LinkTargetKind, ProviderId, Revision, SecretRef, SpecErrorCode, SpecErrors,
+    WorkloadId,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use std::{
@@ -102,20 +103,38 @@ pub struct LinkDraft {
     /// The link's name; `default` when absent.
     #[serde(default = "default_link_name")]
     pub name: String,
-    /// The provider serving the interfaces.
-    pub target: String,
+    /// The provider that calls the component (an incoming link). Set this or `target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The provider or component serving the interfaces (an outgoing link). Set this or
+    /// `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// What `target` names: a `provider` (the default) or a `component`.
+    #[serde(default, skip_serializing_if = "is_provider")]
+    pub target_kind: LinkTargetKind,
     /// The WIT namespace.
     pub wit_namespace: String,
     /// The WIT package.
     pub wit_package: String,
     /// The interfaces used.
     pub interfaces: Vec<String>,
-    /// Configuration for the component's end.
+    /// Configuration for the source's end.
     #[serde(default)]
     pub source_config: ConfigDraft,
-    /// Configuration for the provider's end.
+    /// Configuration for the target's end.
     #[serde(default)]
     pub target_config: ConfigDraft,
+    /// Secret references for the source's end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_secrets: Vec<SecretRefDraft>,
+    /// Secret references for the target's end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_secrets: Vec<SecretRefDraft>,
+}
+
+fn is_provider(kind: &LinkTargetKind) -> bool {
+    *kind == LinkTargetKind::Provider
 }
 
 fn default_link_name() -> String {
@@ -221,7 +240,7 @@ impl ComponentSpecDraft {
             );
         }
         let config = v.config("config", &self.config);
-        let secrets = v.secrets(&self.secrets);
+        let secrets = v.secrets("secrets", &self.secrets);
         let links = v.links(&self.links);
         for key in self.annotations.keys().filter(|k| k.is_empty()) {
             v.push(
@@ -251,7 +270,8 @@ impl ComponentSpecDraft {
 }
 
 impl LinkDraft {
-    /// A link named `default` to `target` for `interfaces` of `wit_namespace:wit_package`.
+    /// An outgoing link named `default` to the provider `target`, for the component's
+    /// imports `interfaces` of `wit_namespace:wit_package`.
     #[must_use]
     pub fn new<I: Into<String>>(
         target: impl Into<String>,
@@ -261,7 +281,69 @@ impl LinkDraft {
     ) -> Self {
         Self {
             name: default_link_name(),
-            target: target.into(),
+            target: Some(target.into()),
+            wit_namespace: wit_namespace.into(),
+            wit_package: wit_package.into(),
+            interfaces: interfaces.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// An outgoing link named `default` to another component, `target`, which exports
+    /// `interfaces` of `wit_namespace:wit_package`.
+    ///
+    /// ```
+    /// use lattice_spec::{ComponentSpecDraft, LinkDraft, LinkPeer};
+    ///
+    /// let spec = ComponentSpecDraft::new("frontend", "ghcr.io/acme/frontend:1")
+    ///     .link(LinkDraft::to_component("auth", "acme", "auth", ["verify"]))
+    ///     .validate()?;
+    /// assert!(matches!(spec.links()[0].peer(), LinkPeer::Component(id) if id == "auth"));
+    /// assert_eq!(spec.links()[0].provider(), None); // no link message to send: wRPC routes it
+    /// # Ok::<(), lattice_spec::SpecErrors>(())
+    /// ```
+    #[must_use]
+    pub fn to_component<I: Into<String>>(
+        target: impl Into<String>,
+        wit_namespace: impl Into<String>,
+        wit_package: impl Into<String>,
+        interfaces: impl IntoIterator<Item = I>,
+    ) -> Self {
+        Self {
+            target_kind: LinkTargetKind::Component,
+            ..Self::new(target, wit_namespace, wit_package, interfaces)
+        }
+    }
+
+    /// An incoming link named `default`: the provider `source` calls the component's exports
+    /// `interfaces` of `wit_namespace:wit_package` (an HTTP server or a messaging provider).
+    /// The provider's settings go in [`source_config_value`](Self::source_config_value).
+    ///
+    /// ```
+    /// use lattice_spec::{ComponentSpecDraft, LinkDraft, LinkDirection};
+    ///
+    /// let spec = ComponentSpecDraft::new("hello", "ghcr.io/acme/hello:1")
+    ///     .link(
+    ///         LinkDraft::incoming("http-server", "wasi", "http", ["incoming-handler"])
+    ///             .source_config_value("address", "0.0.0.0:8080"),
+    ///     )
+    ///     .validate()?;
+    /// let link = &spec.links()[0];
+    /// assert!(matches!(link.direction(), LinkDirection::Incoming(p) if p == "http-server"));
+    /// assert_eq!(link.source_id(spec.id()), "http-server");
+    /// assert_eq!(link.target_id(spec.id()), "hello");
+    /// # Ok::<(), lattice_spec::SpecErrors>(())
+    /// ```
+    #[must_use]
+    pub fn incoming<I: Into<String>>(
+        source: impl Into<String>,
+        wit_namespace: impl Into<String>,
+        wit_package: impl Into<String>,
+        interfaces: impl IntoIterator<Item = I>,
+    ) -> Self {
+        Self {
+            name: default_link_name(),
+            source: Some(source.into()),
             wit_namespace: wit_namespace.into(),
             wit_package: wit_package.into(),
             interfaces: interfaces.into_iter().map(Into::into).collect(),
@@ -276,24 +358,45 @@ impl LinkDraft {
         self
     }
 
-    /// Sets an inline value of the component's end.
+    /// Sets an inline value of the source's end.
     #[must_use]
     pub fn source_config_value(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.source_config.values.insert(key.into(), value.into());
         self
     }
 
-    /// Sets an inline value of the provider's end.
+    /// Sets an inline value of the target's end.
     #[must_use]
     pub fn target_config_value(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.target_config.values.insert(key.into(), value.into());
         self
     }
 
-    /// Appends a named configuration to the provider's end.
+    /// Appends a named configuration to the target's end.
     #[must_use]
     pub fn target_config_name(mut self, name: impl Into<String>) -> Self {
         self.target_config.names.push(name.into());
+        self
+    }
+
+    /// Appends a named configuration to the source's end.
+    #[must_use]
+    pub fn source_config_name(mut self, name: impl Into<String>) -> Self {
+        self.source_config.names.push(name.into());
+        self
+    }
+
+    /// Adds a secret reference for the source's end.
+    #[must_use]
+    pub fn source_secret(mut self, secret: SecretRefDraft) -> Self {
+        self.source_secrets.push(secret);
+        self
+    }
+
+    /// Adds a secret reference for the target's end (e.g. a provider's credentials).
+    #[must_use]
+    pub fn target_secret(mut self, secret: SecretRefDraft) -> Self {
+        self.target_secrets.push(secret);
         self
     }
 }
@@ -375,11 +478,11 @@ impl Validator {
         }
     }
 
-    fn secrets(&mut self, drafts: &[SecretRefDraft]) -> Vec<SecretRef> {
+    fn secrets(&mut self, field: &str, drafts: &[SecretRefDraft]) -> Vec<SecretRef> {
         let mut seen = BTreeSet::new();
         let mut secrets = Vec::with_capacity(drafts.len());
         for (i, draft) in drafts.iter().enumerate() {
-            let path = format!("secrets[{i}]");
+            let path = format!("{field}[{i}]");
             if draft.value_was_sent {
                 self.push(
                     format!("{path}.value"),
@@ -415,7 +518,7 @@ impl Validator {
         for (i, draft) in drafts.iter().enumerate() {
             let path = format!("links[{i}]");
             let name = self.id::<LinkName>(&format!("{path}.name"), &draft.name);
-            let target = self.id::<ProviderId>(&format!("{path}.target"), &draft.target);
+            let ends = self.link_ends(&path, draft);
             self.wit_name(format!("{path}.wit_namespace"), &draft.wit_namespace);
             self.wit_name(format!("{path}.wit_package"), &draft.wit_package);
             if draft.interfaces.is_empty() {
@@ -429,35 +532,103 @@ impl Validator {
                 self.wit_name(format!("{path}.interfaces[{j}]"), interface);
             }
             let key = (
+                draft.source.as_deref(),
                 draft.wit_namespace.as_str(),
                 draft.wit_package.as_str(),
                 draft.name.as_str(),
             );
             if !seen.insert(key) {
+                let from = draft
+                    .source
+                    .as_ref()
+                    .map(|s| format!(" from `{s}`"))
+                    .unwrap_or_default();
                 self.push(
                     format!("{path}.name"),
                     SpecErrorCode::DuplicateLink,
                     format!(
-                        "link `{}` to `{}:{}` is listed twice; give one of them another name",
+                        "link `{}` to `{}:{}`{from} is listed twice; give one of them another name",
                         draft.name, draft.wit_namespace, draft.wit_package
                     ),
                 );
             }
             let source_config = self.config(&format!("{path}.source_config"), &draft.source_config);
             let target_config = self.config(&format!("{path}.target_config"), &draft.target_config);
-            if let (Some(name), Some(target)) = (name, target) {
+            let source_secrets =
+                self.secrets(&format!("{path}.source_secrets"), &draft.source_secrets);
+            let target_secrets =
+                self.secrets(&format!("{path}.target_secrets"), &draft.target_secrets);
+            if let (Some(name), Some((source, target))) = (name, ends) {
                 links.push(LinkSpec {
                     name,
+                    source,
                     target,
+                    target_kind: draft.target_kind,
                     wit_namespace: draft.wit_namespace.clone(),
                     wit_package: draft.wit_package.clone(),
                     interfaces: draft.interfaces.clone(),
                     source_config,
                     target_config,
+                    source_secrets,
+                    target_secrets,
                 });
             }
         }
         links
+    }
+
+    /// Exactly one end is named: the provider `source` of an incoming link, or the `target`
+    /// of an outgoing one (whose kind must be known).
+    #[allow(clippy::type_complexity)]
+    fn link_ends(
+        &mut self,
+        path: &str,
+        draft: &LinkDraft,
+    ) -> Option<(Option<ProviderId>, Option<WorkloadId>)> {
+        match (&draft.source, &draft.target) {
+            (Some(source), None) => {
+                if draft.target_kind != LinkTargetKind::Provider {
+                    self.push(
+                        format!("{path}.target_kind"),
+                        SpecErrorCode::InvalidLinkEnds,
+                        "an incoming link has no target to give a kind: its target is the \
+                         component itself",
+                    );
+                }
+                let source = self.id::<ProviderId>(&format!("{path}.source"), source)?;
+                Some((Some(source), None))
+            }
+            (None, Some(target)) => {
+                if draft.target_kind == LinkTargetKind::Unknown {
+                    self.push(
+                        format!("{path}.target_kind"),
+                        SpecErrorCode::InvalidLinkEnds,
+                        "unknown target kind; expected `provider` or `component`",
+                    );
+                    return None;
+                }
+                let target = self.id::<WorkloadId>(&format!("{path}.target"), target)?;
+                Some((None, Some(target)))
+            }
+            (Some(_), Some(_)) => {
+                self.push(
+                    format!("{path}.source"),
+                    SpecErrorCode::InvalidLinkEnds,
+                    "a link names either its `target` (the component calls it) or its provider \
+                     `source` (the provider calls the component), not both",
+                );
+                None
+            }
+            (None, None) => {
+                self.push(
+                    format!("{path}.target"),
+                    SpecErrorCode::InvalidLinkEnds,
+                    "a link needs a `target` (the provider or component the component calls) or \
+                     a provider `source` (a provider that calls the component)",
+                );
+                None
+            }
+        }
     }
 
     fn wit_name(&mut self, path: String, value: &str) {
@@ -497,6 +668,19 @@ impl From<&ConfigSpec> for ConfigDraft {
     }
 }
 
+impl From<&SecretRef> for SecretRefDraft {
+    fn from(s: &SecretRef) -> Self {
+        Self {
+            name: s.name.clone(),
+            backend: s.backend.clone(),
+            key: s.key.clone(),
+            field: s.field.clone(),
+            version: s.version.clone(),
+            value_was_sent: false,
+        }
+    }
+}
+
 impl From<&ComponentSpec> for ComponentSpecDraft {
     fn from(spec: &ComponentSpec) -> Self {
         Self {
@@ -506,29 +690,22 @@ impl From<&ComponentSpec> for ComponentSpecDraft {
             digest: spec.digest.as_ref().map(|d| d.as_str().to_owned()),
             scale: spec.scale.get(),
             config: ConfigDraft::from(&spec.config),
-            secrets: spec
-                .secrets
-                .iter()
-                .map(|s| SecretRefDraft {
-                    name: s.name.clone(),
-                    backend: s.backend.clone(),
-                    key: s.key.clone(),
-                    field: s.field.clone(),
-                    version: s.version.clone(),
-                    value_was_sent: false,
-                })
-                .collect(),
+            secrets: spec.secrets.iter().map(SecretRefDraft::from).collect(),
             links: spec
                 .links
                 .iter()
                 .map(|l| LinkDraft {
                     name: l.name.as_str().to_owned(),
-                    target: l.target.as_str().to_owned(),
+                    source: l.source.as_ref().map(|s| s.as_str().to_owned()),
+                    target: l.target.as_ref().map(|t| t.as_str().to_owned()),
+                    target_kind: l.target_kind,
                     wit_namespace: l.wit_namespace.clone(),
                     wit_package: l.wit_package.clone(),
                     interfaces: l.interfaces.clone(),
                     source_config: ConfigDraft::from(&l.source_config),
                     target_config: ConfigDraft::from(&l.target_config),
+                    source_secrets: l.source_secrets.iter().map(SecretRefDraft::from).collect(),
+                    target_secrets: l.target_secrets.iter().map(SecretRefDraft::from).collect(),
                 })
                 .collect(),
             annotations: spec.annotations.clone(),

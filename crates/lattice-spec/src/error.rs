@@ -15,8 +15,11 @@ lattice_status::wire_enum! {
         InvalidDigest = "invalid_digest",
         /// Scale is zero; delete the component spec to stop it.
         ZeroScale = "zero_scale",
-        /// Two links share WIT namespace, package and name.
+        /// Two links share source, WIT namespace, package and name.
         DuplicateLink = "duplicate_link",
+        /// A link names neither or both of its `source` and `target`, or an unknown target
+        /// kind.
+        InvalidLinkEnds = "invalid_link_ends",
         /// Two secrets share a name.
         DuplicateSecret = "duplicate_secret",
         /// A secret value was sent where only a reference belongs.

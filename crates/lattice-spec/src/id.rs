@@ -236,6 +236,11 @@ identifier!(
     ProviderId, "provider id", max = 128
 );
 identifier!(
+    /// Either end of a link: the id of a component or of a provider (wasmCloud's links name
+    /// both ends this way, as `source_id` and `target`).
+    WorkloadId, "workload id", max = 128
+);
+identifier!(
     /// The id of a host (for wasmCloud hosts, a 56-character nkey public key).
     HostId, "host id", max = 128
 );
@@ -373,3 +378,27 @@ mod tests {
         assert_eq!(id, "ok-id");
     }
 }
+
+// Components and providers share one id rule, so each is a workload id and back.
+macro_rules! workload_conversions {
+    ($($name:ident),+) => {$(
+        impl From<$name> for WorkloadId {
+            fn from(id: $name) -> Self {
+                Self(id.0)
+            }
+        }
+
+        impl From<WorkloadId> for $name {
+            fn from(id: WorkloadId) -> Self {
+                Self(id.0)
+            }
+        }
+
+        impl PartialEq<$name> for WorkloadId {
+            fn eq(&self, other: &$name) -> bool {
+                self.0 == other.0
+            }
+        }
+    )+};
+}
+workload_conversions!(ComponentId, ProviderId);

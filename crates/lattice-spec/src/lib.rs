@@ -26,8 +26,11 @@ pub use draft::{ComponentSpecDraft, ConfigDraft, LinkDraft, SecretRefDraft, is_w
 pub use error::{FieldError, SpecErrorCode, SpecErrors};
 pub use id::{
     ComponentId, ConfigName, HostId, IdError, LatticeName, LinkName, ProviderId, Revision,
+    WorkloadId,
 };
-pub use spec::{ComponentSpec, ConfigSpec, LinkKey, LinkSpec, SecretRef};
+pub use spec::{
+    ComponentSpec, ConfigSpec, LinkDirection, LinkKey, LinkPeer, LinkSpec, LinkTargetKind, SecretRef,
+};
 pub use version::{ApiVersion, DecodeError, DecodeErrorKind, WireMessage, decode_versioned};
 
 #[cfg(feature = "arbitrary")]

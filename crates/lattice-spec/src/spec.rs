@@ -8,7 +8,7 @@
 
 use crate::{
     ArtifactRef, ComponentId, ConfigName, ContentDigest, LinkName, ProviderId, Revision,
-    draft::ComponentSpecDraft,
+    WorkloadId, draft::ComponentSpecDraft,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -47,8 +47,8 @@ impl ComponentSpec {
     ///     .scale(2)
     ///     .config_value("greeting", "hello")
     ///     .link(
-    ///         LinkDraft::new("http-server", "wasi", "http", ["incoming-handler"])
-    ///             .target_config_value("address", "0.0.0.0:8080"),
+    ///         LinkDraft::incoming("http-server", "wasi", "http", ["incoming-handler"])
+    ///             .source_config_value("address", "0.0.0.0:8080"),
     ///     )
     ///     .validate()?;
     /// assert_eq!(spec.id(), "http-hello");
@@ -96,7 +96,7 @@ impl ComponentSpec {
         &self.secrets
     }
 
-    /// The component's outgoing links.
+    /// The component's links, outgoing and incoming.
     #[must_use]
     pub fn links(&self) -> &[LinkSpec] {
         &self.links
@@ -203,12 +203,100 @@ impl SecretRef {
     }
 }
 
-/// One outgoing link: the component uses `interfaces` of `wit_namespace:wit_package` served by
-/// `target`, with configuration for both ends.
+lattice_status::wire_enum! {
+    /// What an outgoing link's target is.
+    pub enum LinkTargetKind {
+        /// A capability provider: the host sends it the link (put and delete) and waits for
+        /// its answer.
+        Provider = "provider",
+        /// Another component: wRPC routes calls to it by its id, so there is no one to send
+        /// the link to and nothing to wait for.
+        Component = "component",
+    }
+}
+
+impl Default for LinkTargetKind {
+    fn default() -> Self {
+        Self::Provider
+    }
+}
+
+impl LinkTargetKind {
+    fn is_provider(&self) -> bool {
+        *self == Self::Provider
+    }
+}
+
+/// The other end of a link, seen from the component whose spec holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum LinkPeer {
+    /// A capability provider.
+    Provider(ProviderId),
+    /// Another component.
+    Component(ComponentId),
+}
+
+impl LinkPeer {
+    /// The peer's id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Provider(id) => id.as_str(),
+            Self::Component(id) => id.as_str(),
+        }
+    }
+
+    /// The peer as a provider, if it is one.
+    #[must_use]
+    pub fn provider(&self) -> Option<&ProviderId> {
+        match self {
+            Self::Provider(id) => Some(id),
+            Self::Component(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for LinkPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Provider(id) => write!(f, "provider `{id}`"),
+            Self::Component(id) => write!(f, "component `{id}`"),
+        }
+    }
+}
+
+/// Which way a link points, seen from the component whose spec holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LinkDirection {
+    /// The component is the source: it calls `interfaces` (its imports) served by the target.
+    Outgoing(LinkPeer),
+    /// A provider is the source: it calls the component's exported `interfaces` (an HTTP
+    /// server or messaging provider delivering requests). The provider's own settings, such
+    /// as its listen address, are the link's `source_config`.
+    Incoming(ProviderId),
+}
+
+/// One link of a component: either **outgoing** (the component uses `interfaces` of
+/// `wit_namespace:wit_package` served by a provider or another component, its `target`) or
+/// **incoming** (a provider, its `source`, calls the component's exports), with configuration
+/// and secret references for both ends.
+///
+/// On the wire exactly one of `target` (outgoing; `target_kind` says whether it names a
+/// provider, the default, or a component) and `source` (incoming; always a provider) is set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct LinkSpec {
     pub(crate) name: LinkName,
-    pub(crate) target: ProviderId,
+    /// Set on an incoming link: the provider that calls the component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) source: Option<ProviderId>,
+    /// Set on an outgoing link: the provider or component that serves the interfaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) target: Option<WorkloadId>,
+    /// What `target` names; `provider` when absent.
+    #[serde(default, skip_serializing_if = "LinkTargetKind::is_provider")]
+    pub(crate) target_kind: LinkTargetKind,
     pub(crate) wit_namespace: String,
     pub(crate) wit_package: String,
     pub(crate) interfaces: Vec<String>,
@@ -216,6 +304,12 @@ pub struct LinkSpec {
     pub(crate) source_config: ConfigSpec,
     #[serde(default, skip_serializing_if = "ConfigSpec::is_empty")]
     pub(crate) target_config: ConfigSpec,
+    /// Secrets for the source's end, by reference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) source_secrets: Vec<SecretRef>,
+    /// Secrets for the target's end, by reference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) target_secrets: Vec<SecretRef>,
 }
 
 impl LinkSpec {
@@ -225,10 +319,78 @@ impl LinkSpec {
         &self.name
     }
 
-    /// The provider (or component) that serves the interfaces.
+    /// Which way the link points and what is at its other end.
     #[must_use]
-    pub fn target(&self) -> &ProviderId {
-        &self.target
+    pub fn direction(&self) -> LinkDirection {
+        match (&self.source, &self.target) {
+            (Some(source), _) => LinkDirection::Incoming(source.clone()),
+            (None, Some(target)) if self.target_kind == LinkTargetKind::Component => {
+                LinkDirection::Outgoing(LinkPeer::Component(target.clone().into()))
+            }
+            (None, Some(target)) => {
+                LinkDirection::Outgoing(LinkPeer::Provider(target.clone().into()))
+            }
+            (None, None) => unreachable!("validation requires a source or a target"),
+        }
+    }
+
+    /// The other end of the link: its target when outgoing, its source when incoming.
+    #[must_use]
+    pub fn peer(&self) -> LinkPeer {
+        match self.direction() {
+            LinkDirection::Outgoing(peer) => peer,
+            LinkDirection::Incoming(source) => LinkPeer::Provider(source),
+        }
+    }
+
+    /// The provider at the other end, if any: the one a host sends this link's put and delete
+    /// to. `None` for a link to another component.
+    #[must_use]
+    pub fn provider(&self) -> Option<ProviderId> {
+        match self.peer() {
+            LinkPeer::Provider(id) => Some(id),
+            LinkPeer::Component(_) => None,
+        }
+    }
+
+    /// Whether a provider calls the component over this link (see [`LinkDirection::Incoming`]).
+    #[must_use]
+    pub fn is_incoming(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// The provider that calls the component, for an incoming link.
+    #[must_use]
+    pub fn incoming_source(&self) -> Option<&ProviderId> {
+        self.source.as_ref()
+    }
+
+    /// What the link's target is: for an incoming link, the component itself.
+    #[must_use]
+    pub fn target_kind(&self) -> LinkTargetKind {
+        if self.is_incoming() {
+            LinkTargetKind::Component
+        } else {
+            self.target_kind
+        }
+    }
+
+    /// The link's source, given the id of the component whose spec holds it.
+    #[must_use]
+    pub fn source_id(&self, component: &ComponentId) -> WorkloadId {
+        match &self.source {
+            Some(source) => source.clone().into(),
+            None => component.clone().into(),
+        }
+    }
+
+    /// The link's target, given the id of the component whose spec holds it.
+    #[must_use]
+    pub fn target_id(&self, component: &ComponentId) -> WorkloadId {
+        match &self.target {
+            Some(target) => target.clone(),
+            None => component.clone().into(),
+        }
     }
 
     /// The WIT namespace, e.g. `wasi`.
@@ -243,28 +405,44 @@ impl LinkSpec {
         &self.wit_package
     }
 
-    /// The interfaces used, e.g. `store`, `atomics`.
+    /// The interfaces: imports of the component when outgoing (e.g. `store`, `atomics`),
+    /// exports when incoming (e.g. `incoming-handler`).
     #[must_use]
     pub fn interfaces(&self) -> &[String] {
         &self.interfaces
     }
 
-    /// Configuration for the component's end of the link.
+    /// Configuration for the source's end (the component's when outgoing; the provider's,
+    /// e.g. a listen address, when incoming).
     #[must_use]
     pub fn source_config(&self) -> &ConfigSpec {
         &self.source_config
     }
 
-    /// Configuration for the provider's end (e.g. a listen address).
+    /// Configuration for the target's end (the provider's when outgoing to one, e.g. a
+    /// connection URL).
     #[must_use]
     pub fn target_config(&self) -> &ConfigSpec {
         &self.target_config
+    }
+
+    /// Secrets for the source's end, by reference.
+    #[must_use]
+    pub fn source_secrets(&self) -> &[SecretRef] {
+        &self.source_secrets
+    }
+
+    /// Secrets for the target's end, by reference.
+    #[must_use]
+    pub fn target_secrets(&self) -> &[SecretRef] {
+        &self.target_secrets
     }
 
     /// What identifies this link within its component.
     #[must_use]
     pub fn key(&self) -> LinkKey {
         LinkKey {
+            source: self.source.clone(),
             wit_namespace: self.wit_namespace.clone(),
             wit_package: self.wit_package.clone(),
             name: self.name.clone(),
@@ -279,11 +457,14 @@ impl LinkSpec {
     }
 }
 
-/// What identifies a link within one component: WIT namespace, package and link name (as in
-/// wasmCloud, a component may have a `default` link for `wasi:http` and another for
-/// `wasi:keyvalue`).
+/// What identifies a link within one component: its source, WIT namespace, package and link
+/// name — wasmCloud's link key. A component may have a `default` link for `wasi:http` and
+/// another for `wasi:keyvalue`, and an outgoing `wasi:http` link beside an incoming one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkKey {
+    /// The provider that is the source of an incoming link; `None` when the component itself
+    /// is the source.
+    pub source: Option<ProviderId>,
     /// The WIT namespace.
     pub wit_namespace: String,
     /// The WIT package.
@@ -298,6 +479,10 @@ impl fmt::Display for LinkKey {
             f,
             "{}:{} ({})",
             self.wit_namespace, self.wit_package, self.name
-        )
+        )?;
+        match &self.source {
+            Some(source) => write!(f, " from `{source}`"),
+            None => Ok(()),
+        }
     }
 }

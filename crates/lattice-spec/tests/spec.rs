@@ -223,7 +223,7 @@ fn diff_classifies_links_and_notes_other_changes() {
     let added: Vec<_> = diff.added_links().map(|l| l.name().to_string()).collect();
     let removed: Vec<_> = diff
         .removed_links()
-        .map(|l| l.target().to_string())
+        .map(|l| l.peer().id().to_owned())
         .collect();
     let changed: Vec<_> = diff.changed_links().collect();
     assert_eq!(added, ["cache"]);

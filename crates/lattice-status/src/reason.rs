@@ -15,6 +15,9 @@ wire_enum! {
         InvalidArtifact = "invalid_artifact",
         /// The component imports an interface that none of its links provides.
         UnsatisfiedImports = "unsatisfied_imports",
+        /// An incoming link names an interface the component does not export, so the
+        /// provider would have nothing to call.
+        MissingExports = "missing_exports",
         /// A provider refused a link; `link_error` and the message are the provider's own.
         LinkRefused = "link_refused",
         /// A provider did not answer a link request within the host's bound.

@@ -1,7 +1,7 @@
 //! Turning a v2alpha1 component spec into the 1.x operations that approximate it.
 
 use super::{DeleteLinkRequest, Link, ScaleComponentCommand};
-use lattice_spec::{ComponentSpec, ConfigSpec, HostId, LinkSpec};
+use lattice_spec::{ComponentId, ComponentSpec, ConfigSpec, HostId, LinkSpec};
 use std::collections::BTreeMap;
 
 /// Annotation carrying the spec revision on a 1.x host, so inventory shows which revision runs.
@@ -88,8 +88,8 @@ impl V1ApplyPlan {
                     link.name()
                 );
                 Link {
-                    source_id: component.to_owned(),
-                    target: link.target().to_string(),
+                    source_id: link.source_id(spec.id()).to_string(),
+                    target: link.target_id(spec.id()).to_string(),
                     name: link.name().to_string(),
                     wit_namespace: link.wit_namespace().to_owned(),
                     wit_package: link.wit_package().to_owned(),
@@ -119,7 +119,7 @@ impl V1ApplyPlan {
                 old.links()
                     .iter()
                     .filter(|link| spec.link(&link.key()).is_none())
-                    .map(|link| delete_request(component, link))
+                    .map(|link| delete_request(spec.id(), link))
                     .collect()
             })
             .unwrap_or_default();
@@ -141,9 +141,9 @@ impl V1ApplyPlan {
     }
 }
 
-fn delete_request(component: &str, link: &LinkSpec) -> DeleteLinkRequest {
+fn delete_request(component: &ComponentId, link: &LinkSpec) -> DeleteLinkRequest {
     DeleteLinkRequest {
-        source_id: component.to_owned(),
+        source_id: link.source_id(component).to_string(),
         name: link.name().to_string(),
         wit_namespace: link.wit_namespace().to_owned(),
         wit_package: link.wit_package().to_owned(),

@@ -143,32 +143,49 @@ pub struct Setup {
 
 /// Starts a nats-server and a provider server with `handler` on its own connection.
 pub async fn start(handler: Arc<dyn LinkHandler>) -> Setup {
-    let nats = within(
-        "nats-server",
-        tokio::task::spawn_blocking(NatsServer::start),
-    )
-    .await
-    .unwrap()
-    .expect("nats-server starts (is it installed? see scripts/test)");
+    let nats = start_nats().await;
     let provider_client = within("connect", async_nats::connect(nats.url()))
         .await
         .unwrap();
     let host = within("connect", async_nats::connect(nats.url()))
         .await
         .unwrap();
-    let server = ProviderServer::new(
-        provider_client.clone(),
-        LATTICE.parse().unwrap(),
-        PROVIDER.parse().unwrap(),
-        handler,
-    );
-    let provider = within("serve", server.serve()).await.unwrap();
+    let provider = serve(&provider_client, handler, None).await;
     Setup {
         host,
         provider_client,
         provider,
         nats,
     }
+}
+
+/// Serves `handler` as provider [`PROVIDER`] on `client`, as the instance of `host` if given.
+pub async fn serve(
+    client: &Client,
+    handler: Arc<dyn LinkHandler>,
+    host: Option<&str>,
+) -> ProviderHandle {
+    let mut server = ProviderServer::new(
+        client.clone(),
+        LATTICE.parse().unwrap(),
+        PROVIDER.parse().unwrap(),
+        handler,
+    );
+    if let Some(host) = host {
+        server = server.on_host(host.parse().unwrap());
+    }
+    within("serve", server.serve()).await.unwrap()
+}
+
+/// A real nats-server.
+pub async fn start_nats() -> NatsServer {
+    within(
+        "nats-server",
+        tokio::task::spawn_blocking(NatsServer::start),
+    )
+    .await
+    .unwrap()
+    .expect("nats-server starts (is it installed? see scripts/test)")
 }
 
 /// The provider's subject for `operation`.
@@ -188,7 +205,7 @@ pub fn put(name: &str, address: &str) -> LinkPutRequest {
         .validate()
         .unwrap();
     LinkPutRequest::new(
-        ComponentId::new("app").unwrap(),
+        &ComponentId::new("app").unwrap(),
         &spec.links()[0],
         BTreeMap::new(),
         BTreeMap::from([("address".to_owned(), address.to_owned())]),
@@ -201,7 +218,7 @@ pub fn delete(name: &str) -> LinkDeleteRequest {
         .link(LinkDraft::new(PROVIDER, "wasi", "http", ["incoming-handler"]).name(name))
         .validate()
         .unwrap();
-    LinkDeleteRequest::new(ComponentId::new("app").unwrap(), &spec.links()[0])
+    LinkDeleteRequest::new(&ComponentId::new("app").unwrap(), &spec.links()[0])
 }
 
 /// Sends `payload` as a request on `operation`'s subject and returns the raw reply.
