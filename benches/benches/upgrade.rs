@@ -222,12 +222,15 @@ impl Lattice {
         let mut providers = Vec::new();
         for (id, ..) in LINKS {
             let handler = Arc::new(AcceptingProvider::default());
+            // The provider's instance on this host, as wasmCloud runs one per host: the host's
+            // link requests reach it on its host-scoped subject at the first try.
             let served = ProviderServer::new(
                 connect().await.expect("connect"),
                 lattice.clone(),
                 id.parse().expect("provider id"),
                 handler.clone(),
             )
+            .on_host(host_id.clone())
             .serve()
             .await
             .expect("provider serves");
@@ -297,9 +300,12 @@ impl Lattice {
             .map(|link| {
                 let subject = |op| {
                     let provider = link.provider().expect("the bench links to providers");
-                    ProviderSubject::new(self.lattice.clone(), provider, op).to_string()
+                    ProviderSubject::new(self.lattice.clone(), provider, op)
+                        .on_host(self.host_id.clone())
+                        .to_string()
                 };
                 let delete = LinkDeleteRequest::new(&self.component, link)
+                    .from_host(self.host_id.clone())
                     .encode()
                     .expect("encodes");
                 let put = LinkPutRequest::new(
@@ -308,6 +314,7 @@ impl Lattice {
                     link.source_config().values().clone(),
                     link.target_config().values().clone(),
                 )
+                .from_host(self.host_id.clone())
                 .encode()
                 .expect("encodes");
                 [

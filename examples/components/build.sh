@@ -3,6 +3,7 @@
 # CLI (PyPI `wasm-tools`, installed if missing):
 #   greeter/greeter-v1.wasm, greeter/greeter-v2.wasm   common.wat + vN.wat, world `greeter`
 #   faulty/{unruly,start-trap,start-spin,big-memory}.wasm   common.wat + NAME.wat, world `faulty`
+#   relay/relay.wasm                                   relay.wat (a whole module), world `relayer`
 # The binaries are committed, so a fresh machine needs none of this to run the demo or tests.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,3 +25,10 @@ build greeter v2 greeter greeter/greeter-v2.wasm
 for name in unruly start-trap start-spin big-memory; do
   build faulty "$name" faulty "faulty/$name.wasm"
 done
+
+# The relay is a whole module of its own (it imports the greeter's interface, not WASI).
+wasm-tools parse relay/relay.wat -o "$work/relay.core.wasm"
+wasm-tools component embed greeter/wit --world relayer "$work/relay.core.wasm" -o "$work/relay.embed.wasm"
+wasm-tools component new "$work/relay.embed.wasm" -o relay/relay.wasm
+wasm-tools validate --features component-model relay/relay.wasm
+echo "built relay/relay.wasm ($(wc -c < relay/relay.wasm) bytes)"

@@ -12,11 +12,12 @@ use crate::{
 };
 use clap::{Args, Subcommand};
 use futures::StreamExt;
+use lattice_ctl::RolloutStatusEvent;
 use lattice_rollout::{
     AppName, Control, HostProgress, Manifest, RolloutOptions, RolloutRecord, RolloutStore,
     Scheduler, Strategy, event_subject,
 };
-use lattice_spec::Revision;
+use lattice_spec::{Revision, WireMessage};
 use lattice_status::{Lifecycle, RolloutState};
 use std::path::{Path, PathBuf};
 
@@ -189,7 +190,7 @@ async fn follow(globals: &Globals, app: &AppName) -> Result<tokio::task::JoinHan
     Ok(tokio::spawn(async move {
         let mut last = String::new();
         while let Some(message) = events.next().await {
-            if let Ok(record) = serde_json::from_slice::<RolloutRecord>(&message.payload) {
+            if let Some(record) = rollout_record(&message.payload) {
                 let line = progress_line(&record);
                 if line != last {
                     println!("{line}");
@@ -198,6 +199,14 @@ async fn follow(globals: &Globals, app: &AppName) -> Result<tokio::task::JoinHan
             }
         }
     }))
+}
+
+/// The record a rollout event carries; an event that cannot be read (a newer scheduler's)
+/// is skipped, as the store stays the source of truth.
+fn rollout_record(payload: &[u8]) -> Option<RolloutRecord> {
+    RolloutStatusEvent::<RolloutRecord>::decode(payload)
+        .ok()
+        .map(|event| event.rollout)
 }
 
 fn progress_line(record: &RolloutRecord) -> String {
@@ -396,7 +405,7 @@ async fn status(globals: &Globals, args: StatusArgs) -> Result<(), CliError> {
         while !record.state.is_terminal() {
             match events.next().await {
                 Some(message) => {
-                    if let Ok(update) = serde_json::from_slice::<RolloutRecord>(&message.payload) {
+                    if let Some(update) = rollout_record(&message.payload) {
                         record = update;
                     }
                 }

@@ -40,7 +40,11 @@ fn get_hosts_lists_the_hosts_as_json_and_as_a_table() {
     let hosts = run.json();
     assert_eq!(hosts.as_array().map(Vec::len), Some(1), "{run:#?}");
     assert_eq!(hosts[0]["host_id"], "host-a");
-    assert_eq!(hosts[0]["api_versions"][0], "v2alpha1");
+    assert_eq!(
+        hosts[0]["api_versions"],
+        serde_json::json!(["v1", "v2alpha1"]),
+        "a lattice host speaks both"
+    );
 
     let run = lattice.run(&["get", "hosts"]);
     assert_eq!(run.code(), Some(0), "{run:#?}");

@@ -10,7 +10,7 @@ use lattice_ctl::{
     ApplyComponentSpecAck, ApplyComponentSpecRequest, ApplyOutcome, ComponentInventory, CtlSubject,
     EventFilter, LinkStatusEvent,
 };
-use lattice_spec::{ComponentSpec, HostId};
+use lattice_spec::{ComponentId, ComponentSpec, HostId, Revision};
 use lattice_status::{ComponentState, ComponentStatus, ReasonCode, StatusReason};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -197,6 +197,40 @@ impl Client {
         .await
     }
 
+    /// The revision of `component` that `host` serves and its state, from whichever
+    /// inventory the host speaks: the v2alpha1 one, or — when no one answers it — the 1.x one,
+    /// where presence means running and the revision is the one the 1.x fallback annotated
+    /// (`None` when the component is absent or carries no revision).
+    ///
+    /// # Errors
+    ///
+    /// [`ApplyError`] when neither inventory can be read.
+    pub async fn serving_revision(
+        &self,
+        host: &HostId,
+        component: &ComponentId,
+    ) -> Result<Option<(Revision, ComponentState)>, ApplyError> {
+        match self.inventory(host).await {
+            Ok(inventory) => Ok(inventory
+                .component(component)
+                .and_then(|c| c.serving.as_ref())
+                .map(|s| (s.revision, s.status.state))),
+            Err(error @ RequestError::NoResponders { .. }) => {
+                if !self.speaks_v1(host).await {
+                    return Err(error.into());
+                }
+                let inventory = self.v1_inventory(host).await?;
+                Ok(inventory
+                    .component(component.as_str())
+                    .and_then(|c| c.annotations.as_ref())
+                    .and_then(|a| a.get(v1::REVISION_ANNOTATION))
+                    .and_then(|r| r.parse().ok())
+                    .map(|r| (Revision(r), ComponentState::Running)))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
     async fn speaks_v1(&self, host: &HostId) -> bool {
         self.v1_inventory(host).await.is_ok()
     }
@@ -241,6 +275,20 @@ impl Client {
     async fn apply_v1(&self, host: &HostId, spec: &ComponentSpec) -> Result<Applied, ApplyError> {
         let plan = V1ApplyPlan::new(spec, host, None);
         let lattice = self.lattice.clone();
+        // 1.x links are lattice-wide: what the lattice holds for this component is the
+        // "previous" that decides which links go.
+        let existing: Vec<v1::Link> = self
+            .v1_request(
+                host,
+                "link.get",
+                V1Subject::LinkGet {
+                    lattice: lattice.clone(),
+                },
+                bytes::Bytes::new(),
+            )
+            .await?
+            .unwrap_or_default();
+        let stale = plan.stale_among(&existing);
         for config in &plan.configs {
             let subject = V1Subject::ConfigPut {
                 lattice: lattice.clone(),
@@ -272,7 +320,7 @@ impl Client {
             encode(&plan.scale),
         )
         .await?;
-        for stale in &plan.stale_links {
+        for stale in plan.stale_links.iter().chain(&stale) {
             let subject = V1Subject::LinkDelete {
                 lattice: lattice.clone(),
             };
@@ -404,7 +452,8 @@ impl<'a> Follow<'a> {
     }
 
     /// 1.x hosts publish no status: read their inventory until the component runs the new
-    /// artifact at the new scale, backing off between reads, until the deadline.
+    /// artifact at the new scale (and, when the host kept the annotations the fallback sends,
+    /// at the new revision), backing off between reads, until the deadline.
     async fn wait_v1(mut self, until: Instant) -> Result<WaitReport, WaitError> {
         let mut pause = Duration::from_millis(20);
         loop {
@@ -417,8 +466,13 @@ impl<'a> Follow<'a> {
             let running = inventory
                 .component(self.spec.id().as_str())
                 .is_some_and(|c| {
+                    let revision = c
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(lattice_ctl::v1::REVISION_ANNOTATION));
                     c.image_ref == self.spec.artifact().as_str()
                         && c.max_instances == self.spec.scale().get()
+                        && revision.is_none_or(|r| *r == self.spec.revision().to_string())
                 });
             if running {
                 self.record(ComponentStatus::new(ComponentState::Running));

@@ -110,9 +110,18 @@ impl Client {
         &self.nats
     }
 
-    /// Discovers the hosts of the lattice: publishes a ping and gathers every host's summary
-    /// until `discover.expected` hosts answered or `discover.window` passed. Never a fixed
-    /// sleep: with an expected count it returns as soon as the last host answers.
+    /// Discovers the hosts of the lattice — lattice hosts and wasmCloud 1.x hosts alike:
+    /// publishes the v2alpha1 ping and the 1.x `host.ping` (same reply inbox) and gathers
+    /// every host's answer until `discover.expected` distinct hosts answered or
+    /// `discover.window` passed. Never a fixed sleep: with an expected count it returns as
+    /// soon as the last host answers.
+    ///
+    /// A host is listed once, with the API versions it speaks in `api_versions`: a lattice
+    /// host answers both pings and says `["v1", "v2alpha1"]` in either answer (its 1.x `Host`
+    /// carries them in the [`API_VERSIONS_LABEL`](lattice_ctl::v1::API_VERSIONS_LABEL)
+    /// label); a 1.x host answers only the 1.x ping: `["v1"]`, its summary built from its 1.x
+    /// `Host`. A v2alpha1 summary wins over one built from a 1.x answer. With an expected
+    /// count, a host counts at its first answer.
     ///
     /// # Errors
     ///
@@ -123,6 +132,10 @@ impl Client {
         discover: Discover,
     ) -> Result<Vec<HostSummary>, DiscoverError> {
         let subject = CtlSubject::HostPing {
+            lattice: self.lattice.clone(),
+        }
+        .to_string();
+        let v1_subject = lattice_ctl::v1::V1Subject::HostPing {
             lattice: self.lattice.clone(),
         }
         .to_string();
@@ -137,26 +150,24 @@ impl Client {
                 .map_err(|e| transport(e.into()))?;
             let payload = encode(&HostPingRequest::new());
             self.nats
-                .publish_with_reply(subject.clone(), inbox, payload)
+                .publish_with_reply(subject.clone(), inbox.clone(), payload)
+                .await
+                .map_err(|e| transport(e.into()))?;
+            self.nats
+                .publish_with_reply(v1_subject, inbox, Bytes::new())
                 .await
                 .map_err(|e| transport(e.into()))?;
             let deadline = Instant::now() + discover.window;
-            let mut hosts = Vec::new();
+            let mut hosts = Discovered::default();
             while discover.expected.is_none_or(|n| hosts.len() < n) {
                 let Ok(Some(message)) = tokio::time::timeout_at(deadline, answers.next()).await
                 else {
                     break;
                 };
-                match HostSummaryReply::decode(&message.payload).map(Reply::into_result) {
-                    Ok(Ok(summary)) => hosts.push(summary),
-                    Ok(Err(error)) => {
-                        tracing::warn!(%error, "a host answered the ping with an error")
-                    }
-                    Err(error) => tracing::warn!(%error, "cannot decode a host's ping answer"),
-                }
+                hosts.add(&message.payload, &self.lattice);
             }
             let _ = answers.unsubscribe().await;
-            Ok(hosts)
+            Ok(hosts.into_vec())
         }
         .instrument(tracing::info_span!("lattice.discover_hosts", lattice = %self.lattice))
         .await
@@ -333,4 +344,87 @@ pub(crate) fn encode<M: serde::Serialize>(message: &M) -> Bytes {
     serde_json::to_vec(message)
         .map(Bytes::from)
         .expect("lattice messages always serialize")
+}
+
+/// Hosts discovered so far, in order of first answer, one entry per host id.
+#[derive(Default)]
+struct Discovered {
+    hosts: Vec<HostSummary>,
+}
+
+impl Discovered {
+    fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Adds one ping answer: a v2alpha1 `HostSummaryReply` (it has `api_version`) or a 1.x
+    /// `CtlResponse<Host>`.
+    fn add(&mut self, payload: &[u8], lattice: &LatticeName) {
+        let is_v2 = serde_json::from_slice::<serde_json::Value>(payload)
+            .is_ok_and(|value| value.get("api_version").is_some());
+        let (summary, v1) = if is_v2 {
+            match HostSummaryReply::decode(payload).map(Reply::into_result) {
+                Ok(Ok(summary)) => (summary, false),
+                Ok(Err(error)) => {
+                    return tracing::warn!(%error, "a host answered the ping with an error");
+                }
+                Err(error) => return tracing::warn!(%error, "cannot decode a host's ping answer"),
+            }
+        } else {
+            match serde_json::from_slice::<lattice_ctl::v1::CtlResponse<lattice_ctl::v1::Host>>(
+                payload,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|response| response.into_result().map_err(|e| e.to_string()))
+            {
+                Ok(Some(host)) => match summary_of_v1(host, lattice) {
+                    Some(summary) => (summary, true),
+                    None => return tracing::warn!("a 1.x host answered with an invalid host id"),
+                },
+                Ok(None) => return tracing::warn!("a 1.x host answered the ping with no host"),
+                Err(error) => {
+                    return tracing::warn!(%error, "cannot decode a 1.x host's ping answer");
+                }
+            }
+        };
+        match self.hosts.iter_mut().find(|h| h.host_id == summary.host_id) {
+            Some(known) => {
+                let versions: Vec<String> = known.api_versions.clone();
+                if !v1 {
+                    // The host's own v2alpha1 summary wins over one built from its 1.x answer.
+                    *known = summary;
+                }
+                for version in versions {
+                    if !known.api_versions.contains(&version) {
+                        known.api_versions.push(version);
+                    }
+                }
+                if v1 && !known.api_versions.iter().any(|v| v == "v1") {
+                    known.api_versions.push("v1".to_owned());
+                }
+                known.api_versions.sort();
+            }
+            None => self.hosts.push(summary),
+        }
+    }
+
+    fn into_vec(self) -> Vec<HostSummary> {
+        self.hosts
+    }
+}
+
+/// The summary of a host that answered the 1.x ping, speaking `v1`.
+fn summary_of_v1(host: lattice_ctl::v1::Host, lattice: &LatticeName) -> Option<HostSummary> {
+    let mut summary = HostSummary::new(host.id.parse().ok()?, lattice.clone());
+    summary.friendly_name = host.friendly_name;
+    // A lattice host says which versions it speaks; a 1.x host speaks 1.x.
+    summary.api_versions = match host.labels.get(lattice_ctl::v1::API_VERSIONS_LABEL) {
+        Some(versions) => versions.split(',').map(str::to_owned).collect(),
+        None => vec!["v1".to_owned()],
+    };
+    summary.labels = host.labels;
+    summary.labels.remove(lattice_ctl::v1::API_VERSIONS_LABEL);
+    summary.version = host.version.unwrap_or_default();
+    summary.uptime_seconds = host.uptime_seconds;
+    Some(summary)
 }

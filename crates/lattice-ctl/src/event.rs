@@ -3,10 +3,19 @@
 //!
 //! Each host numbers its events with one increasing `sequence`; a subscriber that sees a gap
 //! (or that subscribed late) re-reads the host's inventory, which is the source of truth.
+//!
+//! On the wire each event is the `data` of a CloudEvent ([`crate::cloudevent`]):
+//! [`WireMessage::encode`] writes the envelope and [`WireMessage::decode`] reads it, so no
+//! event leaves without one. The types' own serde form is that `data`. Each event knows the
+//! subject it is published on ([`ComponentStatusEvent::subject`], …).
 
+use crate::{
+    EventSource, EventSubject,
+    cloudevent::{self, Attributes, EventType},
+};
 use lattice_spec::{
-    ApiVersion, ComponentId, HostId, LatticeName, LinkName, ProviderId, Revision, WireMessage,
-    WorkloadId,
+    ApiVersion, ComponentId, DecodeError, HostId, LatticeName, LinkName, ProviderId, Revision,
+    WireMessage, WorkloadId,
 };
 use lattice_status::{
     ComponentState, ComponentStatus, LinkState, LinkStatus, ProviderState, ProviderStatus,
@@ -40,6 +49,64 @@ impl EventOrigin {
             timestamp_ms,
         }
     }
+
+    /// The CloudEvents `id` of the event: `{lattice}.{host}.{sequence}.{timestamp_ms}`. The
+    /// host's sequence makes it unique within one run of the host, and the timestamp across
+    /// restarts (which start the sequence again); identifiers never contain `.`.
+    ///
+    /// ```
+    /// use lattice_ctl::EventOrigin;
+    ///
+    /// let origin = EventOrigin::new("default".parse()?, "host-a".parse()?, 17, 1_763_900_000_000);
+    /// assert_eq!(origin.cloud_event_id(), "default.host-a.17.1763900000000");
+    /// # Ok::<(), lattice_spec::IdError>(())
+    /// ```
+    #[must_use]
+    pub fn cloud_event_id(&self) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.lattice, self.host_id, self.sequence, self.timestamp_ms
+        )
+    }
+
+    /// The subject an event about `source` from this origin is published on.
+    fn subject(&self, source: EventSource) -> EventSubject {
+        EventSubject {
+            lattice: self.lattice.clone(),
+            host_id: self.host_id.clone(),
+            source,
+        }
+    }
+
+    /// The envelope attributes of an event about `subject`, published by the host.
+    fn attributes<'a>(&'a self, subject: &'a str) -> Attributes<'a> {
+        Attributes {
+            id: self.cloud_event_id(),
+            source: self.host_id.as_str(),
+            subject,
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
+/// `WireMessage` for a host's status event: the CloudEvent of `$kind`, about `$about`.
+macro_rules! host_event {
+    ($event:ty, $name:literal, $kind:expr, |$this:ident| $about:expr) => {
+        impl WireMessage for $event {
+            const NAME: &'static str = $name;
+
+            /// Reads the event from its CloudEvent, checking the `type` and `data` versions.
+            fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+                cloudevent::decode(Self::NAME, $kind, bytes)
+            }
+
+            /// Writes the event as a CloudEvent.
+            fn encode(&self) -> Result<bytes::Bytes, serde_json::Error> {
+                let $this = self;
+                cloudevent::encode($kind, &self.origin.attributes($about), self)
+            }
+        }
+    };
 }
 
 /// One revision of a component changed status.
@@ -82,11 +149,21 @@ impl ComponentStatusEvent {
             status,
         }
     }
+
+    /// The subject the event is published on.
+    #[must_use]
+    pub fn subject(&self) -> EventSubject {
+        self.origin
+            .subject(EventSource::Component(self.component_id.clone()))
+    }
 }
 
-impl WireMessage for ComponentStatusEvent {
-    const NAME: &'static str = "ComponentStatusEvent";
-}
+host_event!(
+    ComponentStatusEvent,
+    "ComponentStatusEvent",
+    EventType::ComponentStatus,
+    |event| event.component_id.as_str()
+);
 
 /// A provider changed status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -124,11 +201,21 @@ impl ProviderStatusEvent {
             status,
         }
     }
+
+    /// The subject the event is published on.
+    #[must_use]
+    pub fn subject(&self) -> EventSubject {
+        self.origin
+            .subject(EventSource::Provider(self.provider_id.clone()))
+    }
 }
 
-impl WireMessage for ProviderStatusEvent {
-    const NAME: &'static str = "ProviderStatusEvent";
-}
+host_event!(
+    ProviderStatusEvent,
+    "ProviderStatusEvent",
+    EventType::ProviderStatus,
+    |event| event.provider_id.as_str()
+);
 
 /// A link of a component changed status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -163,9 +250,12 @@ pub struct LinkStatusEvent {
     pub status: LinkStatus,
 }
 
-impl WireMessage for LinkStatusEvent {
-    const NAME: &'static str = "LinkStatusEvent";
-}
+host_event!(
+    LinkStatusEvent,
+    "LinkStatusEvent",
+    EventType::LinkStatus,
+    |event| event.source_id.as_str()
+);
 
 impl LinkStatusEvent {
     /// An event for `link` of `source_id` at `revision` moving from `previous` to `status`.
@@ -192,5 +282,12 @@ impl LinkStatusEvent {
             previous,
             status,
         }
+    }
+
+    /// The subject the event is published on.
+    #[must_use]
+    pub fn subject(&self) -> EventSubject {
+        self.origin
+            .subject(EventSource::Link(self.source_id.clone()))
     }
 }

@@ -1,10 +1,12 @@
 //! Control interface v2alpha1 of the lattice wire contract.
 //!
 //! This crate owns every control operation's request and reply, the [`Reply`] envelope and
-//! its typed [`CtlError`], the status events, the subjects they travel on ([`CtlSubject`],
-//! [`EventSubject`], [`EventFilter`]), the catalogue of top-level messages with their JSON
-//! Schemas ([`schema::catalog`]), and — in [`v1`] — the subset of the wasmCloud 1.x control
-//! interface a client falls back to when a host does not speak v2alpha1.
+//! its typed [`CtlError`], the status events and a scheduler's rollout events with the
+//! CloudEvents envelope they travel in ([`cloudevent`]), the subjects they travel on
+//! ([`CtlSubject`], [`EventSubject`], [`EventFilter`], [`RolloutSubject`]), the catalogue of
+//! top-level messages with their JSON Schemas ([`schema::catalog`]), and — in [`v1`] — the
+//! subset of the wasmCloud 1.x control interface a client falls back to when a host does not
+//! speak v2alpha1.
 //!
 //! | operation | subject | request | reply payload |
 //! |---|---|---|---|
@@ -31,9 +33,11 @@
 //! ```
 
 mod apply;
+pub mod cloudevent;
 mod event;
 mod host;
 mod reply;
+mod rollout;
 pub mod schema;
 mod subject;
 pub mod v1;
@@ -43,12 +47,15 @@ pub use apply::{
     ApplyOutcome, DeleteComponentSpecAck, DeleteComponentSpecReply, DeleteComponentSpecRequest,
     DeleteOutcome, Rejection, RejectionCode,
 };
+pub use cloudevent::{EventHeader, EventType};
 pub use event::{ComponentStatusEvent, EventOrigin, LinkStatusEvent, ProviderStatusEvent};
 pub use host::{
     ComponentInventory, HostInventory, HostInventoryReply, HostInventoryRequest, HostPingRequest,
     HostSummary, HostSummaryReply, LinkInventory, ProviderInventory, RevisionStatus,
 };
 pub use reply::{CtlError, ErrorCode, Reply, ReplyBody, ReplyPayload};
+pub use rollout::{AppName, RolloutStatusEvent};
 pub use subject::{
-    CTL_PREFIX, CtlSubject, EVT_PREFIX, EventFilter, EventSource, EventSubject, SubjectError,
+    CTL_PREFIX, CtlSubject, EVENT_PREFIX, EventFilter, EventSource, EventSubject, RolloutSubject,
+    SubjectError,
 };

@@ -2,19 +2,25 @@
 //! so that hosts, clients and tools never format a subject by hand.
 //!
 //! - control: `wasmbus.ctl.v2alpha1.{lattice}.{resource}.{op}[.{host_id}]`
-//! - events: `wasmbus.evt.v2alpha1.{lattice}.{resource}.status.{host_id}.{id}`
+//! - a host's status events: `wasmbus.status.v2alpha1.{lattice}.{component|provider|link}.{host_id}.{id}`
+//! - a scheduler's rollout events: `wasmbus.status.v2alpha1.{lattice}.rollout.{app}`
 //!
 //! The version sits in the subject as well as in every message, so v1 and v2alpha1 hosts can
 //! share a lattice: a 1.x host never sees a v2alpha1 request, and a client can tell from
 //! "no responders" that a host does not speak a version.
+//!
+//! Events are not under 1.x's `wasmbus.evt`: [`crate::cloudevent`] says why.
 
+use crate::AppName;
 use lattice_spec::{ComponentId, HostId, IdError, LatticeName, ProviderId};
 use std::{fmt, str::FromStr};
 
 /// The control subject prefix, up to and including the version.
 pub const CTL_PREFIX: &str = "wasmbus.ctl.v2alpha1";
-/// The event subject prefix, up to and including the version.
-pub const EVT_PREFIX: &str = "wasmbus.evt.v2alpha1";
+/// The event subject prefix, up to and including the version: outside the 1.x event
+/// subjects (`wasmbus.evt.{lattice}.…`), which 1.x consumers such as wadm read with the
+/// token after `evt` as the lattice ([why](crate::cloudevent#subjects-outside-wasmbusevt)).
+pub const EVENT_PREFIX: &str = "wasmbus.status.v2alpha1";
 
 /// A control-interface subject: one operation, addressed to one host or to all.
 ///
@@ -201,8 +207,8 @@ impl EventSource {
     }
 }
 
-/// The subject a status event is published on:
-/// `wasmbus.evt.v2alpha1.{lattice}.{component|provider|link}.status.{host_id}.{id}`.
+/// The subject a host's status event is published on:
+/// `wasmbus.status.v2alpha1.{lattice}.{component|provider|link}.{host_id}.{id}`.
 ///
 /// ```
 /// use lattice_ctl::{EventSource, EventSubject};
@@ -212,7 +218,7 @@ impl EventSource {
 ///     host_id: "host-a".parse()?,
 ///     source: EventSource::Component("web".parse()?),
 /// };
-/// assert_eq!(subject.to_string(), "wasmbus.evt.v2alpha1.default.component.status.host-a.web");
+/// assert_eq!(subject.to_string(), "wasmbus.status.v2alpha1.default.component.host-a.web");
 /// assert_eq!(subject.to_string().parse::<EventSubject>().ok(), Some(subject));
 /// # Ok::<(), lattice_spec::IdError>(())
 /// ```
@@ -230,7 +236,7 @@ impl fmt::Display for EventSubject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{EVT_PREFIX}.{}.{}.status.{}.{}",
+            "{EVENT_PREFIX}.{}.{}.{}.{}",
             self.lattice,
             self.source.resource(),
             self.host_id,
@@ -243,43 +249,37 @@ impl FromStr for EventSubject {
     type Err = SubjectError;
 
     fn from_str(subject: &str) -> Result<Self, SubjectError> {
-        const EXPECTED: &str = "v2alpha1 event";
-        match tokens(subject, EVT_PREFIX, EXPECTED)?.as_slice() {
-            [lattice, resource, "status", host, id] => {
-                let source = match *resource {
-                    "component" => EventSource::Component(id.parse()?),
-                    "provider" => EventSource::Provider(id.parse()?),
-                    "link" => EventSource::Link(id.parse()?),
-                    _ => {
-                        return Err(SubjectError::Shape {
-                            subject: subject.to_owned(),
-                            expected: EXPECTED,
-                        });
-                    }
-                };
-                Ok(Self {
-                    lattice: lattice.parse()?,
-                    host_id: host.parse()?,
-                    source,
-                })
-            }
-            _ => Err(SubjectError::Shape {
-                subject: subject.to_owned(),
-                expected: EXPECTED,
-            }),
-        }
+        const EXPECTED: &str = "v2alpha1 status event";
+        let shape = || SubjectError::Shape {
+            subject: subject.to_owned(),
+            expected: EXPECTED,
+        };
+        let [lattice, resource, host, id] = tokens(subject, EVENT_PREFIX, EXPECTED)?[..] else {
+            return Err(shape());
+        };
+        let source = match resource {
+            "component" => EventSource::Component(id.parse()?),
+            "provider" => EventSource::Provider(id.parse()?),
+            "link" => EventSource::Link(id.parse()?),
+            _ => return Err(shape()),
+        };
+        Ok(Self {
+            lattice: lattice.parse()?,
+            host_id: host.parse()?,
+            source,
+        })
     }
 }
 
-/// A subscription filter over status events; unset parts match anything.
+/// A subscription filter over a host's status events; unset parts match anything.
 ///
 /// ```
 /// use lattice_ctl::EventFilter;
 ///
 /// let lattice = "default".parse()?;
-/// assert_eq!(EventFilter::all(&lattice).to_string(), "wasmbus.evt.v2alpha1.default.*.status.*.*");
+/// assert_eq!(EventFilter::all(&lattice).to_string(), "wasmbus.status.v2alpha1.default.*.*.*");
 /// let one = EventFilter::component(&lattice, &"web".parse()?);
-/// assert_eq!(one.to_string(), "wasmbus.evt.v2alpha1.default.*.status.*.web");
+/// assert_eq!(one.to_string(), "wasmbus.status.v2alpha1.default.*.*.web");
 /// # Ok::<(), lattice_spec::IdError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -320,15 +320,71 @@ impl EventFilter {
 
 impl fmt::Display for EventFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Always the full status-subject shape, so other event kinds of the lattice (a
-        // scheduler's rollout events, say) never reach a status-event subscriber.
+        // Always the full status-subject shape (three tokens after the lattice), so a
+        // scheduler's rollout events (two) never reach a status-event subscriber.
         write!(
             f,
-            "{EVT_PREFIX}.{}.*.status.{}.{}",
+            "{EVENT_PREFIX}.{}.*.{}.{}",
             self.lattice,
             self.host_id.as_ref().map_or("*", HostId::as_str),
             self.component_id.as_ref().map_or("*", ComponentId::as_str),
         )
+    }
+}
+
+/// The subject a scheduler publishes a rollout's events on:
+/// `wasmbus.status.v2alpha1.{lattice}.rollout.{app}`.
+///
+/// ```
+/// use lattice_ctl::RolloutSubject;
+///
+/// let subject = RolloutSubject::new("default".parse()?, "shop".parse()?);
+/// assert_eq!(subject.to_string(), "wasmbus.status.v2alpha1.default.rollout.shop");
+/// assert_eq!(subject.to_string().parse::<RolloutSubject>().ok(), Some(subject));
+/// assert_eq!(RolloutSubject::every_app(&"default".parse()?), "wasmbus.status.v2alpha1.default.rollout.*");
+/// # Ok::<(), lattice_spec::IdError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct RolloutSubject {
+    /// The lattice.
+    pub lattice: LatticeName,
+    /// The application rolled out.
+    pub app: AppName,
+}
+
+impl RolloutSubject {
+    /// The subject of `app`'s rollout events in `lattice`.
+    #[must_use]
+    pub fn new(lattice: LatticeName, app: AppName) -> Self {
+        Self { lattice, app }
+    }
+
+    /// A subscription to the rollout events of every application of `lattice`.
+    #[must_use]
+    pub fn every_app(lattice: &LatticeName) -> String {
+        format!("{EVENT_PREFIX}.{lattice}.rollout.*")
+    }
+}
+
+impl fmt::Display for RolloutSubject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{EVENT_PREFIX}.{}.rollout.{}", self.lattice, self.app)
+    }
+}
+
+impl FromStr for RolloutSubject {
+    type Err = SubjectError;
+
+    fn from_str(subject: &str) -> Result<Self, SubjectError> {
+        const EXPECTED: &str = "v2alpha1 rollout event";
+        match tokens(subject, EVENT_PREFIX, EXPECTED)?[..] {
+            [lattice, "rollout", app] => Ok(Self::new(lattice.parse()?, app.parse()?)),
+            _ => Err(SubjectError::Shape {
+                subject: subject.to_owned(),
+                expected: EXPECTED,
+            }),
+        }
     }
 }
 
@@ -387,17 +443,35 @@ mod tests {
             "wasmbus.ctl.v2alpha1.default.component.apply.h*".parse::<CtlSubject>(),
             Err(SubjectError::Id(_))
         ));
-        assert!(
-            "wasmbus.evt.v2alpha1.default.host.status.h1.x"
-                .parse::<EventSubject>()
-                .is_err()
-        );
+        for bad in [
+            "wasmbus.status.v2alpha1.default.host.h1.x",
+            "wasmbus.status.v2alpha1.default.component.h1",
+            "wasmbus.status.v2alpha1.default.component.h1.web.extra",
+            "wasmbus.status.v2alpha1.default.rollout.shop",
+            // The subjects of the first v2alpha1 releases.
+            "wasmbus.evt.v2alpha1.default.component.status.h1.web",
+        ] {
+            assert!(bad.parse::<EventSubject>().is_err(), "{bad}");
+        }
+        for bad in [
+            "wasmbus.status.v2alpha1.default.rollout",
+            "wasmbus.status.v2alpha1.default.rollout.shop.eu",
+            "wasmbus.status.v2alpha1.default.component.h1.web",
+            "wasmbus.evt.v2alpha1.default.rollout.shop",
+        ] {
+            assert!(bad.parse::<RolloutSubject>().is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn event_subjects_round_trip_and_filters_match_them() {
         let host_id = HostId::new("h1").unwrap();
         let web = ComponentId::new("web").unwrap();
+        let all = EventFilter::all(&lattice()).to_string();
+        let of_web = EventFilter::component(&lattice(), &web)
+            .on_host(&host_id)
+            .to_string();
+        assert_eq!(of_web, "wasmbus.status.v2alpha1.prod-eu.*.h1.web");
         for source in [
             EventSource::Component(web.clone()),
             EventSource::Provider(ProviderId::new("kv").unwrap()),
@@ -406,16 +480,131 @@ mod tests {
             let subject = EventSubject {
                 lattice: lattice(),
                 host_id: host_id.clone(),
-                source,
+                source: source.clone(),
             };
+            let text = subject.to_string();
+            assert_eq!(text.parse::<EventSubject>().unwrap(), subject);
+            assert!(nats_match(&all, &text), "{text}");
             assert_eq!(
-                subject.to_string().parse::<EventSubject>().unwrap(),
-                subject
+                nats_match(&of_web, &text),
+                !matches!(source, EventSource::Provider(_)),
+                "{text}"
             );
         }
-        let filter = EventFilter::component(&lattice(), &web)
-            .on_host(&host_id)
-            .to_string();
-        assert_eq!(filter, "wasmbus.evt.v2alpha1.prod-eu.*.status.h1.web");
+        let rollout = RolloutSubject::new(lattice(), AppName::new("shop").unwrap());
+        let text = rollout.to_string();
+        assert_eq!(text, "wasmbus.status.v2alpha1.prod-eu.rollout.shop");
+        assert_eq!(text.parse::<RolloutSubject>().unwrap(), rollout);
+        assert!(nats_match(&RolloutSubject::every_app(&lattice()), &text));
+        assert!(
+            !nats_match(&all, &text),
+            "status subscribers get no rollout events"
+        );
+        assert!(!nats_match(
+            &RolloutSubject::every_app(&lattice()),
+            &EventSubject {
+                lattice: lattice(),
+                host_id,
+                source: EventSource::Component(web),
+            }
+            .to_string()
+        ));
+    }
+
+    /// The subscriptions 1.x consumers hold on events: wadm's stream (single- and
+    /// multi-tenant), and `wash` / the 1.x control-interface client on one lattice.
+    const V1_EVENT_SUBSCRIPTIONS: [&str; 3] = [
+        "wasmbus.evt.*.>",
+        "*.wasmbus.evt.*.>",
+        "wasmbus.evt.v2alpha1.>",
+    ];
+
+    /// No subject or filter of ours is read by a 1.x event consumer (with any lattice name,
+    /// including `v2alpha1`, which the first v2alpha1 event subjects were read as), and no
+    /// 1.x event subject — whatever its lattice — is read as one of ours.
+    #[test]
+    fn a_1x_lattice_name_is_never_confused_with_our_events() {
+        arbtest::arbtest(|u| {
+            let lattice: LatticeName = u.arbitrary()?;
+            let host: HostId = u.arbitrary()?;
+            let component: ComponentId = u.arbitrary()?;
+            let provider: ProviderId = u.arbitrary()?;
+            let app: AppName = u.arbitrary()?;
+            let ours = [
+                EventSubject {
+                    lattice: lattice.clone(),
+                    host_id: host.clone(),
+                    source: EventSource::Component(component.clone()),
+                }
+                .to_string(),
+                EventSubject {
+                    lattice: lattice.clone(),
+                    host_id: host.clone(),
+                    source: EventSource::Provider(provider),
+                }
+                .to_string(),
+                EventSubject {
+                    lattice: lattice.clone(),
+                    host_id: host.clone(),
+                    source: EventSource::Link(component.clone()),
+                }
+                .to_string(),
+                RolloutSubject::new(lattice.clone(), app).to_string(),
+                EventFilter::all(&lattice).to_string(),
+                EventFilter::component(&lattice, &component)
+                    .on_host(&host)
+                    .to_string(),
+                RolloutSubject::every_app(&lattice),
+            ];
+            for subject in &ours {
+                for v1 in V1_EVENT_SUBSCRIPTIONS {
+                    assert!(!nats_match(v1, subject), "{v1} would read {subject}");
+                }
+            }
+            // A 1.x event of a lattice with any name, e.g. `status` or `v2alpha1`.
+            let event: ComponentId = u.arbitrary()?;
+            for v1_lattice in [lattice.as_str(), "v2alpha1", "status", "wasmbus"] {
+                let v1 = format!("wasmbus.evt.{v1_lattice}.{event}");
+                assert!(v1.parse::<EventSubject>().is_err(), "{v1}");
+                assert!(v1.parse::<RolloutSubject>().is_err(), "{v1}");
+                for filter in &ours[4..] {
+                    assert!(!nats_match(filter, &v1), "{filter} would read {v1}");
+                }
+            }
+            Ok(())
+        })
+        .budget_ms(500);
+    }
+
+    #[test]
+    fn the_subject_matcher_of_these_tests_follows_nats() {
+        assert!(nats_match(
+            "wasmbus.evt.*.>",
+            "wasmbus.evt.v2alpha1.default.x"
+        ));
+        assert!(nats_match(
+            "wasmbus.evt.*.>",
+            "wasmbus.evt.default.host_heartbeat"
+        ));
+        assert!(!nats_match("wasmbus.evt.*.>", "wasmbus.evt.default"));
+        assert!(nats_match("a.*.c", "a.b.c"));
+        assert!(!nats_match("a.*.c", "a.b.c.d"));
+        assert!(!nats_match("a.*", "a"));
+    }
+
+    /// Whether the NATS subscription `pattern` receives `subject` (`*`: one token, `>`: one
+    /// or more trailing tokens). A filter given as `subject` matches when it is covered.
+    fn nats_match(pattern: &str, subject: &str) -> bool {
+        let mut subject = subject.split('.');
+        for token in pattern.split('.') {
+            match (token, subject.next()) {
+                (">", Some(_)) => return true,
+                (_, None) => return false,
+                ("*", Some(_)) => {}
+                (literal, Some(other)) if literal == other || other == "*" => {}
+                _ => return false,
+            }
+        }
+        subject.next().is_none()
     }
 }

@@ -1,12 +1,15 @@
 //! Every v2alpha1 message: round trips, agreement with its own JSON Schema, forward
-//! compatibility, and version checks.
+//! compatibility, and version checks; events in their CloudEvents envelope.
 
 use arbitrary::{Arbitrary, Unstructured};
 use lattice_ctl::*;
 use lattice_link::{LinkDeleteRequest, LinkPutRequest, LinkResponse};
 use lattice_spec::{DecodeErrorKind, WireMessage};
 use serde_json::{Value, json};
-use std::{collections::HashMap, fmt::Debug};
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Debug,
+};
 
 struct Schemas(HashMap<&'static str, jsonschema::Validator>);
 
@@ -84,9 +87,26 @@ where
         )
     });
 
-    let mut future_version = value;
-    future_version["api_version"] = json!("v3beta2");
-    let err = T::decode(&serde_json::to_vec(&future_version).unwrap()).unwrap_err();
+    // An event carries its version twice: in the envelope's `type` and in `data`.
+    let is_event = value.get("specversion").is_some();
+    let mut future_version = value.clone();
+    if is_event {
+        future_version["data"]["api_version"] = json!("v3beta2");
+    } else {
+        future_version["api_version"] = json!("v3beta2");
+    }
+    assert_unsupported::<T>(&future_version);
+    if is_event {
+        let mut future_type = value;
+        let event_type = future_type["type"].as_str().unwrap().to_owned();
+        future_type["type"] = json!(event_type.replace(".v2alpha1.", ".v3beta2."));
+        assert_unsupported::<T>(&future_type);
+    }
+    Ok(T::NAME)
+}
+
+fn assert_unsupported<T: WireMessage + Debug>(document: &Value) {
+    let err = T::decode(&serde_json::to_vec(document).unwrap()).unwrap_err();
     assert_eq!(
         err.kind(),
         DecodeErrorKind::UnsupportedVersion,
@@ -96,7 +116,6 @@ where
     let reply = CtlError::from(&err);
     assert_eq!(reply.code, ErrorCode::UnsupportedVersion);
     assert_eq!(reply.supported_versions, ["v2alpha1"]);
-    Ok(T::NAME)
 }
 
 #[test]
@@ -116,6 +135,7 @@ fn every_message_round_trips_matches_its_schema_and_tolerates_newer_peers() {
             check::<ComponentStatusEvent>(u, &schemas)?,
             check::<ProviderStatusEvent>(u, &schemas)?,
             check::<LinkStatusEvent>(u, &schemas)?,
+            check::<RolloutStatusEvent<BTreeMap<String, String>>>(u, &schemas)?,
             check::<LinkPutRequest>(u, &schemas)?,
             check::<LinkDeleteRequest>(u, &schemas)?,
             check::<LinkResponse>(u, &schemas)?,
@@ -140,9 +160,10 @@ fn every_message_round_trips_matches_its_schema_and_tolerates_newer_peers() {
 #[test]
 fn unknown_enum_values_from_a_newer_host_decode_to_unknown() {
     let event = ComponentStatusEvent::decode(
-        br#"{"api_version":"v2alpha1","lattice":"default","host_id":"h1","sequence":7,"timestamp_ms":1,
+        br#"{"specversion":"1.0","id":"x","source":"h1","type":"dev.lattice.v2alpha1.component_status",
+            "data":{"api_version":"v2alpha1","lattice":"default","host_id":"h1","sequence":7,"timestamp_ms":1,
             "component_id":"web","revision":2,"previous":"warming","status":{"state":"hibernating",
-            "reason":{"code":"thermal_throttle","message":"too hot"}}}"#,
+            "reason":{"code":"thermal_throttle","message":"too hot"}}}}"#,
     )
     .unwrap();
     assert_eq!(
@@ -265,4 +286,135 @@ fn an_invalid_spec_is_rejected_with_every_field_error() {
         !String::from_utf8_lossy(&encoded).contains("BEGIN"),
         "secret leaked into the reply"
     );
+}
+
+fn origin() -> EventOrigin {
+    EventOrigin::new(
+        "default".parse().unwrap(),
+        "host-a".parse().unwrap(),
+        17,
+        1_763_900_000_123,
+    )
+}
+
+fn component_event() -> ComponentStatusEvent {
+    ComponentStatusEvent::new(
+        origin(),
+        "web".parse().unwrap(),
+        lattice_spec::Revision(3),
+        Some(lattice_status::ComponentState::Linking),
+        lattice_status::ComponentStatus::new(lattice_status::ComponentState::Running),
+    )
+}
+
+#[test]
+fn a_status_event_travels_as_a_cloudevent_with_its_version_in_type_and_data() {
+    let event = component_event();
+    let value: Value = serde_json::from_slice(&event.encode().unwrap()).unwrap();
+    assert_eq!(value["specversion"], "1.0");
+    assert_eq!(value["type"], "dev.lattice.v2alpha1.component_status");
+    assert_eq!(value["source"], "host-a", "the host, as 1.x hosts write it");
+    assert_eq!(value["id"], "default.host-a.17.1763900000123");
+    assert_eq!(value["subject"], "web");
+    assert_eq!(value["time"], "2025-11-23T12:13:20.123Z");
+    assert_eq!(value["datacontenttype"], "application/json");
+    assert_eq!(value["data"], serde_json::to_value(&event).unwrap());
+    assert_eq!(value["data"]["api_version"], "v2alpha1");
+
+    let header = EventHeader::decode(&event.encode().unwrap()).unwrap();
+    assert_eq!(header.kind, EventType::ComponentStatus);
+    assert_eq!(header.subject.as_deref(), Some("web"));
+    assert_eq!(
+        event.subject().to_string(),
+        "wasmbus.status.v2alpha1.default.component.host-a.web"
+    );
+}
+
+#[test]
+fn an_event_of_another_kind_or_without_its_envelope_is_refused_with_a_typed_error() {
+    let value: Value = serde_json::from_slice(&component_event().encode().unwrap()).unwrap();
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut document = value.clone();
+        edit(&mut document);
+        ComponentStatusEvent::decode(&serde_json::to_vec(&document).unwrap())
+    };
+
+    // Another kind of lattice event, a 1.x event, a lattice kind this build does not know.
+    for other in [
+        "dev.lattice.v2alpha1.link_status",
+        "com.wasmcloud.lattice.component_scaled",
+        "dev.lattice.v2alpha1.component_hibernated",
+    ] {
+        let err = with(&|d| d["type"] = json!(other)).unwrap_err();
+        assert_eq!(err.kind(), DecodeErrorKind::Malformed, "{other}: {err}");
+        assert!(err.to_string().contains(other), "{err}");
+    }
+    // Not CloudEvents 1.0, or the bare event that hosts published before the envelope.
+    let err = with(&|d| d["specversion"] = json!("0.3")).unwrap_err();
+    assert_eq!(err.kind(), DecodeErrorKind::Malformed, "{err}");
+    let bare = serde_json::to_vec(&value["data"]).unwrap();
+    let err = ComponentStatusEvent::decode(&bare).unwrap_err();
+    assert_eq!(err.kind(), DecodeErrorKind::Malformed, "{err}");
+    // `data` without its version.
+    let err = with(&|d| {
+        d["data"].as_object_mut().unwrap().remove("api_version");
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), DecodeErrorKind::MissingVersion, "{err}");
+    // Attributes it does not interpret may be anything a producer chose.
+    let other_producer = with(&|d| {
+        d["id"] = json!("0b9e1c3e-6f55-4f0e-9f5b-2f8e8e7d6c11");
+        d.as_object_mut().unwrap().remove("time");
+        d.as_object_mut().unwrap().remove("subject");
+        d.as_object_mut().unwrap().remove("datacontenttype");
+    })
+    .unwrap();
+    assert_eq!(other_producer, component_event());
+}
+
+#[test]
+fn a_subscriber_dispatches_on_the_type() {
+    let link = br#"{"specversion":"1.0","id":"1","source":"h1","type":"dev.lattice.v2alpha1.link_status","data":{}}"#;
+    assert_eq!(
+        EventHeader::decode(link).unwrap().kind,
+        EventType::LinkStatus
+    );
+    let newer = br#"{"specversion":"1.0","id":"1","source":"h1","type":"dev.lattice.v2alpha1.host_draining","x":1}"#;
+    let header = EventHeader::decode(newer).unwrap();
+    assert_eq!(header.kind, EventType::Unknown);
+    assert_eq!(header.event_type, "dev.lattice.v2alpha1.host_draining");
+    let later =
+        br#"{"specversion":"1.0","id":"1","source":"h1","type":"dev.lattice.v3.link_status"}"#;
+    assert_eq!(
+        EventHeader::decode(later).unwrap_err().kind(),
+        DecodeErrorKind::UnsupportedVersion
+    );
+}
+
+#[test]
+fn a_rollout_event_carries_the_schedulers_record_whole() {
+    let record = json!({"app": "shop", "state": "rolling_back", "hosts": {"h1": "failed"}});
+    let event = RolloutStatusEvent::new(
+        "default".parse().unwrap(),
+        "shop".parse().unwrap(),
+        1_763_900_000_123,
+        record.clone(),
+    );
+    let bytes = event.encode().unwrap();
+    let value: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(value["type"], "dev.lattice.v2alpha1.rollout_status");
+    assert_eq!(value["source"], "lattice-rollout");
+    assert_eq!(value["subject"], "shop");
+    assert_eq!(value["data"]["api_version"], "v2alpha1");
+    assert_eq!(value["data"]["rollout"], record);
+    let back = RolloutStatusEvent::<Value>::decode(&bytes).unwrap();
+    assert_eq!(back, event);
+    assert_eq!(
+        back.subject().to_string(),
+        "wasmbus.status.v2alpha1.default.rollout.shop"
+    );
+    // A status event is not a rollout event.
+    let err =
+        RolloutStatusEvent::<Value>::decode(&component_event().encode().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), DecodeErrorKind::Malformed);
 }

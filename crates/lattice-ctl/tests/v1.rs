@@ -182,3 +182,272 @@ fn documents_from_the_1x_crate_round_trip_byte_for_byte() {
             .unwrap();
     assert_eq!(link.name, "default");
 }
+
+/// A heartbeat a wasmCloud 1.x host published, as wadm keeps it among its test fixtures
+/// (`tests/fixtures/manifests/events.json` in wasmCloud/wadm).
+const HEARTBEAT_FROM_A_1X_HOST: &str = r#"{
+    "specversion": "1.0",
+    "id": "018e15ae-60dd-2467-4ce1-7d96b38beced",
+    "type": "com.wasmcloud.lattice.host_heartbeat",
+    "source": "NCRXKSKEDK3Z775IRSNBKTFCRAEB7WBQNSREZ4DMFN2TKYRYXNV7UPRT",
+    "datacontenttype": "application/json",
+    "time": "2024-03-06T21:32:13.405311Z",
+    "data": {
+      "components": [
+        {
+          "annotations": {},
+          "id": "hello_world",
+          "image_ref": "ghcr.io/brooksmtownsend/http-hello-world-rust:0.1.0",
+          "max_instances": 1,
+          "name": "http-hello-world",
+          "revision": 0
+        }
+      ],
+      "friendly_name": "floral-forest-3510",
+      "host_id": "NCRXKSKEDK3Z775IRSNBKTFCRAEB7WBQNSREZ4DMFN2TKYRYXNV7UPRT",
+      "issuer": "CDCCCTSNYF7RV4HAODDDAUMH2RLUXSKU6NJNBXMEKUJWAPTD5AUH5GGB",
+      "labels": {"hostcore.os": "macos"},
+      "providers": [
+        {"annotations": {}, "id": "httpserver", "image_ref": "wasmcloud.azurecr.io/httpserver:0.19.1", "name": "HTTP Server", "revision": 0}
+      ],
+      "uptime_human": "30s",
+      "uptime_seconds": 30,
+      "version": "0.82.0"
+    }
+}"#;
+
+#[test]
+fn a_1x_heartbeat_decodes_and_ours_has_its_keys_in_its_order() {
+    use lattice_ctl::v1::{CloudEvent, HOST_HEARTBEAT, HostHeartbeat};
+
+    let theirs: CloudEvent<HostHeartbeat> = serde_json::from_str(HEARTBEAT_FROM_A_1X_HOST).unwrap();
+    assert_eq!(theirs.event_name(), Some(HOST_HEARTBEAT));
+    assert_eq!(
+        theirs.data.component("hello_world").unwrap().max_instances,
+        1
+    );
+    assert_eq!(theirs.data.uptime_human, "30s");
+
+    let ours = CloudEvent::new(
+        theirs.source.clone(),
+        HOST_HEARTBEAT,
+        theirs.id.clone(),
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_709_760_733_405_311),
+        theirs.data.clone(),
+    );
+    assert_eq!(ours.time, theirs.time, "RFC 3339 with microseconds, in UTC");
+    let keys = |json: &str| -> Vec<String> {
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        // serde_json keeps insertion order only with `preserve_order`; read the keys as they
+        // appear in the text instead.
+        let object = value.as_object().unwrap();
+        let mut keys: Vec<(usize, String)> = object
+            .keys()
+            .map(|k| (json.find(&format!("\"{k}\"")).unwrap(), k.clone()))
+            .collect();
+        keys.sort();
+        keys.into_iter().map(|(_, k)| k).collect()
+    };
+    assert_eq!(
+        keys(&serde_json::to_string(&ours).unwrap()),
+        keys(HEARTBEAT_FROM_A_1X_HOST)
+    );
+    let again: CloudEvent<HostHeartbeat> =
+        serde_json::from_slice(&serde_json::to_vec(&ours).unwrap()).unwrap();
+    assert_eq!(again, ours);
+}
+
+mod host_side {
+    use lattice_ctl::v1::{
+        ComponentDescription, DIGEST_ANNOTATION, REVISION_ANNOTATION, ScaleComponentCommand,
+        UpdateComponentCommand, V1Base, same_intent, uptime_human,
+    };
+    use lattice_spec::{ComponentSpecDraft, LinkDraft, Revision, SpecErrorCode};
+    use std::time::Duration;
+
+    fn serving() -> lattice_spec::ComponentSpec {
+        ComponentSpecDraft::new("web", "ghcr.io/acme/web:1")
+            .revision(7)
+            .scale(2)
+            .digest("sha256:0000000000000000000000000000000000000000000000000000000000000000")
+            .config_name("shared")
+            .config_value("greeting", "hi")
+            .annotation("team", "a")
+            .link(LinkDraft::new("kv", "wasi", "keyvalue", ["store"]))
+            .validate()
+            .unwrap()
+    }
+
+    fn scale(count: u32, reference: &str, allow_update: bool) -> ScaleComponentCommand {
+        let mut command = ScaleComponentCommand::default();
+        command.component_id = "web".into();
+        command.component_ref = reference.into();
+        command.max_instances = count;
+        command.allow_update = allow_update;
+        command
+    }
+
+    #[test]
+    fn a_serving_spec_is_described_with_its_revision_and_digest() {
+        let spec = serving();
+        let described = ComponentDescription::from_spec(&spec);
+        assert_eq!(described.id, "web");
+        assert_eq!(described.image_ref, "ghcr.io/acme/web:1");
+        assert_eq!((described.revision, described.max_instances), (7, 2));
+        let annotations = described.annotations.as_ref().unwrap();
+        assert_eq!(annotations["team"], "a");
+        assert_eq!(annotations[REVISION_ANNOTATION], "7");
+        assert_eq!(annotations[DIGEST_ANNOTATION], spec.digest().to_string());
+        // 1.x always writes `limits`, as null.
+        let json = serde_json::to_value(&described).unwrap();
+        assert!(json.get("limits").unwrap().is_null());
+    }
+
+    #[test]
+    fn a_scale_keeps_links_and_inline_config_and_replaces_count_names_and_annotations() {
+        let serving = serving();
+        let mut command = scale(5, "ghcr.io/acme/web:1", false);
+        command.config = vec!["other".into()];
+        let mut annotations = std::collections::BTreeMap::new();
+        annotations.insert("owner".to_owned(), "wadm".to_owned());
+        annotations.insert(REVISION_ANNOTATION.to_owned(), "99".to_owned());
+        command.annotations = Some(annotations);
+        let change = command
+            .to_spec(V1Base::Serving(&serving), Revision(8))
+            .unwrap();
+        let spec = change.spec;
+        assert!(change.notes.is_empty(), "{:?}", change.notes);
+        assert_eq!(spec.revision(), Revision(8));
+        assert_eq!(spec.scale().get(), 5);
+        assert_eq!(spec.config().names()[0].to_string(), "other");
+        assert_eq!(spec.config().values()["greeting"], "hi");
+        assert_eq!(spec.links().len(), 1);
+        assert!(spec.digest_pin().is_some(), "same artifact: the pin stays");
+        assert_eq!(
+            spec.annotations().keys().collect::<Vec<_>>(),
+            ["owner"],
+            "replaced, and the computed revision annotation is not taken from the caller"
+        );
+    }
+
+    #[test]
+    fn a_different_reference_moves_the_artifact_only_with_allow_update() {
+        let serving = serving();
+        let kept = scale(2, "ghcr.io/acme/web:2", false)
+            .to_spec(V1Base::Serving(&serving), Revision(8))
+            .unwrap();
+        assert_eq!(kept.spec.artifact().to_string(), "ghcr.io/acme/web:1");
+        assert!(
+            kept.notes[0].contains("use the update command"),
+            "{:?}",
+            kept.notes
+        );
+
+        let moved = scale(2, "ghcr.io/acme/web:2", true)
+            .to_spec(V1Base::Serving(&serving), Revision(8))
+            .unwrap();
+        assert_eq!(moved.spec.artifact().to_string(), "ghcr.io/acme/web:2");
+        assert!(
+            moved.spec.digest_pin().is_none(),
+            "the pin was the old artifact's"
+        );
+        assert!(moved.notes.is_empty());
+    }
+
+    #[test]
+    fn a_scale_of_a_new_component_builds_the_spec_from_the_command_and_lists_its_problems() {
+        let change = scale(1, "ghcr.io/acme/web:1", false)
+            .to_spec(V1Base::New, Revision(1))
+            .unwrap();
+        assert_eq!(change.spec.revision(), Revision(1));
+        assert!(change.spec.links().is_empty());
+
+        let mut bad = scale(0, "not a reference!", false);
+        bad.component_id = "bad.id".into();
+        bad.component_limits = Some([("memory".to_owned(), "1".to_owned())].into());
+        let errors = bad.to_spec(V1Base::New, Revision(1)).unwrap_err();
+        assert!(errors.contains("id", SpecErrorCode::InvalidId), "{errors}");
+        assert!(
+            errors.contains("artifact", SpecErrorCode::InvalidArtifact),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("scale", SpecErrorCode::ZeroScale),
+            "{errors}"
+        );
+
+        let mut limited = scale(1, "ghcr.io/acme/web:1", false);
+        limited.component_limits = Some([("memory".to_owned(), "1".to_owned())].into());
+        let noted = limited.to_spec(V1Base::New, Revision(1)).unwrap();
+        assert!(
+            noted.notes[0].contains("component_limits"),
+            "{:?}",
+            noted.notes
+        );
+    }
+
+    #[test]
+    fn a_scale_of_a_component_not_serving_yet_keeps_the_accepted_links_and_takes_the_reference() {
+        let accepted = serving();
+        let change = scale(1, "ghcr.io/acme/web:9", false)
+            .to_spec(V1Base::Accepted(&accepted), Revision(8))
+            .unwrap();
+        assert_eq!(change.spec.artifact().to_string(), "ghcr.io/acme/web:9");
+        assert!(change.spec.digest_pin().is_none());
+        assert_eq!(change.spec.links().len(), 1);
+        assert!(
+            change.notes.is_empty(),
+            "no running code to keep: {:?}",
+            change.notes
+        );
+    }
+
+    #[test]
+    fn an_update_changes_only_the_artifact_and_annotations() {
+        let serving = serving();
+        let mut command = UpdateComponentCommand::default();
+        command.component_id = "web".into();
+        command.new_component_ref = "ghcr.io/acme/web:3".into();
+        let spec = command.to_spec(&serving, Revision(8)).unwrap();
+        assert_eq!(spec.artifact().to_string(), "ghcr.io/acme/web:3");
+        assert_eq!((spec.scale().get(), spec.links().len()), (2, 1));
+        assert_eq!(spec.config(), serving.config());
+        assert!(spec.digest_pin().is_none());
+        assert!(spec.annotations().is_empty(), "replaced as a 1.x host does");
+        assert!(!same_intent(&spec, &serving));
+    }
+
+    #[test]
+    fn the_same_content_and_annotations_at_another_revision_is_the_same_intent() {
+        let serving = serving();
+        let mut command = scale(2, "ghcr.io/acme/web:1", false);
+        command.config = vec!["shared".into()];
+        command.annotations = Some([("team".to_owned(), "a".to_owned())].into());
+        let again = command
+            .to_spec(V1Base::Serving(&serving), Revision(8))
+            .unwrap()
+            .spec;
+        assert!(same_intent(&again, &serving));
+        command.annotations = None;
+        let relabelled = command
+            .to_spec(V1Base::Serving(&serving), Revision(8))
+            .unwrap()
+            .spec;
+        assert!(!same_intent(&relabelled, &serving), "annotations differ");
+    }
+
+    #[test]
+    fn uptime_reads_as_1x_hosts_write_it() {
+        assert_eq!(uptime_human(Duration::ZERO), "0s");
+        assert_eq!(uptime_human(Duration::from_secs(30)), "30s");
+        assert_eq!(uptime_human(Duration::from_secs(3600)), "1h");
+        assert_eq!(
+            uptime_human(Duration::from_secs(2 * 86_400 + 61)),
+            "2days 1m 1s"
+        );
+        assert_eq!(
+            uptime_human(Duration::from_secs(31_557_600 + 2_630_016 * 2)),
+            "1year 2months"
+        );
+    }
+}

@@ -21,6 +21,24 @@ pub enum UnacknowledgedLinks {
     Fail,
 }
 
+/// What a host does with the lattice-wide 1.x operations (`link.*`, `config.*`): in 1.x one
+/// host answers them for the whole lattice and writes lattice-wide state, which a lattice host
+/// never does (links and configuration names travel in each component's spec; the scheduler
+/// owns named configuration).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum V1LatticeWide {
+    /// Do not subscribe (the default): in a lattice that also has 1.x hosts, they answer
+    /// (and the first reply is the one a 1.x client takes, so a refusal from a lattice host
+    /// would race with their success); in a lattice of lattice hosts only, the NATS server
+    /// answers the 1.x client at once with "no responders".
+    #[default]
+    Leave,
+    /// Answer each request with `success: false` and a message saying why this host does
+    /// not perform it — for a lattice with no 1.x hosts, so 1.x tools get an explanation.
+    Refuse,
+}
+
 /// Where a host reads named configurations from. Hosts only *read* lattice-wide state; the
 /// scheduler writes it.
 pub trait ConfigStore: Send + Sync + 'static {
@@ -88,11 +106,22 @@ pub struct HostConfig {
     pub link_reply_timeout: Duration,
     /// What to do when a provider does not answer in time.
     pub unacknowledged_links: UnacknowledgedLinks,
+    /// How often the host publishes the 1.x `host_heartbeat` event (one is also published
+    /// at start); zero publishes only the one at start.
+    pub heartbeat_interval: Duration,
+    /// What to do with lattice-wide 1.x link and configuration operations.
+    pub v1_lattice_wide: V1LatticeWide,
+    /// How link secret references are resolved and sealed; without it, a link with secret
+    /// references is refused (`invalid_configuration`), never sent without them.
+    pub link_secrets: Option<crate::LinkSecrets>,
 }
+
+/// How often 1.x hosts publish their heartbeat, and the default here.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 
 impl HostConfig {
     /// A host `host_id` in `lattice`, waiting 2 s for link replies and accepting silent
-    /// providers as `unacknowledged`.
+    /// providers as `unacknowledged`, with a 1.x heartbeat every 30 s.
     #[must_use]
     pub fn new(host_id: HostId, lattice: LatticeName) -> Self {
         Self {
@@ -102,7 +131,31 @@ impl HostConfig {
             labels: BTreeMap::new(),
             link_reply_timeout: Duration::from_secs(2),
             unacknowledged_links: UnacknowledgedLinks::default(),
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            v1_lattice_wide: V1LatticeWide::default(),
+            link_secrets: None,
         }
+    }
+
+    /// Sets how link secret references are resolved and sealed for providers.
+    #[must_use]
+    pub fn link_secrets(mut self, secrets: crate::LinkSecrets) -> Self {
+        self.link_secrets = Some(secrets);
+        self
+    }
+
+    /// Sets how often the 1.x `host_heartbeat` event is published (zero: only at start).
+    #[must_use]
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Sets what to do with lattice-wide 1.x link and configuration operations.
+    #[must_use]
+    pub fn v1_lattice_wide(mut self, policy: V1LatticeWide) -> Self {
+        self.v1_lattice_wide = policy;
+        self
     }
 
     /// Sets a label.

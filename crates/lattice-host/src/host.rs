@@ -104,15 +104,22 @@ impl Host {
         let task = server::serve(state.clone())
             .await
             .map_err(HostError::Subscribe)?;
-        Ok(HostHandle { state, task })
+        let heartbeat = crate::v1::spawn_heartbeat(state.clone());
+        Ok(HostHandle {
+            state,
+            task,
+            heartbeat,
+        })
     }
 }
 
-/// A running host. Dropping it stops serving control requests; [`HostHandle::shutdown`] also
-/// stops every component.
+/// A running host. Dropping it stops serving control requests and the 1.x heartbeat, and
+/// publishes the 1.x `host_stopped` event; [`HostHandle::shutdown`] also stops every
+/// component.
 pub struct HostHandle {
     state: Arc<HostState>,
     task: tokio::task::JoinHandle<()>,
+    heartbeat: tokio::task::JoinHandle<()>,
 }
 
 impl HostHandle {
@@ -151,6 +158,8 @@ impl HostHandle {
 impl Drop for HostHandle {
     fn drop(&mut self) {
         self.task.abort();
+        self.heartbeat.abort();
+        crate::v1::publish_stopped(&self.state);
         self.state.stop_all();
     }
 }

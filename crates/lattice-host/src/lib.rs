@@ -13,6 +13,9 @@
 //! one component are serialised; a stale revision is refused; the same spec twice is
 //! `unchanged`. The host never writes lattice-wide state.
 //!
+//! A host also answers the wasmCloud 1.x control interface's reads and component writes (as
+//! v2alpha1 applies) and publishes the 1.x host events, so 1.x tools see it.
+//!
 //! The pluggable pieces are traits: artifact fetching and validation
 //! ([`lattice_artifact::ArtifactFetcher`], [`lattice_artifact::ComponentValidator`]), what
 //! executes an invocation ([`ComponentRuntime`]), and where named configuration comes from
@@ -24,18 +27,24 @@ mod gate;
 mod host;
 mod links;
 mod runtime;
+mod secrets;
 mod server;
 mod state;
 mod upgrade;
+mod v1;
 pub mod wrpc;
 
-pub use config::{ConfigStore, HostConfig, StaticConfigStore, UnacknowledgedLinks};
+pub use config::{
+    ConfigStore, DEFAULT_HEARTBEAT_INTERVAL, HostConfig, StaticConfigStore, UnacknowledgedLinks,
+    V1LatticeWide,
+};
 pub use gate::{InvocationGate, InvokeError};
 pub use host::{Host, HostError, HostHandle};
 pub use runtime::{
     AsyncPaths, ComponentInstance, ComponentRuntime, ECHO_FUNCTION, ECHO_INSTANCE,
     ExportedFunction, Invocation, RevisionEchoRuntime, RuntimeError, RuntimeErrorKind,
 };
+pub use secrets::{InvalidXKey, LinkSecrets, SecretError, SecretSource, StaticSecrets};
 pub use wrpc::{InvokeCallError, Invoker};
 /// The wRPC NATS transport the host serves invocations on, re-exported so runtimes build on
 /// the same version.

@@ -40,6 +40,7 @@ pub(crate) struct LinkRequests {
     pub(crate) lattice: LatticeName,
     pub(crate) host: HostId,
     pub(crate) timeout: Duration,
+    pub(crate) secrets: Option<crate::LinkSecrets>,
 }
 
 impl LinkRequests {
@@ -64,15 +65,32 @@ impl LinkRequests {
                 });
             }
         };
+        let mut request = LinkPutRequest::new(component, link, source_config, target_config)
+            .from_host(self.host.clone());
         if !link.source_secrets().is_empty() || !link.target_secrets().is_empty() {
-            return LinkOutcome::Refused(LinkRefusal {
-                kind: LinkErrorKind::InvalidConfiguration,
-                message: "the link names secret references, and this host has no secrets \
-                          backend to resolve them"
-                    .to_owned(),
-            });
+            let Some(secrets) = &self.secrets else {
+                return LinkOutcome::Refused(LinkRefusal {
+                    kind: LinkErrorKind::InvalidConfiguration,
+                    message: "the link names secret references, and this host has no secrets \
+                              backend to resolve them (HostConfig::link_secrets)"
+                        .to_owned(),
+                });
+            };
+            let sealed = async {
+                Ok::<_, LinkRefusal>((
+                    secrets.seal(&provider, link.source_secrets()).await?,
+                    secrets.seal(&provider, link.target_secrets()).await?,
+                ))
+            };
+            match sealed.await {
+                Ok((source, target)) => {
+                    request = request
+                        .with_secrets(source, target)
+                        .sealed_by(secrets.host_public_key());
+                }
+                Err(refusal) => return LinkOutcome::Refused(refusal),
+            }
         }
-        let request = LinkPutRequest::new(component, link, source_config, target_config);
         self.send(&provider, ProviderOperation::LinkPut, request.encode())
             .await
     }
@@ -81,7 +99,7 @@ impl LinkRequests {
         let Some(provider) = link.provider() else {
             return LinkOutcome::Established;
         };
-        let request = LinkDeleteRequest::new(component, link);
+        let request = LinkDeleteRequest::new(component, link).from_host(self.host.clone());
         self.send(&provider, ProviderOperation::LinkDelete, request.encode())
             .await
     }

@@ -1,4 +1,5 @@
-//! Serving the control interface of one host: ping, inventory, apply, delete.
+//! Serving the control interface of one host: ping, inventory, apply, delete (and, through
+//! [`crate::v1`], the 1.x subjects).
 
 use crate::{state::HostState, upgrade};
 use bytes::Bytes;
@@ -26,14 +27,19 @@ pub(crate) async fn serve(
         CtlSubject::host_subscriptions(&state.config.lattice, &state.config.host_id);
     let ping = state.nats.subscribe(ping).await?;
     let addressed = state.nats.subscribe(addressed).await?;
+    let v1 = crate::v1::subscribe(&state).await?;
     if let Err(error) = crate::state::server_barrier(&state.nats).await {
         tracing::warn!(%error, "cannot confirm the control subscriptions");
     }
-    let mut requests = futures::stream::select(ping, addressed);
+    let mut requests = futures::stream::select_all([ping, addressed].into_iter().chain(v1));
     Ok(tokio::spawn(async move {
         while let Some(message) = requests.next().await {
             // Each request is handled on its own task: a slow one never holds up the others.
-            tokio::spawn(handle(state.clone(), message));
+            if crate::v1::is_v1(&message.subject) {
+                tokio::spawn(crate::v1::handle(state.clone(), message));
+            } else {
+                tokio::spawn(handle(state.clone(), message));
+            }
         }
     }))
 }
@@ -72,14 +78,14 @@ async fn handle(state: Arc<HostState>, message: async_nats::Message) {
     .await;
 }
 
-async fn respond(state: &HostState, message: &async_nats::Message, reply: Bytes) {
+pub(crate) async fn respond(state: &HostState, message: &async_nats::Message, reply: Bytes) {
     let Some(to) = &message.reply else { return };
     if let Err(error) = state.nats.publish(to.clone(), reply).await {
         tracing::warn!(%error, "cannot send a control reply");
     }
 }
 
-fn encode<T: serde::Serialize>(reply: &T) -> Bytes {
+pub(crate) fn encode<T: serde::Serialize>(reply: &T) -> Bytes {
     serde_json::to_vec(reply)
         .map(Bytes::from)
         .expect("control replies always serialize")
@@ -96,6 +102,16 @@ async fn apply(state: &Arc<HostState>, message: &async_nats::Message) {
     // The component is `pending` in the inventory before this acknowledgement leaves.
     respond(state, message, encode(&ApplyComponentSpecReply::ok(ack))).await;
     let Some(slot) = slot else { return };
+    start_apply(state, slot, spec).await;
+}
+
+/// Publishes that an accepted apply is `pending` and runs it (to `running` or `failed`) on
+/// its own task. 1.x component writes start their applies here too.
+pub(crate) async fn start_apply(
+    state: &Arc<HostState>,
+    slot: Arc<crate::state::ComponentSlot>,
+    spec: Arc<lattice_spec::ComponentSpec>,
+) {
     let event = ComponentStatusEvent::new(
         state.next_origin(),
         spec.id().clone(),

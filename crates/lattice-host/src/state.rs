@@ -115,6 +115,7 @@ impl HostState {
             lattice: config.lattice.clone(),
             host: config.host_id.clone(),
             timeout: config.link_reply_timeout,
+            secrets: config.link_secrets.clone(),
         };
         Self {
             config,
@@ -307,12 +308,9 @@ impl HostState {
     ) {
         let previous = {
             let mut record = slot.record();
-            let entry = record
-                .links
-                .entry(link.key())
-                .or_insert_with(|| {
-                    LinkInventory::new(&slot.id, link, LinkStatus::new(LinkState::Pending))
-                });
+            let entry = record.links.entry(link.key()).or_insert_with(|| {
+                LinkInventory::new(&slot.id, link, LinkStatus::new(LinkState::Pending))
+            });
             let previous = entry.status.state;
             *entry = LinkInventory::new(&slot.id, link, status.clone());
             previous
@@ -371,6 +369,8 @@ impl HostState {
         summary.labels = self.config.labels.clone();
         summary.version = concat!("lattice-host ", env!("CARGO_PKG_VERSION")).to_owned();
         summary.uptime_seconds = self.started.elapsed().as_secs();
+        // The host kit also answers the wasmCloud 1.x control interface (see `v1`).
+        summary.api_versions.insert(0, "v1".to_owned());
         summary
     }
 

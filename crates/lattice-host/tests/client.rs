@@ -1,38 +1,53 @@
 //! The typed client against real hosts: discovery that returns as soon as the expected hosts
 //! answered, delete, events, and the fallback to a host that speaks only wasmCloud 1.x.
 
+#[path = "support/fake_v1.rs"]
+mod fake_v1;
 mod support;
 
+use fake_v1::FakeV1Host;
 use futures::StreamExt;
 use lattice_client::{Applied, Discover, StatusEvent};
-use lattice_ctl::{DeleteOutcome, EventFilter, v1};
+use lattice_ctl::{DeleteOutcome, EventFilter};
 use lattice_spec::{ComponentSpecDraft, HostId, LinkDraft};
 use lattice_status::ComponentState;
-use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 use support::{Lattice, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discovery_returns_as_soon_as_the_expected_hosts_answered() {
+async fn discovery_returns_lattice_and_1x_hosts_as_soon_as_the_expected_hosts_answered() {
     let lattice = Lattice::start().await;
     let _a = lattice.host("host-a").await;
     let _b = lattice.host("host-b").await;
+    // A (fake) host that speaks only 1.x answers the 1.x ping alone.
+    let nats = within(async_nats::connect(lattice.server.url()))
+        .await
+        .unwrap();
+    FakeV1Host::new("NOLDHOST", "test").serve(nats).await;
     let window = Duration::from_secs(30);
     let started = Instant::now();
     let hosts = within(
         lattice
             .client
-            .discover_hosts(Discover::expecting(2).window(window)),
+            .discover_hosts(Discover::expecting(3).window(window)),
     )
     .await
     .unwrap();
     let elapsed = started.elapsed();
-    let mut ids: Vec<String> = hosts.iter().map(|h| h.host_id.to_string()).collect();
-    ids.sort();
-    assert_eq!(ids, ["host-a", "host-b"]);
-    assert!(hosts.iter().all(|h| h.api_versions == ["v2alpha1"]));
+    let mut found: Vec<(String, Vec<String>)> = hosts
+        .iter()
+        .map(|h| (h.host_id.to_string(), h.api_versions.clone()))
+        .collect();
+    found.sort();
+    let versions = |list: &[&str]| list.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        found,
+        [
+            ("NOLDHOST".to_owned(), versions(&["v1"])),
+            ("host-a".to_owned(), versions(&["v1", "v2alpha1"])),
+            ("host-b".to_owned(), versions(&["v1", "v2alpha1"])),
+        ]
+    );
     assert!(
         elapsed < window / 2,
         "returned after {elapsed:?}, not at the end of the window"
@@ -88,67 +103,14 @@ async fn delete_stops_the_component_and_removes_its_links_with_events() {
     assert_eq!(again.outcome, DeleteOutcome::NotFound);
 }
 
-/// What a wasmCloud 1.x host received.
-#[derive(Default)]
-struct V1Host {
-    operations: Mutex<Vec<String>>,
-    inventory: Mutex<v1::HostInventory>,
-}
-
-/// A peer speaking the 1.x control interface on a real nats-server, with the 1.x shapes.
-async fn serve_v1_host(nats: async_nats::Client, state: Arc<V1Host>) {
-    let mut requests = nats.subscribe("wasmbus.ctl.v1.test.>").await.unwrap();
-    lattice_test_support_barrier(&nats).await;
-    tokio::spawn(async move {
-        while let Some(message) = requests.next().await {
-            let operation = message
-                .subject
-                .as_str()
-                .trim_start_matches("wasmbus.ctl.v1.test.")
-                .to_owned();
-            let reply = if operation.starts_with("host.get.") {
-                serde_json::to_vec(&v1::CtlResponse::ok(
-                    state.inventory.lock().unwrap().clone(),
-                ))
-                .unwrap()
-            } else {
-                if operation.starts_with("component.scale.") {
-                    let command: v1::ScaleComponentCommand =
-                        serde_json::from_slice(&message.payload).unwrap();
-                    let mut component = v1::ComponentDescription::default();
-                    component.id = command.component_id.clone();
-                    component.image_ref = command.component_ref.clone();
-                    component.max_instances = command.max_instances;
-                    state.inventory.lock().unwrap().components = vec![component];
-                }
-                state.operations.lock().unwrap().push(format!(
-                    "{operation} {}",
-                    String::from_utf8_lossy(&message.payload)
-                ));
-                br#"{"success":true,"message":""}"#.to_vec()
-            };
-            if let Some(reply_to) = message.reply {
-                nats.publish(reply_to, reply.into()).await.unwrap();
-            }
-        }
-    });
-}
-
-async fn lattice_test_support_barrier(nats: &async_nats::Client) {
-    let inbox = nats.new_inbox();
-    let mut probe = nats.subscribe(inbox.clone()).await.unwrap();
-    nats.publish(inbox, bytes::Bytes::new()).await.unwrap();
-    within(probe.next()).await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
     let lattice = Lattice::start().await;
-    let state = Arc::new(V1Host::default());
+    let state = FakeV1Host::new("NOLDHOST", "test");
     let nats = within(async_nats::connect(lattice.server.url()))
         .await
         .unwrap();
-    serve_v1_host(nats, state.clone()).await;
+    state.clone().serve(nats).await;
     let host_id: HostId = "NOLDHOST".parse().unwrap();
     let spec = ComponentSpecDraft::new("web", "ghcr.io/acme/web:2.0.0")
         .revision(2)
@@ -193,4 +155,25 @@ async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
     let report = lattice.apply_and_wait(&host_id, &spec).await.unwrap();
     assert!(report.applied.is_fallback());
     assert_eq!(report.status.state, ComponentState::Running);
+
+    // Revision 3 drops the link: the client reads the lattice's links (1.x keeps them
+    // lattice-wide) and deletes the one the spec no longer has.
+    state.operations.lock().unwrap().clear();
+    let without_link = ComponentSpecDraft::new("web", "ghcr.io/acme/web:2.0.0")
+        .revision(3)
+        .scale(3)
+        .validate()
+        .unwrap();
+    let applied = within(lattice.client.apply(&host_id, &without_link))
+        .await
+        .unwrap();
+    assert!(applied.is_fallback());
+    let operations = state.operations.lock().unwrap().clone();
+    assert!(
+        operations.last().is_some_and(|op| op.starts_with(
+            "link.del {\"source_id\":\"web\",\"name\":\"default\",\"wit_namespace\":\"wasi\",\"wit_package\":\"http\""
+        )),
+        "{operations:#?}"
+    );
+    assert!(state.links.lock().unwrap().is_empty());
 }

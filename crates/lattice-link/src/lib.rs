@@ -9,6 +9,7 @@
 //! No I/O, no async runtime: a provider in any framework can use these types.
 
 mod message;
+mod secret;
 mod subject;
 
 pub use lattice_status::LinkErrorKind;
@@ -16,4 +17,5 @@ pub use message::{
     HealthCheckResponse, LinkDeleteRequest, LinkGeneration, LinkPutRequest, LinkRefusal,
     LinkResponse, LinkResult, Received,
 };
+pub use secret::{SecretMap, SecretValue};
 pub use subject::{ProviderOperation, ProviderSubject, ProviderSubjectError};

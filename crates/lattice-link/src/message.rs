@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use lattice_spec::{
-    ApiVersion, ComponentId, DecodeError, LinkName, LinkSpec, WireMessage, WorkloadId,
+    ApiVersion, ComponentId, DecodeError, HostId, LinkName, LinkSpec, WireMessage, WorkloadId,
     decode_versioned,
 };
 use lattice_status::LinkErrorKind;
@@ -55,6 +55,16 @@ pub struct LinkPutRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_blob))]
     pub target_secrets: Option<Bytes>,
+    /// The public xkey of the host that sealed `source_secrets` / `target_secrets`, so the
+    /// provider can open them with its own xkey. (A 1.x provider gets it from the host data
+    /// of the host that started it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_sealed_by: Option<String>,
+    /// The host asking, when a lattice host sends it. Several hosts may hold the same link
+    /// (each runs the component); a provider removes a link when the **last** host holding
+    /// it deletes it (see [`LinkDeleteRequest::host_id`]). 1.x hosts send none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<HostId>,
 }
 
 #[cfg(feature = "arbitrary")]
@@ -85,7 +95,16 @@ impl LinkPutRequest {
             target_config,
             source_secrets: None,
             target_secrets: None,
+            secrets_sealed_by: None,
+            host_id: None,
         }
+    }
+
+    /// Marks the request as sent by `host`.
+    #[must_use]
+    pub fn from_host(mut self, host: HostId) -> Self {
+        self.host_id = Some(host);
+        self
     }
 
     /// Attaches encrypted secret blobs for each end.
@@ -93,6 +112,13 @@ impl LinkPutRequest {
     pub fn with_secrets(mut self, source: Option<Bytes>, target: Option<Bytes>) -> Self {
         self.source_secrets = source;
         self.target_secrets = target;
+        self
+    }
+
+    /// Says which host xkey (its public key) sealed the secret blobs.
+    #[must_use]
+    pub fn sealed_by(mut self, host_public_xkey: impl Into<String>) -> Self {
+        self.secrets_sealed_by = Some(host_public_xkey.into());
         self
     }
 }
@@ -156,8 +182,8 @@ fn decode_either<T: serde::de::DeserializeOwned>(
         #[serde(default)]
         api_version: Option<serde::de::IgnoredAny>,
     }
-    let probe: Probe =
-        serde_json::from_slice(bytes).map_err(|source| DecodeError::Malformed { message, source })?;
+    let probe: Probe = serde_json::from_slice(bytes)
+        .map_err(|source| DecodeError::Malformed { message, source })?;
     if probe.api_version.is_some() {
         let message: T = decode_versioned(message, bytes)?;
         return Ok(Received {
@@ -166,16 +192,16 @@ fn decode_either<T: serde::de::DeserializeOwned>(
         });
     }
     // Insert the version the decoded message is expressed in, then decode the current shape.
-    let mut value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|source| DecodeError::Malformed { message, source })?;
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|source| DecodeError::Malformed { message, source })?;
     if let Some(object) = value.as_object_mut() {
         object.insert(
             "api_version".to_owned(),
             serde_json::Value::String(ApiVersion::CURRENT.as_str().to_owned()),
         );
     }
-    let decoded: T =
-        serde_json::from_value(value).map_err(|source| DecodeError::Malformed { message, source })?;
+    let decoded: T = serde_json::from_value(value)
+        .map_err(|source| DecodeError::Malformed { message, source })?;
     Ok(Received {
         message: decoded,
         generation: LinkGeneration::V1,
@@ -232,6 +258,12 @@ pub struct LinkDeleteRequest {
     /// The interfaces the link covered.
     #[serde(default)]
     pub interfaces: Vec<String>,
+    /// The host letting go of the link, when a lattice host sends it. A provider holds a link
+    /// while any host that put it still holds it, so one host's delete (its component moved
+    /// away, or its upgrade rolled back) does not take the link from the others. Without a
+    /// host (a 1.x host, a tool), the delete removes the link outright.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<HostId>,
 }
 
 impl LinkDeleteRequest {
@@ -246,7 +278,15 @@ impl LinkDeleteRequest {
             wit_namespace: link.wit_namespace().to_owned(),
             wit_package: link.wit_package().to_owned(),
             interfaces: link.interfaces().to_vec(),
+            host_id: None,
         }
+    }
+
+    /// Marks the request as sent by `host`.
+    #[must_use]
+    pub fn from_host(mut self, host: HostId) -> Self {
+        self.host_id = Some(host);
+        self
     }
 }
 

@@ -218,7 +218,10 @@ mod tests {
             "wasmbus.rpc.default.kv.linkdefs.put.a.b",
         ] {
             assert!(
-                matches!(bad.parse::<ProviderSubject>(), Err(ProviderSubjectError::Id(_))),
+                matches!(
+                    bad.parse::<ProviderSubject>(),
+                    Err(ProviderSubjectError::Id(_))
+                ),
                 "{bad}"
             );
         }

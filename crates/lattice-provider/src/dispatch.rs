@@ -10,10 +10,11 @@ use lattice_link::{
     HealthCheckResponse, LinkDeleteRequest, LinkErrorKind, LinkGeneration, LinkPutRequest,
     LinkResponse, Received,
 };
-use lattice_spec::{DecodeError, LinkName, WireMessage, WorkloadId};
-use std::collections::HashMap;
+use lattice_spec::{DecodeError, HostId, LinkName, WireMessage, WorkloadId};
+use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::Mutex;
 use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinSet};
 use tracing::{Instrument, debug, field, info, info_span, warn};
@@ -26,6 +27,8 @@ pub(crate) struct Lanes {
     /// The host-scoped link subjects, when the instance knows its host.
     pub(crate) host_put: Option<Lane>,
     pub(crate) host_delete: Option<Lane>,
+    /// The 1.1+ subject of this instance's xkey, when it has one.
+    pub(crate) xkey_put: Option<Lane>,
 }
 
 /// One subscription and whether its stream is still open.
@@ -67,6 +70,7 @@ impl Lanes {
             || self.health.open
             || Lane::is_open(&self.host_put)
             || Lane::is_open(&self.host_delete)
+            || Lane::is_open(&self.xkey_put)
     }
 
     /// Unsubscribes every lane; each stream ends after the messages already received.
@@ -74,7 +78,8 @@ impl Lanes {
         let lanes = [&mut self.put, &mut self.delete, &mut self.health]
             .into_iter()
             .chain(self.host_put.as_mut())
-            .chain(self.host_delete.as_mut());
+            .chain(self.host_delete.as_mut())
+            .chain(self.xkey_put.as_mut());
         for lane in lanes {
             if lane.open
                 && let Err(error) = lane.sub.drain().await
@@ -129,18 +134,70 @@ impl LinkRequest {
     }
 
     /// Calls the handler; a panic becomes an `internal` refusal.
-    async fn handle(&self, handler: &dyn LinkHandler) -> LinkResponse {
+    /// Calls the handler, keeping track of which hosts hold the link: a delete from one host
+    /// while others still hold the link is acknowledged without calling the handler.
+    async fn handle(&self, handler: &dyn LinkHandler, holders: &Holders) -> LinkResponse {
+        let key = self.order_key();
         let call = match self {
             Self::Put(put) => handler.put_link(put),
-            Self::Delete(del) => handler.delete_link(del),
+            Self::Delete(del) => {
+                let remaining = holders.release(&key, del.host_id.as_ref());
+                if remaining > 0 {
+                    debug!(remaining, "another host still holds the link; kept");
+                    return LinkResponse::accepted();
+                }
+                handler.delete_link(del)
+            }
         };
-        match AssertUnwindSafe(call).catch_unwind().await {
+        let response = match AssertUnwindSafe(call).catch_unwind().await {
             Ok(result) => LinkResponse::from(result),
             Err(_) => LinkResponse::refused(
                 LinkErrorKind::Internal,
                 "the provider's link handler panicked",
             ),
+        };
+        if let Self::Put(put) = self
+            && response.is_accepted()
+        {
+            holders.hold(key, put.host_id.clone());
         }
+        response
+    }
+}
+
+/// Per link, the hosts that put it and have not deleted it. Only touched from a link's own
+/// (ordered) task.
+#[derive(Clone, Default)]
+pub(crate) struct Holders(Arc<Mutex<HashMap<OrderKey, BTreeSet<HostId>>>>);
+
+impl Holders {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OrderKey, BTreeSet<HostId>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn hold(&self, key: OrderKey, host: Option<HostId>) {
+        if let Some(host) = host {
+            self.lock().entry(key).or_default().insert(host);
+        }
+    }
+
+    /// Lets `host` go of the link and returns how many hosts still hold it; a delete without
+    /// a host (1.x, a tool) lets everyone go.
+    fn release(&self, key: &OrderKey, host: Option<&HostId>) -> usize {
+        let mut holders = self.lock();
+        let remaining = match (holders.get_mut(key), host) {
+            (Some(hosts), Some(host)) => {
+                hosts.remove(host);
+                hosts.len()
+            }
+            _ => 0,
+        };
+        if remaining == 0 {
+            holders.remove(key);
+        }
+        remaining
     }
 }
 
@@ -148,6 +205,7 @@ impl LinkRequest {
 pub(crate) struct Dispatcher {
     client: Client,
     handler: Arc<dyn LinkHandler>,
+    holders: Holders,
     tasks: JoinSet<()>,
     /// Per link: a receiver that completes when the link's latest request task is done.
     tails: HashMap<OrderKey, oneshot::Receiver<()>>,
@@ -160,6 +218,7 @@ impl Dispatcher {
             handler,
             tasks: JoinSet::new(),
             tails: HashMap::new(),
+            holders: Holders::default(),
         }
     }
 
@@ -210,6 +269,12 @@ impl Dispatcher {
                         None => Lane::close(&mut lanes.host_delete),
                     }
                 }
+                message = Lane::next(&mut lanes.xkey_put), if Lane::is_open(&lanes.xkey_put) => {
+                    match message {
+                        Some(message) => self.on_put(message),
+                        None => Lane::close(&mut lanes.xkey_put),
+                    }
+                }
                 message = lanes.health.sub.next(), if lanes.health.open => match message {
                     Some(message) => self.on_health(message),
                     None => lanes.health.open = false,
@@ -236,8 +301,7 @@ impl Dispatcher {
 
     /// Starts the task for a link request, after the previous request for the same link.
     fn on_put(&mut self, message: Message) {
-        let decoded =
-            LinkPutRequest::decode_any(&message.payload).map(|r| r.map(LinkRequest::Put));
+        let decoded = LinkPutRequest::decode_any(&message.payload).map(|r| r.map(LinkRequest::Put));
         self.on_link(message, decoded);
     }
 
@@ -251,11 +315,7 @@ impl Dispatcher {
     /// [`LinkResponse`]; a wasmCloud 1.x one (no `api_version`) is handled the same way and
     /// answered with nothing, as 1.x hosts publish link messages without waiting — a refusal is
     /// logged, the only place it can go.
-    fn on_link(
-        &mut self,
-        message: Message,
-        decoded: Result<Received<LinkRequest>, DecodeError>,
-    ) {
+    fn on_link(&mut self, message: Message, decoded: Result<Received<LinkRequest>, DecodeError>) {
         let span = info_span!(
             "link_request",
             subject = %message.subject,
@@ -288,6 +348,7 @@ impl Dispatcher {
         let previous = self.tails.insert(key, done_rx);
 
         let handler = Arc::clone(&self.handler);
+        let holders = self.holders.clone();
         self.tasks.spawn(
             async move {
                 if let Some(previous) = previous {
@@ -295,7 +356,7 @@ impl Dispatcher {
                     // whether it finished, panicked or was aborted.
                     let _ = previous.await;
                 }
-                let response = request.handle(&*handler).await;
+                let response = request.handle(&*handler, &holders).await;
                 log_response(&response, generation);
                 if generation.expects_response() {
                     send_reply(&client, reply, response.encode()).await;

@@ -3,11 +3,14 @@
 //!
 //! A capability provider implements [`LinkHandler`] and starts a [`ProviderServer`] on its own
 //! NATS connection. The server subscribes to the provider's subjects
-//! (`wasmbus.rpc.{lattice}.{provider_id}.linkdefs.put|linkdefs.del|health`), decodes each
-//! request with its version checked, calls the handler and answers with a
+//! (`wasmbus.rpc.{lattice}.{provider_id}.linkdefs.put|linkdefs.del|health`, and per host
+//! `….linkdefs.put|del.{host_id}` for an instance [`on_host`](ProviderServer::on_host)),
+//! decodes each request — a lattice host's (versioned, answered with a
 //! [`LinkResponse`](lattice_link::LinkResponse): accepted, or refused with the handler's kind
-//! and message, which travel whole to the host's status and the scheduler's rollout. A request
-//! that cannot be decoded is refused with the reason, never ignored.
+//! and message, which travel whole to the host's status and the scheduler's rollout) or a
+//! wasmCloud 1.x host's (no version, fire-and-forget: handled, not answered) — and calls the
+//! handler. A request that cannot be decoded is refused with the reason, never ignored. Link
+//! secrets open with [`secrets::open_link`].
 //!
 //! A provider's WIT interfaces are served over wRPC with the bindings `wit-bindgen-wrpc`
 //! generates and the helpers of [`wrpc`], under the addressing 1.x hosts use.
@@ -18,8 +21,9 @@
 //!
 //! # Example
 //!
-//! An HTTP-server-like provider that refuses a link whose `address` is already taken by
-//! another link:
+//! An HTTP-server-like provider — the **source** of its links, which deliver requests to a
+//! component, so its listen address is in `source_config` — that refuses a link whose
+//! `address` is already taken by another link:
 //!
 //! ```no_run
 //! use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
@@ -36,13 +40,14 @@
 //! impl LinkHandler for HttpServer {
 //!     fn put_link<'a>(&'a self, link: &'a LinkPutRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
 //!         Box::pin(async move {
-//!             let Some(address) = link.target_config.get("address") else {
+//!             let Some(address) = link.source_config.get("address") else {
 //!                 return Err(LinkRefusal {
 //!                     kind: LinkErrorKind::InvalidConfiguration,
-//!                     message: "target_config has no `address`".into(),
+//!                     message: "source_config has no `address`".into(),
 //!                 });
 //!             };
-//!             let owner = (link.source_id.to_string(), link.name.to_string());
+//!             // The link's target is the component the requests go to.
+//!             let owner = (link.target.to_string(), link.name.to_string());
 //!             let mut listeners = self.listeners.lock().unwrap();
 //!             match listeners.get(address) {
 //!                 Some(other) if *other != owner => Err(LinkRefusal {
@@ -59,7 +64,7 @@
 //!
 //!     fn delete_link<'a>(&'a self, link: &'a LinkDeleteRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
 //!         Box::pin(async move {
-//!             let owner = (link.source_id.to_string(), link.name.to_string());
+//!             let owner = (link.target.to_string(), link.name.to_string());
 //!             self.listeners.lock().unwrap().retain(|_, listener| *listener != owner);
 //!             Ok(())
 //!         })
@@ -86,6 +91,7 @@ mod barrier;
 mod dispatch;
 mod error;
 mod handler;
+pub mod secrets;
 mod server;
 pub mod wrpc;
 

@@ -31,6 +31,14 @@ use tracing::{Instrument, info_span, warn};
 ///
 /// [`LinkPutRequest::decode_any`]: lattice_link::LinkPutRequest::decode_any
 ///
+/// # Links held by several hosts
+///
+/// Every host that runs a component puts its links, so one link may be held by several hosts
+/// at once. The server remembers which hosts hold each link (from the requests' `host_id`)
+/// and calls [`LinkHandler::delete_link`] only when the last of them deletes it: one host
+/// whose component moved away, or whose upgrade rolled back, does not take the link from the
+/// others. A delete without a host (a 1.x host or a tool) removes the link outright.
+///
 /// # Concurrency and order
 ///
 /// Every request runs in its own task, so a slow link never delays a health check or another
@@ -52,6 +60,7 @@ pub struct ProviderServer {
     lattice: LatticeName,
     provider_id: ProviderId,
     host: Option<HostId>,
+    instance_xkey: Option<String>,
     handler: Arc<dyn LinkHandler>,
 }
 
@@ -61,6 +70,7 @@ impl fmt::Debug for ProviderServer {
             .field("lattice", &self.lattice)
             .field("provider_id", &self.provider_id)
             .field("host", &self.host)
+            .field("instance_xkey", &self.instance_xkey)
             .finish_non_exhaustive()
     }
 }
@@ -82,8 +92,20 @@ impl ProviderServer {
             lattice,
             provider_id,
             host: None,
+            instance_xkey: None,
             handler,
         }
+    }
+
+    /// Also receives link puts on `wasmbus.rpc.{lattice}.{xkey}.linkdefs.put`, the subject
+    /// wasmCloud 1.1+ hosts publish a provider instance's links on: the public half of the
+    /// xkey the host generated for this instance (its seed is the host data's
+    /// `provider_xkey_private_key`, which also opens the links' secrets with
+    /// [`secrets::open_link`](crate::secrets::open_link)).
+    #[must_use]
+    pub fn instance_xkey(mut self, key: &nkeys::XKey) -> Self {
+        self.instance_xkey = Some(key.public_key());
+        self
     }
 
     /// Serves as the instance of this provider on `host`: besides the lattice-wide subjects
@@ -119,7 +141,11 @@ impl ProviderServer {
     /// subscription fails, or [`Flush`](crate::ProviderErrorKind::Flush) if the connection
     /// fails while confirming them; nothing is left subscribed then.
     pub async fn serve(self) -> Result<ProviderHandle, ProviderError> {
-        let scoped = |operation| self.host.clone().map(|host| self.subject(operation).on_host(host));
+        let scoped = |operation| {
+            self.host
+                .clone()
+                .map(|host| self.subject(operation).on_host(host))
+        };
         let host_put = match scoped(ProviderOperation::LinkPut) {
             Some(subject) => Some(Lane::new(self.subscribe_to(subject).await?)),
             None => None,
@@ -128,12 +154,25 @@ impl ProviderServer {
             Some(subject) => Some(Lane::new(self.subscribe_to(subject).await?)),
             None => None,
         };
+        let xkey_put = match &self.instance_xkey {
+            Some(xkey) => {
+                let id = ProviderId::new(xkey.clone()).map_err(|e| ProviderError::Subscribe {
+                    subject: format!("wasmbus.rpc.{}.{xkey}.linkdefs.put", self.lattice),
+                    source: Box::new(e),
+                })?;
+                let subject =
+                    ProviderSubject::new(self.lattice.clone(), id, ProviderOperation::LinkPut);
+                Some(Lane::new(self.subscribe_to(subject).await?))
+            }
+            None => None,
+        };
         let lanes = Lanes {
             put: Lane::new(self.subscribe(ProviderOperation::LinkPut).await?),
             delete: Lane::new(self.subscribe(ProviderOperation::LinkDelete).await?),
             health: Lane::new(self.subscribe(ProviderOperation::Health).await?),
             host_put,
             host_delete,
+            xkey_put,
         };
         match round_trip(&self.client).await {
             Ok(RoundTrip::Confirmed) => {}

@@ -173,7 +173,11 @@ async fn a_1x_hosts_link_put_is_established_and_answered_with_nothing() {
     .await
     .unwrap();
     let reply = within("a reply", replies.next()).await.unwrap();
-    assert_eq!(reply.subject.as_str(), "test-replies.v2", "a 1.x put was answered");
+    assert_eq!(
+        reply.subject.as_str(),
+        "test-replies.v2",
+        "a 1.x put was answered"
+    );
     assert!(LinkResponse::decode(&reply.payload).unwrap().is_accepted());
     assert!(matches!(next_call(&mut calls).await, Call::Put(_)));
 }
@@ -201,7 +205,11 @@ async fn a_versioned_put_without_a_reply_subject_is_still_handled() {
 #[tokio::test]
 async fn each_instance_answers_for_its_own_host() {
     let nats = support::start_nats().await;
-    let connect = || async { within("connect", async_nats::connect(nats.url())).await.unwrap() };
+    let connect = || async {
+        within("connect", async_nats::connect(nats.url()))
+            .await
+            .unwrap()
+    };
     let (host, a_client, b_client) = (connect().await, connect().await, connect().await);
     // The instance on host-a refuses (its port is taken); the one on host-b accepts.
     let (mut refusing, mut a_calls) = Recorder::new();
@@ -240,7 +248,10 @@ async fn each_instance_answers_for_its_own_host() {
         .unwrap();
     assert!(LinkResponse::decode(&reply.payload).unwrap().is_accepted());
     assert!(matches!(next_call(&mut b_calls).await, Call::Put(_)));
-    assert!(b_calls.try_recv().is_err(), "host-b's instance saw host-a's requests");
+    assert!(
+        b_calls.try_recv().is_err(),
+        "host-b's instance saw host-a's requests"
+    );
     // No instance on host-c: no responders there, the host's cue for the lattice-wide subject.
     let error = within("no responders", host.request(scoped("host-c"), request))
         .await
@@ -427,4 +438,105 @@ async fn shutdown_with_the_server_gone_stops_at_once() {
     tokio::time::timeout(Duration::from_secs(2), provider.shutdown())
         .await
         .expect("shutdown returns at once when the server is gone");
+}
+
+#[tokio::test]
+async fn a_link_held_by_two_hosts_is_deleted_when_the_last_one_lets_go() {
+    let (recorder, mut calls) = Recorder::new();
+    let setup = start(Arc::new(recorder)).await;
+    let as_host = |host: &str| lattice_spec::HostId::new(host).unwrap();
+    for host in ["host-a", "host-b"] {
+        let request = put("public", "0.0.0.0:8080").from_host(as_host(host));
+        let response = link_request(
+            &setup.host,
+            ProviderOperation::LinkPut,
+            request.encode().unwrap(),
+        )
+        .await;
+        assert!(response.is_accepted());
+        assert!(matches!(next_call(&mut calls).await, Call::Put(_)));
+    }
+
+    // Host-a's component moved away: acknowledged, and the link stays for host-b.
+    let from_a = delete("public").from_host(as_host("host-a"));
+    let response = link_request(
+        &setup.host,
+        ProviderOperation::LinkDelete,
+        from_a.encode().unwrap(),
+    )
+    .await;
+    assert!(response.is_accepted());
+    // Host-b lets go as well: now the handler deletes it. (Requests of one link are handled
+    // in order, so had host-a's delete reached the handler, it would be the next call.)
+    let from_b = delete("public").from_host(as_host("host-b"));
+    let response = link_request(
+        &setup.host,
+        ProviderOperation::LinkDelete,
+        from_b.encode().unwrap(),
+    )
+    .await;
+    assert!(response.is_accepted());
+    assert_eq!(next_call(&mut calls).await, Call::Delete(from_b));
+    assert!(
+        calls.try_recv().is_err(),
+        "the handler was called once too often"
+    );
+}
+
+#[tokio::test]
+async fn a_1_1_hosts_put_on_the_instance_xkey_subject_is_established_and_its_secrets_open() {
+    use lattice_link::{SecretMap, SecretValue};
+    use lattice_provider::secrets::{self, XKey};
+
+    let nats = support::start_nats().await;
+    let connect = || async { within("connect", async_nats::connect(nats.url())).await.unwrap() };
+    let (host, provider_client) = (connect().await, connect().await);
+    // What a 1.1+ host generates when it starts the instance: the instance's xkey (its seed
+    // goes to the provider in the host data) and its own secrets xkey.
+    let (instance_key, host_key) = (XKey::new(), XKey::new());
+    let (recorder, mut calls) = Recorder::new();
+    let server = lattice_provider::ProviderServer::new(
+        provider_client,
+        support::LATTICE.parse().unwrap(),
+        support::PROVIDER.parse().unwrap(),
+        Arc::new(recorder),
+    )
+    .instance_xkey(&instance_key);
+    let _served = within("serve", server.serve()).await.unwrap();
+
+    // The 1.x body with a target secret sealed as a 1.x host seals it: the JSON of the secret
+    // map, sealed by the host's xkey for the instance's public xkey.
+    let values = SecretMap::from([("pw".to_owned(), SecretValue::String("s3cr3t".into()))]);
+    let recipient = XKey::from_public_key(&instance_key.public_key()).unwrap();
+    let sealed = host_key
+        .seal(&serde_json::to_vec(&values).unwrap(), &recipient)
+        .unwrap();
+    let mut body: serde_json::Value = serde_json::from_slice(V1_LINK_PUT).unwrap();
+    body["target_secrets"] = serde_json::to_value(&sealed).unwrap();
+    let subject = format!(
+        "wasmbus.rpc.{}.{}.linkdefs.put",
+        support::LATTICE,
+        instance_key.public_key()
+    );
+    within(
+        "publish",
+        host.publish(subject, serde_json::to_vec(&body).unwrap().into()),
+    )
+    .await
+    .unwrap();
+
+    let Call::Put(put) = next_call(&mut calls).await else {
+        panic!("expected a put");
+    };
+    assert_eq!(put.source_id, "http-server");
+    // No `secrets_sealed_by` in a 1.x body: the host key comes from the host data.
+    assert!(matches!(
+        secrets::open_link(&put, &instance_key, None),
+        Err(secrets::OpenSecretsError::UnknownSender)
+    ));
+    let (_, target) =
+        secrets::open_link(&put, &instance_key, Some(&host_key.public_key())).unwrap();
+    assert_eq!(target["pw"].as_string(), Some("s3cr3t"));
+    // Another instance's key does not open it.
+    assert!(secrets::open_link(&put, &XKey::new(), Some(&host_key.public_key())).is_err());
 }

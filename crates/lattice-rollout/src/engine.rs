@@ -12,7 +12,7 @@ use lattice_artifact::{
     verify_pin,
 };
 use lattice_client::{Client, Discover, WaitError};
-use lattice_spec::{ComponentSpec, HostId, Revision};
+use lattice_spec::{ComponentSpec, HostId, Revision, WireMessage};
 use lattice_status::{ComponentState, ReasonCode, RolloutState};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::time::Instant;
@@ -182,10 +182,16 @@ impl Scheduler {
     /// store is the source of truth).
     async fn save(&self, record: &RolloutRecord) -> Result<(), StoreError> {
         self.store.save(record).await?;
-        let subject = event_subject(self.client.lattice(), &record.app);
-        match serde_json::to_vec(record) {
+        let event = lattice_ctl::RolloutStatusEvent::new(
+            self.client.lattice().clone(),
+            contract_app_name(&record.app),
+            record.updated_ms,
+            record.clone(),
+        );
+        match event.encode() {
             Ok(payload) => {
-                if let Err(error) = self.client.nats().publish(subject, payload.into()).await {
+                let subject = event.subject().to_string();
+                if let Err(error) = self.client.nats().publish(subject, payload).await {
                     tracing::warn!(%error, "cannot publish a rollout status event");
                 }
             }
@@ -489,23 +495,22 @@ impl Scheduler {
     ) -> Result<(), RolloutFailure> {
         tokio::time::sleep(options.min_healthy).await;
         for host in hosts {
-            let inventory = self
-                .client
-                .inventory(host)
-                .await
-                .map_err(|e| RolloutFailure {
-                    code: FailureCode::HealthGate,
-                    host: Some(host.clone()),
-                    component: None,
-                    link: None,
-                    message: format!("cannot read the inventory: {e}"),
-                    reason: None,
-                })?;
             for spec in specs_on(target, plan, host) {
-                let healthy = inventory.component(spec.id()).is_some_and(|c| {
-                    c.serving.as_ref().is_some_and(|s| {
-                        s.revision == spec.revision() && s.status.state == ComponentState::Running
-                    })
+                // Read from whichever inventory the host speaks (1.x hosts included).
+                let serving = self
+                    .client
+                    .serving_revision(host, spec.id())
+                    .await
+                    .map_err(|e| RolloutFailure {
+                        code: FailureCode::HealthGate,
+                        host: Some(host.clone()),
+                        component: Some(spec.id().clone()),
+                        link: None,
+                        message: format!("cannot read the inventory: {e}"),
+                        reason: None,
+                    })?;
+                let healthy = serving.is_some_and(|(revision, state)| {
+                    revision == spec.revision() && state == ComponentState::Running
                 });
                 if !healthy {
                     return Err(RolloutFailure {
@@ -634,11 +639,18 @@ impl Scheduler {
     }
 }
 
-/// The subject a rollout's status events are published on:
-/// `wasmbus.evt.v2alpha1.{lattice}.rollout.{app}`, carrying the whole [`RolloutRecord`].
+/// The subject a rollout's status events are published on
+/// ([`lattice_ctl::RolloutSubject`]: `wasmbus.status.v2alpha1.{lattice}.rollout.{app}`), each a
+/// [`lattice_ctl::RolloutStatusEvent`] carrying the whole [`RolloutRecord`].
 #[must_use]
 pub fn event_subject(lattice: &lattice_spec::LatticeName, app: &AppName) -> String {
-    format!("{}.{lattice}.rollout.{app}", lattice_ctl::EVT_PREFIX)
+    lattice_ctl::RolloutSubject::new(lattice.clone(), contract_app_name(app)).to_string()
+}
+
+/// `app` as the contract names applications (the same identifier rules).
+fn contract_app_name(app: &AppName) -> lattice_ctl::AppName {
+    lattice_ctl::AppName::new(app.as_str())
+        .unwrap_or_else(|e| unreachable!("an application name is a valid identifier: {e}"))
 }
 
 /// The specs of `revision` that the plan placed on `host`.

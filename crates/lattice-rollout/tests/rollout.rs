@@ -1,6 +1,10 @@
 //! Rollouts across five real hosts on a real nats-server: every strategy rolls forward,
 //! failures roll back everywhere, a killed scheduler is recovered, a second rollout is refused
-//! and a guardrail refuses before any host is touched.
+//! and a guardrail refuses before any host is touched; a lattice mixing lattice hosts and a
+//! (fake) 1.x host rolls forward and back, each host driven in the version it speaks.
+
+#[path = "../../lattice-host/tests/support/fake_v1.rs"]
+mod fake_v1;
 
 use futures::future::BoxFuture;
 use lattice_client::{Client, Discover};
@@ -102,13 +106,17 @@ impl Lattice {
     }
 
     async fn scheduler(&self) -> Scheduler {
+        self.scheduler_expecting(self.hosts.len()).await
+    }
+
+    async fn scheduler_expecting(&self, hosts: usize) -> Scheduler {
         let nats = within(async_nats::connect(self.server.url()))
             .await
             .unwrap();
         let store = within(RolloutStore::open(nats.clone(), &self.lattice, 10))
             .await
             .unwrap();
-        let discover = Discover::expecting(self.hosts.len()).window(Duration::from_secs(10));
+        let discover = Discover::expecting(hosts).window(Duration::from_secs(10));
         Scheduler::new(Client::new(nats, self.lattice.clone()), store).with_discovery(discover)
     }
 
@@ -366,8 +374,9 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
     let mut states = Vec::new();
     within(async {
         while let Some(message) = futures::StreamExt::next(&mut events).await {
-            let record: lattice_rollout::RolloutRecord =
-                serde_json::from_slice(&message.payload).unwrap();
+            let event: lattice_ctl::RolloutStatusEvent<lattice_rollout::RolloutRecord> =
+                lattice_spec::WireMessage::decode(&message.payload).unwrap();
+            let record = event.rollout;
             states.push(record.state);
             if record.state == RolloutState::RolledBack {
                 return;
@@ -752,5 +761,86 @@ async fn preflight_refuses_a_component_whose_imports_no_link_covers() {
                 .is_empty(),
             "no host touched"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_lattice_rolls_forward_and_back_each_host_in_the_version_it_speaks() {
+    let lattice = Lattice::start(2).await;
+    // A host that speaks only wasmCloud 1.x. It is a fake (see fake_v1.rs): it shows how the
+    // scheduler drives and follows a 1.x host, not what a real one does.
+    let old = fake_v1::FakeV1Host::new("NOLDHOST", "prod");
+    let nats = within(async_nats::connect(lattice.server.url()))
+        .await
+        .unwrap();
+    within(old.clone().serve(nats)).await;
+    let scheduler = lattice.scheduler_expecting(3).await;
+    let revision_on_old = || {
+        old.component("shop")
+            .and_then(|c| c.annotations)
+            .and_then(|a| a.get(lattice_ctl::v1::REVISION_ANNOTATION).cloned())
+    };
+
+    let first = within(scheduler.rollout(
+        &app(),
+        lattice.app("1", "redis://a"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(first.state, RolloutState::Succeeded, "{:?}", first.failure);
+    assert_eq!(first.hosts.len(), 3, "{:?}", first.hosts);
+    lattice.assert_everywhere(Revision(1), "1").await;
+    // The 1.x host got 1.x operations: the link and the component at revision 1.
+    assert_eq!(revision_on_old().as_deref(), Some("1"));
+    assert!(
+        old.operations
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|op| op.starts_with("link.put {\"source_id\":\"shop\",\"target\":\"kv\"")),
+        "{:?}",
+        old.operations.lock().unwrap()
+    );
+
+    // Revision 2's link is refused by the provider on the lattice hosts (the fake 1.x host
+    // accepts anything, as 1.x hosts do not wait for providers): the rollout fails and every
+    // host — the 1.x one included — is restored.
+    let failed = within(scheduler.rollout(
+        &app(),
+        lattice.app("2", "redis://refused"),
+        Strategy::AllAtOnce,
+        options(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(failed.state, RolloutState::RolledBack, "{failed:?}");
+    assert_eq!(
+        failed.failure.as_ref().unwrap().code,
+        FailureCode::LinkRefused
+    );
+    let restored = failed.rollback_revision.unwrap();
+    assert_eq!(
+        revision_on_old().as_deref(),
+        Some(restored.to_string().as_str()),
+        "the 1.x host was not rolled back"
+    );
+    for host in &lattice.hosts {
+        let inventory = within(lattice.client.inventory(host.host_id()))
+            .await
+            .unwrap();
+        let serving = inventory
+            .component(&"shop".parse().unwrap())
+            .unwrap()
+            .serving
+            .clone()
+            .unwrap();
+        assert!(
+            serving.revision == Revision(1) || serving.revision == restored,
+            "{}: {serving:?}",
+            host.host_id()
+        );
+        assert_eq!(serving.status.state, ComponentState::Running);
     }
 }

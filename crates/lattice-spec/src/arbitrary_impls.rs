@@ -72,9 +72,21 @@ impl<'a> Arbitrary<'a> for LinkSpec {
             .map(|_| wit_name(u))
             .collect::<Result<_>>()?;
         let (source, target, target_kind) = match u.int_in_range(0..=2)? {
-            0 => (None, Some(WorkloadId::arbitrary(u)?), LinkTargetKind::Provider),
-            1 => (None, Some(WorkloadId::arbitrary(u)?), LinkTargetKind::Component),
-            _ => (Some(ProviderId::arbitrary(u)?), None, LinkTargetKind::Provider),
+            0 => (
+                None,
+                Some(WorkloadId::arbitrary(u)?),
+                LinkTargetKind::Provider,
+            ),
+            1 => (
+                None,
+                Some(WorkloadId::arbitrary(u)?),
+                LinkTargetKind::Component,
+            ),
+            _ => (
+                Some(ProviderId::arbitrary(u)?),
+                None,
+                LinkTargetKind::Provider,
+            ),
         };
         let unique = |secrets: Vec<SecretRef>| {
             let mut names = BTreeSet::new();

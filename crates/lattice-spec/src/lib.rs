@@ -29,7 +29,8 @@ pub use id::{
     WorkloadId,
 };
 pub use spec::{
-    ComponentSpec, ConfigSpec, LinkDirection, LinkKey, LinkPeer, LinkSpec, LinkTargetKind, SecretRef,
+    ComponentSpec, ConfigSpec, LinkDirection, LinkKey, LinkPeer, LinkSpec, LinkTargetKind,
+    SecretRef,
 };
 pub use version::{ApiVersion, DecodeError, DecodeErrorKind, WireMessage, decode_versioned};
 

@@ -205,19 +205,15 @@ impl SecretRef {
 
 lattice_status::wire_enum! {
     /// What an outgoing link's target is.
+    #[derive(Default)]
     pub enum LinkTargetKind {
         /// A capability provider: the host sends it the link (put and delete) and waits for
         /// its answer.
+        #[default]
         Provider = "provider",
         /// Another component: wRPC routes calls to it by its id, so there is no one to send
         /// the link to and nothing to wait for.
         Component = "component",
-    }
-}
-
-impl Default for LinkTargetKind {
-    fn default() -> Self {
-        Self::Provider
     }
 }
 

@@ -294,3 +294,125 @@ fn property_round_trip_digest_and_diff_agree() {
     })
     .budget_ms(2_000);
 }
+
+#[test]
+fn a_link_names_exactly_one_end_and_a_known_target_kind() {
+    use lattice_spec::LinkTargetKind;
+
+    let mut both = LinkDraft::incoming("http-server", "wasi", "http", ["incoming-handler"]);
+    both.target = Some("other".into());
+    let mut neither = LinkDraft::new("kv", "wasi", "keyvalue", ["store"]);
+    neither.target = None;
+    let mut unknown = LinkDraft::new("kv", "wasi", "keyvalue", ["store"]).name("b");
+    unknown.target_kind = LinkTargetKind::Unknown;
+    let mut kind_on_incoming =
+        LinkDraft::incoming("http-server", "wasi", "http", ["incoming-handler"]).name("c");
+    kind_on_incoming.target_kind = LinkTargetKind::Component;
+    let errors = ComponentSpecDraft::new("app", "ghcr.io/acme/app:1")
+        .link(both)
+        .link(neither)
+        .link(unknown)
+        .link(kind_on_incoming)
+        .validate()
+        .unwrap_err();
+    assert!(errors.contains("links[0].source", SpecErrorCode::InvalidLinkEnds));
+    assert!(errors.contains("links[1].target", SpecErrorCode::InvalidLinkEnds));
+    assert!(errors.contains("links[2].target_kind", SpecErrorCode::InvalidLinkEnds));
+    assert!(errors.contains("links[3].target_kind", SpecErrorCode::InvalidLinkEnds));
+
+    // An incoming and an outgoing wasi:http link named `default` are two links.
+    let spec = ComponentSpecDraft::new("app", "ghcr.io/acme/app:1")
+        .link(LinkDraft::incoming(
+            "http-server",
+            "wasi",
+            "http",
+            ["incoming-handler"],
+        ))
+        .link(LinkDraft::new(
+            "http-client",
+            "wasi",
+            "http",
+            ["outgoing-handler"],
+        ))
+        .validate()
+        .unwrap();
+    assert_eq!(spec.links().len(), 2);
+    let twice = ComponentSpecDraft::new("app", "ghcr.io/acme/app:1")
+        .link(LinkDraft::incoming(
+            "http-server",
+            "wasi",
+            "http",
+            ["incoming-handler"],
+        ))
+        .link(LinkDraft::incoming(
+            "http-server",
+            "wasi",
+            "http",
+            ["incoming-handler"],
+        ))
+        .validate()
+        .unwrap_err();
+    assert!(twice.contains("links[1].name", SpecErrorCode::DuplicateLink));
+}
+
+#[test]
+fn the_new_link_shapes_round_trip_and_change_the_digest() {
+    let base = || {
+        ComponentSpecDraft::new("app", "ghcr.io/acme/app:1").link(LinkDraft::new(
+            "kv",
+            "wasi",
+            "keyvalue",
+            ["store"],
+        ))
+    };
+    let plain = base().validate().unwrap();
+    let variants =
+        [
+            base().link(LinkDraft::to_component("auth", "acme", "auth", ["verify"])),
+            base().link(
+                LinkDraft::incoming("http-server", "wasi", "http", ["incoming-handler"])
+                    .source_config_value("address", "0.0.0.0:8080"),
+            ),
+            ComponentSpecDraft::new("app", "ghcr.io/acme/app:1").link(
+                LinkDraft::new("kv", "wasi", "keyvalue", ["store"])
+                    .target_secret(SecretRefDraft::new("password", "nats-kv", "prod/redis")),
+            ),
+        ];
+    for draft in variants {
+        let spec = draft.validate().unwrap();
+        assert_ne!(spec.digest(), plain.digest());
+        let json = serde_json::to_string(&spec).unwrap();
+        let back: lattice_spec::ComponentSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec);
+        assert_eq!(back.digest(), spec.digest());
+    }
+    // A component target and a provider target with the same id are different links.
+    let to_provider = ComponentSpecDraft::new("app", "ghcr.io/acme/app:1")
+        .link(LinkDraft::new("auth", "acme", "auth", ["verify"]))
+        .validate()
+        .unwrap();
+    let to_component = ComponentSpecDraft::new("app", "ghcr.io/acme/app:1")
+        .link(LinkDraft::to_component("auth", "acme", "auth", ["verify"]))
+        .validate()
+        .unwrap();
+    assert_ne!(to_provider.digest(), to_component.digest());
+    let diff = lattice_spec::SpecDiff::between(&to_provider, &to_component);
+    assert!(diff.changed_links().all(|(_, _, fields)| fields.target));
+}
+
+/// Specs written before the link model grew keep their digests: a host comparing digests
+/// after an upgrade of this crate must not see a change that is not there.
+#[test]
+fn digests_of_specs_without_the_new_fields_are_unchanged() {
+    let spec = ComponentSpecDraft::new("counter", "ghcr.io/acme/counter:1.0.0")
+        .link(
+            LinkDraft::new("redis", "wasi", "keyvalue", ["store"])
+                .target_config_value("url", "redis://x"),
+        )
+        .validate()
+        .unwrap();
+    assert_eq!(
+        spec.digest().as_str(),
+        "sha256:8de4d7cd04f675e9cafc288dcb4f93cd3df7888ef3e0f8ead0bb9afe29aed591"
+    );
+}

@@ -149,3 +149,34 @@ fn delete_request(component: &ComponentId, link: &LinkSpec) -> DeleteLinkRequest
         wit_package: link.wit_package().to_owned(),
     }
 }
+
+impl V1ApplyPlan {
+    /// The links among `existing` (what a 1.x lattice's `link.get` lists) that belong to
+    /// the component — it is their source, or their target with a provider source — and that
+    /// the plan does not put: they go, so a link removed from the spec is deleted on 1.x hosts
+    /// even when the previous spec is not known.
+    #[must_use]
+    pub fn stale_among(&self, existing: &[Link]) -> Vec<DeleteLinkRequest> {
+        let component = self.scale.component_id.as_str();
+        let key = |l: &Link| {
+            (
+                l.source_id.clone(),
+                l.wit_namespace.clone(),
+                l.wit_package.clone(),
+                l.name.clone(),
+            )
+        };
+        let kept: std::collections::BTreeSet<_> = self.links.iter().map(key).collect();
+        existing
+            .iter()
+            .filter(|l| l.source_id == component || l.target == component)
+            .filter(|l| !kept.contains(&key(l)))
+            .map(|l| DeleteLinkRequest {
+                source_id: l.source_id.clone(),
+                name: l.name.clone(),
+                wit_namespace: l.wit_namespace.clone(),
+                wit_package: l.wit_package.clone(),
+            })
+            .collect()
+    }
+}

@@ -45,6 +45,17 @@ impl<T> CtlResponse<T> {
         }
     }
 
+    /// A success without payload, with an informational `message` (what 1.x hosts answer to
+    /// writes).
+    #[must_use]
+    pub fn success(message: impl Into<String>) -> Self {
+        Self {
+            success: true,
+            message: message.into(),
+            response: None,
+        }
+    }
+
     /// The payload on success, the message on failure.
     ///
     /// # Errors

@@ -1,0 +1,203 @@
+//! Link secrets: references in the spec, values from a [`SecretSource`], delivered to a
+//! provider sealed for its xkey — the encrypted `source_secrets` / `target_secrets` blobs of
+//! the 1.x link shape, which a 1.x provider SDK opens unchanged.
+//!
+//! Secret values never enter the inventory, events, logs or errors: a failure names the
+//! reference (backend and key), never the value.
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use lattice_link::{LinkErrorKind, LinkRefusal, SecretMap, SecretValue};
+use lattice_spec::{ProviderId, SecretRef};
+use nkeys::XKey;
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+    sync::{Arc, RwLock},
+};
+
+/// Why a secret reference could not be resolved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The backend has no such secret.
+    #[error("secret `{key}` not found in backend `{backend}`")]
+    NotFound {
+        /// The backend asked.
+        backend: String,
+        /// The key asked for.
+        key: String,
+    },
+    /// The backend failed (unreachable, refused); the message is the backend's, never a value.
+    #[error("secrets backend `{backend}` failed: {message}")]
+    Backend {
+        /// The backend asked.
+        backend: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Where secret values come from (a secrets backend client).
+pub trait SecretSource: Send + Sync + 'static {
+    /// The value `reference` names.
+    fn get<'a>(
+        &'a self,
+        reference: &'a SecretRef,
+    ) -> BoxFuture<'a, Result<SecretValue, SecretError>>;
+}
+
+/// An in-memory [`SecretSource`] keyed by (backend, key), for tests, demos and hosts that are
+/// handed their secrets some other way.
+#[derive(Clone, Default)]
+pub struct StaticSecrets {
+    values: Arc<RwLock<BTreeMap<(String, String), SecretValue>>>,
+}
+
+impl fmt::Debug for StaticSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<(String, String)> = self
+            .values
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        f.debug_struct("StaticSecrets")
+            .field("keys", &keys)
+            .finish()
+    }
+}
+
+impl StaticSecrets {
+    /// Stores `value` under `key` in `backend`.
+    pub fn put(&self, backend: impl Into<String>, key: impl Into<String>, value: SecretValue) {
+        self.values
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((backend.into(), key.into()), value);
+    }
+}
+
+impl SecretSource for StaticSecrets {
+    fn get<'a>(
+        &'a self,
+        reference: &'a SecretRef,
+    ) -> BoxFuture<'a, Result<SecretValue, SecretError>> {
+        Box::pin(async move {
+            self.values
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&(reference.backend().to_owned(), reference.key().to_owned()))
+                .cloned()
+                .ok_or_else(|| SecretError::NotFound {
+                    backend: reference.backend().to_owned(),
+                    key: reference.key().to_owned(),
+                })
+        })
+    }
+}
+
+/// How a host delivers link secrets: where values come from, its own xkey (which seals), and
+/// the public xkeys of the providers it may send secrets to.
+///
+/// A provider's xkey is known to the host that starts it (1.x hosts generate one per provider
+/// and hand over the seed in the host data); for providers started some other way, register
+/// the public key with [`provider_key`](Self::provider_key).
+#[derive(Clone)]
+pub struct LinkSecrets {
+    source: Arc<dyn SecretSource>,
+    host_key: Arc<XKey>,
+    providers: HashMap<ProviderId, Arc<XKey>>,
+}
+
+impl fmt::Debug for LinkSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkSecrets")
+            .field("host_key", &self.host_key.public_key())
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A public xkey that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("`{key}` is not a public xkey (an `X…` nkey): {source}")]
+pub struct InvalidXKey {
+    key: String,
+    #[source]
+    source: nkeys::error::Error,
+}
+
+impl LinkSecrets {
+    /// Secrets from `source`, sealed with a fresh host xkey.
+    #[must_use]
+    pub fn new(source: Arc<dyn SecretSource>) -> Self {
+        Self {
+            source,
+            host_key: Arc::new(XKey::new()),
+            providers: HashMap::new(),
+        }
+    }
+
+    /// Lets the host send secrets to `provider`, whose public xkey is `public_key`.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidXKey`] when `public_key` is not a public xkey.
+    pub fn provider_key(
+        mut self,
+        provider: ProviderId,
+        public_key: &str,
+    ) -> Result<Self, InvalidXKey> {
+        let key = XKey::from_public_key(public_key).map_err(|source| InvalidXKey {
+            key: public_key.to_owned(),
+            source,
+        })?;
+        self.providers.insert(provider, Arc::new(key));
+        Ok(self)
+    }
+
+    /// The host's public xkey: what providers open the secrets with.
+    #[must_use]
+    pub fn host_public_key(&self) -> String {
+        self.host_key.public_key()
+    }
+
+    /// Resolves `references` and seals them for `provider`; `None` when there are none.
+    pub(crate) async fn seal(
+        &self,
+        provider: &ProviderId,
+        references: &[SecretRef],
+    ) -> Result<Option<Bytes>, LinkRefusal> {
+        if references.is_empty() {
+            return Ok(None);
+        }
+        let refused = |message: String| LinkRefusal {
+            kind: LinkErrorKind::InvalidConfiguration,
+            message,
+        };
+        let recipient = self.providers.get(provider).ok_or_else(|| {
+            refused(format!(
+                "the link has secrets for provider `{provider}`, whose xkey this host does not \
+                 know; secrets are only ever sent sealed to a known provider key"
+            ))
+        })?;
+        let mut values = SecretMap::new();
+        for reference in references {
+            let value = self
+                .source
+                .get(reference)
+                .await
+                .map_err(|e| refused(format!("secret `{}`: {e}", reference.name())))?;
+            values.insert(reference.name().to_owned(), value);
+        }
+        let plaintext = serde_json::to_vec(&values)
+            .map_err(|e| refused(format!("cannot encode the link's secrets: {e}")))?;
+        let sealed = self
+            .host_key
+            .seal(&plaintext, recipient)
+            .map_err(|e| refused(format!("cannot seal the link's secrets: {e}")))?;
+        Ok(Some(Bytes::from(sealed)))
+    }
+}
