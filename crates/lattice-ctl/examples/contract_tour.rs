@@ -113,12 +113,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "events:   subscribe to {}",
         EventFilter::component(&lattice, v2.id())
     );
-    let put = LinkPutRequest::new(
-        v2.id(),
-        &v2.links()[2],
-        BTreeMap::new(),
-        BTreeMap::new(),
-    );
+    let put = LinkPutRequest::new(v2.id(), &v2.links()[2], BTreeMap::new(), BTreeMap::new());
     println!("link put: {}", String::from_utf8(put.encode()?.to_vec())?);
     let refusal = LinkResponse::refused(
         LinkErrorKind::ResourceUnavailable,

@@ -3,8 +3,7 @@
 use crate::reply::{Reply, ReplyPayload};
 use lattice_spec::{
     ApiVersion, ArtifactRef, ComponentId, ContentDigest, HostId, LatticeName, LinkName,
-    LinkTargetKind, ProviderId, WorkloadId,
-    Revision, WireMessage,
+    LinkTargetKind, ProviderId, Revision, WireMessage, WorkloadId,
 };
 use lattice_status::{ComponentStatus, LinkStatus, ProviderStatus};
 use schemars::JsonSchema;
@@ -275,11 +274,7 @@ pub struct LinkInventory {
 impl LinkInventory {
     /// The inventory entry of `link` of `component` with `status`.
     #[must_use]
-    pub fn new(
-        component: &ComponentId,
-        link: &lattice_spec::LinkSpec,
-        status: LinkStatus,
-    ) -> Self {
+    pub fn new(component: &ComponentId, link: &lattice_spec::LinkSpec, status: LinkStatus) -> Self {
         Self {
             name: link.name().clone(),
             target: link.target_id(component),

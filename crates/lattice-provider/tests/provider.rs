@@ -489,7 +489,11 @@ async fn a_1_1_hosts_put_on_the_instance_xkey_subject_is_established_and_its_sec
     use lattice_provider::secrets::{self, XKey};
 
     let nats = support::start_nats().await;
-    let connect = || async { within("connect", async_nats::connect(nats.url())).await.unwrap() };
+    let connect = || async {
+        within("connect", async_nats::connect(nats.url()))
+            .await
+            .unwrap()
+    };
     let (host, provider_client) = (connect().await, connect().await);
     // What a 1.1+ host generates when it starts the instance: the instance's xkey (its seed
     // goes to the provider in the host data) and its own secrets xkey.
