@@ -33,6 +33,12 @@ pub(crate) enum LinkOutcome {
     Unacknowledged,
 }
 
+/// A link put ready to send: to whom, and what.
+pub(crate) struct PreparedPut {
+    provider: ProviderId,
+    request: LinkPutRequest,
+}
+
 /// Sends link puts and deletes to providers and waits a bounded time for each answer.
 #[derive(Clone)]
 pub(crate) struct LinkRequests {
@@ -50,8 +56,25 @@ impl LinkRequests {
         link: &LinkSpec,
         store: &dyn ConfigStore,
     ) -> LinkOutcome {
+        match self.prepare_put(component, link, store).await {
+            Ok(Some(prepared)) => self.send_put(prepared).await,
+            Ok(None) => LinkOutcome::Established,
+            Err(refusal) => LinkOutcome::Refused(refusal),
+        }
+    }
+
+    /// Everything a put needs before it is sent: configuration resolved, secrets resolved and
+    /// sealed. `None` for a link without a provider end. Done before the pause for changed
+    /// links, so a missing configuration or secret fails the upgrade before anything is
+    /// touched.
+    pub(crate) async fn prepare_put(
+        &self,
+        component: &ComponentId,
+        link: &LinkSpec,
+        store: &dyn ConfigStore,
+    ) -> Result<Option<PreparedPut>, LinkRefusal> {
         let Some(provider) = link.provider() else {
-            return LinkOutcome::Established;
+            return Ok(None);
         };
         let (source_config, target_config) = match (
             resolve(store, link.source_config()),
@@ -59,7 +82,7 @@ impl LinkRequests {
         ) {
             (Ok(source), Ok(target)) => (source, target),
             (Err(missing), _) | (_, Err(missing)) => {
-                return LinkOutcome::Refused(LinkRefusal {
+                return Err(LinkRefusal {
                     kind: LinkErrorKind::InvalidConfiguration,
                     message: format!("configuration `{missing}` named by the link does not exist"),
                 });
@@ -69,30 +92,30 @@ impl LinkRequests {
             .from_host(self.host.clone());
         if !link.source_secrets().is_empty() || !link.target_secrets().is_empty() {
             let Some(secrets) = &self.secrets else {
-                return LinkOutcome::Refused(LinkRefusal {
+                return Err(LinkRefusal {
                     kind: LinkErrorKind::InvalidConfiguration,
                     message: "the link names secret references, and this host has no secrets \
                               backend to resolve them (HostConfig::link_secrets)"
                         .to_owned(),
                 });
             };
-            let sealed = async {
-                Ok::<_, LinkRefusal>((
-                    secrets.seal(&provider, link.source_secrets()).await?,
-                    secrets.seal(&provider, link.target_secrets()).await?,
-                ))
-            };
-            match sealed.await {
-                Ok((source, target)) => {
-                    request = request
-                        .with_secrets(source, target)
-                        .sealed_by(secrets.host_public_key());
-                }
-                Err(refusal) => return LinkOutcome::Refused(refusal),
-            }
+            let source = secrets.seal(&provider, link.source_secrets()).await?;
+            let target = secrets.seal(&provider, link.target_secrets()).await?;
+            request = request
+                .with_secrets(source, target)
+                .sealed_by(secrets.host_public_key());
         }
-        self.send(&provider, ProviderOperation::LinkPut, request.encode())
-            .await
+        Ok(Some(PreparedPut { provider, request }))
+    }
+
+    /// Sends a prepared put and waits (bounded) for the answer.
+    pub(crate) async fn send_put(&self, prepared: PreparedPut) -> LinkOutcome {
+        self.send(
+            &prepared.provider,
+            ProviderOperation::LinkPut,
+            prepared.request.encode(),
+        )
+        .await
     }
 
     pub(crate) async fn delete(&self, component: &ComponentId, link: &LinkSpec) -> LinkOutcome {

@@ -175,6 +175,24 @@ impl Upgrade<'_> {
             return Ok(());
         };
 
+        // Everything the changed links need (configuration, sealed secrets) is resolved before
+        // the pause: a missing one fails the upgrade with nothing touched.
+        let mut prepared = Vec::with_capacity(plan.changed.len());
+        for (_, to) in &plan.changed {
+            match state
+                .links
+                .prepare_put(spec.id(), to, state.configs.as_ref())
+                .await
+            {
+                Ok(put) => prepared.push(put),
+                Err(refusal) => {
+                    let reason = self.settle(to, LinkOutcome::Refused(refusal)).await;
+                    self.remove_links(&added).await;
+                    return reason;
+                }
+            }
+        }
+
         // 5. Pause: invocations keep arriving and are held.
         self.step(ComponentState::Upgrading).await;
         let paused_at = Instant::now();
@@ -183,10 +201,17 @@ impl Upgrade<'_> {
         // 6. Changed links: each is deleted and put again with its new configuration. Links
         //    are independent of one another, so they are re-put concurrently: the pause lasts
         //    about one delete-and-put round trip, not one per link.
-        let results = join_all(plan.changed.iter().map(|(from, to)| async move {
-            let _ = state.links.delete(spec.id(), from).await;
-            self.put(to).await
-        }))
+        let results = join_all(plan.changed.iter().zip(prepared).map(
+            |((from, to), prepared)| async move {
+                let _ = state.links.delete(spec.id(), from).await;
+                self.pending(to).await;
+                let outcome = match prepared {
+                    Some(put) => state.links.send_put(put).await,
+                    None => LinkOutcome::Established,
+                };
+                self.settle(to, outcome).await
+            },
+        ))
         .await;
         if let Some(reason) = results.iter().find_map(|r| r.as_ref().err()).cloned() {
             // Put every changed link back to its old configuration, resume on the old
@@ -242,20 +267,30 @@ impl Upgrade<'_> {
 
     /// Puts a link and reports its status; an error is the reason the apply fails.
     async fn put(&self, link: &LinkSpec) -> Result<(), StatusReason> {
-        let (state, revision) = (self.state, self.spec.revision());
-        state
+        self.pending(link).await;
+        let outcome = self
+            .state
+            .links
+            .put(self.spec.id(), link, self.state.configs.as_ref())
+            .await;
+        self.settle(link, outcome).await
+    }
+
+    async fn pending(&self, link: &LinkSpec) {
+        self.state
             .link_status(
                 self.slot,
-                revision,
+                self.spec.revision(),
                 link,
                 LinkStatus::new(LinkState::Pending),
             )
             .await;
-        match state
-            .links
-            .put(self.spec.id(), link, state.configs.as_ref())
-            .await
-        {
+    }
+
+    /// Records what became of a link put and whether the upgrade goes on.
+    async fn settle(&self, link: &LinkSpec, outcome: LinkOutcome) -> Result<(), StatusReason> {
+        let (state, revision) = (self.state, self.spec.revision());
+        match outcome {
             LinkOutcome::Established => {
                 state
                     .link_status(
