@@ -184,7 +184,7 @@ impl Scheduler {
         self.store.save(record).await?;
         let event = lattice_ctl::RolloutStatusEvent::new(
             self.client.lattice().clone(),
-            contract_app_name(&record.app),
+            record.app.clone(),
             record.updated_ms,
             record.clone(),
         );
@@ -644,13 +644,7 @@ impl Scheduler {
 /// [`lattice_ctl::RolloutStatusEvent`] carrying the whole [`RolloutRecord`].
 #[must_use]
 pub fn event_subject(lattice: &lattice_spec::LatticeName, app: &AppName) -> String {
-    lattice_ctl::RolloutSubject::new(lattice.clone(), contract_app_name(app)).to_string()
-}
-
-/// `app` as the contract names applications (the same identifier rules).
-fn contract_app_name(app: &AppName) -> lattice_ctl::AppName {
-    lattice_ctl::AppName::new(app.as_str())
-        .unwrap_or_else(|e| unreachable!("an application name is a valid identifier: {e}"))
+    lattice_ctl::RolloutSubject::new(lattice.clone(), app.clone()).to_string()
 }
 
 /// The specs of `revision` that the plan placed on `host`.

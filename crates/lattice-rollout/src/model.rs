@@ -1,59 +1,11 @@
 //! Applications and their revisions: what a scheduler stores and rolls out.
 
-use lattice_spec::{ComponentId, ComponentSpec, HostId, IdError, Revision};
+use lattice_spec::{ComponentId, ComponentSpec, HostId, Revision};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, fmt};
+use std::collections::BTreeMap;
 
-/// The name of an application: the identifier rules of [`ComponentId`] (it appears in
-/// key-value keys and subjects).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct AppName(String);
-
-impl AppName {
-    /// Validates `name`.
-    ///
-    /// # Errors
-    ///
-    /// [`IdError`] when `name` breaks the identifier rules.
-    pub fn new(name: impl Into<String>) -> Result<Self, IdError> {
-        let name = name.into();
-        ComponentId::new(name.clone())?;
-        Ok(Self(name))
-    }
-
-    /// The name as a string.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for AppName {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, IdError> {
-        Self::new(value)
-    }
-}
-
-impl From<AppName> for String {
-    fn from(name: AppName) -> String {
-        name.0
-    }
-}
-
-impl std::str::FromStr for AppName {
-    type Err = IdError;
-    fn from_str(value: &str) -> Result<Self, IdError> {
-        Self::new(value)
-    }
-}
-
-impl fmt::Display for AppName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// The name of an application, as the wire contract defines it (rollout subjects and events).
+pub use lattice_ctl::AppName;
 
 /// Which hosts a component runs on: `all`, `{hosts: [...]}` or `{labels: {...}}` (plain
 /// maps, so YAML needs no tags).
