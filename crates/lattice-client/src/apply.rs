@@ -289,6 +289,7 @@ impl Client {
             .await?
             .unwrap_or_default();
         let stale = plan.stale_among(&existing);
+
         for config in &plan.configs {
             let subject = V1Subject::ConfigPut {
                 lattice: lattice.clone(),

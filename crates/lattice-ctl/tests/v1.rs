@@ -90,18 +90,18 @@ fn the_fallback_plan_puts_inline_config_by_name_and_removes_stale_links() {
     let names: Vec<&str> = plan.configs.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
-        ["lattice-web", "lattice-web-wasi-http-default-target"]
+        ["lattice-web-r2", "lattice-web-wasi-http-default-r2-target"]
     );
     assert_eq!(plan.configs[1].values["address"], "0.0.0.0:8443");
     assert_eq!(
         plan.scale.config,
-        ["shared", "lattice-web"],
+        ["shared", "lattice-web-r2"],
         "named first, inline values last"
     );
     assert_eq!(plan.links.len(), 1);
     assert_eq!(
         plan.links[0].target_config,
-        ["tls", "lattice-web-wasi-http-default-target"]
+        ["tls", "lattice-web-wasi-http-default-r2-target"]
     );
     assert_eq!(
         (plan.scale.max_instances, plan.scale.allow_update),
@@ -114,6 +114,16 @@ fn the_fallback_plan_puts_inline_config_by_name_and_removes_stale_links() {
     );
     assert_eq!(plan.stale_links.len(), 1);
     assert_eq!(plan.stale_links[0].wit_package, "keyvalue");
+
+    // Without inline values the component still gets a configuration of its revision, so
+    // every revision changes the names a 1.x host compares.
+    let bare = ComponentSpecDraft::new("web", "ghcr.io/acme/web:2")
+        .revision(7)
+        .validate()
+        .unwrap();
+    let bare_plan = V1ApplyPlan::new(&bare, &host, None);
+    assert_eq!(bare_plan.scale.config, ["lattice-web-r7"]);
+    assert!(bare_plan.configs[0].values.is_empty());
     assert_eq!(
         plan.lost.len(),
         1,

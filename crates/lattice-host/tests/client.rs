@@ -126,29 +126,30 @@ async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
     assert!(applied.is_fallback(), "{applied:?}");
     assert_eq!(applied, Applied::V1Fallback { lost: vec![] });
     let operations = state.operations.lock().unwrap().clone();
-    assert_eq!(operations.len(), 3, "{operations:#?}");
+    assert_eq!(operations.len(), 4, "{operations:#?}");
+    assert_eq!(operations[0], "config.put.lattice-web-r2 {}");
     assert!(
-        operations[0].starts_with(
-            "config.put.lattice-web-wasi-http-default-target {\"address\":\"0.0.0.0:8080\"}"
+        operations[1].starts_with(
+            "config.put.lattice-web-wasi-http-default-r2-target {\"address\":\"0.0.0.0:8080\"}"
         ),
-        "{}",
-        operations[0]
-    );
-    assert!(
-        operations[1].starts_with("link.put {\"source_id\":\"web\",\"target\":\"http\""),
         "{}",
         operations[1]
     );
     assert!(
-        operations[2]
-            .starts_with("component.scale.NOLDHOST {\"component_ref\":\"ghcr.io/acme/web:2.0.0\""),
+        operations[2].starts_with("link.put {\"source_id\":\"web\",\"target\":\"http\""),
         "{}",
         operations[2]
     );
     assert!(
-        operations[2].contains("\"count\":3") && operations[2].contains("\"allow_update\":true"),
+        operations[3]
+            .starts_with("component.scale.NOLDHOST {\"component_ref\":\"ghcr.io/acme/web:2.0.0\""),
         "{}",
-        operations[2]
+        operations[3]
+    );
+    assert!(
+        operations[3].contains("\"count\":3") && operations[3].contains("\"allow_update\":true"),
+        "{}",
+        operations[3]
     );
 
     // Following it works from the 1.x inventory, since 1.x publishes no status.

@@ -62,10 +62,15 @@ impl V1ApplyPlan {
     #[must_use]
     pub fn new(spec: &ComponentSpec, host_id: &HostId, previous: Option<&ComponentSpec>) -> Self {
         let component = spec.id().as_str();
+        let revision = spec.revision();
         let mut configs = Vec::new();
-        let mut names = |config: &ConfigSpec, generated: String| -> Vec<String> {
+        // Generated configuration names carry the revision: a 1.x host re-creates a component
+        // (taking the scale command's annotations, so the revision it reports) only when its
+        // scale or its list of configuration names changes, and a failed revision's values
+        // never overwrite those the serving revision reads.
+        let mut names = |config: &ConfigSpec, generated: String, always: bool| -> Vec<String> {
             let mut names: Vec<String> = config.names().iter().map(|n| n.to_string()).collect();
-            if !config.values().is_empty() {
+            if always || !config.values().is_empty() {
                 // Inline values go last: they override named ones, as in v2alpha1.
                 configs.push(FallbackConfig {
                     name: generated.clone(),
@@ -76,13 +81,17 @@ impl V1ApplyPlan {
             names
         };
 
-        let component_config = names(spec.config(), format!("lattice-{component}"));
+        let component_config = names(
+            spec.config(),
+            format!("lattice-{component}-r{revision}"),
+            true,
+        );
         let links = spec
             .links()
             .iter()
             .map(|link| {
                 let base = format!(
-                    "lattice-{component}-{}-{}-{}",
+                    "lattice-{component}-{}-{}-{}-r{revision}",
                     link.wit_namespace(),
                     link.wit_package(),
                     link.name()
@@ -94,8 +103,8 @@ impl V1ApplyPlan {
                     wit_namespace: link.wit_namespace().to_owned(),
                     wit_package: link.wit_package().to_owned(),
                     interfaces: link.interfaces().to_vec(),
-                    source_config: names(link.source_config(), format!("{base}-source")),
-                    target_config: names(link.target_config(), format!("{base}-target")),
+                    source_config: names(link.source_config(), format!("{base}-source"), false),
+                    target_config: names(link.target_config(), format!("{base}-target"), false),
                 }
             })
             .collect();
