@@ -9,9 +9,10 @@
 //! - a rollout across host-kit hosts and the real host rolls forward, then back; a rollout
 //!   to a new artifact succeeds there.
 //!
-//! The two rollout tests fail against wasmcloud-host 0.27.1: moving a component to another
-//! artifact wedges that host. They are marked `KNOWN BUG` below and described in
-//! `interop/README.md` ("What the real host showed"); they assert what should happen.
+//! The three rollout tests fail against wasmcloud-host 0.27.1: after the second revision's
+//! scale the host stops answering `host.get`. They are marked `KNOWN BUG` below and
+//! described in `interop/README.md` ("What the real host showed"); they assert what should
+//! happen.
 //!
 //! Every test is ignored unless asked for, and needs the binary's path in
 //! `LATTICE_1X_HOST`: `LATTICE_1X_HOST=/path/to/host1x cargo test --manifest-path
@@ -567,7 +568,18 @@ impl Shop {
 
     /// Rolls out `shop` from the artifact `shop-{version}` with the link's `url`.
     async fn rollout(&self, lattice: &Lattice, version: &str, url: &str) -> RolloutRecord {
-        let spec = ComponentSpecDraft::new("shop", shop_artifact(lattice, version))
+        self.rollout_of(lattice, version, version, url).await
+    }
+
+    /// A rollout of `shop` from artifact `artifact`, with configuration of `version`.
+    async fn rollout_of(
+        &self,
+        lattice: &Lattice,
+        artifact: &str,
+        version: &str,
+        url: &str,
+    ) -> RolloutRecord {
+        let spec = ComponentSpecDraft::new("shop", shop_artifact(lattice, artifact))
             .config_value("greeting", version)
             .link(
                 LinkDraft::new("kv", "wasi", "keyvalue", ["store"])
@@ -700,9 +712,8 @@ async fn a_rollout_over_lattice_hosts_and_a_real_1x_host_rolls_forward_and_back(
         .await
         .unwrap();
     assert_eq!(config.into_data().unwrap_or_default()["url"], "redis://a");
-    // KNOWN BUG (see interop/README.md "What the real host showed"): moving a component to
-    // another artifact wedges the real 1.x host (it stops answering `host.get`), so the
-    // rollback that moves it back fails.
+    // KNOWN BUG (see interop/README.md "What the real host showed"): the real host stops
+    // answering `host.get` after revision 2's scale, so the rollback cannot follow it.
     assert_eq!(
         shop_on(&lattice.real_inventory().await),
         Some((shop_1, Some(restored.to_string()))),
@@ -718,8 +729,8 @@ async fn a_rollout_to_a_new_artifact_succeeds_on_a_real_1x_host() {
     let first = shop.rollout(&lattice, "1", "redis://a").await;
     assert_eq!(first.state, RolloutState::Succeeded, "{:?}", first.failure);
 
-    // KNOWN BUG (see interop/README.md "What the real host showed"): moving a component to
-    // another artifact wedges the real 1.x host (it stops answering `host.get`).
+    // KNOWN BUG (see interop/README.md "What the real host showed"): the real host stops
+    // answering `host.get` after revision 2's scale.
     let second = shop.rollout(&lattice, "2", "redis://b").await;
     assert_eq!(
         second.state,
@@ -733,4 +744,43 @@ async fn a_rollout_to_a_new_artifact_succeeds_on_a_real_1x_host() {
         Some((shop_artifact(&lattice, "2"), Some("2".to_owned())))
     );
     assert_lattice_hosts_serve(&lattice, &[Revision(2)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real wasmCloud 1.x host binary: set LATTICE_1X_HOST (see interop/README.md)"]
+async fn a_rollout_that_keeps_the_artifact_rolls_forward_and_back_on_a_real_1x_host() {
+    // KNOWN BUG (see interop/README.md "What the real host showed"): after revision 2's scale
+    // the real host stops answering `host.get`, so the rollback cannot follow it.
+    let lattice = Lattice::start(&["host-1", "host-2"]).await;
+    let shop = Shop::start(&lattice).await;
+
+    let first = shop.rollout_of(&lattice, "1", "1", "redis://a").await;
+    assert_eq!(first.state, RolloutState::Succeeded, "{:?}", first.failure);
+    assert_eq!(first.hosts.len(), 3, "{:?}", first.hosts);
+    let shop_1 = shop_artifact(&lattice, "1");
+    assert_eq!(
+        shop_on(&lattice.real_inventory().await),
+        Some((shop_1.clone(), Some("1".to_owned())))
+    );
+
+    // Revision 2 changes configuration and the link, not the artifact; the provider refuses
+    // its link on the lattice hosts, so every host — the real 1.x host included — is restored.
+    let failed = shop.rollout_of(&lattice, "1", "2", "redis://refused").await;
+    assert_eq!(failed.state, RolloutState::RolledBack, "{failed:?}");
+    let restored = failed.rollback_revision.unwrap();
+    assert_lattice_hosts_serve(&lattice, &[Revision(1), restored]).await;
+    assert_eq!(
+        shop_on(&lattice.real_inventory().await),
+        Some((shop_1, Some(restored.to_string()))),
+        "the real host does not show the restored revision"
+    );
+    let links = lattice
+        .links_until("the kv link on the real host", |links| {
+            link_names(links, "shop") == BTreeSet::from(["default->kv".to_owned()])
+        })
+        .await;
+    let config = within(lattice.v1.get_config(&links[0].target_config()[0]))
+        .await
+        .unwrap();
+    assert_eq!(config.into_data().unwrap_or_default()["url"], "redis://a");
 }
