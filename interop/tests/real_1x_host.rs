@@ -766,7 +766,12 @@ async fn a_rollout_that_keeps_the_artifact_rolls_forward_and_back_on_a_real_1x_h
     // Revision 2 changes configuration and the link, not the artifact; the provider refuses
     // its link on the lattice hosts, so every host — the real 1.x host included — is restored.
     let failed = shop.rollout_of(&lattice, "1", "2", "redis://refused").await;
-    assert_eq!(failed.state, RolloutState::RolledBack, "{failed:?}");
+    assert_eq!(
+        failed.state,
+        RolloutState::RolledBack,
+        "{failed:?}\n{}",
+        lattice.real.log_tail()
+    );
     let restored = failed.rollback_revision.unwrap();
     assert_lattice_hosts_serve(&lattice, &[Revision(1), restored]).await;
     assert_eq!(
