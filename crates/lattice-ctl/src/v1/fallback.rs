@@ -21,7 +21,10 @@ pub struct FallbackConfig {
 
 /// The 1.x operations that apply a spec to a 1.x host, in order: put `configs`, put `links`,
 /// send `scale` (with `allow_update`, so a new artifact replaces the old one), then delete
-/// `stale_links`.
+/// `stale_links`. Generated configuration names carry the revision
+/// (`lattice-{component}-r{revision}`), so every revision changes the component's list of
+/// configuration names — which is what makes a 1.x host re-create it with the new revision's
+/// annotations.
 ///
 /// 1.x has no atomic apply, no link replies and no rollback: the fallback is best effort, and
 /// [`V1ApplyPlan::lost`] says what of the spec a 1.x host cannot honour.
@@ -35,8 +38,11 @@ pub struct FallbackConfig {
 ///     .link(LinkDraft::new("http", "wasi", "http", ["incoming-handler"]).target_config_value("address", "0.0.0.0:80"))
 ///     .validate()?;
 /// let plan = V1ApplyPlan::new(&spec, &"NHOST".parse()?, None);
-/// assert_eq!(plan.configs.len(), 1); // the inline link configuration, put under a generated name
-/// assert_eq!(plan.links[0].target_config, [plan.configs[0].name.clone()]);
+/// // The component's configuration of this revision (always, so every revision changes the
+/// // names a 1.x host compares), then the inline link configuration; both under generated names.
+/// assert_eq!(plan.configs.len(), 2);
+/// assert_eq!(plan.scale.config, ["lattice-web-r2"]);
+/// assert_eq!(plan.links[0].target_config, [plan.configs[1].name.clone()]);
 /// assert_eq!(plan.scale.max_instances, 1);
 /// assert!(plan.scale.allow_update);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
