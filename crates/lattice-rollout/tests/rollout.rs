@@ -138,6 +138,26 @@ impl Lattice {
         vec![Placement::new(spec, HostSelector::All)]
     }
 
+    /// After a rollback to `restored`: every host serves revision 1 (a host the failed step
+    /// never reached) or `restored`, running.
+    async fn assert_restored(&self, restored: Revision) {
+        for host in &self.hosts {
+            let inventory = within(self.client.inventory(host.host_id())).await.unwrap();
+            let serving = inventory
+                .component(&"shop".parse().unwrap())
+                .unwrap()
+                .serving
+                .clone()
+                .unwrap();
+            assert!(
+                serving.revision == Revision(1) || serving.revision == restored,
+                "{}: {serving:?}",
+                host.host_id()
+            );
+            assert_eq!(serving.status.state, ComponentState::Running);
+        }
+    }
+
     /// Every host serves `revision` or (untouched by a canary) `untouched`, running.
     async fn assert_everywhere_or(&self, revision: Revision, untouched: Revision, greeting: &str) {
         for host in &self.hosts {
@@ -399,23 +419,7 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
         Some(restored)
     );
     // Hosts the failed batch never reached were not touched: they still serve revision 1.
-    for host in &lattice.hosts {
-        let inventory = within(lattice.client.inventory(host.host_id()))
-            .await
-            .unwrap();
-        let serving = inventory
-            .component(&"shop".parse().unwrap())
-            .unwrap()
-            .serving
-            .clone()
-            .unwrap();
-        assert!(
-            serving.revision == Revision(1) || serving.revision == restored,
-            "{}: {serving:?}",
-            host.host_id()
-        );
-        assert_eq!(serving.status.state, ComponentState::Running);
-    }
+    lattice.assert_restored(restored).await;
 
     // A missing artifact is refused by pre-flight, before any host is touched …
     let refused = within(scheduler.rollout(
@@ -826,21 +830,5 @@ async fn a_mixed_lattice_rolls_forward_and_back_each_host_in_the_version_it_spea
         Some(restored.to_string().as_str()),
         "the 1.x host was not rolled back"
     );
-    for host in &lattice.hosts {
-        let inventory = within(lattice.client.inventory(host.host_id()))
-            .await
-            .unwrap();
-        let serving = inventory
-            .component(&"shop".parse().unwrap())
-            .unwrap()
-            .serving
-            .clone()
-            .unwrap();
-        assert!(
-            serving.revision == Revision(1) || serving.revision == restored,
-            "{}: {serving:?}",
-            host.host_id()
-        );
-        assert_eq!(serving.status.state, ComponentState::Running);
-    }
+    lattice.assert_restored(restored).await;
 }
