@@ -363,7 +363,8 @@ pub(crate) fn rfc3339_ms(timestamp_ms: u64) -> Option<String> {
 }
 
 /// The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+/// Both event envelopes (ours and the 1.x one) format their times with it.
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let day_of_era = z % 146_097;

@@ -8,6 +8,7 @@
 //! version the 1.x control-interface client uses.
 
 use super::types::HostInventory;
+use crate::cloudevent::civil_from_days;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::{
@@ -163,21 +164,6 @@ pub fn rfc3339(time: SystemTime) -> String {
         second_of_day % 60,
         since.subsec_micros()
     )
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
