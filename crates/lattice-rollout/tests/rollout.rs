@@ -138,17 +138,22 @@ impl Lattice {
         vec![Placement::new(spec, HostSelector::All)]
     }
 
+    /// The revision of `shop` that `host` serves.
+    async fn serving(&self, host: &HostHandle) -> lattice_ctl::RevisionStatus {
+        let inventory = within(self.client.inventory(host.host_id())).await.unwrap();
+        inventory
+            .component(&"shop".parse().unwrap())
+            .unwrap()
+            .serving
+            .clone()
+            .unwrap()
+    }
+
     /// After a rollback to `restored`: every host serves revision 1 (a host the failed step
     /// never reached) or `restored`, running.
     async fn assert_restored(&self, restored: Revision) {
         for host in &self.hosts {
-            let inventory = within(self.client.inventory(host.host_id())).await.unwrap();
-            let serving = inventory
-                .component(&"shop".parse().unwrap())
-                .unwrap()
-                .serving
-                .clone()
-                .unwrap();
+            let serving = self.serving(host).await;
             assert!(
                 serving.revision == Revision(1) || serving.revision == restored,
                 "{}: {serving:?}",
@@ -161,13 +166,7 @@ impl Lattice {
     /// Every host serves `revision` or (untouched by a canary) `untouched`, running.
     async fn assert_everywhere_or(&self, revision: Revision, untouched: Revision, greeting: &str) {
         for host in &self.hosts {
-            let inventory = within(self.client.inventory(host.host_id())).await.unwrap();
-            let serving = inventory
-                .component(&"shop".parse().unwrap())
-                .unwrap()
-                .serving
-                .clone()
-                .unwrap();
+            let serving = self.serving(host).await;
             assert!(
                 serving.revision == revision || serving.revision == untouched,
                 "{}: {serving:?}",
