@@ -4,15 +4,16 @@
 #   greeter/greeter-v1.wasm, greeter/greeter-v2.wasm   common.wat + vN.wat, world `greeter`
 #   faulty/{unruly,start-trap,start-spin,big-memory}.wasm   common.wat + NAME.wat, world `faulty`
 #   relay/relay.wasm                                   relay.wat (a whole module), world `relayer`
+#   ../../interop/components/shop-{1,2}.wasm           faulty/common.wat + shop-N.wat, world `faulty`
 # The binaries are committed, so a fresh machine needs none of this to run the demo or tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v wasm-tools >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check wasm-tools
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 
-# build DIR NAME WORLD OUTPUT
+# build DIR NAME WORLD OUTPUT [COMMON]
 build() {
-  { echo "(module"; cat "$1/common.wat" "$1/$2.wat"; echo ")"; } > "$work/$2.wat"
+  { echo "(module"; cat "${5:-$1/common.wat}" "$1/$2.wat"; echo ")"; } > "$work/$2.wat"
   wasm-tools parse "$work/$2.wat" -o "$work/$2.core.wasm"
   wasm-tools component embed greeter/wit --world "$3" "$work/$2.core.wasm" -o "$work/$2.embed.wasm"
   wasm-tools component new "$work/$2.embed.wasm" -o "$4"
@@ -32,3 +33,8 @@ wasm-tools component embed greeter/wit --world relayer "$work/relay.core.wasm" -
 wasm-tools component new "$work/relay.embed.wasm" -o relay/relay.wasm
 wasm-tools validate --features component-model relay/relay.wasm
 echo "built relay/relay.wasm ($(wc -c < relay/relay.wasm) bytes)"
+
+# The real-host interop tests' `shop`, two revisions of code that say which they are.
+for v in 1 2; do
+  build ../../interop/components "shop-$v" faulty "../../interop/components/shop-$v.wasm" faulty/common.wat
+done

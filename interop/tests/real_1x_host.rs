@@ -9,10 +9,10 @@
 //! - a rollout across host-kit hosts and the real host rolls forward, then back; a rollout
 //!   to a new artifact succeeds there.
 //!
-//! The three rollout tests fail against wasmcloud-host 0.27.1: after the second revision's
-//! scale the host stops answering `host.get`. They are marked `KNOWN BUG` below and
-//! described in `interop/README.md` ("What the real host showed"); they assert what should
-//! happen.
+//! The rollout tests call the real host's `shop` over wRPC: its code says which artifact it
+//! is, so they assert the code that serves, not only what the inventory reports (a 1.x host
+//! can report a new reference while its old code serves; see `interop/README.md`, "What the
+//! real host showed").
 //!
 //! Every test is ignored unless asked for, and needs the binary's path in
 //! `LATTICE_1X_HOST`: `LATTICE_1X_HOST=/path/to/host1x cargo test --manifest-path
@@ -21,7 +21,7 @@
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use lattice_client::{Applied, Client, Discover};
-use lattice_host::{Host, HostConfig, HostHandle, RevisionEchoRuntime};
+use lattice_host::{Host, HostConfig, HostHandle, Invoker, RevisionEchoRuntime};
 use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
 use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
 use lattice_rollout::{
@@ -51,8 +51,6 @@ const READY: Duration = Duration::from_secs(30);
 const STOP: Duration = Duration::from_secs(5);
 
 const LATTICE: &str = "interop";
-
-const KV: &str = "wasi:keyvalue/store@0.2.0";
 
 async fn within<T>(future: impl Future<Output = T>) -> T {
     tokio::time::timeout(BOUND, future)
@@ -238,7 +236,12 @@ impl Lattice {
     async fn real_inventory(&self) -> HostInventory {
         let reply = within(self.v1.get_host_inventory(&self.real.id))
             .await
-            .unwrap();
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the real host did not answer host.get: {e}\nits log ends:\n{}",
+                    self.real.log_tail()
+                )
+            });
         assert!(reply.succeeded(), "{}", reply.message());
         reply.into_data().expect("an inventory")
     }
@@ -292,16 +295,43 @@ impl Lattice {
 
     /// Writes a real WebAssembly component importing `imports` and returns its `file://`
     /// reference.
-    fn component(&self, name: &str, imports: &[&str]) -> String {
+    /// A `file://` reference to a copy of the committed component `interop/components/{name}.wasm`
+    /// in this lattice's directory (the real host loads files; the copy gives each lattice
+    /// its own references).
+    fn component(&self, name: &str) -> String {
         let path = self.dir.path().join(format!("{name}.wasm"));
         if !path.exists() {
-            std::fs::write(
-                &path,
-                lattice_artifact::testing::component_importing(imports),
-            )
-            .unwrap();
+            let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("components")
+                .join(format!("{name}.wasm"));
+            std::fs::copy(&committed, &path)
+                .unwrap_or_else(|e| panic!("cannot copy {}: {e}", committed.display()));
         }
         format!("file://{}", path.display())
+    }
+
+    /// What the `shop` running on the real host answers (its code says its version).
+    /// The lattice hosts of these tests serve another export, so only the real host answers.
+    async fn real_shop_answer(&self) -> String {
+        let nats = within(async_nats::connect(self.server.url()))
+            .await
+            .unwrap();
+        let invoker = Invoker::new(nats, &LATTICE.parse().unwrap(), &"shop".parse().unwrap())
+            .await
+            .unwrap();
+        let (answer,) = within(invoker.invoke::<_, (String,)>(
+            "lattice:greeter/greet@0.1.0",
+            "hello",
+            ("test".to_owned(),),
+        ))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the real host's shop did not answer: {e}\nits log ends:\n{}",
+                self.real.log_tail()
+            )
+        });
+        answer
     }
 }
 
@@ -604,7 +634,7 @@ impl Shop {
 }
 
 fn shop_artifact(lattice: &Lattice, version: &str) -> String {
-    lattice.component(&format!("shop-{version}"), &[KV])
+    lattice.component(&format!("shop-{version}"))
 }
 
 /// `shop` on the real host, read with the official client: its artifact and the revision it
@@ -664,6 +694,7 @@ async fn a_rollout_over_lattice_hosts_and_a_real_1x_host_rolls_forward_and_back(
         shop_on(&lattice.real_inventory().await),
         Some((shop_1.clone(), Some("1".to_owned())))
     );
+    assert_eq!(lattice.real_shop_answer().await, "shop 1");
     assert_lattice_hosts_serve(&lattice, &[Revision(1)]).await;
     lattice
         .links_until("the kv link on the real host", |links| {
@@ -712,13 +743,13 @@ async fn a_rollout_over_lattice_hosts_and_a_real_1x_host_rolls_forward_and_back(
         .await
         .unwrap();
     assert_eq!(config.into_data().unwrap_or_default()["url"], "redis://a");
-    // KNOWN BUG (see interop/README.md "What the real host showed"): the real host stops
-    // answering `host.get` after revision 2's scale, so the rollback cannot follow it.
     assert_eq!(
         shop_on(&lattice.real_inventory().await),
         Some((shop_1, Some(restored.to_string()))),
         "the real host does not show the restored revision"
     );
+    // Revision 1's code serves there again, not only its reference.
+    assert_eq!(lattice.real_shop_answer().await, "shop 1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -728,9 +759,10 @@ async fn a_rollout_to_a_new_artifact_succeeds_on_a_real_1x_host() {
     let shop = Shop::start(&lattice).await;
     let first = shop.rollout(&lattice, "1", "redis://a").await;
     assert_eq!(first.state, RolloutState::Succeeded, "{:?}", first.failure);
+    assert_eq!(lattice.real_shop_answer().await, "shop 1");
 
-    // KNOWN BUG (see interop/README.md "What the real host showed"): the real host stops
-    // answering `host.get` after revision 2's scale.
+    // A 1.x host keeps the old code serving if asked to replace it in place (see
+    // `V1ApplyPlan`): the fallback stops the old artifact and starts the new one.
     let second = shop.rollout(&lattice, "2", "redis://b").await;
     assert_eq!(
         second.state,
@@ -743,14 +775,13 @@ async fn a_rollout_to_a_new_artifact_succeeds_on_a_real_1x_host() {
         shop_on(&lattice.real_inventory().await),
         Some((shop_artifact(&lattice, "2"), Some("2".to_owned())))
     );
+    assert_eq!(lattice.real_shop_answer().await, "shop 2");
     assert_lattice_hosts_serve(&lattice, &[Revision(2)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real wasmCloud 1.x host binary: set LATTICE_1X_HOST (see interop/README.md)"]
 async fn a_rollout_that_keeps_the_artifact_rolls_forward_and_back_on_a_real_1x_host() {
-    // KNOWN BUG (see interop/README.md "What the real host showed"): after revision 2's scale
-    // the real host stops answering `host.get`, so the rollback cannot follow it.
     let lattice = Lattice::start(&["host-1", "host-2"]).await;
     let shop = Shop::start(&lattice).await;
 
@@ -788,4 +819,6 @@ async fn a_rollout_that_keeps_the_artifact_rolls_forward_and_back_on_a_real_1x_h
         .await
         .unwrap();
     assert_eq!(config.into_data().unwrap_or_default()["url"], "redis://a");
+    // The re-created instance serves.
+    assert_eq!(lattice.real_shop_answer().await, "shop 1");
 }

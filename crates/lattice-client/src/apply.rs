@@ -310,17 +310,14 @@ impl Client {
             self.v1_request::<serde::de::IgnoredAny>(host, "link.put", subject, encode(link))
                 .await?;
         }
-        let subject = V1Subject::ScaleComponent {
-            lattice: lattice.clone(),
-            host_id: host.clone(),
-        };
-        self.v1_request::<serde::de::IgnoredAny>(
-            host,
-            "component.scale",
-            subject,
-            encode(&plan.scale),
-        )
-        .await?;
+        // A 1.x host does not replace code in place (see `V1ApplyPlan`): a new artifact
+        // stops the old one first.
+        let running = self.v1_inventory(host).await?;
+        if let Some(stop) = plan.stop_first(&running) {
+            self.v1_scale(host, &stop).await?;
+            self.v1_wait_stopped(host, spec.id()).await?;
+        }
+        self.v1_scale(host, &plan.scale).await?;
         for stale in plan.stale_links.iter().chain(&stale) {
             let subject = V1Subject::LinkDelete {
                 lattice: lattice.clone(),
@@ -329,6 +326,49 @@ impl Client {
                 .await?;
         }
         Ok(Applied::V1Fallback { lost: plan.lost })
+    }
+}
+
+impl Client {
+    async fn v1_scale(
+        &self,
+        host: &HostId,
+        command: &v1::ScaleComponentCommand,
+    ) -> Result<(), ApplyError> {
+        let subject = V1Subject::ScaleComponent {
+            lattice: self.lattice.clone(),
+            host_id: host.clone(),
+        };
+        self.v1_request::<serde::de::IgnoredAny>(host, "component.scale", subject, encode(command))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads the 1.x host's inventory, backing off between reads, until it no longer lists
+    /// `component`; the client's request timeout bounds the wait (a 1.x host stops a
+    /// component by aborting its task).
+    async fn v1_wait_stopped(
+        &self,
+        host: &HostId,
+        component: &ComponentId,
+    ) -> Result<(), ApplyError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let inventory = self.v1_inventory(host).await?;
+            if inventory.component(component.as_str()).is_none() {
+                return Ok(());
+            }
+            if started.elapsed() + pause >= self.timeout {
+                return Err(ApplyError::FallbackStopTimedOut {
+                    host: host.clone(),
+                    component: component.clone(),
+                    waited: self.timeout,
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
     }
 }
 

@@ -151,6 +151,20 @@ pub enum ApplyError {
         /// The host's message.
         message: String,
     },
+    /// A 1.x host still listed the component `waited` after the scale to zero that makes
+    /// way for a new artifact (see `lattice_ctl::v1::V1ApplyPlan`); the new artifact was not
+    /// sent.
+    #[error(
+        "1.x host `{host}` still runs `{component}` {waited:?} after being asked to stop it for a new artifact"
+    )]
+    FallbackStopTimedOut {
+        /// The host.
+        host: HostId,
+        /// The component.
+        component: ComponentId,
+        /// How long the client waited.
+        waited: Duration,
+    },
 }
 
 impl ApplyError {
@@ -168,6 +182,7 @@ impl ApplyError {
             },
             Self::Rejected { .. } => ApplyErrorKind::Rejected,
             Self::FallbackRefused { .. } => ApplyErrorKind::FallbackRefused,
+            Self::FallbackStopTimedOut { .. } => ApplyErrorKind::TimedOut,
         }
     }
 }

@@ -177,4 +177,43 @@ async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
         "{operations:#?}"
     );
     assert!(state.links.lock().unwrap().is_empty());
+
+    // Revision 4 changes the artifact: a 1.x host does not replace code in place, so the
+    // client stops the old artifact, and starts the new one only once the host no longer
+    // lists it.
+    state.operations.lock().unwrap().clear();
+    let new_artifact = ComponentSpecDraft::new("web", "ghcr.io/acme/web:3.0.0")
+        .revision(4)
+        .scale(3)
+        .validate()
+        .unwrap();
+    within(lattice.client.apply(&host_id, &new_artifact))
+        .await
+        .unwrap();
+    let scales: Vec<String> = state
+        .operations
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|op| op.starts_with("component.scale."))
+        .cloned()
+        .collect();
+    assert_eq!(scales.len(), 2, "{scales:#?}");
+    assert!(
+        scales[0].contains("\"component_ref\":\"ghcr.io/acme/web:2.0.0\"")
+            && scales[0].contains("\"count\":0"),
+        "{}",
+        scales[0]
+    );
+    assert!(
+        scales[1].contains("\"component_ref\":\"ghcr.io/acme/web:3.0.0\"")
+            && scales[1].contains("\"count\":3"),
+        "{}",
+        scales[1]
+    );
+    let running = state.component("web").unwrap();
+    assert_eq!(
+        (running.image_ref.as_str(), running.max_instances),
+        ("ghcr.io/acme/web:3.0.0", 3)
+    );
 }

@@ -1,6 +1,6 @@
 //! Turning a v2alpha1 component spec into the 1.x operations that approximate it.
 
-use super::{DeleteLinkRequest, Link, ScaleComponentCommand};
+use super::{DeleteLinkRequest, HostInventory, Link, ScaleComponentCommand};
 use lattice_spec::{ComponentId, ComponentSpec, ConfigSpec, HostId, LinkSpec};
 use std::collections::BTreeMap;
 
@@ -20,11 +20,24 @@ pub struct FallbackConfig {
 }
 
 /// The 1.x operations that apply a spec to a 1.x host, in order: put `configs`, put `links`,
-/// send `scale` (with `allow_update`, so a new artifact replaces the old one), then delete
-/// `stale_links`. Generated configuration names carry the revision
+/// stop the component when [`V1ApplyPlan::stop_first`] says its artifact changes, send
+/// `scale`, then delete `stale_links`. Generated configuration names carry the revision
 /// (`lattice-{component}-r{revision}`), so every revision changes the component's list of
 /// configuration names — which is what makes a 1.x host re-create it with the new revision's
 /// annotations.
+///
+/// **A new artifact is a stop and a start on a 1.x host.** A 1.x host cannot be trusted to
+/// replace a running component's code in place. Observed against wasmcloud-host 0.27.1
+/// (wasmCloud 1.9, `interop/tests/real_1x_host.rs`), both in-place routes leave the **old**
+/// code serving while the inventory reports the new reference:
+/// - a scale with a new reference and new configuration re-instantiates the old code under
+///   the new reference;
+/// - `component.update` instantiates the new code and then stops that new instance.
+///
+/// So when the host runs the component from another artifact, the fallback scales it to
+/// zero, waits until the host no longer lists it, and scales the new artifact up. On that
+/// host the component is down between the two; across the lattice the rollout's parallelism
+/// bounds how many hosts are down at once.
 ///
 /// 1.x has no atomic apply, no link replies and no rollback: the fallback is best effort, and
 /// [`V1ApplyPlan::lost`] says what of the spec a 1.x host cannot honour.
@@ -166,6 +179,44 @@ fn delete_request(component: &ComponentId, link: &LinkSpec) -> DeleteLinkRequest
 }
 
 impl V1ApplyPlan {
+    /// The scale-to-zero command to send before [`V1ApplyPlan::scale`] when `running` (the
+    /// host's 1.x inventory) lists the component with another artifact: a 1.x host does not
+    /// replace code in place (see [`V1ApplyPlan`]). `None` when the component is not running
+    /// there or runs the same artifact.
+    ///
+    /// ```
+    /// use lattice_ctl::v1::{ComponentDescription, HostInventory, V1ApplyPlan};
+    /// use lattice_spec::ComponentSpecDraft;
+    ///
+    /// let spec = ComponentSpecDraft::new("web", "ghcr.io/acme/web:2").revision(2).validate()?;
+    /// let plan = V1ApplyPlan::new(&spec, &"NHOST".parse()?, None);
+    /// let mut running = ComponentDescription::default();
+    /// running.id = "web".into();
+    /// running.image_ref = "ghcr.io/acme/web:1".into();
+    /// running.max_instances = 1;
+    /// let mut inventory = HostInventory::default();
+    /// inventory.components.push(running.clone());
+    ///
+    /// let stop = plan.stop_first(&inventory).expect("a new artifact stops the old one first");
+    /// assert_eq!((stop.component_ref.as_str(), stop.max_instances), ("ghcr.io/acme/web:1", 0));
+    ///
+    /// inventory.components[0].image_ref = "ghcr.io/acme/web:2".into();
+    /// assert_eq!(plan.stop_first(&inventory), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn stop_first(&self, running: &HostInventory) -> Option<ScaleComponentCommand> {
+        let current = running.component(&self.scale.component_id)?;
+        (current.image_ref != self.scale.component_ref).then(|| ScaleComponentCommand {
+            component_ref: current.image_ref.clone(),
+            max_instances: 0,
+            annotations: current.annotations.clone(),
+            config: Vec::new(),
+            allow_update: false,
+            ..self.scale.clone()
+        })
+    }
+
     /// The links among `existing` (what a 1.x lattice's `link.get` lists) that belong to
     /// the component — it is their source, or their target with a provider source — and that
     /// the plan does not put: they go, so a link removed from the spec is deleted on 1.x hosts
