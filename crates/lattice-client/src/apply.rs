@@ -146,9 +146,9 @@ impl Client {
                     .map_err(|e| WaitError::Follow {
                         host: host.clone(),
                         component: spec.id().clone(),
-                        source: RequestError::Transport {
+                        source: RequestError::Subscribe {
                             subject: filter.to_string(),
-                            source: e.into(),
+                            source: e,
                         },
                     })?;
             let applied = self.apply(host, spec).await?;

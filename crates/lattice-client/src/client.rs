@@ -1,6 +1,6 @@
 //! The [`Client`]: one lattice, the caller's NATS connection, typed requests.
 
-use crate::error::{DiscoverError, RequestError, SubscribeError};
+use crate::error::{DiscoverError, RequestError, RequestErrorKind, SubscribeError};
 use crate::events::EventStream;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -140,23 +140,27 @@ impl Client {
         }
         .to_string();
         async {
-            let transport =
-                |e: Box<dyn std::error::Error + Send + Sync>| DiscoverError::Transport(e);
             let inbox = self.nats.new_inbox();
             let mut answers = self
                 .nats
                 .subscribe(inbox.clone())
                 .await
-                .map_err(|e| transport(e.into()))?;
+                .map_err(DiscoverError::Subscribe)?;
             let payload = encode(&HostPingRequest::new());
             self.nats
                 .publish_with_reply(subject.clone(), inbox.clone(), payload)
                 .await
-                .map_err(|e| transport(e.into()))?;
+                .map_err(|source| DiscoverError::Publish {
+                    subject: subject.clone(),
+                    source,
+                })?;
             self.nats
-                .publish_with_reply(v1_subject, inbox, Bytes::new())
+                .publish_with_reply(v1_subject.clone(), inbox, Bytes::new())
                 .await
-                .map_err(|e| transport(e.into()))?;
+                .map_err(|source| DiscoverError::Publish {
+                    subject: v1_subject,
+                    source,
+                })?;
             let deadline = Instant::now() + discover.window;
             let mut hosts = Discovered::default();
             while discover.expected.is_none_or(|n| hosts.len() < n) {
@@ -215,14 +219,11 @@ impl Client {
     /// [`SubscribeError`] when the subscription cannot be made.
     pub async fn events(&self, filter: &EventFilter) -> Result<EventStream, SubscribeError> {
         let subject = filter.to_string();
-        let subscriber =
-            self.nats
-                .subscribe(subject.clone())
-                .await
-                .map_err(|e| SubscribeError {
-                    subject,
-                    source: e.into(),
-                })?;
+        let subscriber = self
+            .nats
+            .subscribe(subject.clone())
+            .await
+            .map_err(|source| SubscribeError { subject, source })?;
         Ok(EventStream::new(subscriber))
     }
 
@@ -318,7 +319,7 @@ impl Client {
                     },
                     _ => RequestError::Transport {
                         subject: subject.to_owned(),
-                        source: Box::new(e),
+                        source: e,
                     },
                 }
             })
@@ -335,6 +336,50 @@ pub enum LinkError {
     /// The provider refused; its kind and message are attached.
     #[error(transparent)]
     Refused(LinkRefusal),
+}
+
+/// What went wrong with a link request, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkErrorKind {
+    /// The request failed; see [`RequestErrorKind`].
+    Request(RequestErrorKind),
+    /// The provider refused, with this kind (a provider's own kind, not this enum: see
+    /// [`lattice_status::LinkErrorKind`]).
+    Refused(lattice_status::LinkErrorKind),
+}
+
+impl LinkErrorKind {
+    /// Whether the same request may succeed if sent again: a retryable request failure, or a
+    /// provider that said a resource it needs is unavailable.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        match self {
+            Self::Request(kind) => kind.is_retryable(),
+            Self::Refused(kind) => kind == lattice_status::LinkErrorKind::ResourceUnavailable,
+        }
+    }
+}
+
+impl LinkError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> LinkErrorKind {
+        match self {
+            Self::Request(e) => LinkErrorKind::Request(e.kind()),
+            Self::Refused(refusal) => LinkErrorKind::Refused(refusal.kind),
+        }
+    }
+
+    /// Whether the same request may succeed if sent again; see
+    /// [`LinkErrorKind::is_retryable`] (a host's error reply says itself).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Request(e) => e.is_retryable(),
+            Self::Refused(_) => self.kind().is_retryable(),
+        }
+    }
 }
 
 /// Encodes a message.

@@ -26,6 +26,16 @@ pub enum RequestErrorKind {
     Transport,
 }
 
+impl RequestErrorKind {
+    /// Whether the same request may succeed if sent again: nobody answered in time, nobody
+    /// listened yet (a host starting or restarting), or the connection failed. A host's error
+    /// reply says itself whether it is retryable; see [`RequestError::is_retryable`].
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::TimedOut | Self::NoResponders | Self::Transport)
+    }
+}
+
 /// A control request that failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -70,7 +80,16 @@ pub enum RequestError {
         subject: String,
         /// What async-nats said.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: async_nats::RequestError,
+    },
+    /// Subscribing to the subject of the answers failed.
+    #[error("cannot subscribe to `{subject}`")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// What async-nats said.
+        #[source]
+        source: async_nats::SubscribeError,
     },
 }
 
@@ -86,7 +105,17 @@ impl RequestError {
             }
             Self::Host { .. } => RequestErrorKind::Host,
             Self::Decode { .. } => RequestErrorKind::Decode,
-            Self::Transport { .. } => RequestErrorKind::Transport,
+            Self::Transport { .. } | Self::Subscribe { .. } => RequestErrorKind::Transport,
+        }
+    }
+
+    /// Whether the same request may succeed if sent again: as the wire says for a host's
+    /// error reply (its `retryable`), else by [`RequestErrorKind::is_retryable`].
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Host { error, .. } => error.retryable,
+            _ => self.kind().is_retryable(),
         }
     }
 
@@ -101,25 +130,33 @@ impl RequestError {
 }
 
 /// What went wrong with an apply, as a value to `match` on.
+///
+/// A failed request keeps the request's own kind: `Request(RequestErrorKind::NoResponders)`
+/// means no host answered on either the v2alpha1 or the 1.x subjects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ApplyErrorKind {
-    /// See [`RequestErrorKind::TimedOut`].
-    TimedOut,
-    /// No host answered on either the v2alpha1 or the 1.x subjects.
-    NoResponders,
+    /// The request failed; see [`RequestErrorKind`].
+    Request(RequestErrorKind),
     /// The host refused the spec (stale revision, conflict, invalid spec, …).
     Rejected,
     /// A 1.x host refused one of the fallback operations.
     FallbackRefused,
-    /// See [`RequestErrorKind::Host`].
-    Host,
-    /// See [`RequestErrorKind::VersionUnsupported`].
-    VersionUnsupported,
-    /// See [`RequestErrorKind::Decode`].
-    Decode,
-    /// See [`RequestErrorKind::Transport`].
-    Transport,
+    /// A 1.x host did not stop the old artifact in time; the new one was not sent.
+    FallbackStopTimedOut,
+}
+
+impl ApplyErrorKind {
+    /// Whether the same apply may succeed if sent again: a retryable request failure, or a
+    /// 1.x host that was still stopping the old artifact.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        match self {
+            Self::Request(kind) => kind.is_retryable(),
+            Self::FallbackStopTimedOut => true,
+            Self::Rejected | Self::FallbackRefused => false,
+        }
+    }
 }
 
 /// An apply that failed before the host acknowledged it.
@@ -172,17 +209,20 @@ impl ApplyError {
     #[must_use]
     pub fn kind(&self) -> ApplyErrorKind {
         match self {
-            Self::Request(e) => match e.kind() {
-                RequestErrorKind::TimedOut => ApplyErrorKind::TimedOut,
-                RequestErrorKind::NoResponders => ApplyErrorKind::NoResponders,
-                RequestErrorKind::Host => ApplyErrorKind::Host,
-                RequestErrorKind::VersionUnsupported => ApplyErrorKind::VersionUnsupported,
-                RequestErrorKind::Decode => ApplyErrorKind::Decode,
-                RequestErrorKind::Transport => ApplyErrorKind::Transport,
-            },
+            Self::Request(e) => ApplyErrorKind::Request(e.kind()),
             Self::Rejected { .. } => ApplyErrorKind::Rejected,
             Self::FallbackRefused { .. } => ApplyErrorKind::FallbackRefused,
-            Self::FallbackStopTimedOut { .. } => ApplyErrorKind::TimedOut,
+            Self::FallbackStopTimedOut { .. } => ApplyErrorKind::FallbackStopTimedOut,
+        }
+    }
+
+    /// Whether the same apply may succeed if sent again; see [`ApplyErrorKind::is_retryable`]
+    /// (a host's error reply says itself).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Request(e) => e.is_retryable(),
+            _ => self.kind().is_retryable(),
         }
     }
 }
@@ -191,14 +231,27 @@ impl ApplyError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WaitErrorKind {
-    /// The apply itself failed; see [`ApplyErrorKind`].
-    Apply,
+    /// The apply itself failed.
+    Apply(ApplyErrorKind),
     /// The component reached `failed`; the host's reason is attached.
     Failed,
     /// The deadline passed before the component was running.
     DeadlineExceeded,
     /// Following the component failed (subscription or inventory request).
-    Follow,
+    Follow(RequestErrorKind),
+}
+
+impl WaitErrorKind {
+    /// Whether applying and waiting again may succeed: a retryable apply or follow failure.
+    /// A failed revision or a passed deadline is an answer, not a transient failure.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        match self {
+            Self::Apply(kind) => kind.is_retryable(),
+            Self::Follow(kind) => kind.is_retryable(),
+            Self::Failed | Self::DeadlineExceeded => false,
+        }
+    }
 }
 
 /// An apply-and-wait that did not end with the component running.
@@ -254,10 +307,20 @@ impl WaitError {
     #[must_use]
     pub fn kind(&self) -> WaitErrorKind {
         match self {
-            Self::Apply(_) => WaitErrorKind::Apply,
+            Self::Apply(e) => WaitErrorKind::Apply(e.kind()),
             Self::Failed { .. } => WaitErrorKind::Failed,
             Self::DeadlineExceeded { .. } => WaitErrorKind::DeadlineExceeded,
-            Self::Follow { .. } => WaitErrorKind::Follow,
+            Self::Follow { source, .. } => WaitErrorKind::Follow(source.kind()),
+        }
+    }
+
+    /// Whether applying and waiting again may succeed; see [`WaitErrorKind::is_retryable`].
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Apply(e) => e.is_retryable(),
+            Self::Follow { source, .. } => source.is_retryable(),
+            _ => self.kind().is_retryable(),
         }
     }
 }
@@ -266,18 +329,83 @@ impl WaitError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiscoverError {
-    /// The ping could not be sent or the inbox not subscribed.
-    #[error("cannot discover hosts")]
-    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The inbox for the answers could not be subscribed.
+    #[error("cannot subscribe to the discovery inbox")]
+    Subscribe(#[source] async_nats::SubscribeError),
+    /// The ping could not be sent.
+    #[error("cannot send the discovery ping on `{subject}`")]
+    Publish {
+        /// The ping subject.
+        subject: String,
+        /// What async-nats said.
+        #[source]
+        source: async_nats::PublishError,
+    },
+}
+
+/// What went wrong with a discovery, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiscoverErrorKind {
+    /// The NATS connection failed.
+    Transport,
+}
+
+impl DiscoverErrorKind {
+    /// Whether discovering again may succeed: a transport failure may be transient.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Transport)
+    }
+}
+
+impl DiscoverError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> DiscoverErrorKind {
+        match self {
+            Self::Subscribe(_) | Self::Publish { .. } => DiscoverErrorKind::Transport,
+        }
+    }
 }
 
 /// What went wrong subscribing to events.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot subscribe to `{subject}`")]
+#[non_exhaustive]
 pub struct SubscribeError {
     /// The subject.
     pub subject: String,
     /// What async-nats said.
     #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync>,
+    pub source: async_nats::SubscribeError,
+}
+
+/// What went wrong subscribing to events, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscribeErrorKind {
+    /// The filter's subject is not one the server accepts.
+    InvalidSubject,
+    /// The NATS connection failed.
+    Transport,
+}
+
+impl SubscribeErrorKind {
+    /// Whether subscribing again may succeed.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Transport)
+    }
+}
+
+impl SubscribeError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> SubscribeErrorKind {
+        match self.source.kind() {
+            async_nats::SubscribeErrorKind::InvalidSubject => SubscribeErrorKind::InvalidSubject,
+            _ => SubscribeErrorKind::Transport,
+        }
+    }
 }

@@ -107,6 +107,27 @@ pub enum EventError {
     },
 }
 
+/// What went wrong reading an event, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventErrorKind {
+    /// The event is of a type this build does not read; skipping it is safe.
+    UnknownType,
+    /// The body could not be decoded.
+    Decode,
+}
+
+impl EventError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> EventErrorKind {
+        match self {
+            Self::UnknownType { .. } => EventErrorKind::UnknownType,
+            Self::Decode { .. } => EventErrorKind::Decode,
+        }
+    }
+}
+
 /// Status events as they arrive; ends when the subscription ends.
 #[derive(Debug)]
 pub struct EventStream {

@@ -19,9 +19,9 @@ mod events;
 pub mod trace;
 
 pub use apply::{Applied, WaitReport};
-pub use client::{Client, DEFAULT_TIMEOUT, Discover, LinkError};
+pub use client::{Client, DEFAULT_TIMEOUT, Discover, LinkError, LinkErrorKind};
 pub use error::{
-    ApplyError, ApplyErrorKind, DiscoverError, RequestError, RequestErrorKind, SubscribeError,
-    WaitError, WaitErrorKind,
+    ApplyError, ApplyErrorKind, DiscoverError, DiscoverErrorKind, RequestError, RequestErrorKind,
+    SubscribeError, SubscribeErrorKind, WaitError, WaitErrorKind,
 };
-pub use events::{EventError, EventStream, StatusEvent};
+pub use events::{EventError, EventErrorKind, EventStream, StatusEvent};
