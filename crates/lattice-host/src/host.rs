@@ -44,6 +44,38 @@ pub enum HostError {
     Subscribe(#[source] async_nats::SubscribeError),
 }
 
+/// Why a host could not start, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostErrorKind {
+    /// A control subject is not one the server accepts (an invalid lattice or host id for
+    /// this server).
+    InvalidSubject,
+    /// The NATS connection failed.
+    Transport,
+}
+
+impl HostErrorKind {
+    /// Whether starting again may succeed: a transport failure may be transient.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Transport)
+    }
+}
+
+impl HostError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> HostErrorKind {
+        match self {
+            Self::Subscribe(e) => match e.kind() {
+                async_nats::SubscribeErrorKind::InvalidSubject => HostErrorKind::InvalidSubject,
+                _ => HostErrorKind::Transport,
+            },
+        }
+    }
+}
+
 impl Host {
     /// A host over `nats` configured by `config`, executing invocations with `runtime`. It
     /// fetches local files and OCI image layouts with the default fetcher (relative paths

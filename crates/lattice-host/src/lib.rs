@@ -39,13 +39,13 @@ pub use config::{
     V1LatticeWide,
 };
 pub use gate::{InvocationGate, InvokeError};
-pub use host::{Host, HostError, HostHandle};
+pub use host::{Host, HostError, HostErrorKind, HostHandle};
 pub use runtime::{
     AsyncPaths, ComponentInstance, ComponentRuntime, ECHO_FUNCTION, ECHO_INSTANCE,
     ExportedFunction, Invocation, RevisionEchoRuntime, RuntimeError, RuntimeErrorKind,
 };
 pub use secrets::{InvalidXKey, LinkSecrets, SecretError, SecretSource, StaticSecrets};
-pub use wrpc::{InvokeCallError, Invoker};
+pub use wrpc::{InvokeCallError, InvokeCallErrorKind, Invoker};
 /// The wRPC NATS transport the host serves invocations on, re-exported so runtimes build on
 /// the same version.
 pub use wrpc_transport_nats;

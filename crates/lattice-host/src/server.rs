@@ -29,7 +29,7 @@ pub(crate) async fn serve(
     let addressed = state.nats.subscribe(addressed).await?;
     let v1 = crate::v1::subscribe(&state).await?;
     if let Err(error) = crate::state::server_barrier(&state.nats).await {
-        tracing::warn!(%error, "cannot confirm the control subscriptions");
+        tracing::warn!(?error, "cannot confirm the control subscriptions");
     }
     let mut requests = futures::stream::select_all([ping, addressed].into_iter().chain(v1));
     Ok(tokio::spawn(async move {

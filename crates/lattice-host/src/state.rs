@@ -405,19 +405,34 @@ impl HostState {
 /// async-nats' `flush` only waits for the bytes to leave the socket. A message published to a
 /// fresh inbox and received back proves the server processed the earlier subscriptions too,
 /// since it handles one connection's protocol operations in order.
-pub(crate) async fn server_barrier(nats: &async_nats::Client) -> Result<(), String> {
+pub(crate) async fn server_barrier(nats: &async_nats::Client) -> Result<(), BarrierError> {
     use futures::StreamExt as _;
     let inbox = nats.new_inbox();
-    let mut probe = nats
-        .subscribe(inbox.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    nats.publish(inbox, bytes::Bytes::new())
-        .await
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(Duration::from_secs(10), probe.next()).await {
+    let mut probe = nats.subscribe(inbox.clone()).await?;
+    nats.publish(inbox, bytes::Bytes::new()).await?;
+    match tokio::time::timeout(BARRIER_TIMEOUT, probe.next()).await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err("the probe subscription ended".to_owned()),
-        Err(_) => Err("the server did not echo the probe within 10s".to_owned()),
+        Ok(None) => Err(BarrierError::Ended),
+        Err(_) => Err(BarrierError::TimedOut(BARRIER_TIMEOUT)),
     }
+}
+
+/// How long [`server_barrier`] waits for the echo.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why [`server_barrier`] could not confirm that the server caught up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BarrierError {
+    /// The probe inbox could not be subscribed.
+    #[error("cannot subscribe the probe inbox")]
+    Subscribe(#[from] async_nats::SubscribeError),
+    /// The probe could not be published.
+    #[error("cannot publish the probe")]
+    Publish(#[from] async_nats::PublishError),
+    /// The probe subscription ended (the connection closed).
+    #[error("the probe subscription ended")]
+    Ended,
+    /// The server did not echo the probe in time.
+    #[error("the server did not echo the probe within {0:?}")]
+    TimedOut(Duration),
 }

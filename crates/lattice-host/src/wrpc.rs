@@ -104,7 +104,7 @@ async fn serve_export(
         }
     };
     if let Err(error) = crate::state::server_barrier(&nats).await {
-        tracing::warn!(%error, %export, "cannot confirm the invocation subscription");
+        tracing::warn!(?error, %export, "cannot confirm the invocation subscription");
     }
     let _ = ready.send(());
     let mut invocations = std::pin::pin!(invocations);
@@ -135,15 +135,55 @@ async fn serve_export(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvokeCallError {
-    /// The wRPC transport failed (no host serves the component, connection lost, …).
-    #[error("wRPC transport: {0}")]
-    Transport(String),
+    /// The wRPC transport failed (no host serves the component, connection lost, a component
+    /// that trapped, …).
+    #[error("wRPC transport")]
+    Transport(
+        /// What wRPC said, its causes kept (wRPC reports `anyhow` errors, which have no
+        /// concrete type to name here).
+        #[source]
+        Box<dyn std::error::Error + Send + Sync>,
+    ),
     /// No answer within the timeout.
     #[error("no answer within {0:?}")]
     TimedOut(Duration),
-    /// The component (or the host) answered with an error.
+    /// The component (or the host) answered with an error: its `result::err` value, whole.
     #[error("component error: {0}")]
     Component(String),
+}
+
+/// What went wrong with an invocation, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvokeCallErrorKind {
+    /// See [`InvokeCallError::Transport`].
+    Transport,
+    /// See [`InvokeCallError::TimedOut`].
+    TimedOut,
+    /// See [`InvokeCallError::Component`].
+    Component,
+}
+
+impl InvokeCallErrorKind {
+    /// Whether the same call may succeed if made again: a timeout (a paused component
+    /// answers after its swap). A transport failure also covers a component that trapped,
+    /// and a component's error is its answer, so neither is.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::TimedOut)
+    }
+}
+
+impl InvokeCallError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> InvokeCallErrorKind {
+        match self {
+            Self::Transport(_) => InvokeCallErrorKind::Transport,
+            Self::TimedOut(_) => InvokeCallErrorKind::TimedOut,
+            Self::Component(_) => InvokeCallErrorKind::Component,
+        }
+    }
 }
 
 /// Calls a component's exports over wRPC, as a component or a provider in the lattice would.
@@ -167,7 +207,7 @@ impl Invoker {
         let wrpc =
             wrpc_transport_nats::Client::new(nats, prefix(lattice, component.as_str()), None)
                 .await
-                .map_err(|e| InvokeCallError::Transport(format!("{e:#}")))?;
+                .map_err(|e| InvokeCallError::Transport(e.into()))?;
         Ok(Self {
             wrpc,
             timeout: Duration::from_secs(5),
@@ -208,7 +248,7 @@ impl Invoker {
             .invoke_values_blocking::<_, P, R>(None, instance, function, params, NO_PATHS);
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(InvokeCallError::TimedOut(self.timeout)),
-            Ok(Err(e)) => Err(InvokeCallError::Transport(format!("{e:#}"))),
+            Ok(Err(e)) => Err(InvokeCallError::Transport(e.into())),
             Ok(Ok(results)) => Ok(results),
         }
     }
