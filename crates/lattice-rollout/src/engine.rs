@@ -54,20 +54,108 @@ pub enum RolloutError {
     #[error(transparent)]
     Spec(#[from] lattice_spec::SpecErrors),
     /// Host discovery failed.
-    #[error("cannot discover hosts: {0}")]
-    Discover(String),
-    /// There is no rollout to continue, or no revision to undo to.
-    #[error("{0}")]
-    Nothing(String),
+    #[error("cannot discover hosts")]
+    Discover(#[source] lattice_client::DiscoverError),
+    /// There is no rollout of the application to continue.
+    #[error("no rollout of `{app}` is in progress")]
+    NoRollout {
+        /// The application.
+        app: AppName,
+    },
+    /// There is no stable revision before the current one to undo to.
+    #[error("`{app}` has no revision before {current:?} to undo to")]
+    NoEarlierRevision {
+        /// The application.
+        app: AppName,
+        /// The current stable revision, if any.
+        current: Option<Revision>,
+    },
+    /// The revision to undo to is not in the stored history (it may have left the bounded
+    /// history).
+    #[error("revision {revision} of `{app}` is not in the stored history")]
+    NotStored {
+        /// The application.
+        app: AppName,
+        /// The revision.
+        revision: Revision,
+    },
     /// Pre-flight refused a component before any host was touched.
-    #[error("pre-flight refused `{component}`: {message}")]
+    #[error("pre-flight refused `{component}`")]
     Preflight {
         /// The component.
         component: lattice_spec::ComponentId,
-        /// Why (the artifact cannot be fetched, is not a component, or imports an interface
-        /// none of its links provides).
-        message: String,
+        /// Why: the artifact cannot be fetched or does not match its pin, is not a component,
+        /// or imports an interface none of its links provides.
+        #[source]
+        source: PreflightError,
     },
+}
+
+/// Why pre-flight refused an artifact.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PreflightError {
+    /// The artifact could not be fetched, or does not match its digest pin.
+    #[error(transparent)]
+    Fetch(#[from] lattice_artifact::FetchError),
+    /// The artifact is not a valid component, or imports an interface no link provides.
+    #[error(transparent)]
+    Validation(#[from] lattice_artifact::ValidationError),
+}
+
+/// What went wrong starting or continuing a rollout, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RolloutErrorKind {
+    /// The store failed; see [`StoreErrorKind`](crate::StoreErrorKind).
+    Store(crate::StoreErrorKind),
+    /// No plan could be made: no host matches, or a guardrail refused the change.
+    Plan,
+    /// A spec is invalid.
+    Spec,
+    /// Host discovery failed; see [`DiscoverErrorKind`](lattice_client::DiscoverErrorKind).
+    Discover(lattice_client::DiscoverErrorKind),
+    /// There is nothing to continue or undo to.
+    Nothing,
+    /// Pre-flight refused an artifact.
+    Preflight,
+}
+
+impl RolloutErrorKind {
+    /// Whether the same call may succeed if made again (a store timeout, a lost race, a
+    /// discovery that could not be sent).
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        match self {
+            Self::Store(kind) => kind.is_retryable(),
+            Self::Discover(kind) => kind.is_retryable(),
+            Self::Plan | Self::Spec | Self::Nothing | Self::Preflight => false,
+        }
+    }
+}
+
+impl RolloutError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> RolloutErrorKind {
+        match self {
+            Self::Store(e) => RolloutErrorKind::Store(e.kind()),
+            Self::Plan(_) => RolloutErrorKind::Plan,
+            Self::Spec(_) => RolloutErrorKind::Spec,
+            Self::Discover(e) => RolloutErrorKind::Discover(e.kind()),
+            Self::NoRollout { .. } | Self::NoEarlierRevision { .. } | Self::NotStored { .. } => {
+                RolloutErrorKind::Nothing
+            }
+            Self::Preflight { .. } => RolloutErrorKind::Preflight,
+        }
+    }
+
+    /// Whether the same call may succeed if made again; see
+    /// [`RolloutErrorKind::is_retryable`].
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
 }
 
 /// Runs rollouts of applications in one lattice.
@@ -126,9 +214,9 @@ impl Scheduler {
         };
         for placement in &revision.components {
             let spec = &placement.spec;
-            let refuse = |message: String| RolloutError::Preflight {
+            let refuse = |source: PreflightError| RolloutError::Preflight {
                 component: spec.id().clone(),
-                message,
+                source,
             };
             let bytes = match fetcher.fetch(spec.artifact()).await {
                 Ok(bytes) => bytes,
@@ -146,14 +234,14 @@ impl Scheduler {
                     tracing::info!(component = %spec.id(), error = %e, "pre-flight cannot fetch this artifact; the hosts will check it");
                     continue;
                 }
-                Err(e) => return Err(refuse(e.to_string())),
+                Err(e) => return Err(refuse(e.into())),
             };
             if let Some(pin) = spec.digest_pin() {
-                verify_pin(&bytes, pin).map_err(|e| refuse(e.to_string()))?;
+                verify_pin(&bytes, pin).map_err(|e| refuse(e.into()))?;
             }
             validator
                 .validate(&bytes, spec)
-                .map_err(|e| refuse(e.to_string()))?;
+                .map_err(|e| refuse(e.into()))?;
         }
         Ok(())
     }
@@ -205,7 +293,7 @@ impl Scheduler {
             .client
             .discover_hosts(self.discover)
             .await
-            .map_err(|e| RolloutError::Discover(e.to_string()))?;
+            .map_err(RolloutError::Discover)?;
         Ok(summaries
             .into_iter()
             .map(|s| (s.host_id, s.labels))
@@ -291,8 +379,9 @@ impl Scheduler {
     ///
     /// # Errors
     ///
-    /// [`RolloutError::Nothing`] when there is no such revision (it may have left the bounded
-    /// history), or any error of [`Scheduler::rollout`].
+    /// [`RolloutError::NoEarlierRevision`] when no stable revision precedes the current one,
+    /// [`RolloutError::NotStored`] when the revision is not stored (it may have left the
+    /// bounded history), or any error of [`Scheduler::rollout`].
     pub async fn undo(
         &self,
         app: &AppName,
@@ -310,18 +399,20 @@ impl Scheduler {
                     .into_iter()
                     .rev()
                     .find(|r| Some(*r) < current)
-                    .ok_or_else(|| {
-                        RolloutError::Nothing(format!(
-                            "`{app}` has no revision before {current:?} to undo to"
-                        ))
+                    .ok_or_else(|| RolloutError::NoEarlierRevision {
+                        app: app.clone(),
+                        current,
                     })?
             }
         };
-        let revision = self.store.revision(app, to).await?.ok_or_else(|| {
-            RolloutError::Nothing(format!(
-                "revision {to} of `{app}` is not in the stored history"
-            ))
-        })?;
+        let revision =
+            self.store
+                .revision(app, to)
+                .await?
+                .ok_or_else(|| RolloutError::NotStored {
+                    app: app.clone(),
+                    revision: to,
+                })?;
         self.rollout(app, revision.components, strategy, options)
             .await
     }
@@ -331,13 +422,11 @@ impl Scheduler {
     ///
     /// # Errors
     ///
-    /// [`RolloutError::Nothing`] when no rollout of `app` is in progress.
+    /// [`RolloutError::NoRollout`] when no rollout of `app` is in progress.
     pub async fn recover(&self, app: &AppName) -> Result<RolloutRecord, RolloutError> {
         match self.store.rollout(app).await? {
             Some((record, _)) if !record.is_finished() => Ok(self.drive(record).await?),
-            _ => Err(RolloutError::Nothing(format!(
-                "no rollout of `{app}` is in progress"
-            ))),
+            _ => Err(RolloutError::NoRollout { app: app.clone() }),
         }
     }
 
@@ -346,11 +435,9 @@ impl Scheduler {
             .store
             .revision(&record.app, record.plan.to)
             .await?
-            .ok_or_else(|| {
-                StoreError::JetStream(format!(
-                    "revision {} of `{}` is not stored",
-                    record.plan.to, record.app
-                ))
+            .ok_or_else(|| StoreError::MissingRevision {
+                app: record.app.clone(),
+                revision: record.plan.to,
             })?;
         if record.state == RolloutState::RollingBack {
             return self.roll_back(record).await;
@@ -572,9 +659,14 @@ impl Scheduler {
             (Some(_), Some(revision)) => self.store.revision(&app, revision).await?,
             (Some(stable), None) => {
                 let revision = self.store.next_revision(&app).await?;
-                let restored = stable
-                    .restored_as(revision)
-                    .map_err(|e| StoreError::JetStream(e.to_string()))?;
+                let restored =
+                    stable
+                        .restored_as(revision)
+                        .map_err(|source| StoreError::Invalid {
+                            app: app.clone(),
+                            revision: stable.revision,
+                            source,
+                        })?;
                 self.store.put_revision(&restored).await?;
                 record.rollback_revision = Some(revision);
                 self.save(&record).await?;

@@ -24,9 +24,12 @@ pub mod plan;
 pub mod record;
 pub mod store;
 
-pub use engine::{NoReconcilers, Reconcilers, RolloutError, Scheduler, elapsed, event_subject};
+pub use engine::{
+    NoReconcilers, PreflightError, Reconcilers, RolloutError, RolloutErrorKind, Scheduler, elapsed,
+    event_subject,
+};
 pub use manifest::{Manifest, ManifestComponent};
 pub use model::{AppName, AppRevision, HostSelector, Placement};
 pub use plan::{OnFailure, RolloutOptions, Strategy};
 pub use record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
-pub use store::{RolloutStore, StoreError};
+pub use store::{KvError, RolloutStore, StoreError, StoreErrorKind};

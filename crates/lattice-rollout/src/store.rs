@@ -12,6 +12,7 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use lattice_spec::{LatticeName, Revision};
+use lattice_status::RolloutState;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Why the store failed.
@@ -28,17 +29,58 @@ pub enum StoreError {
         /// The revision being rolled out.
         revision: Revision,
         /// Its state.
-        state: String,
+        state: RolloutState,
     },
-    /// Someone else wrote the record since it was read.
-    #[error("the rollout record of `{app}` changed under us")]
+    /// Someone else wrote the entry between our read and our write: the compare-and-swap was
+    /// lost (JetStream answered `wrong last revision` or `already exists`).
+    #[error("`{key}` of `{app}` was written by another scheduler first")]
     Changed {
         /// The application.
         app: AppName,
+        /// The key.
+        key: String,
+        /// What JetStream answered.
+        #[source]
+        source: KvError,
     },
-    /// JetStream failed.
-    #[error("jetstream key-value: {0}")]
-    JetStream(String),
+    /// A JetStream key-value operation failed: a timeout, JetStream unavailable, the
+    /// connection lost. Whether the write happened is unknown after a timeout.
+    #[error("jetstream key-value: cannot {operation} `{key}`")]
+    JetStream {
+        /// What was attempted, e.g. `read` or `create`.
+        operation: &'static str,
+        /// The key (or the bucket, for opening it).
+        key: String,
+        /// What async-nats said.
+        #[source]
+        source: KvError,
+    },
+    /// The watch of the operator's commands ended (the connection closed).
+    #[error("the watch of `{key}` ended")]
+    WatchEnded {
+        /// The key.
+        key: String,
+    },
+    /// A revision the rollout record names is not in the stored history.
+    #[error("revision {revision} of `{app}` is not stored")]
+    MissingRevision {
+        /// The application.
+        app: AppName,
+        /// The revision.
+        revision: Revision,
+    },
+    /// A stored revision no longer validates (written by an older scheduler with other
+    /// rules).
+    #[error("stored revision {revision} of `{app}` is not valid")]
+    Invalid {
+        /// The application.
+        app: AppName,
+        /// The revision.
+        revision: Revision,
+        /// Every problem.
+        #[source]
+        source: lattice_spec::SpecErrors,
+    },
     /// A stored value could not be decoded.
     #[error("stored `{key}` cannot be decoded")]
     Decode {
@@ -50,8 +92,147 @@ pub enum StoreError {
     },
 }
 
-fn js<E: std::fmt::Display>(e: E) -> StoreError {
-    StoreError::JetStream(e.to_string())
+/// What went wrong in the store, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// Another rollout of the application is in progress ([`StoreError::Conflict`]).
+    Conflict,
+    /// A compare-and-swap was lost to another writer ([`StoreError::Changed`]).
+    Changed,
+    /// JetStream did not answer in time; the operation may or may not have happened.
+    TimedOut,
+    /// JetStream failed otherwise (not enabled, no permission, connection lost), or a watch
+    /// ended.
+    JetStream,
+    /// A stored revision is missing.
+    Missing,
+    /// A stored value could not be decoded, or no longer validates.
+    Decode,
+}
+
+impl StoreErrorKind {
+    /// Whether the same operation may succeed if tried again: after a timeout, or after a
+    /// lost compare-and-swap (the retry reads what the other writer wrote).
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::TimedOut | Self::Changed)
+    }
+}
+
+impl StoreError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> StoreErrorKind {
+        match self {
+            Self::Conflict { .. } => StoreErrorKind::Conflict,
+            Self::Changed { .. } => StoreErrorKind::Changed,
+            Self::JetStream { source, .. } if source.is_timeout() => StoreErrorKind::TimedOut,
+            Self::JetStream { .. } | Self::WatchEnded { .. } => StoreErrorKind::JetStream,
+            Self::MissingRevision { .. } => StoreErrorKind::Missing,
+            Self::Decode { .. } | Self::Invalid { .. } => StoreErrorKind::Decode,
+        }
+    }
+
+    /// Whether the same operation may succeed if tried again; see
+    /// [`StoreErrorKind::is_retryable`].
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
+}
+
+/// The async-nats error of a failed key-value operation, whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KvError {
+    /// Looking the bucket up failed.
+    #[error(transparent)]
+    Bucket(#[from] jetstream::context::KeyValueError),
+    /// Creating the bucket failed.
+    #[error(transparent)]
+    CreateBucket(#[from] jetstream::context::CreateKeyValueError),
+    /// Reading an entry failed.
+    #[error(transparent)]
+    Entry(#[from] kv::EntryError),
+    /// Creating an entry failed.
+    #[error(transparent)]
+    Create(#[from] kv::CreateError),
+    /// Updating (or purging) an entry failed.
+    #[error(transparent)]
+    Update(#[from] kv::UpdateError),
+    /// Writing an entry failed.
+    #[error(transparent)]
+    Put(#[from] kv::PutError),
+    /// Starting a watch, a history or a key listing failed.
+    #[error(transparent)]
+    Watch(#[from] kv::WatchError),
+    /// A watch, a history or a key listing failed on the way.
+    #[error(transparent)]
+    Watcher(#[from] kv::WatcherError),
+}
+
+impl KvError {
+    /// Whether JetStream did not answer in time (anywhere in the async-nats error chain: a
+    /// `create` reports a timed-out update as `Publish`, a `put` a timed-out publish as `Ack`).
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        let error: &(dyn std::error::Error + 'static) = match self {
+            Self::Bucket(e) => e,
+            Self::CreateBucket(e) => e,
+            Self::Entry(e) => e,
+            Self::Create(e) => e,
+            Self::Update(e) => e,
+            Self::Put(e) => e,
+            Self::Watch(e) => e,
+            Self::Watcher(e) => e,
+        };
+        std::iter::successors(Some(error), |e| e.source()).any(timed_out)
+    }
+
+    /// Whether this is a lost compare-and-swap: `wrong last revision` on an update,
+    /// `already exists` on a create.
+    fn is_lost_swap(&self) -> bool {
+        match self {
+            Self::Create(e) => e.kind() == kv::CreateErrorKind::AlreadyExists,
+            Self::Update(e) => e.kind() == kv::UpdateErrorKind::WrongLastRevision,
+            _ => false,
+        }
+    }
+}
+
+/// Whether `error` itself is an async-nats timeout.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    use jetstream::context::{
+        CreateKeyValueErrorKind, PublishError, PublishErrorKind, RequestError as JsRequestError,
+        RequestErrorKind as JsRequestErrorKind,
+    };
+    if let Some(e) = error.downcast_ref::<kv::EntryError>() {
+        e.kind() == kv::EntryErrorKind::TimedOut
+    } else if let Some(e) = error.downcast_ref::<kv::UpdateError>() {
+        e.kind() == kv::UpdateErrorKind::TimedOut
+    } else if let Some(e) = error.downcast_ref::<kv::WatchError>() {
+        e.kind() == kv::WatchErrorKind::TimedOut
+    } else if let Some(e) = error.downcast_ref::<jetstream::context::CreateKeyValueError>() {
+        e.kind() == CreateKeyValueErrorKind::TimedOut
+    } else if let Some(e) = error.downcast_ref::<PublishError>() {
+        e.kind() == PublishErrorKind::TimedOut
+    } else if let Some(e) = error.downcast_ref::<JsRequestError>() {
+        e.kind() == JsRequestErrorKind::TimedOut
+    } else if let Some(e) = error.downcast_ref::<async_nats::RequestError>() {
+        e.kind() == async_nats::RequestErrorKind::TimedOut
+    } else {
+        false
+    }
+}
+
+/// A JetStream failure of `operation` on `key`.
+fn failed<E: Into<KvError>>(operation: &'static str, key: &str) -> impl FnOnce(E) -> StoreError {
+    move |source| StoreError::JetStream {
+        operation,
+        key: key.to_owned(),
+        source: source.into(),
+    }
 }
 
 /// The scheduler's bucket.
@@ -72,25 +253,42 @@ impl RolloutStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::JetStream`] when the bucket cannot be created or opened.
+    /// [`StoreError::JetStream`] when the bucket cannot be looked up, or is missing and cannot
+    /// be created.
     pub async fn open(
         nats: async_nats::Client,
         lattice: &LatticeName,
         history: usize,
     ) -> Result<Self, StoreError> {
-        let context = jetstream::new(nats);
+        Self::open_with(jetstream::new(nats), lattice, history).await
+    }
+
+    /// As [`RolloutStore::open`], through the caller's JetStream `context` (its domain or API
+    /// prefix, and its request timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`RolloutStore::open`].
+    pub async fn open_with(
+        context: jetstream::Context,
+        lattice: &LatticeName,
+        history: usize,
+    ) -> Result<Self, StoreError> {
         let bucket = format!("LATTICE_ROLLOUTS_{lattice}");
         let kv = match context.get_key_value(&bucket).await {
             Ok(kv) => kv,
-            Err(_) => context
+            // Only a bucket JetStream says is missing is created: a lookup that timed out or
+            // was refused is reported, not papered over by a create.
+            Err(e) if bucket_not_found(&e) => context
                 .create_key_value(kv::Config {
-                    bucket,
+                    bucket: bucket.clone(),
                     history: 5,
                     description: "lattice rollouts: owned by the scheduler".into(),
                     ..Default::default()
                 })
                 .await
-                .map_err(js)?,
+                .map_err(failed("create the bucket", &bucket))?,
+            Err(e) => return Err(failed("look up the bucket", &bucket)(e)),
         };
         Ok(Self {
             kv,
@@ -103,7 +301,12 @@ impl RolloutStore {
     }
 
     async fn read<T: DeserializeOwned>(&self, key: String) -> Result<Option<(T, u64)>, StoreError> {
-        let Some(entry) = self.kv.entry(key.clone()).await.map_err(js)? else {
+        let Some(entry) = self
+            .kv
+            .entry(key.clone())
+            .await
+            .map_err(failed("read", &key))?
+        else {
             return Ok(None);
         };
         if entry.value.is_empty() {
@@ -122,16 +325,16 @@ impl RolloutStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::JetStream`], or a conflict if that revision already exists.
+    /// [`StoreError::JetStream`], or [`StoreError::Changed`] if that revision already exists.
     pub async fn put_revision(&self, revision: &AppRevision) -> Result<(), StoreError> {
         let key = Self::key(
             &revision.app,
             &format!("revisions.{:020}", revision.revision.0),
         );
         self.kv
-            .create(key, Self::encode(revision))
+            .create(&key, Self::encode(revision))
             .await
-            .map_err(js)?;
+            .map_err(|e| Self::swap_failed(&revision.app, &key, "create", e.into()))?;
         self.prune(&revision.app).await
     }
 
@@ -162,10 +365,10 @@ impl RolloutStore {
             .kv
             .keys()
             .await
-            .map_err(js)?
+            .map_err(failed("list the keys", &prefix))?
             .try_collect()
             .await
-            .map_err(js)?;
+            .map_err(failed("list the keys", &prefix))?;
         let mut revisions: Vec<Revision> = keys
             .iter()
             .filter_map(|k| k.strip_prefix(&prefix)?.parse::<u64>().ok().map(Revision))
@@ -196,10 +399,8 @@ impl RolloutStore {
             .take(excess)
             .filter(|r| !keep.contains(&Some(*r)))
         {
-            self.kv
-                .purge(Self::key(app, &format!("revisions.{:020}", old.0)))
-                .await
-                .map_err(js)?;
+            let key = Self::key(app, &format!("revisions.{:020}", old.0));
+            self.kv.purge(&key).await.map_err(failed("purge", &key))?;
         }
         Ok(())
     }
@@ -235,13 +436,14 @@ impl RolloutStore {
     /// [`StoreError`] on a JetStream or decode failure.
     pub async fn stable_history(&self, app: &AppName) -> Result<Vec<Revision>, StoreError> {
         let key = Self::key(app, "stable");
-        let mut history = match self.kv.history(&key).await {
-            Ok(history) => history,
-            Err(_) => return Ok(Vec::new()),
-        };
+        let mut history = self
+            .kv
+            .history(&key)
+            .await
+            .map_err(failed("read the history of", &key))?;
         let mut revisions = Vec::new();
         while let Some(entry) = history.next().await {
-            let entry = entry.map_err(js)?;
+            let entry = entry.map_err(failed("read the history of", &key))?;
             if let Ok(pointer) = serde_json::from_slice::<Pointer>(&entry.value) {
                 revisions.push(pointer.revision);
             }
@@ -269,9 +471,9 @@ impl RolloutStore {
 
     async fn put<T: Serialize>(&self, key: String, value: &T) -> Result<(), StoreError> {
         self.kv
-            .put(key, Self::encode(value))
+            .put(&key, Self::encode(value))
             .await
-            .map_err(js)
+            .map_err(failed("write", &key))
             .map(drop)
     }
 
@@ -289,45 +491,38 @@ impl RolloutStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Conflict`] when a rollout is in progress (or another scheduler won the
-    /// race), or a JetStream failure.
+    /// [`StoreError::Conflict`] when a rollout is in progress, [`StoreError::Changed`] when
+    /// another scheduler wrote the record between our read and our write (it won the race),
+    /// or [`StoreError::JetStream`] (a timeout among them: the record may or may not have
+    /// been written).
     pub async fn begin(&self, record: &RolloutRecord) -> Result<u64, StoreError> {
-        let key = Self::key(&record.app, "rollout");
-        let conflict = |current: &RolloutRecord| StoreError::Conflict {
-            app: current.app.clone(),
-            revision: current.plan.to,
-            state: current.state.to_string(),
-        };
-        match self.rollout(&record.app).await? {
-            Some((current, _)) if !current.is_finished() => Err(conflict(&current)),
+        let app = &record.app;
+        let key = Self::key(app, "rollout");
+        match self.rollout(app).await? {
+            Some((current, _)) if !current.is_finished() => {
+                return Err(StoreError::Conflict {
+                    app: current.app.clone(),
+                    revision: current.plan.to,
+                    state: current.state,
+                });
+            }
             Some((_, revision)) => self
                 .kv
                 .update(&key, Self::encode(record), revision)
                 .await
-                .map_err(|_| StoreError::Changed {
-                    app: record.app.clone(),
-                }),
+                .map_err(|e| Self::swap_failed(app, &key, "update", e.into()))?,
             None => self
                 .kv
                 .create(&key, Self::encode(record))
                 .await
-                .map_err(|_| StoreError::Changed {
-                    app: record.app.clone(),
-                }),
-        }
-        .map_err(|e| match e {
-            StoreError::Changed { .. } => StoreError::Conflict {
-                app: record.app.clone(),
-                revision: record.plan.to,
-                state: "starting".into(),
-            },
-            other => other,
-        })?;
+                .map_err(|e| Self::swap_failed(app, &key, "create", e.into()))?,
+        };
         // Clear stale control commands of an earlier rollout.
+        let control = Self::key(app, "control");
         self.kv
-            .purge(Self::key(&record.app, "control"))
+            .purge(&control)
             .await
-            .map_err(js)?;
+            .map_err(failed("purge", &control))?;
         Ok(self.rollout(&record.app).await?.map_or(0, |(_, r)| r))
     }
 
@@ -369,9 +564,13 @@ impl RolloutStore {
         after: u64,
     ) -> Result<(Control, u64), StoreError> {
         let key = Self::key(app, "control");
-        let mut watch = self.kv.watch_with_history(&key).await.map_err(js)?;
+        let mut watch = self
+            .kv
+            .watch_with_history(&key)
+            .await
+            .map_err(failed("watch", &key))?;
         while let Some(entry) = watch.next().await {
-            let entry = entry.map_err(js)?;
+            let entry = entry.map_err(failed("watch", &key))?;
             if entry.revision > after && !entry.value.is_empty() {
                 let control =
                     serde_json::from_slice(&entry.value).map_err(|source| StoreError::Decode {
@@ -381,6 +580,37 @@ impl RolloutStore {
                 return Ok((control, entry.revision));
             }
         }
-        Err(StoreError::JetStream("the control watch ended".into()))
+        Err(StoreError::WatchEnded { key })
     }
+
+    /// A compare-and-swap write (`operation`) of `key` that failed: lost to another writer, or
+    /// a JetStream failure.
+    fn swap_failed(
+        app: &AppName,
+        key: &str,
+        operation: &'static str,
+        source: KvError,
+    ) -> StoreError {
+        if source.is_lost_swap() {
+            StoreError::Changed {
+                app: app.clone(),
+                key: key.to_owned(),
+                source,
+            }
+        } else {
+            failed(operation, key)(source)
+        }
+    }
+}
+
+/// Whether a bucket lookup failed because JetStream says the bucket does not exist.
+fn bucket_not_found(error: &jetstream::context::KeyValueError) -> bool {
+    use jetstream::context::{GetStreamError, GetStreamErrorKind};
+    error.kind() == jetstream::context::KeyValueErrorKind::GetBucket
+        && std::error::Error::source(error)
+            .and_then(|source| source.downcast_ref::<GetStreamError>())
+            .is_some_and(|e| {
+                matches!(e.kind(), GetStreamErrorKind::JetStream(e)
+                    if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+            })
 }

@@ -743,9 +743,10 @@ async fn preflight_refuses_a_component_whose_imports_no_link_covers() {
         options(),
     ))
     .await;
-    let Err(RolloutError::Preflight { component, message }) = refused else {
+    let Err(RolloutError::Preflight { component, source }) = refused else {
         panic!("{refused:?}")
     };
+    let message = source.to_string();
     assert_eq!(component, "shop");
     assert!(message.contains("wasi:http/outgoing-handler"), "{message}");
     assert!(
