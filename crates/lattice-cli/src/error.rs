@@ -1,12 +1,20 @@
 //! The one error type of the CLI, its exit code, and how it is printed: `error: …`, the
 //! causes, and a `hint: …` line saying what to do next (see `hints`).
+//!
+//! Every error has a [`Failure`] kind — the libraries' own `Copy` kinds where a library error
+//! is the cause — and [`exit_code`] chooses the exit code from it in one `match`.
 
 use crate::{
     hints,
     nats_auth::{AuthError, AuthUsed},
 };
-use lattice_client::{ApplyError, RequestError, RequestErrorKind, WaitError};
+use lattice_client::{
+    ApplyError, ApplyErrorKind, DiscoverErrorKind, RequestError, RequestErrorKind, WaitError,
+    WaitErrorKind,
+};
 use lattice_ctl::Rejection;
+use lattice_host::InvokeCallErrorKind;
+use lattice_rollout::{RolloutErrorKind, StoreErrorKind};
 use lattice_spec::{ComponentId, HostId, LatticeName};
 use std::{error::Error as _, path::PathBuf, time::Duration};
 
@@ -16,6 +24,65 @@ pub(crate) const EXIT_FAILED: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code: NATS or the hosts cannot be reached.
 pub(crate) const EXIT_UNREACHABLE: u8 = 3;
+
+/// What went wrong, as the one value the exit code is chosen from (see [`exit_code`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Failure {
+    /// Invalid input: options, a spec or manifest document, a function's arguments.
+    Usage,
+    /// The operation ran and did not succeed: nothing to do, a rollout that rolled back.
+    Failed,
+    /// The NATS connection failed (a subscription could not be made).
+    Nats,
+    /// The NATS connection could not be made.
+    Connect(async_nats::ConnectErrorKind),
+    /// No host answered the discovery ping.
+    NoHosts,
+    /// A request to a host failed.
+    Request(RequestErrorKind),
+    /// An apply failed.
+    Apply(ApplyErrorKind),
+    /// An apply-and-wait did not end with the revision running.
+    Wait(WaitErrorKind),
+    /// The discovery ping could not be sent.
+    Discover(DiscoverErrorKind),
+    /// A rollout could not start or continue.
+    Rollout(RolloutErrorKind),
+    /// The scheduler's store failed.
+    Store(StoreErrorKind),
+    /// An invocation failed.
+    Invoke(InvokeCallErrorKind),
+}
+
+/// The process exit code of a failure: the documented classes (`lattice --help`).
+pub(crate) fn exit_code(failure: Failure) -> u8 {
+    match failure {
+        // A kind wrapping another's decides as the inner one.
+        Failure::Apply(ApplyErrorKind::Request(kind))
+        | Failure::Wait(WaitErrorKind::Follow(kind)) => exit_code(Failure::Request(kind)),
+        Failure::Wait(WaitErrorKind::Apply(kind)) => exit_code(Failure::Apply(kind)),
+        Failure::Rollout(RolloutErrorKind::Store(kind)) => exit_code(Failure::Store(kind)),
+        Failure::Rollout(RolloutErrorKind::Discover(kind)) => exit_code(Failure::Discover(kind)),
+        Failure::Usage
+        | Failure::Connect(async_nats::ConnectErrorKind::ServerParse)
+        | Failure::Rollout(
+            RolloutErrorKind::Plan | RolloutErrorKind::Spec | RolloutErrorKind::Preflight,
+        ) => EXIT_USAGE,
+        Failure::Nats
+        | Failure::Connect(_)
+        | Failure::NoHosts
+        | Failure::Discover(_)
+        | Failure::Request(
+            RequestErrorKind::TimedOut
+            | RequestErrorKind::NoResponders
+            | RequestErrorKind::Transport,
+        )
+        | Failure::Store(StoreErrorKind::TimedOut | StoreErrorKind::JetStream) => EXIT_UNREACHABLE,
+        // Rejections, failed revisions, a host's error reply, lost races, running rollouts,
+        // nothing to undo, a failed invocation, and what a newer library adds.
+        _ => EXIT_FAILED,
+    }
+}
 
 /// Where the CLI was talking to, for hints.
 #[derive(Debug, Clone)]
@@ -131,21 +198,33 @@ pub(crate) enum CliError {
         /// What to do.
         hint: String,
     },
-    /// A result could not be printed as JSON or YAML.
     /// A rollout command failed, or a rollout ended without succeeding.
     #[error("{message}")]
     Rollout {
+        /// What went wrong, as a sentence.
         message: String,
+        /// What to do.
         hint: String,
-        code: u8,
+        /// The kind, for the exit code.
+        failure: Failure,
+        /// The library's error, when one is the cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// `lattice invoke` failed: bad arguments, or the call failed.
     #[error("{message}")]
     Invoke {
+        /// What went wrong, as a sentence.
         message: String,
+        /// What to do.
         hint: String,
-        code: u8,
+        /// The kind, for the exit code.
+        failure: Failure,
+        /// The invoker's error, when one is the cause.
+        #[source]
+        source: Option<lattice_host::InvokeCallError>,
     },
+    /// A result could not be printed as JSON or YAML.
     #[error("cannot print the result: {message}")]
     Output {
         /// The serializer's message.
@@ -188,57 +267,45 @@ impl CliError {
         }
     }
 
-    /// The process exit code for this error.
-    pub(crate) fn exit_code(&self) -> u8 {
+    /// The kind of failure; for several hosts, that of the first host's error with the
+    /// highest exit code.
+    pub(crate) fn failure(&self) -> Failure {
         match self {
             Self::ReadSpec { .. }
             | Self::ParseSpec { .. }
             | Self::InvalidSpec { .. }
-            | Self::Auth(_) => EXIT_USAGE,
-            Self::Connect { source, .. } => match source.kind() {
-                async_nats::ConnectErrorKind::ServerParse => EXIT_USAGE,
-                _ => EXIT_UNREACHABLE,
-            },
-            Self::NoHosts { .. } | Self::Discover { .. } => EXIT_UNREACHABLE,
-            Self::Host { failure, .. } => failure.exit_code(),
+            | Self::Auth(_) => Failure::Usage,
+            Self::Connect { source, .. } => Failure::Connect(source.kind()),
+            Self::NoHosts { .. } => Failure::NoHosts,
+            Self::Discover { source, .. } => Failure::Discover(source.kind()),
+            Self::Host { failure, .. } => failure.failure(),
             Self::Several { errors, .. } => errors
                 .iter()
-                .map(Self::exit_code)
-                .max()
-                .unwrap_or(EXIT_FAILED),
-            Self::Rollout { code, .. } | Self::Invoke { code, .. } => *code,
+                .map(Self::failure)
+                .rev()
+                .max_by_key(|failure| exit_code(*failure))
+                .unwrap_or(Failure::Failed),
+            Self::Rollout { failure, .. } | Self::Invoke { failure, .. } => *failure,
             Self::WriteSchema { .. } | Self::LocalLattice { .. } | Self::Output { .. } => {
-                EXIT_FAILED
+                Failure::Failed
             }
         }
+    }
+
+    /// The process exit code for this error.
+    pub(crate) fn exit_code(&self) -> u8 {
+        exit_code(self.failure())
     }
 }
 
 impl HostFailure {
-    fn exit_code(&self) -> u8 {
+    fn failure(&self) -> Failure {
         match self {
-            Self::Request(e) => request_exit_code(e),
-            Self::Apply(e) => apply_exit_code(e),
-            Self::Wait(WaitError::Apply(e)) => apply_exit_code(e),
-            Self::Wait(WaitError::Follow { source, .. }) => request_exit_code(source),
-            Self::Wait(_) | Self::DeleteRejected { .. } => EXIT_FAILED,
+            Self::Request(e) => Failure::Request(e.kind()),
+            Self::Apply(e) => Failure::Apply(e.kind()),
+            Self::Wait(e) => Failure::Wait(e.kind()),
+            Self::DeleteRejected { .. } => Failure::Failed,
         }
-    }
-}
-
-fn request_exit_code(error: &RequestError) -> u8 {
-    match error.kind() {
-        RequestErrorKind::TimedOut
-        | RequestErrorKind::NoResponders
-        | RequestErrorKind::Transport => EXIT_UNREACHABLE,
-        _ => EXIT_FAILED,
-    }
-}
-
-fn apply_exit_code(error: &ApplyError) -> u8 {
-    match error {
-        ApplyError::Request(e) => request_exit_code(e),
-        _ => EXIT_FAILED,
     }
 }
 
@@ -275,6 +342,42 @@ mod tests {
         Endpoint {
             url: "nats://127.0.0.1:4222".into(),
             lattice: "default".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn library_kinds_choose_the_documented_exit_codes() {
+        let unreachable = [
+            Failure::Request(RequestErrorKind::TimedOut),
+            Failure::Apply(ApplyErrorKind::Request(RequestErrorKind::NoResponders)),
+            Failure::Wait(WaitErrorKind::Follow(RequestErrorKind::Transport)),
+            Failure::Rollout(RolloutErrorKind::Store(StoreErrorKind::TimedOut)),
+            Failure::Rollout(RolloutErrorKind::Discover(DiscoverErrorKind::Transport)),
+            Failure::Store(StoreErrorKind::JetStream),
+        ];
+        for failure in unreachable {
+            assert_eq!(exit_code(failure), EXIT_UNREACHABLE, "{failure:?}");
+        }
+        // A rollout already running, or another scheduler's win, is not an outage.
+        let failed = [
+            Failure::Rollout(RolloutErrorKind::Store(StoreErrorKind::Conflict)),
+            Failure::Store(StoreErrorKind::Changed),
+            Failure::Rollout(RolloutErrorKind::Nothing),
+            Failure::Apply(ApplyErrorKind::Rejected),
+            Failure::Wait(WaitErrorKind::Apply(ApplyErrorKind::Request(
+                RequestErrorKind::Host,
+            ))),
+            Failure::Wait(WaitErrorKind::Failed),
+            Failure::Invoke(InvokeCallErrorKind::Component),
+        ];
+        for failure in failed {
+            assert_eq!(exit_code(failure), EXIT_FAILED, "{failure:?}");
+        }
+        for failure in [
+            Failure::Rollout(RolloutErrorKind::Preflight),
+            Failure::Connect(async_nats::ConnectErrorKind::ServerParse),
+        ] {
+            assert_eq!(exit_code(failure), EXIT_USAGE, "{failure:?}");
         }
     }
 

@@ -1,7 +1,10 @@
 //! `lattice invoke`: calls an exported function of a component over wRPC, as another
 //! component would, and prints the answer.
 
-use crate::{cli::Globals, error::CliError};
+use crate::{
+    cli::Globals,
+    error::{CliError, Failure},
+};
 use clap::Args;
 use lattice_host::{InvokeCallError, Invoker};
 use lattice_spec::ComponentId;
@@ -33,7 +36,8 @@ fn invalid(message: String) -> CliError {
     CliError::Invoke {
         message,
         hint: "see `lattice invoke --help` for the shape of FUNCTION and ARGS".to_owned(),
-        code: crate::error::EXIT_USAGE,
+        failure: Failure::Usage,
+        source: None,
     }
 }
 
@@ -50,7 +54,7 @@ pub(crate) async fn run(globals: &Globals, args: InvokeArgs) -> Result<(), CliEr
     let nats = globals.connect("lattice-invoke").await?;
     let invoker = Invoker::new(nats, &globals.lattice, &args.component)
         .await
-        .map_err(|e| failed(&args, &e))?
+        .map_err(|e| failed(&args, e))?
         .with_timeout(globals.timeout.max(std::time::Duration::from_secs(5)));
     let answer = match params.as_slice() {
         [] => invoker.invoke::<_, (String,)>(instance, function, ()).await,
@@ -71,22 +75,20 @@ pub(crate) async fn run(globals: &Globals, args: InvokeArgs) -> Result<(), CliEr
             )));
         }
     }
-    .map_err(|e| failed(&args, &e))?;
+    .map_err(|e| failed(&args, e))?;
     println!("{}", answer.0);
     Ok(())
 }
 
-fn failed(args: &InvokeArgs, error: &InvokeCallError) -> CliError {
+fn failed(args: &InvokeArgs, error: InvokeCallError) -> CliError {
     CliError::Invoke {
-        message: format!(
-            "calling `{}` of `{}` failed: {error}",
-            args.function, args.component
-        ),
+        message: format!("calling `{}` of `{}` failed", args.function, args.component),
         hint: format!(
             "is `{}` running (`lattice get inventory`), does it export `{}`, and do its \
              parameters and result match ARGS (strings)?",
             args.component, args.function
         ),
-        code: crate::error::EXIT_FAILED,
+        failure: Failure::Invoke(error.kind()),
+        source: Some(error),
     }
 }

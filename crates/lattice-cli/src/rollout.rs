@@ -7,7 +7,7 @@
 
 use crate::{
     cli::Globals,
-    error::{CliError, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE},
+    error::{CliError, Failure},
     output::{OutputArgs, OutputFormat, Table, print_structured},
 };
 use clap::{Args, Subcommand};
@@ -82,21 +82,48 @@ pub(crate) struct UndoArgs {
     to_revision: Option<u64>,
 }
 
-fn failed(message: impl Into<String>, hint: impl Into<String>, code: u8) -> CliError {
+fn failed(message: impl Into<String>, hint: impl Into<String>, failure: Failure) -> CliError {
     CliError::Rollout {
         message: message.into(),
         hint: hint.into(),
-        code,
+        failure,
+        source: None,
     }
+}
+
+/// A failure caused by a library's `error`, kept as the source.
+fn caused_by(
+    message: impl Into<String>,
+    hint: impl Into<String>,
+    failure: Failure,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> CliError {
+    CliError::Rollout {
+        message: message.into(),
+        hint: hint.into(),
+        failure,
+        source: Some(Box::new(error)),
+    }
+}
+
+/// A store failure: the connection, or what the store says.
+fn store_failed(error: lattice_rollout::StoreError) -> CliError {
+    caused_by(
+        error.to_string(),
+        "check the NATS connection",
+        Failure::Store(error.kind()),
+        error,
+    )
 }
 
 async fn scheduler(globals: &Globals) -> Result<Scheduler, CliError> {
     let client = globals.client().await?;
     let store = RolloutStore::open(client.nats().clone(), &globals.lattice, HISTORY).await.map_err(|e| {
-        failed(
-            format!("cannot open the rollout bucket: {e}"),
+        caused_by(
+            "cannot open the rollout bucket",
             "the scheduler keeps its state in JetStream: run nats-server with JetStream on (-js)",
-            EXIT_UNREACHABLE,
+            Failure::Store(e.kind()),
+            e,
         )
     })?;
     Ok(Scheduler::new(client, store))
@@ -107,7 +134,7 @@ fn load_manifest(path: &Path) -> Result<Manifest, CliError> {
         failed(
             format!("cannot read `{}`: {e}", path.display()),
             "check the path",
-            EXIT_USAGE,
+            Failure::Usage,
         )
     })?;
     let is_json = path
@@ -122,7 +149,7 @@ fn load_manifest(path: &Path) -> Result<Manifest, CliError> {
         failed(
             format!("`{}` is not an application manifest: {e}", path.display()),
             "a manifest has `name`, `components` (each a `spec` and `hosts`), and optionally `strategy` and `options`",
-            EXIT_USAGE,
+            Failure::Usage,
         )
     })
 }
@@ -139,7 +166,7 @@ fn validated(
                 problems.join("\n  ")
             ),
             "fix every listed field and apply again; nothing was touched",
-            EXIT_USAGE,
+            Failure::Usage,
         )
     })
 }
@@ -156,17 +183,16 @@ pub(crate) async fn apply_manifest(globals: &Globals, path: &Path) -> Result<(),
         .await;
     progress.abort();
     let record = result.map_err(|e| {
-        let code = match &e {
-            lattice_rollout::RolloutError::Discover(_) => EXIT_UNREACHABLE,
-            lattice_rollout::RolloutError::Store(lattice_rollout::StoreError::Conflict {
-                ..
-            }) => EXIT_FAILED,
-            _ => EXIT_USAGE,
+        let hint = if e.is_retryable() {
+            "check the NATS connection and apply again; `lattice rollout status` shows whether it started"
+        } else {
+            "nothing was touched; see the message for what to change"
         };
-        failed(
-            format!("the rollout of `{app}` did not start: {e}"),
-            "nothing was touched; see the message for what to change",
-            code,
+        caused_by(
+            format!("the rollout of `{app}` did not start"),
+            hint,
+            Failure::Rollout(e.kind()),
+            e,
         )
     })?;
     print_record(&record);
@@ -181,10 +207,11 @@ async fn follow(globals: &Globals, app: &AppName) -> Result<tokio::task::JoinHan
         .subscribe(event_subject(&globals.lattice, app))
         .await
         .map_err(|e| {
-            failed(
-                format!("cannot follow the rollout: {e}"),
+            caused_by(
+                "cannot follow the rollout",
                 "check the NATS connection",
-                EXIT_UNREACHABLE,
+                Failure::Nats,
+                e,
             )
         })?;
     Ok(tokio::spawn(async move {
@@ -269,7 +296,7 @@ fn finished(record: &RolloutRecord) -> Result<(), CliError> {
                     "some hosts could not be rolled back: check `lattice get inventory` and `lattice rollout status`"
                 }
             },
-            EXIT_FAILED,
+            Failure::Failed,
         )),
     }
 }
@@ -285,10 +312,11 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
                 .plan(&app, components, &manifest.strategy, &manifest.options)
                 .await
                 .map_err(|e| {
-                    failed(
-                        format!("cannot plan the rollout of `{app}`: {e}"),
+                    caused_by(
+                        format!("cannot plan the rollout of `{app}`"),
                         "nothing was touched",
-                        EXIT_USAGE,
+                        Failure::Rollout(e.kind()),
+                        e,
                     )
                 })?;
             println!("{plan}");
@@ -309,10 +337,11 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
                 .await;
             progress.abort();
             let record = result.map_err(|e| {
-                failed(
-                    format!("cannot undo `{}`: {e}", args.app),
+                caused_by(
+                    format!("cannot undo `{}`", args.app),
                     "see `lattice rollout history`",
-                    EXIT_FAILED,
+                    Failure::Rollout(e.kind()),
+                    e,
                 )
             })?;
             print_record(&record);
@@ -323,8 +352,14 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
             let progress = follow(globals, &args.app).await?;
             let result = scheduler.recover(&args.app).await;
             progress.abort();
-            let record = result
-                .map_err(|e| failed(e.to_string(), "see `lattice rollout status`", EXIT_FAILED))?;
+            let record = result.map_err(|e| {
+                caused_by(
+                    e.to_string(),
+                    "see `lattice rollout status`",
+                    Failure::Rollout(e.kind()),
+                    e,
+                )
+            })?;
             print_record(&record);
             finished(&record)
         }
@@ -338,21 +373,22 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
 async fn control(globals: &Globals, args: AppArgs, control: Control) -> Result<(), CliError> {
     let scheduler = scheduler(globals).await?;
     let store = scheduler.store();
-    match store.rollout(&args.app).await {
-        Ok(Some((record, _))) if !record.is_finished() => {}
+    match store.rollout(&args.app).await.map_err(store_failed)? {
+        Some((record, _)) if !record.is_finished() => {}
         _ => {
             return Err(failed(
                 format!("no rollout of `{}` is in progress", args.app),
                 "see `lattice rollout status`",
-                EXIT_FAILED,
+                Failure::Failed,
             ));
         }
     }
     store.send_control(&args.app, control).await.map_err(|e| {
-        failed(
-            format!("cannot send {control:?}: {e}"),
+        caused_by(
+            format!("cannot send {control:?}"),
             "check the NATS connection",
-            EXIT_UNREACHABLE,
+            Failure::Store(e.kind()),
+            e,
         )
     })?;
     println!("sent {control:?} to the rollout of `{}`", args.app);
@@ -371,19 +407,16 @@ async fn status(globals: &Globals, args: StatusArgs) -> Result<(), CliError> {
             failed(
                 format!("`{}` has no rollout", args.app),
                 "start one with `lattice apply -f app.yaml`",
-                EXIT_FAILED,
+                Failure::Failed,
             )
         })
-    };
-    let store_error = |e: lattice_rollout::StoreError| {
-        failed(e.to_string(), "check the NATS connection", EXIT_UNREACHABLE)
     };
     let mut record = read(
         scheduler
             .store()
             .rollout(&args.app)
             .await
-            .map_err(store_error)?,
+            .map_err(store_failed)?,
     )?;
     if args.watch {
         let mut events = globals
@@ -392,7 +425,14 @@ async fn status(globals: &Globals, args: StatusArgs) -> Result<(), CliError> {
             .nats()
             .subscribe(event_subject(&globals.lattice, &args.app))
             .await
-            .map_err(|e| failed(e.to_string(), "check the NATS connection", EXIT_UNREACHABLE))?;
+            .map_err(|e| {
+                caused_by(
+                    "cannot follow the rollout",
+                    "check the NATS connection",
+                    Failure::Nats,
+                    e,
+                )
+            })?;
         // Re-read after subscribing, so an update between the first read and the
         // subscription is not missed.
         record = read(
@@ -400,7 +440,7 @@ async fn status(globals: &Globals, args: StatusArgs) -> Result<(), CliError> {
                 .store()
                 .rollout(&args.app)
                 .await
-                .map_err(store_error)?,
+                .map_err(store_failed)?,
         )?;
         while !record.state.is_terminal() {
             match events.next().await {
@@ -430,16 +470,17 @@ async fn status(globals: &Globals, args: StatusArgs) -> Result<(), CliError> {
 async fn history(globals: &Globals, args: AppArgs) -> Result<(), CliError> {
     let scheduler = scheduler(globals).await?;
     let store = scheduler.store();
-    let error = |e: lattice_rollout::StoreError| {
-        failed(e.to_string(), "check the NATS connection", EXIT_UNREACHABLE)
-    };
     let (desired, stable) = (
-        store.desired(&args.app).await.map_err(error)?,
-        store.stable(&args.app).await.map_err(error)?,
+        store.desired(&args.app).await.map_err(store_failed)?,
+        store.stable(&args.app).await.map_err(store_failed)?,
     );
     let mut revisions = Vec::new();
-    for revision in store.revisions(&args.app).await.map_err(error)? {
-        if let Some(stored) = store.revision(&args.app, revision).await.map_err(error)? {
+    for revision in store.revisions(&args.app).await.map_err(store_failed)? {
+        if let Some(stored) = store
+            .revision(&args.app, revision)
+            .await
+            .map_err(store_failed)?
+        {
             revisions.push(stored);
         }
     }
@@ -447,7 +488,7 @@ async fn history(globals: &Globals, args: AppArgs) -> Result<(), CliError> {
         return Err(failed(
             format!("`{}` has no stored revision", args.app),
             "start one with `lattice apply -f app.yaml`",
-            EXIT_FAILED,
+            Failure::Failed,
         ));
     }
     if args.output.format != OutputFormat::Table {
