@@ -73,7 +73,7 @@ async fn patient_host(lattice: &Lattice) -> HostHandle {
 
 /// Polls `host`'s invocation counters for `component` until `done` holds (under
 /// [`support::BOUND`]) and returns them.
-async fn counters_once(
+async fn counters_when(
     host: &HostHandle,
     component: &ComponentId,
     done: impl Fn((u64, u64)) -> bool,
@@ -297,7 +297,7 @@ async fn an_invocation_arriving_in_the_pause_is_held_and_answered_by_the_new_rev
     let (report, answer) = tokio::join!(lattice.apply_and_wait(&host_id, &v2), async {
         kv.put_arrived().await;
         let call = tokio::spawn(async move { invoker.call("held").await });
-        counters_once(&host, v1.id(), |(_, held)| held >= 1).await;
+        counters_when(&host, v1.id(), |(_, held)| held >= 1).await;
         assert!(
             !call.is_finished(),
             "answered while paused: {:?}",
@@ -312,7 +312,7 @@ async fn an_invocation_arriving_in_the_pause_is_held_and_answered_by_the_new_rev
         "bonjour from web@2: held",
         "the held invocation is answered by the revision swapped in"
     );
-    let (served, held) = counters_once(&host, v1.id(), |(served, _)| served >= 1).await;
+    let (served, held) = counters_when(&host, v1.id(), |(served, _)| served >= 1).await;
     assert_eq!((served, held), (1, 1), "served once, after being held once");
 }
 
@@ -345,16 +345,16 @@ async fn an_upgrade_under_load_holds_invocations_in_its_pause_loses_nothing_and_
     }
     let started = Instant::now();
     // Load before the upgrade, in its pause (held open until a caller was held), and after.
-    counters_once(&host, v1.id(), |(served, _)| served >= 1_000).await;
+    counters_when(&host, v1.id(), |(served, _)| served >= 1_000).await;
     let (report, held_in_pause) = tokio::join!(lattice.apply_and_wait(&host_id, &v2), async {
         kv.put_arrived().await;
-        let (_, held) = counters_once(&host, v1.id(), |(_, held)| held >= 1).await;
+        let (_, held) = counters_when(&host, v1.id(), |(_, held)| held >= 1).await;
         kv.release();
         held
     });
     let report = report.unwrap();
     let (served_at_swap, _) = host.invocation_counters(v1.id()).unwrap();
-    counters_once(&host, v1.id(), |(served, _)| {
+    counters_when(&host, v1.id(), |(served, _)| {
         served >= served_at_swap + 1_000
     })
     .await;
@@ -384,7 +384,7 @@ async fn an_upgrade_under_load_holds_invocations_in_its_pause_loses_nothing_and_
         }
     }
     // The gate counts an invocation just after its answer left: let the last ones land.
-    let (served, held) = counters_once(&host, v1.id(), |(served, _)| served >= sent).await;
+    let (served, held) = counters_when(&host, v1.id(), |(served, _)| served >= sent).await;
     let rate = sent as f64 / elapsed.as_secs_f64();
     println!(
         "{sent} invocations in {elapsed:?} ({rate:.0}/s): {v1_answers} by v1, {v2_answers} by v2, {held} held; pause window {:?}",
