@@ -8,10 +8,13 @@
 //! export over wRPC. Every answer printed was computed by the component: the greeting read
 //! from `wasi:config`, the visit count from `wasi:keyvalue` through the link. It prints every
 //! status transition, how many invocations each revision's code answered, how many were held
-//! by a pause and how many were lost. Finally it tries a revision whose new link the
-//! messaging provider refuses, and shows the previous revision still serving.
+//! by a pause, and how many failed or were lost (no answer within [`CALL_DEADLINE`]): every
+//! call sent is counted as exactly one of answered, failed or lost. Finally it tries a revision
+//! whose new link the messaging provider refuses, and shows the previous revision still
+//! serving.
 //!
-//! Exits non-zero if any invocation was lost or failed.
+//! Exits non-zero if any invocation was lost or failed, or if any host does not end serving
+//! revision 2.
 
 use futures::{StreamExt, future::BoxFuture};
 use lattice_client::{Client, Discover, StatusEvent};
@@ -20,7 +23,7 @@ use lattice_host::{Host, HostConfig, HostHandle, InvokeCallError, Invoker};
 use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
 use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
 use lattice_runtime_wasmtime::WasmtimeRuntime;
-use lattice_spec::{ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft};
+use lattice_spec::{ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft, Revision};
 use lattice_test_support::NatsServer;
 use std::{
     collections::BTreeMap,
@@ -32,11 +35,38 @@ use std::{
     },
     time::{Duration, Instant},
 };
+use tokio::sync::watch;
 
 type Result<T, E = Box<dyn Error + Send + Sync>> = std::result::Result<T, E>;
 
 /// The export the callers invoke.
 const GREET: &str = "lattice:greeter/greet@0.1.0";
+
+/// A call without an answer within this deadline is counted as lost.
+const CALL_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How many answers the callers collect before the upgrade starts, and after it ended.
+const ANSWERS_AROUND_THE_UPGRADE: u64 = 500;
+
+/// What became of one call the callers sent.
+enum CallOutcome {
+    /// The component answered `text`, to a call sent after every host reported the upgrade
+    /// done or not.
+    Answered { text: String, after_upgrade: bool },
+    /// The call ended with an error (transport or component).
+    Failed(String),
+    /// No answer and no error within [`CALL_DEADLINE`].
+    Lost,
+}
+
+/// Waits until the callers collected `count` answers in all, for at most 30 s.
+async fn answers_reach(answered: &watch::Sender<u64>, count: u64) -> Result<()> {
+    let mut answered = answered.subscribe();
+    tokio::time::timeout(Duration::from_secs(30), answered.wait_for(|n| *n >= count))
+        .await
+        .map_err(|_| format!("the callers got fewer than {count} answers in 30 s"))??;
+    Ok(())
+}
 
 /// A provider that accepts every link except those whose target configuration asks for an
 /// address that is "already in use".
@@ -241,25 +271,40 @@ async fn run() -> Result<bool> {
     println!(
         "\n== revision 2 (new code, greeting, key-value bucket, new messaging link), host by host, under load"
     );
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, upgrade_done) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let answered_so_far = Arc::new(watch::channel(0u64).0);
     let mut callers = Vec::new();
     for caller in 0..4 {
-        let invoker = Invoker::new(nats.clone(), &lattice, v1.id()).await?;
-        let stop = stop.clone();
+        let invoker = Invoker::new(nats.clone(), &lattice, v1.id())
+            .await?
+            .with_timeout(CALL_DEADLINE);
+        let (stop, answered_so_far) = (stop.clone(), answered_so_far.clone());
+        let upgrade_done = upgrade_done.clone();
         callers.push(tokio::spawn(async move {
-            let mut answers = Vec::new();
+            let mut outcomes = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                answers.push(
-                    hello(&invoker, &format!("caller {caller}"))
-                        .await
-                        .map_err(|e| e.to_string()),
-                );
+                let after_upgrade = upgrade_done.load(Ordering::SeqCst);
+                outcomes.push(match hello(&invoker, &format!("caller {caller}")).await {
+                    Ok(text) => {
+                        answered_so_far.send_modify(|n| *n += 1);
+                        CallOutcome::Answered {
+                            text,
+                            after_upgrade,
+                        }
+                    }
+                    Err(InvokeCallError::TimedOut(_)) => CallOutcome::Lost,
+                    Err(error) => CallOutcome::Failed(error.to_string()),
+                });
             }
-            answers
+            outcomes
         }));
     }
     let started = Instant::now();
-    tokio::time::sleep(Duration::from_millis(300)).await; // load generator: traffic before the upgrade
+    // Traffic before the upgrade …
+    answers_reach(&answered_so_far, ANSWERS_AROUND_THE_UPGRADE).await?;
     for host_id in &host_ids {
         let report = client
             .apply_and_wait(host_id, &v2, Duration::from_secs(10))
@@ -269,29 +314,43 @@ async fn run() -> Result<bool> {
             report.status.state, report.elapsed, report.transitions
         );
     }
-    tokio::time::sleep(Duration::from_millis(300)).await; // load generator: traffic after the upgrade
+    upgrade_done.store(true, Ordering::SeqCst);
+    // … and after it.
+    let after = *answered_so_far.borrow() + ANSWERS_AROUND_THE_UPGRADE;
+    answers_reach(&answered_so_far, after).await?;
     stop.store(true, Ordering::Relaxed);
 
     let mut by_revision: BTreeMap<String, u64> = BTreeMap::new();
     let mut samples: BTreeMap<String, String> = BTreeMap::new();
-    let (mut total, mut failed) = (0u64, 0u64);
+    let (mut sent, mut failed, mut lost) = (0u64, 0u64, 0u64);
+    let mut stale = Vec::new();
     for caller in callers {
-        for answer in caller.await? {
-            total += 1;
-            match answer {
-                Ok(text) => {
+        for outcome in caller.await? {
+            sent += 1;
+            match outcome {
+                CallOutcome::Answered {
+                    text,
+                    after_upgrade,
+                } => {
                     // Each revision's code signs its answers: "(greeter v1)" or "(greeter v2)".
                     let code = text
                         .rsplit_once("(greeter ")
                         .and_then(|(_, rest)| rest.strip_suffix(')'))
                         .unwrap_or("?")
                         .to_owned();
-                    samples.entry(code.clone()).or_insert(text);
-                    *by_revision.entry(code).or_default() += 1;
+                    *by_revision.entry(code.clone()).or_default() += 1;
+                    if after_upgrade && code != "v2" {
+                        stale.push(text.clone());
+                    }
+                    samples.entry(code).or_insert(text);
                 }
-                Err(error) => {
+                CallOutcome::Failed(error) => {
                     failed += 1;
                     eprintln!("  invocation failed: {error}");
+                }
+                CallOutcome::Lost => {
+                    lost += 1;
+                    eprintln!("  invocation lost: no answer within {CALL_DEADLINE:?}");
                 }
             }
         }
@@ -299,8 +358,8 @@ async fn run() -> Result<bool> {
     let elapsed = started.elapsed();
     println!("\n== invocations during the upgrade");
     println!(
-        "sent {total} in {elapsed:.2?} ({:.0}/s)",
-        total as f64 / elapsed.as_secs_f64()
+        "sent {sent} in {elapsed:.2?} ({:.0}/s)",
+        sent as f64 / elapsed.as_secs_f64()
     );
     for (code, count) in &by_revision {
         println!(
@@ -309,8 +368,15 @@ async fn run() -> Result<bool> {
         );
     }
     let answered: u64 = by_revision.values().sum();
-    println!("  lost: {}", total - answered - failed);
     println!("  failed: {failed}");
+    println!("  lost (no answer within {CALL_DEADLINE:?}): {lost}");
+    // The hosts' own count: the two greetings before the load, then one per answered call.
+    // A host counts a call just after its answer left, so the last ones may still land.
+    let expected = 2 + answered;
+    let served = served_reaches(&hosts, v1.id(), expected).await;
+    println!(
+        "  the hosts served {served} calls; {expected} were answered (2 greetings, {answered} under load)"
+    );
     for host in &hosts {
         let (served, held) = host.invocation_counters(v1.id()).unwrap_or_default();
         println!(
@@ -319,6 +385,16 @@ async fn run() -> Result<bool> {
             host.last_pause_window(v1.id()).unwrap_or_default()
         );
     }
+    // A call sent once every host reported revision 2 running is answered by its code.
+    println!(
+        "  answered by older code though sent after the upgrade: {}",
+        stale.len()
+    );
+    for text in stale.iter().take(3) {
+        println!("    e.g. {text:?}");
+    }
+    let upgraded =
+        serves_everywhere(&client, &host_ids, v2.id(), v2.revision()).await? && stale.is_empty();
 
     println!("\n== revision 3: the messaging provider refuses the new subject");
     match client
@@ -328,9 +404,62 @@ async fn run() -> Result<bool> {
         Ok(report) => println!("unexpectedly {}", report.status.state),
         Err(error) => println!("{error}"),
     }
-    println!("still serving: {}", hello(&first, "Ada").await?);
+    let still = hello(&first, "Ada").await?;
+    println!("still serving: {still}");
+    let kept = serves_everywhere(&client, &host_ids, v2.id(), v2.revision()).await?
+        && still.ends_with("(greeter v2)");
     println!(
         "\nThe lattice shuts down with the demo; it wrote nothing to disk but nats-server's temporary store."
     );
-    Ok(failed == 0 && answered == total)
+    Ok(failed == 0 && lost == 0 && served == expected && upgraded && kept)
+}
+
+/// How many calls of `component` the hosts served, once that reaches `expected` or after 5 s.
+async fn served_reaches(
+    hosts: &[HostHandle],
+    component: &lattice_spec::ComponentId,
+    expected: u64,
+) -> u64 {
+    let served = || -> u64 {
+        hosts
+            .iter()
+            .filter_map(|host| host.invocation_counters(component))
+            .map(|(served, _)| served)
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while served() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await; // a poll interval, not a wait
+    }
+    served()
+}
+
+/// Whether every host in `host_ids` serves `revision` of `component`, running; says which
+/// does not.
+async fn serves_everywhere(
+    client: &Client,
+    host_ids: &[HostId],
+    component: &lattice_spec::ComponentId,
+    revision: Revision,
+) -> Result<bool> {
+    let mut everywhere = true;
+    for host_id in host_ids {
+        let inventory = client.inventory(host_id).await?;
+        let serving = inventory
+            .component(component)
+            .and_then(|entry| entry.serving.as_ref());
+        match serving {
+            Some(serving) if serving.revision == revision && serving.status.state.is_serving() => {
+                println!("  {host_id} serves {component}@{revision}");
+            }
+            other => {
+                println!(
+                    "  {host_id} does not serve {component}@{revision}: {:?}",
+                    other.map(|s| (s.revision, s.status.state))
+                );
+                everywhere = false;
+            }
+        }
+    }
+    Ok(everywhere)
 }

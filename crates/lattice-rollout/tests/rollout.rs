@@ -12,8 +12,9 @@ use lattice_host::{Host, HostHandle, RevisionEchoRuntime};
 use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
 use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
 use lattice_rollout::{
-    AppName, Control, FailureCode, HostSelector, Placement, RolloutError, RolloutOptions,
-    RolloutStore, Scheduler, StoreError, Strategy, plan::CanaryStep, plan::Pause,
+    AppName, Control, FailureCode, HostProgress, HostSelector, Placement, RolloutError,
+    RolloutOptions, RolloutRecord, RolloutStore, Scheduler, StoreError, Strategy, plan::CanaryStep,
+    plan::Pause,
 };
 use lattice_spec::{ComponentSpec, ComponentSpecDraft, LatticeName, LinkDraft, Revision};
 use lattice_status::{ComponentState, RolloutState};
@@ -149,39 +150,51 @@ impl Lattice {
             .unwrap()
     }
 
-    /// After a rollback to `restored`: every host serves revision 1 (a host the failed step
-    /// never reached) or `restored`, running.
-    async fn assert_restored(&self, restored: Revision) {
+    /// A component of `shop` importing something no link covers.
+    fn uncovered(&self) -> Vec<Placement> {
+        let path = self.dir.path().join("uncovered.wasm");
+        std::fs::write(
+            &path,
+            lattice_artifact::testing::component_importing(&[
+                KV,
+                "wasi:http/outgoing-handler@0.2.0",
+            ]),
+        )
+        .unwrap();
+        let spec = ComponentSpecDraft::new("shop", format!("file://{}", path.display()))
+            .link(
+                LinkDraft::new("kv", "wasi", "keyvalue", ["store"])
+                    .target_config_value("url", "redis://a"),
+            )
+            .validate()
+            .unwrap();
+        vec![Placement::new(spec, HostSelector::All)]
+    }
+
+    /// Every host serves one of `revisions` of `shop`, running.
+    async fn assert_serving_one_of(&self, revisions: &[Revision]) {
         for host in &self.hosts {
             let serving = self.serving(host).await;
             assert!(
-                serving.revision == Revision(1) || serving.revision == restored,
-                "{}: {serving:?}",
+                revisions.contains(&serving.revision),
+                "{} serves none of {revisions:?}: {serving:?}",
                 host.host_id()
             );
             assert_eq!(serving.status.state, ComponentState::Running);
         }
     }
 
-    /// Every host serves `revision` or (untouched by a canary) `untouched`, running.
+    /// After a rollback to `restored`: every host serves revision 1 (a host the failed step
+    /// never reached) or `restored`, running.
+    async fn assert_restored(&self, restored: Revision) {
+        self.assert_serving_one_of(&[Revision(1), restored]).await;
+    }
+
+    /// Every host serves `revision` or (untouched by a canary) `untouched`, running, and
+    /// `shop` answers with `greeting`.
     async fn assert_everywhere_or(&self, revision: Revision, untouched: Revision, greeting: &str) {
-        for host in &self.hosts {
-            let serving = self.serving(host).await;
-            assert!(
-                serving.revision == revision || serving.revision == untouched,
-                "{}: {serving:?}",
-                host.host_id()
-            );
-            assert_eq!(serving.status.state, ComponentState::Running);
-        }
-        let invoker = within(lattice_host::Invoker::new(
-            self.client.nats().clone(),
-            &self.lattice,
-            &"shop".parse().unwrap(),
-        ))
-        .await
-        .unwrap();
-        let answer = within(invoker.call("x")).await.unwrap();
+        self.assert_serving_one_of(&[revision, untouched]).await;
+        let answer = self.call_shop("x").await;
         assert!(
             answer.starts_with(&format!("{greeting} from shop@")),
             "{answer}"
@@ -190,19 +203,13 @@ impl Lattice {
 
     /// Every host serves `revision` of `shop`, running, with greeting `greeting`.
     async fn assert_everywhere(&self, revision: Revision, greeting: &str) {
-        for host in &self.hosts {
-            let inventory = within(self.client.inventory(host.host_id())).await.unwrap();
-            let entry = inventory
-                .component(&"shop".parse().unwrap())
-                .unwrap_or_else(|| panic!("{} has no shop", host.host_id()));
-            let serving = entry.serving.as_ref().unwrap();
-            assert_eq!(
-                (serving.revision, serving.status.state),
-                (revision, ComponentState::Running),
-                "{}",
-                host.host_id()
-            );
-        }
+        self.assert_serving_one_of(&[revision]).await;
+        let answer = self.call_shop("x").await;
+        assert_eq!(answer, format!("{greeting} from shop@{revision}: x"));
+    }
+
+    /// Invokes `shop` over wRPC, as a caller in the lattice would.
+    async fn call_shop(&self, payload: &str) -> String {
         let invoker = within(lattice_host::Invoker::new(
             self.client.nats().clone(),
             &self.lattice,
@@ -210,9 +217,95 @@ impl Lattice {
         ))
         .await
         .unwrap();
-        let answer = within(invoker.call("x")).await.unwrap();
-        assert_eq!(answer, format!("{greeting} from shop@{revision}: x"));
+        within(invoker.call(payload)).await.unwrap()
     }
+}
+
+/// A lattice of `hosts` hosts whose scheduler (as `configure` makes it) rolled revision 1 of
+/// `shop` out everywhere, all at once.
+async fn serving_revision_1(
+    hosts: usize,
+    configure: impl FnOnce(Scheduler) -> Scheduler,
+) -> (Lattice, Scheduler) {
+    let lattice = Lattice::start(hosts).await;
+    let scheduler = configure(lattice.scheduler().await);
+    rolled_out(
+        &scheduler,
+        lattice.app("1", "redis://a"),
+        Strategy::AllAtOnce,
+    )
+    .await;
+    (lattice, scheduler)
+}
+
+/// Runs one rollout of `shop` to its end.
+async fn rollout(
+    scheduler: &Scheduler,
+    components: Vec<Placement>,
+    strategy: Strategy,
+    options: RolloutOptions,
+) -> Result<RolloutRecord, RolloutError> {
+    within(scheduler.rollout(&app(), components, strategy, options)).await
+}
+
+/// Runs one rollout of `shop` with the test options and asserts it succeeded.
+async fn rolled_out(
+    scheduler: &Scheduler,
+    components: Vec<Placement>,
+    strategy: Strategy,
+) -> RolloutRecord {
+    let record = rollout(scheduler, components, strategy, options())
+        .await
+        .unwrap();
+    assert_eq!(
+        record.state,
+        RolloutState::Succeeded,
+        "{:?}",
+        record.failure
+    );
+    record
+}
+
+/// Runs one rollout of `shop` with the test options; it started and rolled back.
+async fn rolled_back(
+    scheduler: &Scheduler,
+    components: Vec<Placement>,
+    strategy: Strategy,
+) -> RolloutRecord {
+    let record = rollout(scheduler, components, strategy, options())
+        .await
+        .unwrap();
+    assert_eq!(record.state, RolloutState::RolledBack, "{record:?}");
+    record
+}
+
+fn rolling(max_parallel: usize) -> Strategy {
+    Strategy::Rolling {
+        max_parallel: NonZeroUsize::new(max_parallel).unwrap(),
+    }
+}
+
+/// A canary whose one step upgrades `percent` of the hosts and waits for promotion.
+fn canary(percent: u8) -> Strategy {
+    Strategy::Canary {
+        steps: vec![CanaryStep::new(percent, Pause::UntilPromoted)],
+    }
+}
+
+/// The rollout record of `shop` as stored now.
+async fn stored(scheduler: &Scheduler) -> RolloutRecord {
+    within(scheduler.store().rollout(&app()))
+        .await
+        .unwrap()
+        .expect("a rollout is stored")
+        .0
+}
+
+/// Sends an operator control to the rollout of `shop`.
+async fn control(scheduler: &Scheduler, control: Control) {
+    within(scheduler.store().send_control(&app(), control))
+        .await
+        .unwrap();
 }
 
 /// Runs a rollout in the background, as a scheduler would while operators steer it.
@@ -221,7 +314,7 @@ fn spawn_rollout(
     components: Vec<Placement>,
     strategy: Strategy,
     options: RolloutOptions,
-) -> tokio::task::JoinHandle<Result<lattice_rollout::RolloutRecord, RolloutError>> {
+) -> tokio::task::JoinHandle<Result<RolloutRecord, RolloutError>> {
     let scheduler = scheduler.clone();
     tokio::spawn(async move {
         scheduler
@@ -244,61 +337,35 @@ fn app() -> AppName {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_strategy_rolls_forward_on_five_hosts() {
-    let lattice = Lattice::start(5).await;
-    let scheduler = lattice.scheduler().await;
-
-    let first = within(scheduler.rollout(
-        &app(),
-        lattice.app("1", "redis://a"),
-        Strategy::AllAtOnce,
-        options(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(first.state, RolloutState::Succeeded, "{:?}", first.failure);
+    let (lattice, scheduler) = serving_revision_1(5, |s| s).await;
     lattice.assert_everywhere(Revision(1), "1").await;
 
-    let rolling = Strategy::Rolling {
-        max_parallel: NonZeroUsize::new(2).unwrap(),
-    };
-    let second =
-        within(scheduler.rollout(&app(), lattice.app("2", "redis://a"), rolling, options()))
-            .await
-            .unwrap();
-    assert_eq!(
-        second.state,
-        RolloutState::Succeeded,
-        "{:?}",
-        second.failure
-    );
+    let second = rolled_out(&scheduler, lattice.app("2", "redis://a"), rolling(2)).await;
     assert_eq!(second.plan.steps.len(), 3);
     lattice.assert_everywhere(Revision(2), "2").await;
 
     // Canary: the first step (1 of 5 hosts) waits for promotion.
-    let canary = Strategy::Canary {
-        steps: vec![CanaryStep::new(20, Pause::UntilPromoted)],
-    };
-    let running = spawn_rollout(&scheduler, lattice.app("3", "redis://a"), canary, options());
+    let running = spawn_rollout(
+        &scheduler,
+        lattice.app("3", "redis://a"),
+        canary(20),
+        options(),
+    );
     wait_for(&scheduler, |r| {
         r.plan.to == Revision(3) && r.state == RolloutState::Paused
     })
     .await;
-    let (paused, _) = within(scheduler.store().rollout(&app()))
+    let running_hosts = stored(&scheduler)
         .await
-        .unwrap()
-        .unwrap();
-    let running_hosts = paused
         .hosts
         .values()
-        .filter(|p| **p == lattice_rollout::HostProgress::Running)
+        .filter(|p| **p == HostProgress::Running)
         .count();
     assert_eq!(
         running_hosts, 1,
         "the canary step upgraded one host of five"
     );
-    within(scheduler.store().send_control(&app(), Control::Promote))
-        .await
-        .unwrap();
+    control(&scheduler, Control::Promote).await;
     let third = within(running).await.unwrap().unwrap();
     assert_eq!(third.state, RolloutState::Succeeded, "{:?}", third.failure);
     lattice.assert_everywhere(Revision(3), "3").await;
@@ -316,22 +383,12 @@ async fn every_strategy_rolls_forward_on_five_hosts() {
             .unwrap(),
         HostSelector::All,
     );
-    let guardrail =
-        within(scheduler.rollout(&app(), same_address, blue_green.clone(), options())).await;
+    let guardrail = rollout(&scheduler, same_address, blue_green.clone(), options()).await;
     assert!(
         matches!(guardrail, Err(RolloutError::Plan(_))),
         "the address changes from 0.0.0.0:803 to :804: {guardrail:?}"
     );
-    let fourth =
-        within(scheduler.rollout(&app(), lattice.app("3", "redis://b"), blue_green, options()))
-            .await
-            .unwrap();
-    assert_eq!(
-        fourth.state,
-        RolloutState::Succeeded,
-        "{:?}",
-        fourth.failure
-    );
+    rolled_out(&scheduler, lattice.app("3", "redis://b"), blue_green).await;
     lattice.assert_everywhere(Revision(4), "3").await;
     assert_eq!(
         within(scheduler.store().stable(&app())).await.unwrap(),
@@ -341,17 +398,7 @@ async fn every_strategy_rolls_forward_on_five_hosts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_stable_one() {
-    let lattice = Lattice::start(5).await;
-    let scheduler = lattice.scheduler().await;
-    let first = within(scheduler.rollout(
-        &app(),
-        lattice.app("1", "redis://a"),
-        Strategy::AllAtOnce,
-        options(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(first.state, RolloutState::Succeeded);
+    let (lattice, scheduler) = serving_revision_1(5, |s| s).await;
 
     // Status events follow the rollout as it goes.
     let mut events = within(
@@ -364,18 +411,7 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
     .unwrap();
 
     // Link refused on every host: the first batch fails and everything touched goes back.
-    let rolling = Strategy::Rolling {
-        max_parallel: NonZeroUsize::new(2).unwrap(),
-    };
-    let failed = within(scheduler.rollout(
-        &app(),
-        lattice.app("2", "redis://refused"),
-        rolling,
-        options(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(failed.state, RolloutState::RolledBack);
+    let failed = rolled_back(&scheduler, lattice.app("2", "redis://refused"), rolling(2)).await;
     let failure = failed.failure.as_ref().unwrap();
     assert_eq!(failure.code, FailureCode::LinkRefused, "{failure:?}");
     assert!(
@@ -393,7 +429,7 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
     let mut states = Vec::new();
     within(async {
         while let Some(message) = futures::StreamExt::next(&mut events).await {
-            let event: lattice_ctl::RolloutStatusEvent<lattice_rollout::RolloutRecord> =
+            let event: lattice_ctl::RolloutStatusEvent<RolloutRecord> =
                 lattice_spec::WireMessage::decode(&message.payload).unwrap();
             let record = event.rollout;
             states.push(record.state);
@@ -421,13 +457,8 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
     lattice.assert_restored(restored).await;
 
     // A missing artifact is refused by pre-flight, before any host is touched …
-    let refused = within(scheduler.rollout(
-        &app(),
-        lattice.app("missing", "redis://a"),
-        Strategy::AllAtOnce,
-        options(),
-    ))
-    .await;
+    let missing = || lattice.app("missing", "redis://a");
+    let refused = rollout(&scheduler, missing(), Strategy::AllAtOnce, options()).await;
     assert!(
         matches!(refused, Err(RolloutError::Preflight { .. })),
         "{refused:?}"
@@ -439,69 +470,33 @@ async fn a_failure_rolls_back_everywhere_and_the_stored_desired_revision_is_the_
     );
     // … and, with pre-flight off, fails on the hosts and is rolled back with the artifact code.
     let unchecked = scheduler.clone().without_preflight();
-    let missing = within(unchecked.rollout(
-        &app(),
-        lattice.app("missing", "redis://a"),
-        Strategy::AllAtOnce,
-        options(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(missing.state, RolloutState::RolledBack);
+    let missing = rolled_back(&unchecked, missing(), Strategy::AllAtOnce).await;
     assert_eq!(missing.failure.unwrap().code, FailureCode::Artifact);
 
     // A component whose import no link covers, with pre-flight off: the hosts refuse it while
     // validating, and the rollout rolls back with the validation code.
-    let path = lattice.dir.path().join("uncovered.wasm");
-    std::fs::write(
-        &path,
-        lattice_artifact::testing::component_importing(&[KV, "wasi:http/outgoing-handler@0.2.0"]),
-    )
-    .unwrap();
-    let uncovered = ComponentSpecDraft::new("shop", format!("file://{}", path.display()))
-        .link(
-            LinkDraft::new("kv", "wasi", "keyvalue", ["store"])
-                .target_config_value("url", "redis://a"),
-        )
-        .validate()
-        .unwrap();
-    let invalid = within(unchecked.rollout(
-        &app(),
-        vec![Placement::new(uncovered, HostSelector::All)],
-        Strategy::AllAtOnce,
-        options(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(invalid.state, RolloutState::RolledBack);
+    let invalid = rolled_back(&unchecked, lattice.uncovered(), Strategy::AllAtOnce).await;
     assert_eq!(invalid.failure.unwrap().code, FailureCode::Validation);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_scheduler_is_recovered_and_a_second_rollout_is_refused() {
-    let lattice = Lattice::start(5).await;
-    let scheduler = lattice.scheduler().await;
-    within(scheduler.rollout(
-        &app(),
-        lattice.app("1", "redis://a"),
-        Strategy::AllAtOnce,
-        options(),
-    ))
-    .await
-    .unwrap();
+    let (lattice, scheduler) = serving_revision_1(5, |s| s).await;
 
-    let canary = Strategy::Canary {
-        steps: vec![CanaryStep::new(40, Pause::UntilPromoted)],
-    };
-    let first = spawn_rollout(&scheduler, lattice.app("2", "redis://a"), canary, options());
+    let first = spawn_rollout(
+        &scheduler,
+        lattice.app("2", "redis://a"),
+        canary(40),
+        options(),
+    );
     wait_for(&scheduler, |r| r.state == RolloutState::Paused).await;
 
-    let second = within(scheduler.rollout(
-        &app(),
+    let second = rollout(
+        &scheduler,
         lattice.app("3", "redis://a"),
         Strategy::AllAtOnce,
         options(),
-    ))
+    )
     .await;
     assert!(
         matches!(
@@ -519,9 +514,7 @@ async fn a_killed_scheduler_is_recovered_and_a_second_rollout_is_refused() {
         let restarted = restarted.clone();
         async move { restarted.recover(&app()).await }
     });
-    within(restarted.store().send_control(&app(), Control::Promote))
-        .await
-        .unwrap();
+    control(&restarted, Control::Promote).await;
     let finished = within(recovering).await.unwrap().unwrap();
     assert_eq!(
         finished.state,
@@ -554,10 +547,7 @@ impl lattice_rollout::Reconcilers for RecordingReconcilers {
 }
 
 /// Waits until the stored rollout record satisfies `condition`.
-async fn wait_for(
-    scheduler: &Scheduler,
-    condition: impl Fn(&lattice_rollout::RolloutRecord) -> bool,
-) {
+async fn wait_for(scheduler: &Scheduler, condition: impl Fn(&RolloutRecord) -> bool) {
     within(async {
         loop {
             if let Some((record, _)) = scheduler.store().rollout(&app()).await.unwrap()
@@ -573,26 +563,17 @@ async fn wait_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_and_health_gate_failures_roll_back_everywhere() {
-    let lattice = Lattice::start(5).await;
-    let scheduler = lattice.scheduler().await;
-    within(scheduler.rollout(
-        &app(),
-        lattice.app("1", "redis://a"),
-        Strategy::AllAtOnce,
-        options(),
-    ))
-    .await
-    .unwrap();
+    let (lattice, scheduler) = serving_revision_1(5, |s| s).await;
 
     // Per-host deadline: far too short for an upgrade.
     let mut hurried = options();
     hurried.per_host_deadline = Duration::from_millis(1);
-    let late = within(scheduler.rollout(
-        &app(),
+    let late = rollout(
+        &scheduler,
         lattice.app("2", "redis://a"),
         Strategy::AllAtOnce,
         hurried,
-    ))
+    )
     .await
     .unwrap();
     assert_eq!(late.state, RolloutState::RolledBack);
@@ -610,9 +591,7 @@ async fn deadline_and_health_gate_failures_roll_back_everywhere() {
         baking,
     );
     wait_for(&scheduler, |r| {
-        r.hosts
-            .values()
-            .all(|p| *p == lattice_rollout::HostProgress::Running)
+        r.hosts.values().all(|p| *p == HostProgress::Running)
     })
     .await;
     let victim = lattice.hosts[0].host_id().clone();
@@ -638,48 +617,27 @@ async fn deadline_and_health_gate_failures_roll_back_everywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_pause_resume_and_abort_and_reconcilers_are_suspended_around_it() {
-    let lattice = Lattice::start(5).await;
     let reconcilers = Arc::new(RecordingReconcilers::default());
-    let scheduler = lattice
-        .scheduler()
-        .await
-        .with_reconcilers(reconcilers.clone());
-    within(scheduler.rollout(
-        &app(),
-        lattice.app("1", "redis://a"),
-        Strategy::AllAtOnce,
-        options(),
-    ))
-    .await
-    .unwrap();
+    let (lattice, scheduler) =
+        serving_revision_1(5, |s| s.with_reconcilers(reconcilers.clone())).await;
 
     // Pause after the first host of a one-at-a-time rollout, then resume.
     let mut slow = options();
     slow.min_healthy = Duration::from_millis(300);
-    let one_by_one = Strategy::Rolling {
-        max_parallel: NonZeroUsize::new(1).unwrap(),
-    };
-    let rollout = spawn_rollout(&scheduler, lattice.app("2", "redis://a"), one_by_one, slow);
+    let running = spawn_rollout(&scheduler, lattice.app("2", "redis://a"), rolling(1), slow);
     wait_for(&scheduler, |r| {
         r.plan.to == Revision(2) && r.state == RolloutState::Progressing
     })
     .await;
-    within(scheduler.store().send_control(&app(), Control::Pause))
-        .await
-        .unwrap();
+    control(&scheduler, Control::Pause).await;
     wait_for(&scheduler, |r| r.state == RolloutState::Paused).await;
-    let (paused, _) = within(scheduler.store().rollout(&app()))
-        .await
-        .unwrap()
-        .unwrap();
+    let paused = stored(&scheduler).await;
     assert!(
         paused.next_step < paused.plan.steps.len(),
         "paused before the end: {paused:?}"
     );
-    within(scheduler.store().send_control(&app(), Control::Resume))
-        .await
-        .unwrap();
-    let resumed = within(rollout).await.unwrap().unwrap();
+    control(&scheduler, Control::Resume).await;
+    let resumed = within(running).await.unwrap().unwrap();
     assert_eq!(
         resumed.state,
         RolloutState::Succeeded,
@@ -689,18 +647,18 @@ async fn operators_pause_resume_and_abort_and_reconcilers_are_suspended_around_i
     lattice.assert_everywhere(Revision(2), "2").await;
 
     // Abort a canary waiting for promotion: it rolls back and ends `aborted`.
-    let canary = Strategy::Canary {
-        steps: vec![CanaryStep::new(20, Pause::UntilPromoted)],
-    };
-    let rollout = spawn_rollout(&scheduler, lattice.app("3", "redis://a"), canary, options());
+    let running = spawn_rollout(
+        &scheduler,
+        lattice.app("3", "redis://a"),
+        canary(20),
+        options(),
+    );
     wait_for(&scheduler, |r| {
         r.plan.to == Revision(3) && r.state == RolloutState::Paused
     })
     .await;
-    within(scheduler.store().send_control(&app(), Control::Abort))
-        .await
-        .unwrap();
-    let aborted = within(rollout).await.unwrap().unwrap();
+    control(&scheduler, Control::Abort).await;
+    let aborted = within(running).await.unwrap().unwrap();
     assert_eq!(aborted.state, RolloutState::Aborted);
     assert_eq!(aborted.failure.as_ref().unwrap().code, FailureCode::Aborted);
     let restored = aborted.rollback_revision.unwrap();
@@ -726,22 +684,12 @@ async fn operators_pause_resume_and_abort_and_reconcilers_are_suspended_around_i
 async fn preflight_refuses_a_component_whose_imports_no_link_covers() {
     let lattice = Lattice::start(5).await;
     let scheduler = lattice.scheduler().await;
-    let path = lattice.dir.path().join("uncovered.wasm");
-    std::fs::write(
-        &path,
-        lattice_artifact::testing::component_importing(&[KV, "wasi:http/outgoing-handler@0.2.0"]),
-    )
-    .unwrap();
-    let spec = ComponentSpecDraft::new("shop", format!("file://{}", path.display()))
-        .link(LinkDraft::new("kv", "wasi", "keyvalue", ["store"]))
-        .validate()
-        .unwrap();
-    let refused = within(scheduler.rollout(
-        &app(),
-        vec![Placement::new(spec, HostSelector::All)],
+    let refused = rollout(
+        &scheduler,
+        lattice.uncovered(),
         Strategy::AllAtOnce,
         options(),
-    ))
+    )
     .await;
     let Err(RolloutError::Preflight { component, source }) = refused else {
         panic!("{refused:?}")
@@ -785,15 +733,12 @@ async fn a_mixed_lattice_rolls_forward_and_back_each_host_in_the_version_it_spea
             .and_then(|a| a.get(lattice_ctl::v1::REVISION_ANNOTATION).cloned())
     };
 
-    let first = within(scheduler.rollout(
-        &app(),
+    let first = rolled_out(
+        &scheduler,
         lattice.app("1", "redis://a"),
         Strategy::AllAtOnce,
-        options(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(first.state, RolloutState::Succeeded, "{:?}", first.failure);
+    )
+    .await;
     assert_eq!(first.hosts.len(), 3, "{:?}", first.hosts);
     lattice.assert_everywhere(Revision(1), "1").await;
     // The 1.x host got 1.x operations: the link and the component at revision 1.
@@ -811,15 +756,12 @@ async fn a_mixed_lattice_rolls_forward_and_back_each_host_in_the_version_it_spea
     // Revision 2's link is refused by the provider on the lattice hosts (the fake 1.x host
     // accepts anything, as 1.x hosts do not wait for providers): the rollout fails and every
     // host — the 1.x one included — is restored.
-    let failed = within(scheduler.rollout(
-        &app(),
+    let failed = rolled_back(
+        &scheduler,
         lattice.app("2", "redis://refused"),
         Strategy::AllAtOnce,
-        options(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(failed.state, RolloutState::RolledBack, "{failed:?}");
+    )
+    .await;
     assert_eq!(
         failed.failure.as_ref().unwrap().code,
         FailureCode::LinkRefused
