@@ -46,7 +46,11 @@ mod tests {
         assert_eq!(parse("5h"), Ok(Duration::from_secs(5 * 3600)));
         assert!(parse("5").is_err());
         assert!(parse("s").is_err());
-        assert!(parse("5 parsecs").unwrap_err().contains("is not a duration"));
+        assert!(
+            parse("5 parsecs")
+                .unwrap_err()
+                .contains("is not a duration")
+        );
     }
 
     #[test]
