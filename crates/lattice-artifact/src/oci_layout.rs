@@ -46,7 +46,8 @@ pub(crate) const INDEX_MEDIA_TYPES: &[&str] = &[
 /// checked against its descriptor's digest and size. Nested image indexes (multi-platform
 /// images) are not supported. File references are refused with [`FetchError::Unsupported`].
 ///
-/// [`testing::write_oci_layout`](crate::testing::write_oci_layout) writes such a layout.
+/// [`testing::write_oci_layout`](crate::testing::write_oci_layout) (the `testing` feature) writes
+/// such a layout.
 ///
 /// [OCI image-layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 #[derive(Clone, Debug)]
