@@ -16,8 +16,8 @@
 //! [`FetchError`] to `fetch_failed` (or `invalid_artifact` for bytes that are not the pinned
 //! ones), [`ValidationError`] to `invalid_artifact` or `unsatisfied_imports`.
 //!
-//! [`testing`] builds real component binaries from WAT text and writes OCI image layouts, for
-//! tests and demos.
+//! [`testing`] (the `testing` feature) builds real component binaries from WAT text and writes
+//! OCI image layouts, for tests and demos.
 //!
 //! ```
 //! use lattice_artifact::{ComponentValidator, WasmComponentValidator, testing};
@@ -39,6 +39,7 @@ mod fetch_error;
 mod oci_layout;
 mod oci_registry;
 mod registry_pull;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod validate;
 mod validate_error;

@@ -4,10 +4,11 @@ use crate::{ArtifactFetcher, FetchError};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_spec::ArtifactRef;
-use serde::Deserialize;
+use oci_spec::image::{
+    ANNOTATION_REF_NAME, Descriptor, ImageIndex, ImageManifest, MediaType, OciLayout,
+};
 use sha2::Digest as _;
 use std::{
-    collections::BTreeMap,
     io,
     path::{Path, PathBuf},
 };
@@ -22,8 +23,6 @@ pub const WASM_LAYER_MEDIA_TYPES: &[&str] = &[
     "application/vnd.module.wasm.content.layer.v1+wasm",
 ];
 
-/// The annotation an image layout's `index.json` names a manifest's tag with.
-pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub(crate) const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub(crate) const DOCKER_MANIFEST_MEDIA_TYPE: &str =
     "application/vnd.docker.distribution.manifest.v2+json";
@@ -47,7 +46,8 @@ pub(crate) const INDEX_MEDIA_TYPES: &[&str] = &[
 /// checked against its descriptor's digest and size. Nested image indexes (multi-platform
 /// images) are not supported. File references are refused with [`FetchError::Unsupported`].
 ///
-/// [`testing::write_oci_layout`](crate::testing::write_oci_layout) writes such a layout.
+/// [`testing::write_oci_layout`](crate::testing::write_oci_layout) (the `testing` feature) writes
+/// such a layout.
 ///
 /// [OCI image-layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 #[derive(Clone, Debug)]
@@ -119,41 +119,36 @@ impl ArtifactFetcher for OciLayoutFetcher {
     }
 }
 
-#[derive(Deserialize)]
-struct LayoutMarker {
-    #[serde(rename = "imageLayoutVersion")]
-    _image_layout_version: String,
+/// The tag an image layout's `index.json` names a manifest with.
+pub(crate) fn ref_name(descriptor: &Descriptor) -> Option<&str> {
+    descriptor
+        .annotations()
+        .as_ref()?
+        .get(ANNOTATION_REF_NAME)
+        .map(String::as_str)
 }
 
-#[derive(Deserialize)]
-struct Index {
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
+/// Whether `media_type` is an image index (OCI or Docker manifest list).
+fn is_index(media_type: &MediaType) -> bool {
+    INDEX_MEDIA_TYPES.contains(&media_type.as_ref())
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
+/// Why manifest bytes are not an image manifest.
+pub(crate) enum NotAnImage {
+    /// They are an image index (a multi-platform image).
+    Index,
+    /// They are neither.
+    Undecodable(serde_json::Error),
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Descriptor {
-    #[serde(default)]
-    pub(crate) media_type: Option<String>,
-    pub(crate) digest: String,
-    pub(crate) size: u64,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
-impl Descriptor {
-    fn ref_name(&self) -> Option<&str> {
-        self.annotations.get(REF_NAME).map(String::as_str)
+/// Decodes an image manifest, telling an image index (whatever its `mediaType` says) from
+/// bytes that are no manifest at all.
+pub(crate) fn decode_image_manifest(bytes: &[u8]) -> Result<ImageManifest, NotAnImage> {
+    match serde_json::from_slice::<ImageManifest>(bytes) {
+        Ok(image) if image.media_type().as_ref().is_some_and(is_index) => Err(NotAnImage::Index),
+        Ok(image) => Ok(image),
+        Err(_) if serde_json::from_slice::<ImageIndex>(bytes).is_ok() => Err(NotAnImage::Index),
+        Err(error) => Err(NotAnImage::Undecodable(error)),
     }
 }
 
@@ -162,7 +157,7 @@ pub(crate) fn wasm_layer(layers: &[Descriptor]) -> Option<&Descriptor> {
     WASM_LAYER_MEDIA_TYPES.iter().find_map(|wasm| {
         layers
             .iter()
-            .find(|layer| layer.media_type.as_deref() == Some(wasm))
+            .find(|layer| layer.media_type().as_ref() == *wasm)
     })
 }
 
@@ -187,42 +182,39 @@ impl Layout {
             )));
         }
         let marker = self.read_metadata("oci-layout").await?;
-        serde_json::from_slice::<LayoutMarker>(&marker)
+        serde_json::from_slice::<OciLayout>(&marker)
             .map_err(|e| self.invalid(format!("`oci-layout` is not a layout marker: {e}")))?;
-        let index: Index = serde_json::from_slice(&self.read_metadata("index.json").await?)
+        let index: ImageIndex = serde_json::from_slice(&self.read_metadata("index.json").await?)
             .map_err(|e| self.invalid(format!("cannot decode `index.json`: {e}")))?;
         let manifest = self.select(&index, tag, digest, whole)?;
-        let media_type = manifest.media_type.as_deref();
-        if media_type.is_some_and(|m| INDEX_MEDIA_TYPES.contains(&m)) {
-            return Err(self.nested_index(&manifest.digest));
+        let media_type = manifest.media_type();
+        if is_index(media_type) {
+            return Err(self.nested_index(manifest.digest().as_ref()));
         }
-        if media_type.is_some_and(|m| m != MANIFEST_MEDIA_TYPE && m != DOCKER_MANIFEST_MEDIA_TYPE) {
+        if media_type.as_ref() != MANIFEST_MEDIA_TYPE
+            && media_type.as_ref() != DOCKER_MANIFEST_MEDIA_TYPE
+        {
             return Err(self.invalid(format!(
-                "manifest {} has media type `{}`, not an image manifest",
-                manifest.digest,
-                media_type.unwrap_or_default()
+                "manifest {} has media type `{media_type}`, not an image manifest",
+                manifest.digest(),
             )));
         }
         let manifest_bytes = self.read_blob(manifest).await?;
-        let image: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
-            self.invalid(format!("cannot decode manifest {}: {e}", manifest.digest))
+        let image = decode_image_manifest(&manifest_bytes).map_err(|e| match e {
+            NotAnImage::Index => self.nested_index(manifest.digest().as_ref()),
+            NotAnImage::Undecodable(e) => {
+                self.invalid(format!("cannot decode manifest {}: {e}", manifest.digest()))
+            }
         })?;
-        if image
-            .media_type
-            .as_deref()
-            .is_some_and(|m| INDEX_MEDIA_TYPES.contains(&m))
-        {
-            return Err(self.nested_index(&manifest.digest));
-        }
-        let layer = wasm_layer(&image.layers).ok_or_else(|| {
+        let layer = wasm_layer(image.layers()).ok_or_else(|| {
             let found: Vec<&str> = image
-                .layers
+                .layers()
                 .iter()
-                .map(|l| l.media_type.as_deref().unwrap_or("(none)"))
+                .map(|l| l.media_type().as_ref())
                 .collect();
             self.invalid(format!(
                 "manifest {} has no WebAssembly layer (media type {}); its layers are: [{}]",
-                manifest.digest,
+                manifest.digest(),
                 WASM_LAYER_MEDIA_TYPES.join(" or "),
                 found.join(", ")
             ))
@@ -232,7 +224,7 @@ impl Layout {
 
     fn select<'i>(
         &self,
-        index: &'i Index,
+        index: &'i ImageIndex,
         tag: Option<&str>,
         digest: Option<&str>,
         whole: &str,
@@ -240,12 +232,15 @@ impl Layout {
         let index_path = self.dir.join("index.json");
         if let Some(digest) = digest {
             return index
-                .manifests
+                .manifests()
                 .iter()
-                .find(|m| m.digest == digest)
+                .find(|m| m.digest().as_ref() == digest)
                 .ok_or_else(|| {
-                    let digests: Vec<&str> =
-                        index.manifests.iter().map(|m| m.digest.as_str()).collect();
+                    let digests: Vec<&str> = index
+                        .manifests()
+                        .iter()
+                        .map(|m| m.digest().as_ref())
+                        .collect();
                     self.not_found(format!(
                         "no manifest with digest {digest} in {}; it lists: [{}]",
                         index_path.display(),
@@ -256,18 +251,11 @@ impl Layout {
         // The reference parser gives every reference without a digest a tag (`latest` at worst).
         let tag = tag.unwrap_or("latest");
         index
-            .manifests
+            .manifests()
             .iter()
-            .find(|m| {
-                m.ref_name()
-                    .is_some_and(|name| name == tag || name == whole)
-            })
+            .find(|m| ref_name(m).is_some_and(|name| name == tag || name == whole))
             .ok_or_else(|| {
-                let tags: Vec<&str> = index
-                    .manifests
-                    .iter()
-                    .filter_map(Descriptor::ref_name)
-                    .collect();
+                let tags: Vec<&str> = index.manifests().iter().filter_map(ref_name).collect();
                 let present = if tags.is_empty() {
                     "the layout has no tagged manifests".to_owned()
                 } else {
@@ -298,7 +286,7 @@ impl Layout {
 
     /// Reads a blob and checks it against its descriptor's digest and size.
     async fn read_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, FetchError> {
-        let digest = descriptor.digest.as_str();
+        let digest = descriptor.digest().as_ref();
         let (algorithm, hex) = match digest.split_once(':') {
             Some((algorithm @ ("sha256" | "sha512"), hex))
                 if hex.len() == if algorithm == "sha256" { 64 } else { 128 }
@@ -343,10 +331,10 @@ impl Layout {
                 actual,
             });
         }
-        if bytes.len() as u64 != descriptor.size {
+        if bytes.len() as u64 != descriptor.size() {
             return Err(self.invalid(format!(
                 "the descriptor of blob {digest} says {} bytes but the blob has {}",
-                descriptor.size,
+                descriptor.size(),
                 bytes.len()
             )));
         }
@@ -408,5 +396,39 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.kind(), crate::FetchErrorKind::Unsupported);
         assert!(error.to_string().contains("FileFetcher"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn nested_indexes_are_refused_by_descriptor_and_by_content() {
+        let root = tempfile::tempdir().unwrap();
+        let wasm = crate::testing::component_importing(&[]);
+        let image = crate::testing::write_oci_image(root.path(), "ghcr.io/a/app:1", &wasm).unwrap();
+        let fetcher = OciLayoutFetcher::new(root.path());
+        let app = "ghcr.io/a/app:1".parse().unwrap();
+        assert_eq!(fetcher.fetch(&app).await.unwrap(), wasm);
+
+        // The manifest blob is an index although its descriptor says image manifest.
+        let nested = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let digest = lattice_spec::ContentDigest::sha256_of(nested);
+        let hex = &digest.as_str()["sha256:".len()..];
+        std::fs::write(image.layout_dir.join("blobs/sha256").join(hex), nested).unwrap();
+        let index_path = image.layout_dir.join("index.json");
+        let mut index: ImageIndex =
+            serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+        let mut manifests = index.manifests().clone();
+        manifests[0].set_digest(digest.as_str().parse().unwrap());
+        manifests[0].set_size(nested.len() as u64);
+        index.set_manifests(manifests.clone());
+        std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+        let error = fetcher.fetch(&app).await.unwrap_err();
+        assert_eq!(error.kind(), crate::FetchErrorKind::Unsupported, "{error}");
+
+        // The descriptor itself says image index.
+        manifests[0].set_media_type(MediaType::ImageIndex);
+        index.set_manifests(manifests);
+        std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+        let error = fetcher.fetch(&app).await.unwrap_err();
+        assert_eq!(error.kind(), crate::FetchErrorKind::Unsupported, "{error}");
+        assert!(error.to_string().contains("image index"), "{error}");
     }
 }

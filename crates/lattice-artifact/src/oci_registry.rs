@@ -248,33 +248,30 @@ impl OciRegistryFetcher {
         }
         let layer = pull.wasm_layer(&manifest_bytes, &manifest_digest)?;
 
-        let step = Step::Layer(layer.digest.clone());
+        let digest = layer.digest().to_string();
+        let step = Step::Layer(digest.clone());
         let mut stream = client
-            .pull_blob_stream(reference, layer.digest.as_str())
+            .pull_blob_stream(reference, digest.as_str())
             .await
             .map_err(|error| pull.classify(&step, error))?
             .stream;
-        let size = usize::try_from(layer.size).unwrap_or(usize::MAX);
+        let size = usize::try_from(layer.size()).unwrap_or(usize::MAX);
         let mut bytes = BytesMut::with_capacity(size.min(MAX_PREALLOCATION));
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|error| pull.classify_read(&step, error))?;
             if bytes.len() + chunk.len() > size {
                 return Err(pull.registry_error(
-                    format!(
-                        "layer {} is larger than the {size} bytes its descriptor says",
-                        layer.digest
-                    ),
+                    format!("layer {digest} is larger than the {size} bytes its descriptor says"),
                     None,
                 ));
             }
             bytes.extend_from_slice(&chunk);
         }
-        pull.verify(format!("layer {}", layer.digest), &layer.digest, &bytes)?;
+        pull.verify(format!("layer {digest}"), &digest, &bytes)?;
         if bytes.len() != size {
             return Err(pull.registry_error(
                 format!(
-                    "layer {} has {} bytes but its descriptor says {size}",
-                    layer.digest,
+                    "layer {digest} has {} bytes but its descriptor says {size}",
                     bytes.len()
                 ),
                 None,

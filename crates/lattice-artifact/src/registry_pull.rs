@@ -5,11 +5,11 @@ use crate::{
     FetchError,
     fetch::digest_with,
     fetch_error::BoxError,
-    oci_layout::{Descriptor, INDEX_MEDIA_TYPES, wasm_layer},
+    oci_layout::{NotAnImage, decode_image_manifest, wasm_layer},
 };
 use lattice_spec::ContentDigest;
 use oci_client::errors::{DigestError, OciDistributionError, OciEnvelope, OciErrorCode};
-use serde::Deserialize;
+use oci_spec::image::Descriptor;
 use std::fmt;
 
 /// Whether a fetch failed because a connection was lost mid-exchange (not refused, not
@@ -27,19 +27,6 @@ pub(crate) fn is_lost_connection(error: &FetchError) -> bool {
     }
     // Reading a layer's bytes failed (a digest mismatch is classified before this).
     source.downcast_ref::<std::io::Error>().is_some()
-}
-
-/// An image manifest, as far as it matters here.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImageManifest {
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-    /// Present in an index, whatever its `mediaType` says.
-    #[serde(default)]
-    manifests: Option<serde_json::Value>,
 }
 
 /// What a request was for, to say what is missing.
@@ -69,28 +56,30 @@ impl Pull {
         manifest: &[u8],
         digest: &str,
     ) -> Result<Descriptor, FetchError> {
-        let image: ImageManifest = serde_json::from_slice(manifest).map_err(|error| {
-            self.invalid_manifest(
-                format!("cannot decode manifest {digest}"),
-                Some(Box::new(error)),
-            )
-        })?;
-        let media_type = image.media_type.as_deref();
-        if media_type.is_some_and(|m| INDEX_MEDIA_TYPES.contains(&m)) || image.manifests.is_some() {
-            return Err(FetchError::Unsupported {
-                artifact: self.artifact.clone(),
-                detail: format!(
-                    "{digest} in {}/{} is an image index (a multi-platform image); only single \
+        let image = match decode_image_manifest(manifest) {
+            Ok(image) => image,
+            Err(NotAnImage::Undecodable(error)) => {
+                return Err(self.invalid_manifest(
+                    format!("cannot decode manifest {digest}"),
+                    Some(Box::new(error)),
+                ));
+            }
+            Err(NotAnImage::Index) => {
+                return Err(FetchError::Unsupported {
+                    artifact: self.artifact.clone(),
+                    detail: format!(
+                        "{digest} in {}/{} is an image index (a multi-platform image); only single \
                      image manifests are supported: reference the WebAssembly manifest by digest",
-                    self.registry, self.repository
-                ),
-            });
-        }
-        let Some(layer) = wasm_layer(&image.layers) else {
+                        self.registry, self.repository
+                    ),
+                });
+            }
+        };
+        let Some(layer) = wasm_layer(image.layers()) else {
             let found: Vec<&str> = image
-                .layers
+                .layers()
                 .iter()
-                .map(|l| l.media_type.as_deref().unwrap_or("(none)"))
+                .map(|l| l.media_type().as_ref())
                 .collect();
             return Err(self.invalid_manifest(
                 format!(
@@ -103,7 +92,7 @@ impl Pull {
             ));
         };
         // Checked before the digest becomes part of a URL.
-        if let Err(error) = ContentDigest::new(layer.digest.as_str()) {
+        if let Err(error) = ContentDigest::new(layer.digest().as_ref()) {
             return Err(self.invalid_manifest(
                 format!("the WebAssembly layer's digest is invalid: {error}"),
                 None,
@@ -318,9 +307,17 @@ mod tests {
 
     #[test]
     fn manifests_without_a_wasm_layer_and_indexes_are_refused() {
-        let image = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-            "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:00","size":1}]}"#;
-        let error = pull().wasm_layer(image, "sha256:aa").unwrap_err();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let config = format!(
+            r#""config":{{"mediaType":"application/vnd.wasm.config.v0+json","digest":"{digest}","size":2}}"#
+        );
+        let image = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",{config},
+            "layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{digest}","size":1}}]}}"#
+        );
+        let error = pull()
+            .wasm_layer(image.as_bytes(), "sha256:aa")
+            .unwrap_err();
         assert_eq!(error.kind(), crate::FetchErrorKind::InvalidManifest);
         assert!(
             error
@@ -332,13 +329,19 @@ mod tests {
         let error = pull().wasm_layer(index, "sha256:aa").unwrap_err();
         assert_eq!(error.kind(), crate::FetchErrorKind::Unsupported);
         let legacy = format!(
-            r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.module.wasm.content.layer.v1+wasm","digest":"sha256:{}","size":4}}]}}"#,
-            "a".repeat(64)
+            r#"{{"schemaVersion":2,{config},"layers":[{{"mediaType":"application/vnd.module.wasm.content.layer.v1+wasm","digest":"{digest}","size":4}}]}}"#
         );
         let layer = pull().wasm_layer(legacy.as_bytes(), "sha256:aa").unwrap();
-        assert_eq!(layer.size, 4);
-        let traversal = br#"{"schemaVersion":2,"layers":[{"mediaType":"application/wasm","digest":"sha256:../../x","size":4}]}"#;
-        let error = pull().wasm_layer(traversal, "sha256:aa").unwrap_err();
+        assert_eq!(layer.size(), 4);
+        let traversal = format!(
+            r#"{{"schemaVersion":2,{config},"layers":[{{"mediaType":"application/wasm","digest":"sha256:../../x","size":4}}]}}"#
+        );
+        let error = pull()
+            .wasm_layer(traversal.as_bytes(), "sha256:aa")
+            .unwrap_err();
+        assert_eq!(error.kind(), crate::FetchErrorKind::InvalidManifest);
+        let not_a_manifest = br#"{"schemaVersion":2,"layers":"none"}"#;
+        let error = pull().wasm_layer(not_a_manifest, "sha256:aa").unwrap_err();
         assert_eq!(error.kind(), crate::FetchErrorKind::InvalidManifest);
     }
 

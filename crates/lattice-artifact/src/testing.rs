@@ -14,12 +14,16 @@
 
 use crate::{
     ArtifactFetcher, FetchError,
-    oci_layout::{MANIFEST_MEDIA_TYPE, REF_NAME, WASM_LAYER_MEDIA_TYPES, layout_dir},
+    oci_layout::{WASM_LAYER_MEDIA_TYPES, layout_dir, ref_name},
 };
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_spec::{ArtifactRef, ContentDigest};
-use serde_json::{Value, json};
+use oci_spec::image::{
+    ANNOTATION_REF_NAME, Descriptor, ImageIndex, ImageIndexBuilder, ImageManifestBuilder,
+    MediaType, OciLayoutBuilder,
+};
+use serde_json::json;
 use std::{
     collections::HashMap,
     fmt::Write as _,
@@ -166,7 +170,11 @@ pub fn write_oci_image(root: &Path, reference: &str, wasm: &[u8]) -> io::Result<
     };
     let dir = layout_dir(root, oci.registry(), oci.repository());
     std::fs::create_dir_all(dir.join("blobs").join("sha256"))?;
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let marker = OciLayoutBuilder::default()
+        .image_layout_version("1.0.0")
+        .build()
+        .map_err(io::Error::other)?;
+    std::fs::write(dir.join("oci-layout"), serde_json::to_vec(&marker)?)?;
 
     let layer = write_blob(&dir, wasm)?;
     let config = serde_json::to_vec(&json!({
@@ -175,34 +183,37 @@ pub fn write_oci_image(root: &Path, reference: &str, wasm: &[u8]) -> io::Result<
         "layerDigests": [layer.digest.as_str()],
     }))?;
     let config = write_blob(&dir, &config)?;
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "artifactType": "application/wasm",
-        "config": config.descriptor(WASM_CONFIG_MEDIA_TYPE),
-        "layers": [layer.descriptor(WASM_LAYER_MEDIA_TYPES[0])],
-    }))?;
-    let manifest = write_blob(&dir, &manifest)?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2_u32)
+        .media_type(MediaType::ImageManifest)
+        .artifact_type(MediaType::from("application/wasm"))
+        .config(config.descriptor(MediaType::from(WASM_CONFIG_MEDIA_TYPE))?)
+        .layers([layer.descriptor(MediaType::from(WASM_LAYER_MEDIA_TYPES[0]))?])
+        .build()
+        .map_err(io::Error::other)?;
+    let manifest = write_blob(&dir, &serde_json::to_vec(&manifest)?)?;
 
     let index_path = dir.join("index.json");
     let mut manifests = match std::fs::read(&index_path) {
-        Ok(bytes) => {
-            let index: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| invalid(format!("{}: {e}", index_path.display())))?;
-            index["manifests"].as_array().cloned().unwrap_or_default()
-        }
+        Ok(bytes) => serde_json::from_slice::<ImageIndex>(&bytes)
+            .map_err(|e| invalid(format!("{}: {e}", index_path.display())))?
+            .manifests()
+            .clone(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
     };
-    manifests.retain(|m| m["annotations"][REF_NAME] != tag);
-    let mut descriptor = manifest.descriptor(MANIFEST_MEDIA_TYPE);
-    descriptor["annotations"] = json!({ REF_NAME: tag });
+    manifests.retain(|m| ref_name(m) != Some(tag));
+    let mut descriptor = manifest.descriptor(MediaType::ImageManifest)?;
+    descriptor.set_annotations(Some(
+        [(ANNOTATION_REF_NAME.to_owned(), tag.to_owned())].into(),
+    ));
     manifests.push(descriptor);
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": manifests,
-    });
+    let index = ImageIndexBuilder::default()
+        .schema_version(2_u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(io::Error::other)?;
     std::fs::write(&index_path, serde_json::to_vec_pretty(&index)?)?;
     Ok(OciImage {
         layout_dir: dir,
@@ -217,8 +228,10 @@ struct Blob {
 }
 
 impl Blob {
-    fn descriptor(&self, media_type: &str) -> Value {
-        json!({ "mediaType": media_type, "digest": self.digest.as_str(), "size": self.size })
+    fn descriptor(&self, media_type: MediaType) -> io::Result<Descriptor> {
+        let digest: oci_spec::image::Digest =
+            self.digest.as_str().parse().map_err(io::Error::other)?;
+        Ok(Descriptor::new(media_type, self.size as u64, digest))
     }
 }
 

@@ -2,25 +2,14 @@
 
 use std::time::Duration;
 
-/// Parses `<n>ms`, `<n>s` or `<n>m` (a whole number and a unit).
+/// Parses a duration as `humantime` reads it: `500ms`, `5s`, `2m`, `1h 30m`, …
 ///
 /// # Errors
 ///
 /// A message saying what is expected, for clap to show.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let expected = || format!("`{text}` is not a duration: write e.g. `500ms`, `5s` or `2m`");
-    let number: u64 = number.parse().map_err(|_| expected())?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        _ => Err(expected()),
-    }
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration ({e}): write e.g. `500ms`, `5s` or `2m`"))
 }
 
 /// A duration for humans: `850ms`, `1.25s`, `42s`, `5m3s`, `3h4m`, `2d5h`.
@@ -53,10 +42,15 @@ mod tests {
         assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("5h"), Ok(Duration::from_secs(5 * 3600)));
         assert!(parse("5").is_err());
         assert!(parse("s").is_err());
-        assert!(parse("1.5s").is_err());
-        assert!(parse("5h").is_err());
+        assert!(
+            parse("5 parsecs")
+                .unwrap_err()
+                .contains("is not a duration")
+        );
     }
 
     #[test]

@@ -1,30 +1,18 @@
 //! Reading a component spec document (YAML or JSON) and validating it, listing **every**
 //! problem by field path — missing fields, fields of the wrong type and invalid values alike —
-//! not just the first one a decoder trips over.
+//! and every ignored field. The diagnostics are lattice-spec's ([`SpecDocument::decode`]); this
+//! module reads the file and words them for the command line.
 
 use crate::error::CliError;
-use lattice_spec::{ComponentSpec, ComponentSpecDraft};
-use serde_json::{Map, Value, json};
+use lattice_spec::{ComponentSpec, SpecDocument, SpecDocumentError};
+use serde_json::Value;
 use std::{
     io::Read,
     path::{Path, PathBuf},
 };
 
-/// The fields a spec document must have.
-const REQUIRED: [&str; 4] = ["id", "revision", "artifact", "scale"];
-
-/// Every top-level field of a spec document.
-const KNOWN: [&str; 9] = [
-    "id",
-    "revision",
-    "artifact",
-    "digest",
-    "scale",
-    "config",
-    "secrets",
-    "links",
-    "annotations",
-];
+/// What an ignored field is called, as a warning or next to real problems.
+const IGNORED: &str = "unknown field, ignored (a typo?)";
 
 /// A validated spec and what was noticed on the way.
 #[derive(Debug)]
@@ -75,88 +63,38 @@ fn parse(path: &Path, text: &str, json: bool) -> Result<Value, CliError> {
     }
 }
 
-/// Values that stand in for missing or ill-typed fields so the rest can still be validated.
-fn placeholders() -> Map<String, Value> {
-    match json!({"id": "placeholder", "revision": 1, "artifact": "placeholder", "scale": 1}) {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
-
-/// Decodes and validates a parsed document.
+/// Decodes and validates a parsed document; [`SpecDocument::decode`] finds every problem and
+/// every ignored field.
 fn decode(path: &Path, value: Value) -> Result<LoadedSpec, CliError> {
-    let Value::Object(fields) = value else {
-        return Err(CliError::ParseSpec {
-            path: path.to_owned(),
-            format: "component spec",
-            message: "expected a mapping with `id`, `revision`, `artifact`, `scale`, …".into(),
-        });
-    };
-    let mut problems: Vec<(String, String)> = REQUIRED
-        .iter()
-        .filter(|field| !fields.contains_key(**field))
-        .map(|field| ((*field).to_owned(), "required field is missing".to_owned()))
-        .collect();
-    let mut unknown = Vec::new();
-    let mut document = Map::new();
-    for (key, value) in fields {
-        if !KNOWN.contains(&key.as_str()) {
-            unknown.push(key);
-            continue;
-        }
-        // Decode each field on its own, so every ill-typed field is reported.
-        let mut probe = placeholders();
-        probe.insert(key.clone(), value.clone());
-        match serde_json::from_value::<ComponentSpecDraft>(Value::Object(probe)) {
-            Ok(_) => {
-                document.insert(key, value);
-            }
-            Err(e) => problems.push((key, e.to_string())),
-        }
-    }
-    let broken: Vec<String> = problems.iter().map(|(p, _)| p.clone()).collect();
-    for (key, value) in placeholders() {
-        document.entry(key).or_insert(value);
-    }
-    let draft: ComponentSpecDraft =
-        serde_json::from_value(Value::Object(document)).map_err(|e| CliError::ParseSpec {
-            path: path.to_owned(),
-            format: "component spec",
-            message: e.to_string(),
-        })?;
-    let outcome = draft.validate();
-    if let Err(errors) = &outcome {
-        problems.extend(
-            errors
-                .errors()
-                .iter()
-                .filter(|e| !broken.iter().any(|b| within(&e.path, b)))
-                .map(|e| (e.path.clone(), e.message.clone())),
-        );
-    }
-    // An unknown field is ignored on the wire; next to real problems it is likely a typo.
-    let unknown = unknown.into_iter().map(|key| {
-        let note = "unknown field, ignored (a typo?)".to_owned();
-        (key, note)
-    });
-    match outcome {
-        Ok(spec) if problems.is_empty() => Ok(LoadedSpec {
-            spec,
-            warnings: unknown
-                .map(|(key, note)| format!("spec field `{key}`: {note}"))
+    match SpecDocument::decode(&value) {
+        Ok(document) => Ok(LoadedSpec {
+            spec: document.spec,
+            warnings: document
+                .ignored
+                .into_iter()
+                .map(|field| format!("spec field `{field}`: {IGNORED}"))
                 .collect(),
         }),
-        _ => Err(CliError::InvalidSpec {
+        Err(error @ SpecDocumentError::NotAMapping) => Err(CliError::ParseSpec {
+            path: path.to_owned(),
+            format: "component spec",
+            message: error.to_string(),
+        }),
+        // An unknown field is ignored on the wire; next to real problems it is likely a typo.
+        Err(SpecDocumentError::Invalid { problems, ignored }) => Err(CliError::InvalidSpec {
             path: PathBuf::from(path),
-            problems: problems.into_iter().chain(unknown).collect(),
+            problems: problems
+                .into_iter()
+                .map(|problem| (problem.path, problem.message))
+                .chain(ignored.into_iter().map(|field| (field, IGNORED.to_owned())))
+                .collect(),
+        }),
+        Err(error) => Err(CliError::ParseSpec {
+            path: path.to_owned(),
+            format: "component spec",
+            message: error.to_string(),
         }),
     }
-}
-
-/// Whether field path `path` is `field` or inside it (`links[0].name` is inside `links`).
-fn within(path: &str, field: &str) -> bool {
-    path.strip_prefix(field)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 #[cfg(test)]
@@ -180,7 +118,10 @@ mod tests {
         let loaded = decode(Path::new("t.yaml"), value).unwrap();
         assert_eq!(loaded.spec.id().as_str(), "web");
         assert_eq!(loaded.spec.scale().get(), 3);
-        assert_eq!(loaded.warnings.len(), 1);
+        assert_eq!(
+            loaded.warnings,
+            ["spec field `scael`: unknown field, ignored (a typo?)"]
+        );
     }
 
     #[test]
@@ -210,9 +151,15 @@ mod tests {
     }
 
     #[test]
-    fn nested_paths_are_within_their_field() {
-        assert!(within("links[0].name", "links"));
-        assert!(within("scale", "scale"));
-        assert!(!within("scale_x", "scale"));
+    fn a_misspelt_nested_field_warns_with_its_full_path() {
+        let yaml = "id: web\nrevision: 1\nartifact: ./web.wasm\nscale: 1\nlinks:\n  - target: kv\n    \
+                    traget: kv\n    wit_namespace: wasi\n    wit_package: keyvalue\n    \
+                    interfaces: [store]\n";
+        let value = parse(Path::new("t.yaml"), yaml, false).unwrap();
+        let loaded = decode(Path::new("t.yaml"), value).unwrap();
+        assert_eq!(
+            loaded.warnings,
+            ["spec field `links[0].traget`: unknown field, ignored (a typo?)"]
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! [`HostId`], [`LatticeName`], …), artifact references ([`ArtifactRef`]), the
 //! [`ComponentSpec`] with its links, configuration and secret references, validation that
 //! reports every problem by field path ([`ComponentSpecDraft::validate`]), a canonical digest
-//! ([`ComponentSpec::digest`]) and a diff between two specs ([`SpecDiff`]).
+//! ([`ComponentSpec::digest`]) and a diff between two specs ([`SpecDiff`]). For spec documents
+//! written by hand, [`SpecDocument::decode`] also names every field the spec does not have.
 //!
 //! It also owns the API version every top-level message carries and the decoding rule that
 //! goes with it ([`WireMessage`], [`ApiVersion`]).
@@ -14,6 +15,7 @@
 mod artifact;
 mod diff;
 mod digest;
+mod document;
 mod draft;
 mod error;
 pub mod id;
@@ -22,6 +24,7 @@ mod version;
 
 pub use artifact::{ArtifactError, ArtifactRef, ContentDigest};
 pub use diff::{Change, LinkChange, LinkFieldChanges, SpecDiff};
+pub use document::{DocumentProblem, DocumentProblemKind, SpecDocument, SpecDocumentError};
 pub use draft::{ComponentSpecDraft, ConfigDraft, LinkDraft, SecretRefDraft, is_wit_identifier};
 pub use error::{FieldError, SpecErrorCode, SpecErrors};
 pub use id::{

@@ -94,30 +94,28 @@ pub(crate) fn check_version(binary: &Path) -> Result<(), StartError> {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let Some((major, minor, found)) = parse_version(&text) else {
+    let Some(version) = parse_version(&text) else {
         return Err(StartError::UnknownVersion {
             binary: binary.to_owned(),
             output: text.trim().to_owned(),
         });
     };
-    if (major, minor) < MIN_VERSION {
+    // By major and minor only: a release candidate of 2.10 is new enough.
+    if (version.major, version.minor) < MIN_VERSION {
         return Err(StartError::TooOld {
-            found,
+            found: version.to_string(),
             binary: binary.to_owned(),
         });
     }
     Ok(())
 }
 
-/// Finds the first `vMAJOR.MINOR[.PATCH][-suffix]` word, as in `nats-server: v2.15.1`.
-fn parse_version(text: &str) -> Option<(u64, u64, String)> {
+/// Finds the first `vMAJOR.MINOR.PATCH[-pre][+build]` word, as in `nats-server: v2.15.1`.
+fn parse_version(text: &str) -> Option<semver::Version> {
     text.split_whitespace().find_map(|word| {
         let word = word.strip_prefix('v')?;
         let word = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-        let mut numbers = word.split(['.', '-', '+']);
-        let major = numbers.next()?.parse().ok()?;
-        let minor = numbers.next()?.parse().ok()?;
-        Some((major, minor, word.to_owned()))
+        semver::Version::parse(word).ok()
     })
 }
 
@@ -127,18 +125,12 @@ mod tests {
 
     #[test]
     fn parses_versions() {
-        assert_eq!(
-            parse_version("nats-server: v2.15.1\n"),
-            Some((2, 15, "2.15.1".to_owned()))
-        );
-        assert_eq!(
-            parse_version("nats-server: v2.9.25"),
-            Some((2, 9, "2.9.25".to_owned()))
-        );
-        assert_eq!(
-            parse_version("nats-server: v2.11.0-RC.1"),
-            Some((2, 11, "2.11.0-RC.1".to_owned()))
-        );
+        let version = |text| parse_version(text).map(|v| v.to_string());
+        assert_eq!(version("nats-server: v2.15.1\n").as_deref(), Some("2.15.1"));
+        assert_eq!(version("nats-server: v2.9.25").as_deref(), Some("2.9.25"));
+        let candidate = parse_version("nats-server: v2.11.0-RC.1").unwrap();
+        assert_eq!((candidate.major, candidate.minor), (2, 11));
+        assert_eq!(candidate.pre.as_str(), "RC.1");
         assert_eq!(parse_version("GNU bash, version 5.2.15(1)-release"), None);
         assert_eq!(parse_version("nats-server: vX"), None);
         assert_eq!(parse_version(""), None);

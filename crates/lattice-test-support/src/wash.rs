@@ -88,14 +88,17 @@ impl Wash {
                 source,
             })?;
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let Some((major, found)) = parse_version(&text) else {
+        let Some(version) = parse_version(&text) else {
             return Err(PushError::UnknownVersion {
                 binary,
                 output: format!("{text}{}", String::from_utf8_lossy(&output.stderr)),
             });
         };
-        if major < MIN_MAJOR {
-            return Err(PushError::TooOld { found, binary });
+        if version.major < MIN_MAJOR {
+            return Err(PushError::TooOld {
+                found: version.to_string(),
+                binary,
+            });
         }
         Ok(Wash { binary })
     }
@@ -213,13 +216,11 @@ fn pushed_digest(stdout: &str) -> Option<String> {
     digest.contains(':').then(|| digest.to_owned())
 }
 
-/// Finds `wash x.y.z` in `wash --version`'s output: the major version and the version.
-fn parse_version(text: &str) -> Option<(u64, String)> {
+/// Finds `wash x.y.z` in `wash --version`'s output.
+fn parse_version(text: &str) -> Option<semver::Version> {
     let mut words = text.split_whitespace();
     words.find(|word| *word == "wash")?;
-    let version = words.next()?.trim_start_matches('v');
-    let major = version.split('.').next()?.parse().ok()?;
-    Some((major, version.to_owned()))
+    semver::Version::parse(words.next()?.trim_start_matches('v')).ok()
 }
 
 /// Where `python3` installs scripts (`sysconfig`'s `scripts` path), if python3 runs.
@@ -348,12 +349,13 @@ mod tests {
     fn reads_versions_and_digests() {
         assert_eq!(
             parse_version("wash 2.10.3\n"),
-            Some((2, "2.10.3".to_owned()))
+            Some(semver::Version::new(2, 10, 3))
         );
         assert_eq!(
             parse_version("wash v0.39.0"),
-            Some((0, "0.39.0".to_owned()))
+            Some(semver::Version::new(0, 39, 0))
         );
+        assert_eq!(parse_version("wash 2.x"), None);
         assert_eq!(parse_version("something else"), None);
         let json =
             r#"{"message":"ok","success":true,"data":{"digest":"sha256:ab","success":true}}"#;
