@@ -16,7 +16,9 @@ pub mod auth;
 mod client;
 mod error;
 mod events;
-pub mod trace;
+
+/// W3C trace context in NATS headers: the client's requests carry the current span's.
+pub use lattice_trace as trace;
 
 pub use apply::{Applied, WaitReport};
 pub use client::{Client, DEFAULT_TIMEOUT, Discover, LinkError, LinkErrorKind};

@@ -182,8 +182,10 @@ impl LinkRequests {
         subject: &ProviderSubject,
         payload: Bytes,
     ) -> Result<async_nats::Message, async_nats::RequestError> {
+        // The provider continues the trace of the upgrade that sends the request.
         let request = async_nats::Request::new()
             .payload(payload)
+            .headers(lattice_trace::headers())
             .timeout(Some(self.timeout));
         self.nats.send_request(subject.to_string(), request).await
     }

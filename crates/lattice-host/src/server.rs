@@ -46,7 +46,7 @@ pub(crate) async fn serve(
 
 async fn handle(state: Arc<HostState>, message: async_nats::Message) {
     let span = tracing::info_span!("lattice.host.request", subject = %message.subject);
-    lattice_client::trace::set_parent(&span, message.headers.as_ref());
+    lattice_trace::set_parent(&span, message.headers.as_ref());
     async {
         let reply = match message.subject.as_str().parse::<CtlSubject>() {
             Ok(CtlSubject::HostPing { .. }) => {
@@ -122,7 +122,9 @@ pub(crate) async fn start_apply(
     state
         .publish(state.component_subject(spec.id()), event.encode())
         .await;
-    tokio::spawn(upgrade::apply(state.clone(), slot, spec));
+    // The apply outlives the request, and its span (with the link requests under it) continues
+    // the request's trace.
+    tokio::spawn(upgrade::apply(state.clone(), slot, spec).in_current_span());
 }
 
 fn delete(state: &Arc<HostState>, payload: &[u8]) -> DeleteComponentSpecReply {
@@ -148,7 +150,7 @@ fn delete(state: &Arc<HostState>, payload: &[u8]) -> DeleteComponentSpecReply {
             DeleteOutcome::Rejected(rejection),
         ));
     }
-    tokio::spawn(upgrade::delete(state.clone(), slot));
+    upgrade::spawn_delete(state.clone(), slot);
     DeleteComponentSpecReply::ok(DeleteComponentSpecAck::new(
         request.component_id,
         DeleteOutcome::Accepted,

@@ -376,8 +376,14 @@ impl Upgrade<'_> {
     }
 }
 
+/// Runs a delete on its own task, in a span that continues the current one (the request's).
+pub(crate) fn spawn_delete(state: Arc<HostState>, slot: Arc<ComponentSlot>) {
+    let span = tracing::info_span!("lattice.host.delete", component = %slot.id);
+    tokio::spawn(delete(state, slot).instrument(span));
+}
+
 /// Stops a component and removes its links.
-pub(crate) async fn delete(state: Arc<HostState>, slot: Arc<ComponentSlot>) {
+async fn delete(state: Arc<HostState>, slot: Arc<ComponentSlot>) {
     let _serial = slot.apply_lock.lock().await;
     let Some(spec) = slot.serving_spec() else {
         let revision = slot.record().desired.revision;

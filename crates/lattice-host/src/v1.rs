@@ -79,7 +79,7 @@ pub(crate) fn is_v1(subject: &str) -> bool {
 /// Answers one 1.x request.
 pub(crate) async fn handle(state: Arc<HostState>, message: async_nats::Message) {
     let span = tracing::info_span!("lattice.host.v1_request", subject = %message.subject);
-    lattice_client::trace::set_parent(&span, message.headers.as_ref());
+    lattice_trace::set_parent(&span, message.headers.as_ref());
     async {
         let reply = match message.subject.as_str().parse::<V1Subject>() {
             Ok(V1Subject::HostPing { .. }) => encode(&CtlResponse::ok(host(&state))),
@@ -256,7 +256,7 @@ async fn scale_component(state: &Arc<HostState>, payload: &[u8]) -> CtlResponse<
     if command.max_instances == 0 {
         return match state.slot(&id) {
             Some(slot) => {
-                tokio::spawn(upgrade::delete(state.clone(), slot));
+                upgrade::spawn_delete(state.clone(), slot);
                 CtlResponse::success(format!("component {id} is stopping"))
             }
             None => CtlResponse::success(format!("component {id} is not on this host")),

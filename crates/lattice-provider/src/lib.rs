@@ -17,7 +17,10 @@
 //!
 //! Requests run concurrently; requests for the same link run one at a time, in order (see
 //! [`ProviderServer`]). Each request is handled in a `tracing` span (`link_request` with the
-//! subject, link name and source id, or `health_check`); this crate installs no subscriber.
+//! subject, link name and source id, or `health_check`) whose parent is the W3C trace context
+//! (`traceparent`, `tracestate`) of the request's NATS headers, when the host sent one: with
+//! `tracing-opentelemetry` installed, a link put belongs to the trace of the apply that caused
+//! it. This crate installs no subscriber.
 //!
 //! # Example
 //!
