@@ -246,6 +246,37 @@ pub enum AuthError {
     },
 }
 
+/// What is wrong with the authentication options, as a value to `match` on. All are usage
+/// errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// See [`AuthError::Conflict`].
+    Conflict,
+    /// See [`AuthError::Incomplete`].
+    Incomplete,
+    /// See [`AuthError::ReadFile`].
+    ReadFile,
+    /// See [`AuthError::InvalidCreds`].
+    InvalidCreds,
+    /// See [`AuthError::InvalidSeed`].
+    InvalidSeed,
+}
+
+impl AuthError {
+    /// The kind of problem.
+    #[must_use]
+    pub fn kind(&self) -> AuthErrorKind {
+        match self {
+            Self::Conflict { .. } => AuthErrorKind::Conflict,
+            Self::Incomplete { .. } => AuthErrorKind::Incomplete,
+            Self::ReadFile { .. } => AuthErrorKind::ReadFile,
+            Self::InvalidCreds { .. } => AuthErrorKind::InvalidCreds,
+            Self::InvalidSeed { .. } => AuthErrorKind::InvalidSeed,
+        }
+    }
+}
+
 fn join(given: &[&str]) -> String {
     match given {
         [one] => (*one).to_owned(),

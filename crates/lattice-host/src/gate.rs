@@ -8,7 +8,7 @@
 //! meanwhile wait for [`InvocationGate::resume`]. Both sides use sequentially consistent
 //! atomics, so either the invocation sees the pause or the pauser sees the invocation.
 
-use crate::runtime::{ComponentInstance, Invocation, RuntimeError};
+use crate::runtime::{ComponentInstance, Invocation, RuntimeError, RuntimeErrorKind};
 use arc_swap::ArcSwapOption;
 use lattice_spec::Revision;
 use std::sync::{
@@ -38,6 +38,27 @@ pub enum InvokeError {
     /// The component failed while handling the invocation.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+}
+
+/// Why an invocation was not served, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvokeErrorKind {
+    /// See [`InvokeError::NotServing`].
+    NotServing,
+    /// See [`InvokeError::Runtime`]; the runtime's own kind.
+    Runtime(RuntimeErrorKind),
+}
+
+impl InvokeError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> InvokeErrorKind {
+        match self {
+            Self::NotServing => InvokeErrorKind::NotServing,
+            Self::Runtime(e) => InvokeErrorKind::Runtime(e.kind()),
+        }
+    }
 }
 
 impl Default for InvocationGate {

@@ -38,13 +38,15 @@ pub use config::{
     ConfigStore, DEFAULT_HEARTBEAT_INTERVAL, HostConfig, StaticConfigStore, UnacknowledgedLinks,
     V1LatticeWide,
 };
-pub use gate::{InvocationGate, InvokeError};
+pub use gate::{InvocationGate, InvokeError, InvokeErrorKind};
 pub use host::{Host, HostError, HostErrorKind, HostHandle};
 pub use runtime::{
     AsyncPaths, ComponentInstance, ComponentRuntime, ECHO_FUNCTION, ECHO_INSTANCE,
     ExportedFunction, Invocation, RevisionEchoRuntime, RuntimeError, RuntimeErrorKind,
 };
-pub use secrets::{InvalidXKey, LinkSecrets, SecretError, SecretSource, StaticSecrets};
+pub use secrets::{
+    InvalidXKey, LinkSecrets, SecretError, SecretErrorKind, SecretSource, StaticSecrets,
+};
 pub use wrpc::{InvokeCallError, InvokeCallErrorKind, Invoker};
 /// The wRPC NATS transport the host serves invocations on, re-exported so runtimes build on
 /// the same version.

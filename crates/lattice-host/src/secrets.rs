@@ -38,6 +38,36 @@ pub enum SecretError {
     },
 }
 
+/// Why a secret could not be read, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SecretErrorKind {
+    /// See [`SecretError::NotFound`].
+    NotFound,
+    /// See [`SecretError::Backend`].
+    Backend,
+}
+
+impl SecretErrorKind {
+    /// Whether asking again may succeed: a failing backend may recover; a missing secret
+    /// stays missing until someone writes it.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Backend)
+    }
+}
+
+impl SecretError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> SecretErrorKind {
+        match self {
+            Self::NotFound { .. } => SecretErrorKind::NotFound,
+            Self::Backend { .. } => SecretErrorKind::Backend,
+        }
+    }
+}
+
 /// Where secret values come from (a secrets backend client).
 pub trait SecretSource: Send + Sync + 'static {
     /// The value `reference` names.

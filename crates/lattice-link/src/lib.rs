@@ -18,4 +18,6 @@ pub use message::{
     LinkResponse, LinkResult, Received,
 };
 pub use secret::{SecretMap, SecretValue};
-pub use subject::{ProviderOperation, ProviderSubject, ProviderSubjectError};
+pub use subject::{
+    ProviderOperation, ProviderSubject, ProviderSubjectError, ProviderSubjectErrorKind,
+};

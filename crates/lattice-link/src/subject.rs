@@ -133,6 +133,27 @@ pub enum ProviderSubjectError {
     Id(#[from] IdError),
 }
 
+/// What is wrong with a provider subject, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProviderSubjectErrorKind {
+    /// See [`ProviderSubjectError::Shape`].
+    Shape,
+    /// See [`ProviderSubjectError::Id`].
+    Id,
+}
+
+impl ProviderSubjectError {
+    /// The kind of problem.
+    #[must_use]
+    pub fn kind(&self) -> ProviderSubjectErrorKind {
+        match self {
+            Self::Shape(_) => ProviderSubjectErrorKind::Shape,
+            Self::Id(_) => ProviderSubjectErrorKind::Id,
+        }
+    }
+}
+
 impl std::str::FromStr for ProviderSubject {
     type Err = ProviderSubjectError;
 

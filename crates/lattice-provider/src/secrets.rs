@@ -31,11 +31,38 @@ pub enum OpenSecretsError {
     InvalidSender(String),
     /// The blob does not open with this provider's key (sealed for another instance, or
     /// tampered with).
-    #[error("the link's secrets do not open with this provider's xkey: {0}")]
-    Open(nkeys::error::Error),
+    #[error("the link's secrets do not open with this provider's xkey")]
+    Open(#[source] nkeys::error::Error),
     /// The opened bytes are not a secret map.
-    #[error("the link's secrets are not a map of secret values: {0}")]
-    Decode(serde_json::Error),
+    #[error("the link's secrets are not a map of secret values")]
+    Decode(#[source] serde_json::Error),
+}
+
+/// Why a link's secrets could not be opened, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OpenSecretsErrorKind {
+    /// See [`OpenSecretsError::UnknownSender`].
+    UnknownSender,
+    /// See [`OpenSecretsError::InvalidSender`].
+    InvalidSender,
+    /// See [`OpenSecretsError::Open`].
+    Open,
+    /// See [`OpenSecretsError::Decode`].
+    Decode,
+}
+
+impl OpenSecretsError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> OpenSecretsErrorKind {
+        match self {
+            Self::UnknownSender => OpenSecretsErrorKind::UnknownSender,
+            Self::InvalidSender(_) => OpenSecretsErrorKind::InvalidSender,
+            Self::Open(_) => OpenSecretsErrorKind::Open,
+            Self::Decode(_) => OpenSecretsErrorKind::Decode,
+        }
+    }
 }
 
 /// Opens one sealed blob with `provider_key`, sealed by the host whose public xkey is

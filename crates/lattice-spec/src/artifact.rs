@@ -2,7 +2,7 @@
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::{borrow::Cow, fmt, path::PathBuf, str::FromStr};
+use std::{borrow::Cow, fmt, path::PathBuf, str::FromStr, sync::Arc};
 
 /// Why a string is not a valid artifact reference or digest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -12,12 +12,13 @@ pub enum ArtifactError {
     #[error("artifact reference must not be empty")]
     Empty,
     /// The OCI reference parser refused it.
-    #[error("`{value}` is not a valid OCI reference: {reason}")]
+    #[error("`{value}` is not a valid OCI reference")]
     InvalidOci {
         /// The offending value.
         value: String,
         /// What the OCI reference parser said.
-        reason: String,
+        #[source]
+        source: Arc<oci_spec::distribution::ParseError>,
     },
     /// A `file://` reference without a path.
     #[error("`{value}` names no file: write `file:///absolute/path.wasm`")]
@@ -34,6 +35,33 @@ pub enum ArtifactError {
         /// The offending value.
         value: String,
     },
+}
+
+/// What is wrong with an artifact reference or digest, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ArtifactErrorKind {
+    /// See [`ArtifactError::Empty`].
+    Empty,
+    /// See [`ArtifactError::InvalidOci`].
+    InvalidOci,
+    /// See [`ArtifactError::EmptyPath`].
+    EmptyPath,
+    /// See [`ArtifactError::InvalidDigest`].
+    InvalidDigest,
+}
+
+impl ArtifactError {
+    /// The kind of problem.
+    #[must_use]
+    pub fn kind(&self) -> ArtifactErrorKind {
+        match self {
+            Self::Empty => ArtifactErrorKind::Empty,
+            Self::InvalidOci { .. } => ArtifactErrorKind::InvalidOci,
+            Self::EmptyPath { .. } => ArtifactErrorKind::EmptyPath,
+            Self::InvalidDigest { .. } => ArtifactErrorKind::InvalidDigest,
+        }
+    }
 }
 
 /// A reference to a component's artifact: an OCI image reference or a local file.
@@ -87,7 +115,7 @@ impl ArtifactRef {
             let reference = oci_spec::distribution::Reference::from_str(&raw).map_err(|e| {
                 ArtifactError::InvalidOci {
                     value: raw.clone(),
-                    reason: e.to_string(),
+                    source: Arc::new(e),
                 }
             })?;
             ArtifactKind::Oci(Box::new(reference))
@@ -299,6 +327,14 @@ mod tests {
         ));
         let err = ArtifactRef::parse("ghcr.io/UPPER/Case:tag").unwrap_err();
         assert!(matches!(err, ArtifactError::InvalidOci { .. }), "{err}");
+        assert_eq!(err.kind(), ArtifactErrorKind::InvalidOci);
+        // The parser's reason is the typed source, and a spec's field error still says it.
+        let reason = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(reason, "invalid reference format");
+        let errors = crate::ComponentSpecDraft::new("web", "ghcr.io/UPPER/Case:tag")
+            .validate()
+            .unwrap_err();
+        assert!(errors.to_string().contains(&reason), "{errors}");
         assert!(ArtifactRef::parse("ghcr.io/a/b:bad tag").is_err());
     }
 

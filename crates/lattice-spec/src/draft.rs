@@ -429,14 +429,25 @@ impl Validator {
         self.errors.push(FieldError::new(path, code, message));
     }
 
-    fn check<T, E: ToString>(
+    /// Records `result`'s error, with its causes (e.g. what the OCI reference parser said),
+    /// under `path`.
+    fn check<T, E: std::error::Error>(
         &mut self,
         path: &str,
         code: SpecErrorCode,
         result: Result<T, E>,
     ) -> Option<T> {
         result
-            .map_err(|e| self.push(path, code, e.to_string()))
+            .map_err(|e| {
+                let mut message = e.to_string();
+                let mut cause = e.source();
+                while let Some(source) = cause {
+                    message.push_str(": ");
+                    message.push_str(&source.to_string());
+                    cause = source.source();
+                }
+                self.push(path, code, message)
+            })
             .ok()
     }
 

@@ -56,6 +56,30 @@ pub enum IdError {
     },
 }
 
+/// What is wrong with an identifier, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdErrorKind {
+    /// See [`IdError::Empty`].
+    Empty,
+    /// See [`IdError::TooLong`].
+    TooLong,
+    /// See [`IdError::InvalidChar`].
+    InvalidChar,
+}
+
+impl IdError {
+    /// The kind of problem.
+    #[must_use]
+    pub fn kind(&self) -> IdErrorKind {
+        match self {
+            Self::Empty { .. } => IdErrorKind::Empty,
+            Self::TooLong { .. } => IdErrorKind::TooLong,
+            Self::InvalidChar { .. } => IdErrorKind::InvalidChar,
+        }
+    }
+}
+
 /// The regular expression every identifier matches (published in the JSON Schemas).
 pub const IDENTIFIER_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_-]*$";
 

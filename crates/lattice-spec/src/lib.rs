@@ -22,14 +22,14 @@ pub mod id;
 mod spec;
 mod version;
 
-pub use artifact::{ArtifactError, ArtifactRef, ContentDigest};
+pub use artifact::{ArtifactError, ArtifactErrorKind, ArtifactRef, ContentDigest};
 pub use diff::{Change, LinkChange, LinkFieldChanges, SpecDiff};
 pub use document::{DocumentProblem, DocumentProblemKind, SpecDocument, SpecDocumentError};
 pub use draft::{ComponentSpecDraft, ConfigDraft, LinkDraft, SecretRefDraft, is_wit_identifier};
 pub use error::{FieldError, SpecErrorCode, SpecErrors};
 pub use id::{
-    ComponentId, ConfigName, HostId, IdError, LatticeName, LinkName, ProviderId, Revision,
-    WorkloadId,
+    ComponentId, ConfigName, HostId, IdError, IdErrorKind, LatticeName, LinkName, ProviderId,
+    Revision, WorkloadId,
 };
 pub use spec::{
     ComponentSpec, ConfigSpec, LinkDirection, LinkKey, LinkPeer, LinkSpec, LinkTargetKind,
