@@ -248,22 +248,27 @@ async fn rollout(
     within(scheduler.rollout(&app(), components, strategy, options)).await
 }
 
+/// Runs one rollout of `shop` with the test options and asserts it ended in `state`.
+async fn ended_in(
+    scheduler: &Scheduler,
+    components: Vec<Placement>,
+    strategy: Strategy,
+    state: RolloutState,
+) -> RolloutRecord {
+    let record = rollout(scheduler, components, strategy, options())
+        .await
+        .unwrap();
+    assert_eq!(record.state, state, "{record:?}");
+    record
+}
+
 /// Runs one rollout of `shop` with the test options and asserts it succeeded.
 async fn rolled_out(
     scheduler: &Scheduler,
     components: Vec<Placement>,
     strategy: Strategy,
 ) -> RolloutRecord {
-    let record = rollout(scheduler, components, strategy, options())
-        .await
-        .unwrap();
-    assert_eq!(
-        record.state,
-        RolloutState::Succeeded,
-        "{:?}",
-        record.failure
-    );
-    record
+    ended_in(scheduler, components, strategy, RolloutState::Succeeded).await
 }
 
 /// Runs one rollout of `shop` with the test options; it started and rolled back.
@@ -272,11 +277,7 @@ async fn rolled_back(
     components: Vec<Placement>,
     strategy: Strategy,
 ) -> RolloutRecord {
-    let record = rollout(scheduler, components, strategy, options())
-        .await
-        .unwrap();
-    assert_eq!(record.state, RolloutState::RolledBack, "{record:?}");
-    record
+    ended_in(scheduler, components, strategy, RolloutState::RolledBack).await
 }
 
 fn rolling(max_parallel: usize) -> Strategy {
