@@ -32,8 +32,6 @@ pub(crate) enum Failure {
     Usage,
     /// The operation ran and did not succeed: nothing to do, a rollout that rolled back.
     Failed,
-    /// The NATS connection failed (a subscription could not be made).
-    Nats,
     /// The NATS connection could not be made.
     Connect(async_nats::ConnectErrorKind),
     /// No host answered the discovery ping.
@@ -68,8 +66,7 @@ pub(crate) fn exit_code(failure: Failure) -> u8 {
         | Failure::Rollout(
             RolloutErrorKind::Plan | RolloutErrorKind::Spec | RolloutErrorKind::Preflight,
         ) => EXIT_USAGE,
-        Failure::Nats
-        | Failure::Connect(_)
+        Failure::Connect(_)
         | Failure::NoHosts
         | Failure::Discover(_)
         | Failure::Request(
@@ -77,6 +74,7 @@ pub(crate) fn exit_code(failure: Failure) -> u8 {
             | RequestErrorKind::NoResponders
             | RequestErrorKind::Transport,
         )
+        | Failure::Rollout(RolloutErrorKind::Subscribe)
         | Failure::Store(StoreErrorKind::TimedOut | StoreErrorKind::JetStream) => EXIT_UNREACHABLE,
         // Rejections, failed revisions, a host's error reply, lost races, running rollouts,
         // nothing to undo, a failed invocation, and what a newer library adds.

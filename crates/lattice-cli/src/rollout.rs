@@ -4,6 +4,9 @@
 //! rollout drives it, storing every step in the lattice's rollout bucket. Other terminals read
 //! and steer it through that bucket (`status`, `pause`, `resume`, `abort`, `promote`); if the
 //! driving process dies, `lattice rollout recover APP` continues from what was stored.
+//!
+//! No NATS code here: events come from `Scheduler::watch`, commands go through
+//! `Scheduler::{pause, resume, abort, promote}`.
 
 use crate::{
     cli::Globals,
@@ -12,13 +15,12 @@ use crate::{
 };
 use clap::{Args, Subcommand};
 use futures::StreamExt;
-use lattice_ctl::RolloutStatusEvent;
 use lattice_rollout::{
-    AppName, Control, HostProgress, Manifest, RolloutOptions, RolloutRecord, RolloutStore,
-    Scheduler, Strategy, event_subject,
+    AppName, Control, HostProgress, Manifest, RolloutError, RolloutEvents, RolloutOptions,
+    RolloutRecord, RolloutStore, Scheduler, Strategy,
 };
-use lattice_spec::{Revision, WireMessage};
-use lattice_status::{Lifecycle, RolloutState};
+use lattice_spec::Revision;
+use lattice_status::RolloutState;
 use std::path::{Path, PathBuf};
 
 /// Revisions kept per application in the rollout bucket.
@@ -177,7 +179,7 @@ pub(crate) async fn apply_manifest(globals: &Globals, path: &Path) -> Result<(),
     let manifest = load_manifest(path)?;
     let (app, components) = validated(&manifest, path)?;
     let scheduler = scheduler(globals).await?;
-    let progress = follow(globals, &app).await?;
+    let progress = follow(&scheduler, &app).await?;
     let result = scheduler
         .rollout(&app, components, manifest.strategy, manifest.options)
         .await;
@@ -200,25 +202,18 @@ pub(crate) async fn apply_manifest(globals: &Globals, path: &Path) -> Result<(),
 }
 
 /// Prints every status event of `app`'s rollout as it arrives.
-async fn follow(globals: &Globals, app: &AppName) -> Result<tokio::task::JoinHandle<()>, CliError> {
-    let client = globals.client().await?;
-    let mut events = client
-        .nats()
-        .subscribe(event_subject(&globals.lattice, app))
-        .await
-        .map_err(|e| {
-            caused_by(
-                "cannot follow the rollout",
-                "check the NATS connection",
-                Failure::Nats,
-                e,
-            )
-        })?;
+async fn follow(
+    scheduler: &Scheduler,
+    app: &AppName,
+) -> Result<tokio::task::JoinHandle<()>, CliError> {
+    let mut events = watch(scheduler, app).await?;
     Ok(tokio::spawn(async move {
         let mut last = String::new();
-        while let Some(message) = events.next().await {
-            if let Some(record) = rollout_record(&message.payload) {
-                let line = progress_line(&record);
+        // An event that cannot be read (a newer scheduler's) is skipped: the store stays the
+        // source of truth.
+        while let Some(event) = events.next().await {
+            if let Ok(event) = event {
+                let line = progress_line(&event.rollout);
                 if line != last {
                     println!("{line}");
                     last = line;
@@ -228,12 +223,17 @@ async fn follow(globals: &Globals, app: &AppName) -> Result<tokio::task::JoinHan
     }))
 }
 
-/// The record a rollout event carries; an event that cannot be read (a newer scheduler's)
-/// is skipped, as the store stays the source of truth.
-fn rollout_record(payload: &[u8]) -> Option<RolloutRecord> {
-    RolloutStatusEvent::<RolloutRecord>::decode(payload)
-        .ok()
-        .map(|event| event.rollout)
+/// `app`'s rollout events, the stored record first.
+async fn watch(scheduler: &Scheduler, app: &AppName) -> Result<RolloutEvents, CliError> {
+    scheduler.watch(app).await.map_err(|e| match e {
+        RolloutError::Store(e) => store_failed(e),
+        e => caused_by(
+            "cannot follow the rollout",
+            "check the NATS connection",
+            Failure::Rollout(e.kind()),
+            e,
+        ),
+    })
 }
 
 fn progress_line(record: &RolloutRecord) -> String {
@@ -326,7 +326,7 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
         RolloutCommand::History(args) => history(globals, args).await,
         RolloutCommand::Undo(args) => {
             let scheduler = scheduler(globals).await?;
-            let progress = follow(globals, &args.app).await?;
+            let progress = follow(&scheduler, &args.app).await?;
             let result = scheduler
                 .undo(
                     &args.app,
@@ -349,7 +349,7 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
         }
         RolloutCommand::Recover(args) => {
             let scheduler = scheduler(globals).await?;
-            let progress = follow(globals, &args.app).await?;
+            let progress = follow(&scheduler, &args.app).await?;
             let result = scheduler.recover(&args.app).await;
             progress.abort();
             let record = result.map_err(|e| {
@@ -372,89 +372,68 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
 
 async fn control(globals: &Globals, args: AppArgs, control: Control) -> Result<(), CliError> {
     let scheduler = scheduler(globals).await?;
-    let store = scheduler.store();
-    match store.rollout(&args.app).await.map_err(store_failed)? {
-        Some((record, _)) if !record.is_finished() => {}
-        _ => {
-            return Err(failed(
-                format!("no rollout of `{}` is in progress", args.app),
-                "see `lattice rollout status`",
-                Failure::Failed,
-            ));
-        }
-    }
-    store.send_control(&args.app, control).await.map_err(|e| {
-        caused_by(
-            format!("cannot send {control:?}"),
+    let app = &args.app;
+    let sent = match control {
+        Control::Pause => scheduler.pause(app).await,
+        Control::Resume => scheduler.resume(app).await,
+        Control::Abort => scheduler.abort(app).await,
+        _ => scheduler.promote(app).await,
+    };
+    sent.map_err(|e| match e {
+        RolloutError::NoRollout { .. } => failed(
+            format!("no rollout of `{app}` is in progress"),
+            "see `lattice rollout status`",
+            Failure::Failed,
+        ),
+        e => caused_by(
+            format!("cannot send {control} to the rollout of `{app}`"),
             "check the NATS connection",
-            Failure::Store(e.kind()),
+            Failure::Rollout(e.kind()),
             e,
-        )
+        ),
     })?;
-    println!("sent {control:?} to the rollout of `{}`", args.app);
+    println!("sent {control} to the rollout of `{app}`");
     Ok(())
 }
 
 async fn status(globals: &Globals, args: StatusArgs) -> Result<(), CliError> {
     let scheduler = scheduler(globals).await?;
-    let progress = if args.watch {
-        Some(follow(globals, &args.app).await?)
-    } else {
-        None
+    let missing = || {
+        failed(
+            format!("`{}` has no rollout", args.app),
+            "start one with `lattice apply -f app.yaml`",
+            Failure::Failed,
+        )
     };
-    let read = |record: Option<(RolloutRecord, u64)>| {
-        record.map(|(r, _)| r).ok_or_else(|| {
-            failed(
-                format!("`{}` has no rollout", args.app),
-                "start one with `lattice apply -f app.yaml`",
-                Failure::Failed,
-            )
-        })
-    };
-    let mut record = read(
-        scheduler
-            .store()
-            .rollout(&args.app)
-            .await
-            .map_err(store_failed)?,
-    )?;
+    let mut record = scheduler
+        .store()
+        .rollout(&args.app)
+        .await
+        .map_err(store_failed)?
+        .map(|(record, _)| record)
+        .ok_or_else(missing)?;
     if args.watch {
-        let mut events = globals
-            .client()
-            .await?
-            .nats()
-            .subscribe(event_subject(&globals.lattice, &args.app))
-            .await
-            .map_err(|e| {
-                caused_by(
-                    "cannot follow the rollout",
-                    "check the NATS connection",
-                    Failure::Nats,
-                    e,
-                )
-            })?;
-        // Re-read after subscribing, so an update between the first read and the
-        // subscription is not missed.
-        record = read(
-            scheduler
-                .store()
-                .rollout(&args.app)
-                .await
-                .map_err(store_failed)?,
-        )?;
-        while !record.state.is_terminal() {
-            match events.next().await {
-                Some(message) => {
-                    if let Some(update) = rollout_record(&message.payload) {
-                        record = update;
-                    }
+        // The stored record again first (a change since the read above is not missed), then
+        // every change, until the rollout ends.
+        let mut events = watch(&scheduler, &args.app).await?;
+        let mut last = String::new();
+        while !record.is_finished() {
+            let Some(event) = events.next().await else {
+                break;
+            };
+            // An event of a newer scheduler is skipped; the next readable one says where it is.
+            if let Ok(event) = event {
+                record = event.rollout;
+                let line = progress_line(&record);
+                if args.output.format == OutputFormat::Table
+                    && line != last
+                    && !record.is_finished()
+                {
+                    println!("{line}");
+                    last = line;
                 }
-                None => break,
             }
         }
-    }
-    if let Some(progress) = progress {
-        progress.abort();
     }
     match args.output.format {
         OutputFormat::Table => print_record(&record),

@@ -2,7 +2,8 @@
 //!
 //! This crate owns every control operation's request and reply, the [`Reply`] envelope and
 //! its typed [`CtlError`], the status events and a scheduler's rollout events with the
-//! CloudEvents envelope they travel in ([`cloudevent`]), the subjects they travel on
+//! CloudEvents envelope they travel in ([`cloudevent`]), a rollout's record and operator
+//! commands ([`rollout`]), the subjects they travel on
 //! ([`CtlSubject`], [`EventSubject`], [`EventFilter`], [`RolloutSubject`]), the catalogue of
 //! top-level messages with their JSON Schemas ([`schema::catalog`]), and — in [`v1`] — the
 //! subset of the wasmCloud 1.x control interface a client falls back to when a host does not
@@ -37,7 +38,7 @@ pub mod cloudevent;
 mod event;
 mod host;
 mod reply;
-mod rollout;
+pub mod rollout;
 pub mod schema;
 mod subject;
 pub mod v1;
@@ -54,7 +55,7 @@ pub use host::{
     HostSummary, HostSummaryReply, LinkInventory, ProviderInventory, RevisionStatus,
 };
 pub use reply::{CtlError, ErrorCode, Reply, ReplyBody, ReplyPayload};
-pub use rollout::{AppName, RolloutStatusEvent};
+pub use rollout::{AppName, RolloutRecord, RolloutStatusEvent};
 pub use subject::{
     CTL_PREFIX, CtlSubject, EVENT_PREFIX, EventFilter, EventSource, EventSubject, RolloutSubject,
     SubjectError,

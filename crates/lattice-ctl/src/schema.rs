@@ -140,8 +140,10 @@ pub fn catalog() -> Vec<MessageSchema> {
         event::<ComponentStatusEvent>(EventType::ComponentStatus),
         event::<ProviderStatusEvent>(EventType::ProviderStatus),
         event::<LinkStatusEvent>(EventType::LinkStatus),
-        // The record is the scheduler's (`lattice-rollout`); the schema fixes the envelope.
-        event::<RolloutStatusEvent<serde_json::Value>>(EventType::RolloutStatus),
+        event::<RolloutStatusEvent>(EventType::RolloutStatus),
+        message::<rollout::RolloutRecord>(),
+        // A bare JSON string (`"pause"`), as schedulers since the first release read it.
+        document::<rollout::Control>("RolloutControl", "v2alpha1"),
         message::<LinkPutRequest>(),
         message::<LinkDeleteRequest>(),
         message::<LinkResponse>(),

@@ -4,7 +4,9 @@
 
 use crate::model::{AppName, AppRevision, Placement};
 use crate::plan::{Gate, OnFailure, Plan, RolloutOptions, Strategy, plan};
-use crate::record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
+use crate::record::{
+    Control, FailureCode, HostProgress, MoveTo as _, RolloutFailure, RolloutRecord,
+};
 use crate::store::{RolloutStore, StoreError};
 use futures::future::{BoxFuture, join_all};
 use lattice_artifact::{
@@ -79,6 +81,10 @@ pub enum RolloutError {
         /// The revision.
         revision: Revision,
     },
+    /// The subscription to a rollout's events could not be made (the connection is closed
+    /// or the subject is not permitted).
+    #[error("cannot subscribe to the rollout's events")]
+    Subscribe(#[source] async_nats::SubscribeError),
     /// Pre-flight refused a component before any host was touched.
     #[error("pre-flight refused `{component}`")]
     Preflight {
@@ -119,6 +125,8 @@ pub enum RolloutErrorKind {
     Nothing,
     /// Pre-flight refused an artifact.
     Preflight,
+    /// A subscription could not be made.
+    Subscribe,
 }
 
 impl RolloutErrorKind {
@@ -129,6 +137,7 @@ impl RolloutErrorKind {
         match self {
             Self::Store(kind) => kind.is_retryable(),
             Self::Discover(kind) => kind.is_retryable(),
+            Self::Subscribe => true,
             Self::Plan | Self::Spec | Self::Nothing | Self::Preflight => false,
         }
     }
@@ -147,6 +156,7 @@ impl RolloutError {
                 RolloutErrorKind::Nothing
             }
             Self::Preflight { .. } => RolloutErrorKind::Preflight,
+            Self::Subscribe(_) => RolloutErrorKind::Subscribe,
         }
     }
 
@@ -258,6 +268,12 @@ impl Scheduler {
     pub fn with_discovery(mut self, discover: Discover) -> Self {
         self.discover = discover;
         self
+    }
+
+    /// The client it drives hosts (and publishes events) through.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The store.
@@ -443,7 +459,7 @@ impl Scheduler {
             return self.roll_back(record).await;
         }
         if record.state == RolloutState::Pending {
-            record.set_state(RolloutState::Progressing);
+            record.move_to(RolloutState::Progressing);
             self.save(&record).await?;
         }
         let deadline = Instant::now() + record.options.progress_deadline;
@@ -513,7 +529,9 @@ impl Scheduler {
             match step.gate {
                 Gate::Healthy => {}
                 Gate::HealthyThenPause(pause) => tokio::time::sleep(pause).await,
-                Gate::HealthyThenPromotion => {
+                // A gate of a newer scheduler (recovered by this one) waits for an operator:
+                // the safe reading of a condition this version cannot check.
+                _ => {
                     if !self.hold(&mut record).await? {
                         return self.fail(record, aborted()).await;
                     }
@@ -522,7 +540,7 @@ impl Scheduler {
             record.next_step += 1;
             self.save(&record).await?;
         }
-        record.set_state(RolloutState::Succeeded);
+        record.move_to(RolloutState::Succeeded);
         self.save(&record).await?;
         self.store.set_stable(&record.app, record.plan.to).await?;
         self.reconcilers.resume(&record.app, record.plan.to).await;
@@ -533,7 +551,7 @@ impl Scheduler {
     /// it (`false`). Commands are read from the store after the last one this rollout acted
     /// on, so one sent while no scheduler was running still counts.
     async fn hold(&self, record: &mut RolloutRecord) -> Result<bool, StoreError> {
-        record.set_state(RolloutState::Paused);
+        record.move_to(RolloutState::Paused);
         self.save(record).await?;
         loop {
             let (control, revision) = self
@@ -547,7 +565,7 @@ impl Scheduler {
                 _ => {}
             }
         }
-        record.set_state(RolloutState::Progressing);
+        record.move_to(RolloutState::Progressing);
         self.save(record).await?;
         Ok(true)
     }
@@ -588,31 +606,29 @@ impl Scheduler {
                     .client
                     .serving_revision(host, spec.id())
                     .await
-                    .map_err(|e| RolloutFailure {
-                        code: FailureCode::HealthGate,
-                        host: Some(host.clone()),
-                        component: Some(spec.id().clone()),
-                        link: None,
-                        message: format!("cannot read the inventory: {e}"),
-                        reason: None,
+                    .map_err(|e| {
+                        RolloutFailure::new(
+                            FailureCode::HealthGate,
+                            format!("cannot read the inventory: {e}"),
+                        )
+                        .on_host(host.clone())
+                        .component(spec.id().clone())
                     })?;
                 let healthy = serving.is_some_and(|(revision, state)| {
                     revision == spec.revision() && state == ComponentState::Running
                 });
                 if !healthy {
-                    return Err(RolloutFailure {
-                        code: FailureCode::HealthGate,
-                        host: Some(host.clone()),
-                        component: Some(spec.id().clone()),
-                        link: None,
-                        message: format!(
+                    return Err(RolloutFailure::new(
+                        FailureCode::HealthGate,
+                        format!(
                             "`{}` is not running revision {} after {:?}",
                             spec.id(),
                             spec.revision(),
                             options.min_healthy
                         ),
-                        reason: None,
-                    });
+                    )
+                    .on_host(host.clone())
+                    .component(spec.id().clone()));
                 }
             }
         }
@@ -628,13 +644,13 @@ impl Scheduler {
         record.failure = Some(failure);
         match record.options.on_failure {
             OnFailure::Freeze => {
-                record.set_state(RolloutState::Failed);
+                record.move_to(RolloutState::Failed);
                 self.save(&record).await?;
                 self.reconcilers.resume(&record.app, record.plan.to).await;
                 Ok(record)
             }
             _ => {
-                record.set_state(RolloutState::RollingBack);
+                record.move_to(RolloutState::RollingBack);
                 self.save(&record).await?;
                 self.roll_back(record).await
             }
@@ -715,7 +731,7 @@ impl Scheduler {
             .failure
             .as_ref()
             .is_some_and(|f| f.code == FailureCode::Aborted);
-        record.set_state(match (all_back, aborted) {
+        record.move_to(match (all_back, aborted) {
             (false, _) => RolloutState::Failed,
             (true, true) => RolloutState::Aborted,
             (true, false) => RolloutState::RolledBack,
@@ -759,13 +775,10 @@ fn aborted() -> RolloutFailure {
 }
 
 fn failure(code: FailureCode, host: Option<HostId>, message: &str) -> RolloutFailure {
-    RolloutFailure {
-        code,
-        host,
-        component: None,
-        link: None,
-        message: message.to_owned(),
-        reason: None,
+    let failure = RolloutFailure::new(code, message);
+    match host {
+        Some(host) => failure.on_host(host),
+        None => failure,
     }
 }
 
@@ -792,14 +805,16 @@ fn host_failure(host: &HostId, spec: &ComponentSpec, error: &WaitError) -> Rollo
         WaitError::DeadlineExceeded { .. } => (FailureCode::Deadline, None, None),
         _ => (FailureCode::Host, None, None),
     };
-    RolloutFailure {
-        code,
-        host: Some(host.clone()),
-        component: Some(spec.id().clone()),
-        link,
-        message: error.to_string(),
-        reason,
+    let mut failure = RolloutFailure::new(code, error.to_string())
+        .on_host(host.clone())
+        .component(spec.id().clone());
+    if let Some((name, provider)) = link {
+        failure = failure.link(name, provider);
     }
+    if let Some(reason) = reason {
+        failure = failure.reason(reason);
+    }
+    failure
 }
 
 /// The time a rollout has been waiting, for status displays.

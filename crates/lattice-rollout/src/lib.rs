@@ -13,7 +13,12 @@
 //!   ([`RolloutOptions`]);
 //! - automatic rollback to the last stable revision — artifact, configuration and links
 //!   together — written as a new revision that becomes the desired one, or freeze;
-//! - operator controls (pause, resume, abort, promote) through the store;
+//! - operator controls through the store ([`Scheduler::pause`], [`Scheduler::resume`],
+//!   [`Scheduler::abort`], [`Scheduler::promote`]) and typed status events
+//!   ([`Scheduler::watch`]), so a tool steering a rollout needs no NATS code of its own;
+//! - the record, its events and the controls are the wire contract's
+//!   ([`lattice_ctl::rollout`]), re-exported here: tools in any language read them with the
+//!   schemas in `schemas/`;
 //! - progress stored as it goes: a restarted scheduler continues or rolls back
 //!   ([`Scheduler::recover`]); a second rollout of one application is refused.
 
@@ -23,6 +28,7 @@ pub mod model;
 pub mod plan;
 pub mod record;
 pub mod store;
+mod watch;
 
 pub use engine::{
     NoReconcilers, PreflightError, Reconcilers, RolloutError, RolloutErrorKind, Scheduler, elapsed,
@@ -33,3 +39,4 @@ pub use model::{AppName, AppRevision, HostSelector, Placement};
 pub use plan::{OnFailure, RolloutOptions, Strategy};
 pub use record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
 pub use store::{KvError, RolloutStore, StoreError, StoreErrorKind};
+pub use watch::RolloutEvents;

@@ -1,7 +1,7 @@
 //! The application manifest an operator writes (`lattice apply -f app.yaml`).
 
 use crate::model::{AppName, HostSelector, Placement};
-use crate::plan::{RolloutOptions, Strategy};
+use crate::plan::{OnFailure, RolloutOptions, Strategy};
 use lattice_spec::ComponentSpecDraft;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,14 @@ impl Manifest {
             .ok();
         if self.components.is_empty() {
             errors.push("components: an application needs at least one component".to_owned());
+        }
+        if matches!(self.strategy, Strategy::Unknown) {
+            errors.push(
+                "strategy.type: unknown; use all_at_once, rolling, canary or blue_green".to_owned(),
+            );
+        }
+        if matches!(self.options.on_failure, OnFailure::Unknown) {
+            errors.push("options.on_failure: unknown; use rollback or freeze".to_owned());
         }
         let mut placements = Vec::new();
         for (i, component) in self.components.iter().enumerate() {

@@ -1,201 +1,15 @@
-//! Strategies, options, guardrails and the plan a rollout computes before touching any host.
+//! Guardrails and the plan a rollout computes before touching any host.
+//!
+//! The strategy, options and plan types are the wire contract's
+//! ([`lattice_ctl::rollout::plan`]), because they are part of the stored record; they are
+//! re-exported here so their paths stay.
 
 use crate::model::AppRevision;
-use lattice_spec::{ComponentId, HostId, Revision, SpecDiff};
-use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, fmt, num::NonZeroUsize, time::Duration};
-
-/// How a new revision reaches its hosts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Strategy {
-    /// Every host at once.
-    AllAtOnce,
-    /// `max_parallel` hosts at a time, each batch healthy before the next.
-    Rolling {
-        /// Hosts upgraded at once.
-        max_parallel: NonZeroUsize,
-    },
-    /// Growing shares of the hosts, each step followed by a health gate and a pause.
-    Canary {
-        /// The steps, in order; a last step to 100 % is added when missing.
-        steps: Vec<CanaryStep>,
-    },
-    /// The new revision everywhere at once, with the old one kept as the immediate way back
-    /// until it is released (promotion) or `keep_old_for` passed. Hosts swap in place, so
-    /// "beside" is lattice-wide: old and new content are both stored and either can be
-    /// applied in one step. Refuses changes that contend for a host resource (see
-    /// [`check_guardrails`]).
-    BlueGreen {
-        /// Release the old revision automatically after this long; `None` waits for promotion.
-        #[serde(default, rename = "keep_old_for_ms", with = "opt_millis")]
-        keep_old_for: Option<Duration>,
-    },
-}
-
-/// One canary step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct CanaryStep {
-    /// The share of hosts running the new revision after this step, 1 to 100.
-    pub percent: u8,
-    /// What happens after the step's health gate.
-    pub pause: Pause,
-}
-
-impl CanaryStep {
-    /// A step to `percent` % of the hosts followed by `pause`.
-    #[must_use]
-    pub fn new(percent: u8, pause: Pause) -> Self {
-        Self {
-            percent: percent.clamp(1, 100),
-            pause,
-        }
-    }
-}
-
-/// A pause between steps: `none`, `until_promoted`, or `{for_ms: 30000}` (plain maps, so
-/// YAML needs no tags).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "PauseRepr", into = "PauseRepr")]
-#[non_exhaustive]
-pub enum Pause {
-    /// No pause.
-    None,
-    /// Continue after this long.
-    For(Duration),
-    /// Wait for `promote`.
-    UntilPromoted,
-}
-
-/// The wire form of a [`Pause`].
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-enum PauseRepr {
-    Word(String),
-    For { for_ms: u64 },
-}
-
-impl TryFrom<PauseRepr> for Pause {
-    type Error = String;
-    fn try_from(repr: PauseRepr) -> Result<Self, String> {
-        match repr {
-            PauseRepr::Word(word) if word == "none" => Ok(Self::None),
-            PauseRepr::Word(word) if word == "until_promoted" => Ok(Self::UntilPromoted),
-            PauseRepr::Word(word) => Err(format!(
-                "unknown pause `{word}`: use `none`, `until_promoted` or `{{for_ms: N}}`"
-            )),
-            PauseRepr::For { for_ms } => Ok(Self::For(Duration::from_millis(for_ms))),
-        }
-    }
-}
-
-impl From<Pause> for PauseRepr {
-    fn from(pause: Pause) -> Self {
-        match pause {
-            Pause::None => Self::Word("none".to_owned()),
-            Pause::UntilPromoted => Self::Word("until_promoted".to_owned()),
-            Pause::For(d) => Self::For {
-                for_ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
-            },
-        }
-    }
-}
-
-/// Deadlines, health and failure handling of a rollout.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-#[non_exhaustive]
-pub struct RolloutOptions {
-    /// How long one host may take to run the new revision.
-    #[serde(rename = "per_host_deadline_ms", with = "millis")]
-    pub per_host_deadline: Duration,
-    /// How long the whole rollout may take (pauses for promotion excluded).
-    #[serde(rename = "progress_deadline_ms", with = "millis")]
-    pub progress_deadline: Duration,
-    /// How long a step's hosts must stay running before the next step.
-    #[serde(rename = "min_healthy_ms", with = "millis")]
-    pub min_healthy: Duration,
-    /// How long one host may take to get back to the stable revision during a rollback (kept
-    /// apart from `per_host_deadline`, so a deadline that failed the rollout does not also
-    /// fail its way back).
-    #[serde(rename = "rollback_per_host_deadline_ms", with = "millis")]
-    pub rollback_per_host_deadline: Duration,
-    /// How many hosts may fail before the rollout fails.
-    pub failure_budget: usize,
-    /// What to do when it fails.
-    pub on_failure: OnFailure,
-}
-
-impl Default for RolloutOptions {
-    fn default() -> Self {
-        Self {
-            per_host_deadline: Duration::from_secs(60),
-            progress_deadline: Duration::from_secs(600),
-            min_healthy: Duration::from_secs(5),
-            rollback_per_host_deadline: Duration::from_secs(60),
-            failure_budget: 0,
-            on_failure: OnFailure::Rollback,
-        }
-    }
-}
-
-/// What a failed rollout does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum OnFailure {
-    /// Apply the last stable revision everywhere the new one was applied (the default).
-    #[default]
-    Rollback,
-    /// Leave every host as it is (roll forward only), for changes that cannot be undone.
-    Freeze,
-}
-
-/// After a step: what must hold before the next one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Gate {
-    /// Every host of the step stays running for the minimum healthy time.
-    Healthy,
-    /// Healthy, then a timed pause.
-    #[serde(rename = "healthy_then_pause_ms", with = "millis")]
-    HealthyThenPause(Duration),
-    /// Healthy, then wait for promotion.
-    HealthyThenPromotion,
-}
-
-/// One step of a plan: the hosts it upgrades and its gate.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Step {
-    /// Hosts upgraded in this step.
-    pub hosts: Vec<HostId>,
-    /// What must hold before the next step.
-    pub gate: Gate,
-}
-
-/// The whole schedule and its way back, computed before any host is touched.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Plan {
-    /// The revision rolled out.
-    pub to: Revision,
-    /// The stable revision it starts from (and returns to on failure), if any.
-    pub from: Option<Revision>,
-    /// Every host the new revision targets, with its components.
-    pub targets: BTreeMap<HostId, Vec<ComponentId>>,
-    /// The steps, in order.
-    pub steps: Vec<Step>,
-    /// On failure: every host already touched gets `from` again (content, configuration and
-    /// links), as a new revision. Without `from`, touched hosts have the components deleted.
-    pub rollback: OnFailure,
-    /// The expected duration, without waits for promotion.
-    #[serde(rename = "expected_ms", with = "millis")]
-    pub expected: Duration,
-}
+pub use lattice_ctl::rollout::plan::{
+    CanaryStep, Gate, OnFailure, Pause, Plan, RolloutOptions, Step, Strategy,
+};
+use lattice_spec::{ComponentId, HostId, SpecDiff};
+use std::{collections::BTreeMap, time::Duration};
 
 /// A strategy's refusal of a change it cannot make safely.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -220,17 +34,6 @@ pub const HOST_RESOURCE_KEYS: &[&str] = &[
     "port",
     "host_port",
 ];
-
-impl Strategy {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::AllAtOnce => "all-at-once",
-            Self::Rolling { .. } => "rolling",
-            Self::Canary { .. } => "canary",
-            Self::BlueGreen { .. } => "blue-green",
-        }
-    }
-}
 
 /// Refuses, before anything starts, a change `strategy` cannot make safely: blue-green keeps
 /// old and new side by side, so a link whose provider configuration changes a value that binds
@@ -308,40 +111,35 @@ pub fn plan(
     }
     let order: Vec<HostId> = targets.keys().cloned().collect();
     let steps = match strategy {
-        Strategy::AllAtOnce => vec![Step {
-            hosts: order,
-            gate: Gate::Healthy,
-        }],
-        Strategy::BlueGreen { keep_old_for } => vec![Step {
-            hosts: order,
-            gate: keep_old_for.map_or(Gate::HealthyThenPromotion, Gate::HealthyThenPause),
-        }],
+        Strategy::AllAtOnce => vec![Step::new(order, Gate::Healthy)],
+        Strategy::BlueGreen { keep_old_for } => vec![Step::new(
+            order,
+            keep_old_for.map_or(Gate::HealthyThenPromotion, Gate::HealthyThenPause),
+        )],
         Strategy::Rolling { max_parallel } => order
             .chunks(max_parallel.get())
-            .map(|hosts| Step {
-                hosts: hosts.to_vec(),
-                gate: Gate::Healthy,
-            })
+            .map(|hosts| Step::new(hosts.to_vec(), Gate::Healthy))
             .collect(),
         Strategy::Canary { steps } => canary_steps(&order, steps),
+        _ => return Err(PlanError::UnknownStrategy),
     };
     let gates: Duration = steps
         .iter()
         .map(|step| match step.gate {
             Gate::HealthyThenPause(pause) => options.min_healthy + pause,
-            Gate::Healthy | Gate::HealthyThenPromotion => options.min_healthy,
+            _ => options.min_healthy,
         })
         .sum();
     // An upgrade is bounded by provider round trips, not downloads: budget a second a step.
     let expected = gates + Duration::from_secs(1) * u32::try_from(steps.len()).unwrap_or(u32::MAX);
-    Ok(Plan {
-        to: to.revision,
-        from: from.map(|f| f.revision),
+    Ok(Plan::new(
+        to.revision,
+        from.map(|f| f.revision),
         targets,
         steps,
-        rollback: options.on_failure,
+        options.on_failure,
         expected,
-    })
+    ))
 }
 
 fn canary_steps(order: &[HostId], steps: &[CanaryStep]) -> Vec<Step> {
@@ -362,12 +160,9 @@ fn canary_steps(order: &[HostId], steps: &[CanaryStep]) -> Vec<Step> {
         let gate = match step.pause {
             Pause::None => Gate::Healthy,
             Pause::For(pause) => Gate::HealthyThenPause(pause),
-            Pause::UntilPromoted => Gate::HealthyThenPromotion,
+            _ => Gate::HealthyThenPromotion,
         };
-        plan.push(Step {
-            hosts: order[done..until].to_vec(),
-            gate,
-        });
+        plan.push(Step::new(order[done..until].to_vec(), gate));
         done = until;
     }
     plan
@@ -385,87 +180,19 @@ pub enum PlanError {
     /// A guardrail refused the change.
     #[error(transparent)]
     Guardrail(#[from] GuardrailRefusal),
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.from {
-            Some(from) => writeln!(
-                f,
-                "rollout of revision {} (from stable revision {from})",
-                self.to
-            )?,
-            None => writeln!(f, "rollout of revision {} (first revision)", self.to)?,
-        }
-        for (i, step) in self.steps.iter().enumerate() {
-            let hosts: Vec<&str> = step.hosts.iter().map(HostId::as_str).collect();
-            let gate = match step.gate {
-                Gate::Healthy => "healthy".to_owned(),
-                Gate::HealthyThenPause(pause) => format!("healthy, then pause {pause:?}"),
-                Gate::HealthyThenPromotion => "healthy, then wait for promotion".to_owned(),
-            };
-            writeln!(
-                f,
-                "  step {}: {} host(s) [{}] -> {gate}",
-                i + 1,
-                step.hosts.len(),
-                hosts.join(", ")
-            )?;
-        }
-        let back = match (self.rollback, self.from) {
-            (OnFailure::Freeze, _) => "freeze: hosts stay as they are".to_owned(),
-            (OnFailure::Rollback, Some(from)) => format!(
-                "apply stable revision {from} to every host already touched (code, configuration, links)"
-            ),
-            (OnFailure::Rollback, None) => {
-                "delete the components from every host already touched".to_owned()
-            }
-        };
-        writeln!(f, "  on failure: {back}")?;
-        write!(
-            f,
-            "  expected: {:?} (without waits for promotion)",
-            self.expected
-        )
-    }
-}
-
-mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
-}
-
-mod opt_millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Option::<u64>::deserialize(d).map(|ms| ms.map(Duration::from_millis))
-    }
+    /// The strategy is one this version does not know (a newer scheduler's).
+    #[error(
+        "the strategy is not one this version knows; use all_at_once, rolling, canary or blue_green"
+    )]
+    UnknownStrategy,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{AppName, HostSelector, Placement};
-    use lattice_spec::{ComponentSpecDraft, LinkDraft};
+    use lattice_spec::{ComponentSpecDraft, LinkDraft, Revision};
+    use std::num::NonZeroUsize;
 
     fn hosts(n: usize) -> Vec<(HostId, BTreeMap<String, String>)> {
         (1..=n)

@@ -11,6 +11,8 @@ use crate::record::{Control, RolloutRecord};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use lattice_ctl::rollout::RolloutKey;
+use lattice_spec::WireMessage;
 use lattice_spec::{LatticeName, Revision};
 use lattice_status::RolloutState;
 use serde::{Serialize, de::DeserializeOwned};
@@ -90,6 +92,16 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A stored rollout record could not be decoded: malformed, or of an API version this
+    /// build does not speak (written by a newer scheduler).
+    #[error("stored rollout record `{key}` cannot be decoded")]
+    Record {
+        /// The key.
+        key: String,
+        /// Why, with the versions this build speaks when the version is the problem.
+        #[source]
+        source: lattice_spec::DecodeError,
+    },
 }
 
 /// What went wrong in the store, as a value to `match` on.
@@ -130,7 +142,9 @@ impl StoreError {
             Self::JetStream { source, .. } if source.is_timeout() => StoreErrorKind::TimedOut,
             Self::JetStream { .. } | Self::WatchEnded { .. } => StoreErrorKind::JetStream,
             Self::MissingRevision { .. } => StoreErrorKind::Missing,
-            Self::Decode { .. } | Self::Invalid { .. } => StoreErrorKind::Decode,
+            Self::Decode { .. } | Self::Record { .. } | Self::Invalid { .. } => {
+                StoreErrorKind::Decode
+            }
         }
     }
 
@@ -274,7 +288,7 @@ impl RolloutStore {
         lattice: &LatticeName,
         history: usize,
     ) -> Result<Self, StoreError> {
-        let bucket = format!("LATTICE_ROLLOUTS_{lattice}");
+        let bucket = lattice_ctl::rollout::bucket(lattice);
         let kv = match context.get_key_value(&bucket).await {
             Ok(kv) => kv,
             // Only a bucket JetStream says is missing is created: a lookup that timed out or
@@ -296,25 +310,24 @@ impl RolloutStore {
         })
     }
 
-    fn key(app: &AppName, what: &str) -> String {
-        format!("apps.{app}.{what}")
+    async fn read<T: DeserializeOwned>(&self, key: String) -> Result<Option<(T, u64)>, StoreError> {
+        let Some((bytes, revision)) = self.read_bytes(&key).await? else {
+            return Ok(None);
+        };
+        let value =
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode { key, source })?;
+        Ok(Some((value, revision)))
     }
 
-    async fn read<T: DeserializeOwned>(&self, key: String) -> Result<Option<(T, u64)>, StoreError> {
-        let Some(entry) = self
-            .kv
-            .entry(key.clone())
-            .await
-            .map_err(failed("read", &key))?
-        else {
+    /// The value of `key` and its store revision; `None` when missing or deleted.
+    async fn read_bytes(&self, key: &str) -> Result<Option<(Bytes, u64)>, StoreError> {
+        let Some(entry) = self.kv.entry(key).await.map_err(failed("read", key))? else {
             return Ok(None);
         };
         if entry.value.is_empty() {
             return Ok(None);
         }
-        let value = serde_json::from_slice(&entry.value)
-            .map_err(|source| StoreError::Decode { key, source })?;
-        Ok(Some((value, entry.revision)))
+        Ok(Some((entry.value, entry.revision)))
     }
 
     fn encode<T: Serialize>(value: &T) -> Bytes {
@@ -327,10 +340,7 @@ impl RolloutStore {
     ///
     /// [`StoreError::JetStream`], or [`StoreError::Changed`] if that revision already exists.
     pub async fn put_revision(&self, revision: &AppRevision) -> Result<(), StoreError> {
-        let key = Self::key(
-            &revision.app,
-            &format!("revisions.{:020}", revision.revision.0),
-        );
+        let key = RolloutKey::Revision(revision.app.clone(), revision.revision).to_string();
         self.kv
             .create(&key, Self::encode(revision))
             .await
@@ -349,7 +359,7 @@ impl RolloutStore {
         n: Revision,
     ) -> Result<Option<AppRevision>, StoreError> {
         Ok(self
-            .read(Self::key(app, &format!("revisions.{:020}", n.0)))
+            .read(RolloutKey::Revision(app.clone(), n).to_string())
             .await?
             .map(|(r, _)| r))
     }
@@ -360,7 +370,7 @@ impl RolloutStore {
     ///
     /// [`StoreError::JetStream`].
     pub async fn revisions(&self, app: &AppName) -> Result<Vec<Revision>, StoreError> {
-        let prefix = Self::key(app, "revisions.");
+        let prefix = RolloutKey::revisions_of(app);
         let keys: Vec<String> = self
             .kv
             .keys()
@@ -399,7 +409,7 @@ impl RolloutStore {
             .take(excess)
             .filter(|r| !keep.contains(&Some(*r)))
         {
-            let key = Self::key(app, &format!("revisions.{:020}", old.0));
+            let key = RolloutKey::Revision(app.clone(), old).to_string();
             self.kv.purge(&key).await.map_err(failed("purge", &key))?;
         }
         Ok(())
@@ -412,7 +422,7 @@ impl RolloutStore {
     /// [`StoreError`] on a JetStream or decode failure.
     pub async fn desired(&self, app: &AppName) -> Result<Option<Revision>, StoreError> {
         Ok(self
-            .read::<Pointer>(Self::key(app, "desired"))
+            .read::<Pointer>(RolloutKey::Desired(app.clone()).to_string())
             .await?
             .map(|(p, _)| p.revision))
     }
@@ -424,7 +434,7 @@ impl RolloutStore {
     /// [`StoreError`] on a JetStream or decode failure.
     pub async fn stable(&self, app: &AppName) -> Result<Option<Revision>, StoreError> {
         Ok(self
-            .read::<Pointer>(Self::key(app, "stable"))
+            .read::<Pointer>(RolloutKey::Stable(app.clone()).to_string())
             .await?
             .map(|(p, _)| p.revision))
     }
@@ -435,7 +445,7 @@ impl RolloutStore {
     ///
     /// [`StoreError`] on a JetStream or decode failure.
     pub async fn stable_history(&self, app: &AppName) -> Result<Vec<Revision>, StoreError> {
-        let key = Self::key(app, "stable");
+        let key = RolloutKey::Stable(app.clone()).to_string();
         let mut history = self
             .kv
             .history(&key)
@@ -456,8 +466,11 @@ impl RolloutStore {
         app: &AppName,
         revision: Revision,
     ) -> Result<(), StoreError> {
-        self.put(Self::key(app, "desired"), &Pointer { revision })
-            .await
+        self.put(
+            RolloutKey::Desired(app.clone()).to_string(),
+            &Pointer { revision },
+        )
+        .await
     }
 
     pub(crate) async fn set_stable(
@@ -465,8 +478,11 @@ impl RolloutStore {
         app: &AppName,
         revision: Revision,
     ) -> Result<(), StoreError> {
-        self.put(Self::key(app, "stable"), &Pointer { revision })
-            .await
+        self.put(
+            RolloutKey::Stable(app.clone()).to_string(),
+            &Pointer { revision },
+        )
+        .await
     }
 
     async fn put<T: Serialize>(&self, key: String, value: &T) -> Result<(), StoreError> {
@@ -483,7 +499,15 @@ impl RolloutStore {
     ///
     /// [`StoreError`] on a JetStream or decode failure.
     pub async fn rollout(&self, app: &AppName) -> Result<Option<(RolloutRecord, u64)>, StoreError> {
-        self.read(Self::key(app, "rollout")).await
+        let key = RolloutKey::Record(app.clone()).to_string();
+        let Some((bytes, revision)) = self.read_bytes(&key).await? else {
+            return Ok(None);
+        };
+        // The contract's decoding: version checked, a record stored without `api_version`
+        // read as v2alpha1.
+        let record =
+            RolloutRecord::decode(&bytes).map_err(|source| StoreError::Record { key, source })?;
+        Ok(Some((record, revision)))
     }
 
     /// Records a new rollout, unless one is in progress: two rollouts of one application are
@@ -497,7 +521,7 @@ impl RolloutStore {
     /// been written).
     pub async fn begin(&self, record: &RolloutRecord) -> Result<u64, StoreError> {
         let app = &record.app;
-        let key = Self::key(app, "rollout");
+        let key = RolloutKey::Record(app.clone()).to_string();
         match self.rollout(app).await? {
             Some((current, _)) if !current.is_finished() => {
                 return Err(StoreError::Conflict {
@@ -518,7 +542,7 @@ impl RolloutStore {
                 .map_err(|e| Self::swap_failed(app, &key, "create", e.into()))?,
         };
         // Clear stale control commands of an earlier rollout.
-        let control = Self::key(app, "control");
+        let control = RolloutKey::Control(app.clone()).to_string();
         self.kv
             .purge(&control)
             .await
@@ -532,7 +556,8 @@ impl RolloutStore {
     ///
     /// [`StoreError::JetStream`].
     pub async fn save(&self, record: &RolloutRecord) -> Result<(), StoreError> {
-        self.put(Self::key(&record.app, "rollout"), record).await
+        self.put(RolloutKey::Record(record.app.clone()).to_string(), record)
+            .await
     }
 
     /// Sends an operator command to the rollout of `app`.
@@ -541,7 +566,8 @@ impl RolloutStore {
     ///
     /// [`StoreError::JetStream`].
     pub async fn send_control(&self, app: &AppName, control: Control) -> Result<(), StoreError> {
-        self.put(Self::key(app, "control"), &control).await
+        self.put(RolloutKey::Control(app.clone()).to_string(), &control)
+            .await
     }
 
     /// The latest operator command, if any.
@@ -550,7 +576,8 @@ impl RolloutStore {
     ///
     /// [`StoreError`] on a JetStream or decode failure.
     pub async fn control(&self, app: &AppName) -> Result<Option<(Control, u64)>, StoreError> {
-        self.read(Self::key(app, "control")).await
+        self.read(RolloutKey::Control(app.clone()).to_string())
+            .await
     }
 
     /// Waits for the next operator command after store revision `after`.
@@ -563,7 +590,7 @@ impl RolloutStore {
         app: &AppName,
         after: u64,
     ) -> Result<(Control, u64), StoreError> {
-        let key = Self::key(app, "control");
+        let key = RolloutKey::Control(app.clone()).to_string();
         let mut watch = self
             .kv
             .watch_with_history(&key)

@@ -1,5 +1,8 @@
-//! Renders the message catalogue ([`lattice_ctl::schema::catalog`]) as files and compares
-//! them with a directory, for the `lattice-schemagen` command and the freshness test.
+//! Renders the message catalogue ([`lattice_ctl::schema::catalog`]) as files, and the
+//! AsyncAPI document of every subject ([`asyncapi`]), and compares them with a directory, for
+//! the `lattice-schemagen` command and the freshness test.
+
+pub mod asyncapi;
 
 use std::{
     fs, io,
@@ -12,10 +15,11 @@ pub fn workspace_schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas")
 }
 
-/// Every schema file as `(path below the schemas directory, contents)`.
+/// Every schema file, and the AsyncAPI document, as `(path below the schemas directory,
+/// contents)`.
 #[must_use]
 pub fn render() -> Vec<(String, String)> {
-    lattice_ctl::schema::catalog()
+    let mut files: Vec<(String, String)> = lattice_ctl::schema::catalog()
         .into_iter()
         .map(|message| {
             let mut text = serde_json::to_string_pretty(&message.schema)
@@ -23,7 +27,9 @@ pub fn render() -> Vec<(String, String)> {
             text.push('\n');
             (message.path, text)
         })
-        .collect()
+        .collect();
+    files.push((asyncapi::PATH.to_owned(), asyncapi::render()));
+    files
 }
 
 /// Writes every schema below `dir`.

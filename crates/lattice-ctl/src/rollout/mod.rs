@@ -1,18 +1,92 @@
-//! A scheduler's rollout events: the application name and the event published after every
-//! change of a rollout, carrying the scheduler's record of it.
+//! A scheduler's rollouts on the wire: the application name, the rollout's record (plan,
+//! progress, failure) with the strategy and options it was started with, the operator
+//! commands, the event published after every change, and where each lives — the event
+//! subject ([`RolloutSubject`]) and the keys of the rollout bucket ([`RolloutKey`]).
 //!
-//! The record's shape belongs to the scheduler (`lattice-rollout`'s `RolloutRecord`), so the
-//! event is generic over it; the envelope, the subject ([`RolloutSubject`]) and the version
-//! belong to the contract.
+//! A scheduler (`lattice-rollout`) writes the record to its bucket and publishes it in a
+//! [`RolloutStatusEvent`]; tools of any language read the record from either, and steer a
+//! rollout by writing a [`Control`] to its control key. These types were the scheduler's own
+//! before; they are the contract's because other programs read and write them, and they
+//! follow its rules (see [`record`] for the record's versioning and how records stored
+//! without `api_version` read).
+
+pub mod plan;
+pub mod record;
+
+pub use plan::{CanaryStep, Gate, OnFailure, Pause, Plan, RolloutOptions, Step, Strategy};
+pub use record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
 
 use crate::{
     RolloutSubject,
     cloudevent::{self, Attributes, EventType, ROLLOUT_EVENT_SOURCE},
 };
-use lattice_spec::{ApiVersion, ComponentId, DecodeError, IdError, LatticeName, WireMessage};
+use lattice_spec::{
+    ApiVersion, ComponentId, DecodeError, IdError, LatticeName, Revision, WireMessage,
+};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::{borrow::Cow, fmt, str::FromStr};
+
+/// The JetStream key-value bucket holding the rollouts of `lattice`:
+/// `LATTICE_ROLLOUTS_{lattice}`. Only the scheduler writes it, except the control keys.
+///
+/// ```
+/// assert_eq!(lattice_ctl::rollout::bucket(&"default".parse()?), "LATTICE_ROLLOUTS_default");
+/// # Ok::<(), lattice_spec::IdError>(())
+/// ```
+#[must_use]
+pub fn bucket(lattice: &LatticeName) -> String {
+    format!("LATTICE_ROLLOUTS_{lattice}")
+}
+
+/// A key of the rollout bucket ([`bucket`]) and what it holds. A JetStream key-value write
+/// of key `K` is a message on `$KV.{bucket}.K`, so tools can also watch these subjects.
+///
+/// ```
+/// use lattice_ctl::rollout::RolloutKey;
+///
+/// let key = RolloutKey::Record("shop".parse()?);
+/// assert_eq!(key.to_string(), "apps.shop.rollout");
+/// assert_eq!(RolloutKey::Revision("shop".parse()?, lattice_spec::Revision(7)).to_string(),
+///            "apps.shop.revisions.00000000000000000007");
+/// # Ok::<(), lattice_spec::IdError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RolloutKey {
+    /// `apps.{app}.rollout`: the current or last [`RolloutRecord`], written by the scheduler.
+    Record(AppName),
+    /// `apps.{app}.control`: the latest [`Control`] (a JSON string such as `"pause"`),
+    /// written by operators' tools and read by the scheduler driving the rollout.
+    Control(AppName),
+    /// `apps.{app}.desired`: `{"revision": N}`, the revision the application should run.
+    Desired(AppName),
+    /// `apps.{app}.stable`: `{"revision": N}`, the last revision that rolled out.
+    Stable(AppName),
+    /// `apps.{app}.revisions.{N:020}`: one stored application revision (zero-padded, so
+    /// keys sort by revision).
+    Revision(AppName, Revision),
+}
+
+impl RolloutKey {
+    /// The prefix of every stored revision key of `app`: `apps.{app}.revisions.`.
+    #[must_use]
+    pub fn revisions_of(app: &AppName) -> String {
+        format!("apps.{app}.revisions.")
+    }
+}
+
+impl fmt::Display for RolloutKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Record(app) => write!(f, "apps.{app}.rollout"),
+            Self::Control(app) => write!(f, "apps.{app}.control"),
+            Self::Desired(app) => write!(f, "apps.{app}.desired"),
+            Self::Stable(app) => write!(f, "apps.{app}.stable"),
+            Self::Revision(app, revision) => write!(f, "apps.{app}.revisions.{:020}", revision.0),
+        }
+    }
+}
 
 /// The name of an application a scheduler rolls out. It follows the identifier rules of
 /// [`ComponentId`] (see [`lattice_spec::id`]): it travels in subjects and key-value keys.
@@ -138,10 +212,13 @@ impl<'a> arbitrary::Arbitrary<'a> for AppName {
 /// A rollout changed: published by the scheduler after every change it stores, with the
 /// rollout's record whole (the store stays the source of truth; a subscriber that missed
 /// events reads it there).
+///
+/// `R` is the record: [`RolloutRecord`] by default; a tool that only routes events can read
+/// the record as `serde_json::Value`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
-pub struct RolloutStatusEvent<R> {
+pub struct RolloutStatusEvent<R = RolloutRecord> {
     /// The API version of this message.
     pub api_version: ApiVersion,
     /// The lattice.
@@ -150,7 +227,7 @@ pub struct RolloutStatusEvent<R> {
     pub app: AppName,
     /// When the rollout changed, in milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
-    /// The rollout as the scheduler stored it (for `lattice-rollout`, its `RolloutRecord`).
+    /// The rollout as the scheduler stored it.
     pub rollout: R,
 }
 
