@@ -9,6 +9,9 @@ use lattice_runtime_wasmtime::{Limits, WasmtimeRuntime};
 use lattice_spec::{HostId, LatticeName};
 use std::{sync::Arc, time::Duration};
 
+/// How long the applies and deletes in flight get to finish when the host is interrupted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// The long help of `lattice host --help`.
 pub(crate) const LONG_ABOUT: &str = "\
 Run one host against the NATS server of --nats-url until Ctrl-C: it answers the v2alpha1 \
@@ -194,7 +197,14 @@ pub(crate) async fn run(globals: &Globals, args: HostArgs) -> Result<(), CliErro
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
-    println!("interrupted; stopping host {}", host.host_id());
-    host.shutdown();
+    println!(
+        "interrupted; stopping host {} (applies in flight get {} to finish)",
+        host.host_id(),
+        humantime::format_duration(SHUTDOWN_GRACE)
+    );
+    let shutdown = host.shutdown(SHUTDOWN_GRACE).await;
+    if shutdown.cancelled > 0 {
+        println!("cancelled {} unfinished task(s)", shutdown.cancelled);
+    }
     Ok(())
 }

@@ -106,9 +106,13 @@ pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError>
         () = stopped.notified() => println!("nats-server stopped; stopping the hosts"),
         () = wait_for_interrupt() => println!("interrupted; stopping the hosts and nats-server"),
     }
-    for host in hosts {
-        host.shutdown();
-    }
+    // Applies in flight get a moment to finish; with the server gone they are cancelled.
+    futures::future::join_all(
+        hosts
+            .into_iter()
+            .map(|host| host.shutdown(std::time::Duration::from_secs(5))),
+    )
+    .await;
     if let Some(keyvalue) = keyvalue {
         // Bounded by the provider kit, also when the server is gone.
         keyvalue.shutdown().await;

@@ -141,17 +141,29 @@ impl Host {
             state,
             task,
             heartbeat,
+            stopped: false,
         })
     }
 }
 
-/// A running host. Dropping it stops serving control requests and the 1.x heartbeat, and
-/// publishes the 1.x `host_stopped` event; [`HostHandle::shutdown`] also stops every
-/// component.
+/// A running host. [`HostHandle::shutdown`] stops it gracefully: no new requests, the
+/// applies and deletes in flight finish (within a grace period), then every component stops
+/// and the 1.x `host_stopped` event is published. Dropping the handle does the same at once:
+/// work in flight is cancelled at its next await point.
 pub struct HostHandle {
     state: Arc<HostState>,
     task: tokio::task::JoinHandle<()>,
     heartbeat: tokio::task::JoinHandle<()>,
+    stopped: bool,
+}
+
+/// How a [`HostHandle::shutdown`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Shutdown {
+    /// How many of the host's tasks (applies, deletes, request handlers) were still running
+    /// when the grace period ended, and were cancelled; 0 when everything finished.
+    pub cancelled: usize,
 }
 
 impl HostHandle {
@@ -180,18 +192,49 @@ impl HostHandle {
         Some(self.state.slot(component)?.gate.counters())
     }
 
-    /// Stops serving control requests and invocations.
-    pub fn shutdown(self) {
-        // Dropping does the work; this names it.
-        drop(self);
+    /// Stops the host gracefully: it stops taking control requests and publishing
+    /// heartbeats, lets the applies, deletes and requests in flight finish for up to `grace`
+    /// (an upgrade mid-pause completes or rolls back as it would), cancels what is still
+    /// running then, and stops every component and publishes the 1.x `host_stopped` event.
+    /// When it returns, none of the host's tasks runs any more.
+    pub async fn shutdown(mut self, grace: Duration) -> Shutdown {
+        self.task.abort();
+        self.heartbeat.abort();
+        let tasks = &self.state.tasks;
+        tasks.close();
+        let cancelled = match tokio::time::timeout(grace, tasks.wait()).await {
+            Ok(()) => 0,
+            Err(_) => {
+                let running = tasks.len();
+                tracing::warn!(
+                    running,
+                    ?grace,
+                    "host tasks outlasted the shutdown grace period; cancelling them"
+                );
+                self.state.cancel.cancel();
+                tasks.wait().await;
+                running
+            }
+        };
+        self.stop();
+        Shutdown { cancelled }
+    }
+
+    fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        self.task.abort();
+        self.heartbeat.abort();
+        self.state.tasks.close();
+        self.state.cancel.cancel();
+        crate::v1::publish_stopped(&self.state);
+        self.state.stop_all();
     }
 }
 
 impl Drop for HostHandle {
     fn drop(&mut self) {
-        self.task.abort();
-        self.heartbeat.abort();
-        crate::v1::publish_stopped(&self.state);
-        self.state.stop_all();
+        self.stop();
     }
 }

@@ -39,7 +39,7 @@ pub use config::{
     V1LatticeWide,
 };
 pub use gate::{InvocationGate, InvokeError, InvokeErrorKind};
-pub use host::{Host, HostError, HostErrorKind, HostHandle};
+pub use host::{Host, HostError, HostErrorKind, HostHandle, Shutdown};
 pub use runtime::{
     AsyncPaths, ComponentInstance, ComponentRuntime, ECHO_FUNCTION, ECHO_INSTANCE,
     ExportedFunction, Invocation, RevisionEchoRuntime, RuntimeError, RuntimeErrorKind,

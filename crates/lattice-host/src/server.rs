@@ -36,9 +36,9 @@ pub(crate) async fn serve(
         while let Some(message) = requests.next().await {
             // Each request is handled on its own task: a slow one never holds up the others.
             if crate::v1::is_v1(&message.subject) {
-                tokio::spawn(crate::v1::handle(state.clone(), message));
+                state.spawn(crate::v1::handle(state.clone(), message));
             } else {
-                tokio::spawn(handle(state.clone(), message));
+                state.spawn(handle(state.clone(), message));
             }
         }
     }))
@@ -124,7 +124,7 @@ pub(crate) async fn start_apply(
         .await;
     // The apply outlives the request, and its span (with the link requests under it) continues
     // the request's trace.
-    tokio::spawn(upgrade::apply(state.clone(), slot, spec).in_current_span());
+    state.spawn(upgrade::apply(state.clone(), slot, spec).in_current_span());
 }
 
 fn delete(state: &Arc<HostState>, payload: &[u8]) -> DeleteComponentSpecReply {

@@ -37,6 +37,10 @@ pub(crate) struct HostState {
     sequence: AtomicU64,
     started: Instant,
     components: RwLock<BTreeMap<ComponentId, Arc<ComponentSlot>>>,
+    /// The host's own tasks (request handlers, applies, deletes), so a shutdown can wait for
+    /// them and cancel what outlasts its grace period.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
+    pub(crate) cancel: tokio_util::sync::CancellationToken,
 }
 
 /// One component on the host.
@@ -101,6 +105,18 @@ impl ComponentSlot {
 }
 
 impl HostState {
+    /// Runs `task` on its own tokio task, tracked (a shutdown waits for it) and cancelled
+    /// at its next await when the host is dropped or its shutdown's grace period ends.
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         config: HostConfig,
@@ -128,6 +144,8 @@ impl HostState {
             sequence: AtomicU64::new(0),
             started: Instant::now(),
             components: RwLock::new(BTreeMap::new()),
+            tasks: tokio_util::task::TaskTracker::new(),
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
 

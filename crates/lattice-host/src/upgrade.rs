@@ -379,7 +379,7 @@ impl Upgrade<'_> {
 /// Runs a delete on its own task, in a span that continues the current one (the request's).
 pub(crate) fn spawn_delete(state: Arc<HostState>, slot: Arc<ComponentSlot>) {
     let span = tracing::info_span!("lattice.host.delete", component = %slot.id);
-    tokio::spawn(delete(state, slot).instrument(span));
+    state.spawn(delete(state.clone(), slot).instrument(span));
 }
 
 /// Stops a component and removes its links.
