@@ -21,8 +21,8 @@ pub(crate) enum Seen<'a> {
     Inventory(Option<&'a ComponentInventory>),
 }
 
-/// Follows one component on one host: its status events, and its inventory entry read again
-/// after each batch of component events and after each quiet recheck interval.
+/// Follows one component on one host: its status and link events, and its inventory entry
+/// read again after each batch of events and after each quiet recheck interval.
 pub(crate) struct Follower<'a> {
     client: &'a Client,
     host: &'a HostId,
@@ -78,32 +78,36 @@ impl<'a> Follower<'a> {
                         component: self.component.clone(),
                         source,
                     })?;
-            // Events that arrived before the reply are older than what it shows: tell them
-            // first, so what `seen` hears stays in order.
-            self.drain(seen);
+            // Events that arrived during the read may be older or newer than what it shows:
+            // when there were any, the entry is read again rather than waiting for another.
+            let arrived = self.drain(seen);
             let entry = inventory.component(self.component);
             seen(Seen::Inventory(entry));
             if condition.matches(entry) {
                 return Ok(entry.cloned());
             }
-            self.next_change(seen).await;
-        }
-    }
-
-    /// Tells `seen` of the events already received.
-    fn drain(&mut self, seen: &mut impl FnMut(Seen<'_>)) {
-        let Some(events) = &mut self.events else {
-            return;
-        };
-        while let Some(Some(message)) = events.next().now_or_never() {
-            if let Ok(event) = decode_event(&message) {
-                seen(Seen::Event(&event));
+            if arrived == 0 {
+                self.next_change(seen).await;
             }
         }
     }
 
-    /// Returns after a component event (and whatever other events already arrived with it),
-    /// or after the recheck interval without one.
+    /// Tells `seen` of the events already received, and says how many there were.
+    fn drain(&mut self, seen: &mut impl FnMut(Seen<'_>)) -> usize {
+        let Some(events) = &mut self.events else {
+            return 0;
+        };
+        let mut arrived = 0;
+        while let Some(Some(message)) = events.next().now_or_never() {
+            arrived += 1;
+            if let Ok(event) = decode_event(&message) {
+                seen(Seen::Event(&event));
+            }
+        }
+        arrived
+    }
+
+    /// Returns after an event of the component, or after the recheck interval without one.
     async fn next_change(&mut self, seen: &mut impl FnMut(Seen<'_>)) {
         let interval = self.client.recheck_interval;
         let Some(events) = &mut self.events else {
@@ -111,22 +115,14 @@ impl<'a> Follower<'a> {
             tokio::time::sleep(interval).await;
             return;
         };
-        let quiet = Instant::now() + interval;
-        loop {
-            match tokio::time::timeout_at(quiet, events.next()).await {
-                Err(_) => return,
-                Ok(None) => {
-                    self.events = None;
-                    return;
-                }
-                Ok(Some(message)) => {
-                    let Ok(event) = decode_event(&message) else {
-                        continue;
-                    };
+        match tokio::time::timeout(interval, events.next()).await {
+            Err(_) => {}
+            Ok(None) => self.events = None,
+            Ok(Some(message)) => {
+                // Any event of the component (its status, a link's, or a kind a newer host
+                // publishes) may change its entry: read it again.
+                if let Ok(event) = decode_event(&message) {
                     seen(Seen::Event(&event));
-                    if matches!(event, StatusEvent::Component(_)) {
-                        return;
-                    }
                 }
             }
         }
@@ -279,24 +275,29 @@ fn record(report: &mut WaitReport, status: ComponentStatus) {
 }
 
 /// Records what an inventory entry says of the new revision: its status, or that a later
-/// revision superseded it.
+/// revision superseded it. A read can be older than the events already seen, so a state they
+/// already reported is not recorded again, unless it settles the wait.
 fn settle_from_inventory(
     report: &mut WaitReport,
     entry: &ComponentInventory,
     revision: lattice_spec::Revision,
 ) {
-    if entry.desired.revision == revision {
-        record(report, entry.desired.status.clone());
+    let status = if entry.desired.revision == revision {
+        entry.desired.status.clone()
     } else if entry.desired.revision > revision {
-        record(
-            report,
-            ComponentStatus::failed(StatusReason::new(
-                ReasonCode::Superseded,
-                format!(
-                    "revision {} was applied after revision {revision}",
-                    entry.desired.revision
-                ),
-            )),
-        );
+        ComponentStatus::failed(StatusReason::new(
+            ReasonCode::Superseded,
+            format!(
+                "revision {} was applied after revision {revision}",
+                entry.desired.revision
+            ),
+        ))
+    } else {
+        return;
+    };
+    if conditions::is_settled(revision).matches(Some(entry))
+        || !report.transitions.contains(&status.state)
+    {
+        record(report, status);
     }
 }
