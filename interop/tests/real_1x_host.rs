@@ -225,7 +225,7 @@ impl Lattice {
         Self {
             real,
             hosts,
-            client: Client::new(nats, lattice),
+            client: Client::new(nats, lattice).with_v1_fallback(true),
             v1,
             dir,
             server,
@@ -587,7 +587,8 @@ impl Shop {
         .await
         .unwrap();
         let everyone = lattice.hosts.len() + 1;
-        let scheduler = Scheduler::new(Client::new(nats, LATTICE.parse().unwrap()), store)
+        let client = Client::new(nats, LATTICE.parse().unwrap()).with_v1_fallback(true);
+        let scheduler = Scheduler::new(client, store)
             .with_discovery(Discover::expecting(everyone).window(Duration::from_secs(10)));
         Self {
             scheduler,

@@ -160,10 +160,13 @@ impl Globals {
             })
     }
 
-    /// Connects to NATS and returns a client for the lattice, with the request timeout set.
+    /// Connects to NATS and returns a client for the lattice, with the request timeout set
+    /// and the 1.x fallback on (the CLI drives mixed lattices).
     pub(crate) async fn client(&self) -> Result<Client, CliError> {
         let nats = self.connect("lattice-cli").await?;
-        Ok(Client::new(nats, self.lattice.clone()).with_timeout(self.timeout))
+        Ok(Client::new(nats, self.lattice.clone())
+            .with_timeout(self.timeout)
+            .with_v1_fallback(true))
     }
 }
 

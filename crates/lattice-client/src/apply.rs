@@ -1,17 +1,13 @@
-//! Applying a component spec: the acknowledgement, the 1.x fallback, and following the
-//! component to `running` or `failed`.
+//! Applying a component spec: the acknowledgement, and the opt-in 1.x fallback.
 
 use crate::client::{Client, encode};
-use crate::error::{ApplyError, RequestError, WaitError};
-use crate::events::{StatusEvent, decode_event};
-use futures::StreamExt;
+use crate::error::{ApplyError, RequestError};
 use lattice_ctl::v1::{self, V1ApplyPlan, V1Subject};
 use lattice_ctl::{
-    ApplyComponentSpecAck, ApplyComponentSpecRequest, ApplyOutcome, ComponentInventory, CtlSubject,
-    EventFilter, LinkStatusEvent,
+    ApplyComponentSpecAck, ApplyComponentSpecRequest, ApplyOutcome, CtlSubject, LinkStatusEvent,
 };
 use lattice_spec::{ComponentId, ComponentSpec, HostId, Revision};
-use lattice_status::{ComponentState, ComponentStatus, ReasonCode, StatusReason};
+use lattice_status::{ComponentState, ComponentStatus};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -53,21 +49,20 @@ impl Applied {
 pub struct WaitReport {
     /// How the apply reached the host.
     pub applied: Applied,
-    /// The states the new revision went through, in order, as reported by events (and by the
-    /// inventory when events were missed).
+    /// The states the new revision went through, in order, as reported by events and by the
+    /// inventory reads they trigger.
     pub transitions: Vec<ComponentState>,
     /// The link events seen for the new revision.
     pub links: Vec<LinkStatusEvent>,
     /// The final status.
     pub status: ComponentStatus,
-    /// How many times the inventory was read because events may have been missed.
+    /// How many times the host's inventory was read: once at the start, once after each
+    /// batch of the component's status events, and after each quiet
+    /// [recheck interval](Client::with_recheck_interval).
     pub inventory_checks: u32,
     /// Time from sending the apply to the final status.
     pub elapsed: Duration,
 }
-
-/// With no event for this long, the inventory is read in case events were missed.
-const QUIET_RECHECK: Duration = Duration::from_secs(2);
 
 impl Client {
     /// Applies `spec` on `host` and returns the host's acknowledgement — as soon as the host
@@ -75,12 +70,15 @@ impl Client {
     ///
     /// Against a host that only speaks the wasmCloud 1.x control interface (no responders on
     /// the v2alpha1 subject, an answer on the 1.x one), the spec is applied with 1.x operations
-    /// and the result says so ([`Applied::V1Fallback`]).
+    /// and the result says so ([`Applied::V1Fallback`]) — when the client's 1.x fallback is
+    /// on ([`Client::with_v1_fallback`]); otherwise nothing is sent and the apply fails with
+    /// [`ApplyError::V1Only`].
     ///
     /// # Errors
     ///
     /// [`ApplyError`]: rejected (stale revision, conflict, invalid spec — with the host's
-    /// rejection whole), timed out, no responders on either version, decode or transport.
+    /// rejection whole), timed out, no responders on either version, a 1.x-only host with the
+    /// fallback off, a refused fallback operation, decode or transport.
     pub async fn apply(&self, host: &HostId, spec: &ComponentSpec) -> Result<Applied, ApplyError> {
         let span = tracing::info_span!("lattice.apply", host = %host, component = %spec.id(), revision = %spec.revision());
         async {
@@ -103,12 +101,14 @@ impl Client {
                     _ => Ok(Applied::V2Alpha1(ack)),
                 },
                 Err(error @ RequestError::NoResponders { .. }) => {
-                    if self.speaks_v1(host).await {
-                        tracing::info!("host speaks only the 1.x control interface; falling back");
-                        self.apply_v1(host, spec).await
-                    } else {
-                        Err(error.into())
+                    if !self.speaks_v1(host).await {
+                        return Err(error.into());
                     }
+                    if !self.v1_fallback {
+                        return Err(ApplyError::V1Only { host: host.clone() });
+                    }
+                    tracing::info!("host speaks only the 1.x control interface; falling back");
+                    self.apply_v1(host, spec).await
                 }
                 Err(error) => Err(error.into()),
             }
@@ -117,94 +117,16 @@ impl Client {
         .await
     }
 
-    /// Applies `spec` on `host` and follows the new revision until it is `running`, it
-    /// `failed`, or `deadline` passed.
-    ///
-    /// Events are subscribed to *before* the apply is sent, so no transition is missed
-    /// between the two. When the host's event sequence has a gap, or nothing arrived for a
-    /// while, the host's inventory is read: it is the source of truth.
-    ///
-    /// # Errors
-    ///
-    /// [`WaitError::Failed`] with the host's reason (the previous revision keeps serving),
-    /// [`WaitError::DeadlineExceeded`], [`WaitError::Apply`] or [`WaitError::Follow`].
-    pub async fn apply_and_wait(
-        &self,
-        host: &HostId,
-        spec: &ComponentSpec,
-        deadline: Duration,
-    ) -> Result<WaitReport, WaitError> {
-        let span = tracing::info_span!("lattice.apply_and_wait", host = %host, component = %spec.id(), revision = %spec.revision());
-        async {
-            let started = Instant::now();
-            let until = started + deadline;
-            let filter = EventFilter::component(&self.lattice, spec.id()).on_host(host);
-            let mut events =
-                self.nats
-                    .subscribe(filter.to_string())
-                    .await
-                    .map_err(|e| WaitError::Follow {
-                        host: host.clone(),
-                        component: spec.id().clone(),
-                        source: RequestError::Subscribe {
-                            subject: filter.to_string(),
-                            source: e,
-                        },
-                    })?;
-            let applied = self.apply(host, spec).await?;
-            let mut follow = Follow::new(self, host, spec, applied, started, deadline);
-            if follow.report.applied.is_fallback() {
-                return follow.wait_v1(until).await;
-            }
-            if follow.report.applied.is_unchanged()
-                && let Some(done) = follow.check_inventory().await?
-            {
-                return done;
-            }
-            let mut last_sequence: Option<u64> = None;
-            loop {
-                let quiet = (Instant::now() + QUIET_RECHECK).min(until);
-                match tokio::time::timeout_at(quiet, events.next()).await {
-                    Ok(Some(message)) => {
-                        let Ok(event) = decode_event(&message) else {
-                            continue;
-                        };
-                        let sequence = event.origin().sequence;
-                        let gap = last_sequence.is_some_and(|last| sequence > last + 1);
-                        last_sequence =
-                            Some(last_sequence.map_or(sequence, |last| last.max(sequence)));
-                        if let Some(done) = follow.on_event(event) {
-                            return done;
-                        }
-                        if gap && let Some(done) = follow.check_inventory().await? {
-                            return done;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(_) => {
-                        if let Some(done) = follow.check_inventory().await? {
-                            return done;
-                        }
-                        if Instant::now() >= until {
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(follow.deadline_exceeded())
-        }
-        .instrument(span)
-        .await
-    }
-
     /// The revision of `component` that `host` serves and its state, from whichever
     /// inventory the host speaks: the v2alpha1 one, or — when no one answers it — the 1.x one,
     /// where presence means running and the revision is the one the 1.x fallback annotated
-    /// (`None` when the component is absent or carries no revision).
+    /// (`None` when the component is absent or carries no revision). The 1.x inventory is read
+    /// only with the 1.x fallback on ([`Client::with_v1_fallback`]).
     ///
     /// # Errors
     ///
-    /// [`ApplyError`] when neither inventory can be read.
+    /// [`ApplyError`] when neither inventory can be read, or [`ApplyError::V1Only`] for a
+    /// 1.x-only host with the fallback off.
     pub async fn serving_revision(
         &self,
         host: &HostId,
@@ -218,6 +140,9 @@ impl Client {
             Err(error @ RequestError::NoResponders { .. }) => {
                 if !self.speaks_v1(host).await {
                     return Err(error.into());
+                }
+                if !self.v1_fallback {
+                    return Err(ApplyError::V1Only { host: host.clone() });
                 }
                 let inventory = self.v1_inventory(host).await?;
                 Ok(inventory
@@ -235,7 +160,10 @@ impl Client {
         self.v1_inventory(host).await.is_ok()
     }
 
-    async fn v1_inventory(&self, host: &HostId) -> Result<v1::HostInventory, ApplyError> {
+    pub(crate) async fn v1_inventory(
+        &self,
+        host: &HostId,
+    ) -> Result<v1::HostInventory, ApplyError> {
         let subject = V1Subject::HostInventory {
             lattice: self.lattice.clone(),
             host_id: host.clone(),
@@ -368,173 +296,6 @@ impl Client {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(200));
-        }
-    }
-}
-
-/// The state of one apply-and-wait.
-struct Follow<'a> {
-    client: &'a Client,
-    host: &'a HostId,
-    spec: &'a ComponentSpec,
-    deadline: Duration,
-    started: Instant,
-    report: WaitReport,
-}
-
-impl<'a> Follow<'a> {
-    fn new(
-        client: &'a Client,
-        host: &'a HostId,
-        spec: &'a ComponentSpec,
-        applied: Applied,
-        started: Instant,
-        deadline: Duration,
-    ) -> Self {
-        let report = WaitReport {
-            applied,
-            transitions: Vec::new(),
-            links: Vec::new(),
-            status: ComponentStatus::new(ComponentState::Pending),
-            inventory_checks: 0,
-            elapsed: Duration::ZERO,
-        };
-        Self {
-            client,
-            host,
-            spec,
-            deadline,
-            started,
-            report,
-        }
-    }
-
-    fn record(&mut self, status: ComponentStatus) {
-        if self.report.transitions.last() != Some(&status.state) {
-            self.report.transitions.push(status.state);
-        }
-        self.report.status = status;
-    }
-
-    /// Settles the wait when the status is final for this revision.
-    fn settle(&mut self) -> Option<Result<WaitReport, WaitError>> {
-        self.report.elapsed = self.started.elapsed();
-        match self.report.status.state {
-            ComponentState::Running => Some(Ok(self.report.clone())),
-            ComponentState::Failed | ComponentState::Stopped => Some(Err(WaitError::Failed {
-                host: self.host.clone(),
-                component: self.spec.id().clone(),
-                revision: self.spec.revision(),
-                reason: self.report.status.reason.clone().unwrap_or_else(|| {
-                    StatusReason::new(
-                        ReasonCode::Unknown,
-                        format!("the revision is {}", self.report.status.state),
-                    )
-                }),
-            })),
-            _ => None,
-        }
-    }
-
-    fn on_event(&mut self, event: StatusEvent) -> Option<Result<WaitReport, WaitError>> {
-        match event {
-            StatusEvent::Component(event) if event.revision == self.spec.revision() => {
-                self.record(event.status);
-                self.settle()
-            }
-            StatusEvent::Link(event) if event.revision == self.spec.revision() => {
-                self.report.links.push(event);
-                None
-            }
-            _ => None,
-        }
-    }
-
-    /// Reads the inventory; settles the wait if it shows a final status for this revision.
-    async fn check_inventory(
-        &mut self,
-    ) -> Result<Option<Result<WaitReport, WaitError>>, WaitError> {
-        self.report.inventory_checks += 1;
-        let inventory =
-            self.client
-                .inventory(self.host)
-                .await
-                .map_err(|source| WaitError::Follow {
-                    host: self.host.clone(),
-                    component: self.spec.id().clone(),
-                    source,
-                })?;
-        let Some(entry) = inventory.component(self.spec.id()) else {
-            return Ok(None);
-        };
-        Ok(self.settle_from_inventory(entry))
-    }
-
-    fn settle_from_inventory(
-        &mut self,
-        entry: &ComponentInventory,
-    ) -> Option<Result<WaitReport, WaitError>> {
-        let revision = self.spec.revision();
-        if entry.desired.revision == revision {
-            self.record(entry.desired.status.clone());
-            return self.settle();
-        }
-        if entry.desired.revision > revision {
-            self.record(ComponentStatus::failed(StatusReason::new(
-                ReasonCode::Superseded,
-                format!(
-                    "revision {} was applied after revision {revision}",
-                    entry.desired.revision
-                ),
-            )));
-            return self.settle();
-        }
-        None
-    }
-
-    /// 1.x hosts publish no status: read their inventory until the component runs the new
-    /// artifact at the new scale (and, when the host kept the annotations the fallback sends,
-    /// at the new revision), backing off between reads, until the deadline.
-    async fn wait_v1(mut self, until: Instant) -> Result<WaitReport, WaitError> {
-        let mut pause = Duration::from_millis(20);
-        loop {
-            self.report.inventory_checks += 1;
-            let inventory = self
-                .client
-                .v1_inventory(self.host)
-                .await
-                .map_err(WaitError::Apply)?;
-            let running = inventory
-                .component(self.spec.id().as_str())
-                .is_some_and(|c| {
-                    let revision = c
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| a.get(lattice_ctl::v1::REVISION_ANNOTATION));
-                    c.image_ref == self.spec.artifact().as_str()
-                        && c.max_instances == self.spec.scale().get()
-                        && revision.is_none_or(|r| *r == self.spec.revision().to_string())
-                });
-            if running {
-                self.record(ComponentStatus::new(ComponentState::Running));
-                self.report.elapsed = self.started.elapsed();
-                return Ok(self.report);
-            }
-            if Instant::now() + pause >= until {
-                return Err(self.deadline_exceeded());
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
-        }
-    }
-
-    fn deadline_exceeded(&self) -> WaitError {
-        WaitError::DeadlineExceeded {
-            host: self.host.clone(),
-            component: self.spec.id().clone(),
-            revision: self.spec.revision(),
-            deadline: self.deadline,
-            last_state: self.report.status.state.to_string(),
         }
     }
 }

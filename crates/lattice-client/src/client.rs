@@ -2,6 +2,7 @@
 
 use crate::error::{DiscoverError, RequestError, RequestErrorKind, SubscribeError};
 use crate::events::EventStream;
+use crate::host::HostApi;
 use bytes::Bytes;
 use futures::StreamExt;
 use lattice_ctl::{
@@ -19,6 +20,10 @@ use tracing::Instrument;
 
 /// How long a request waits for its reply unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a wait goes without an event before it reads the inventory again, unless
+/// configured otherwise (see [`Client::with_recheck_interval`]).
+pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A typed client for the control interface of one lattice.
 ///
@@ -41,6 +46,8 @@ pub struct Client {
     pub(crate) nats: async_nats::Client,
     pub(crate) lattice: LatticeName,
     pub(crate) timeout: Duration,
+    pub(crate) recheck_interval: Duration,
+    pub(crate) v1_fallback: bool,
 }
 
 /// How to gather the answers of a host discovery.
@@ -81,13 +88,15 @@ impl Discover {
 }
 
 impl Client {
-    /// A client for `lattice` over `nats`, with the default timeout.
+    /// A client for `lattice` over `nats`, with the default timeout and the 1.x fallback off.
     #[must_use]
     pub fn new(nats: async_nats::Client, lattice: LatticeName) -> Self {
         Self {
             nats,
             lattice,
             timeout: DEFAULT_TIMEOUT,
+            recheck_interval: DEFAULT_RECHECK_INTERVAL,
+            v1_fallback: false,
         }
     }
 
@@ -96,6 +105,79 @@ impl Client {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Sets how long a wait ([`HostApi::wait_for`], [`Client::apply_and_wait`]) goes without
+    /// an event of the component before it reads the host's inventory again, in case events
+    /// were missed (default [`DEFAULT_RECHECK_INTERVAL`]). Events themselves are followed as
+    /// they arrive; this only bounds how late a missed one is noticed.
+    #[must_use]
+    pub fn with_recheck_interval(mut self, interval: Duration) -> Self {
+        self.recheck_interval = interval;
+        self
+    }
+
+    /// Turns the wasmCloud 1.x fallback on or off (default **off**).
+    ///
+    /// With it on, [`Client::apply`] drives a host that speaks only the 1.x control
+    /// interface with 1.x operations ([`Applied::V1Fallback`](crate::Applied::V1Fallback),
+    /// what the 1.x shape cannot carry listed in `lost`), [`Client::apply_and_wait`] follows
+    /// such a host by reading its 1.x inventory, and [`Client::serving_revision`] reads that
+    /// inventory. With it off, those calls fail against a 1.x-only host with
+    /// [`ApplyError::V1Only`](crate::ApplyError::V1Only) instead of silently doing less than
+    /// the spec says (1.x has no link replies and no rollback). Discovery lists 1.x hosts
+    /// either way.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use lattice_client::Client;
+    ///
+    /// let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
+    /// // A scheduler for a lattice that still has wasmCloud 1.x hosts.
+    /// let client = Client::new(nats, "default".parse()?).with_v1_fallback(true);
+    /// assert!(client.v1_fallback());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_v1_fallback(mut self, enabled: bool) -> Self {
+        self.v1_fallback = enabled;
+        self
+    }
+
+    /// Whether the wasmCloud 1.x fallback is on; see [`Client::with_v1_fallback`].
+    #[must_use]
+    pub fn v1_fallback(&self) -> bool {
+        self.v1_fallback
+    }
+
+    /// A handle bound to one host, so calls do not repeat its id (as kube's
+    /// `Api::namespaced` binds a namespace). Cheap: it clones the client.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use lattice_client::{Client, conditions};
+    /// use lattice_spec::ComponentSpecDraft;
+    /// use std::time::Duration;
+    ///
+    /// let client = Client::new(async_nats::connect("nats://127.0.0.1:4222").await?, "default".parse()?);
+    /// let host = client.host(&"host-a".parse()?);
+    /// let spec = ComponentSpecDraft::new("web", "ghcr.io/acme/web:2.0.0").revision(2).validate()?;
+    /// host.apply(&spec).await?;
+    /// // The wait adds no timeout of its own: the caller bounds it.
+    /// let settled = tokio::time::timeout(
+    ///     Duration::from_secs(30),
+    ///     host.wait_for(spec.id(), conditions::is_settled(spec.revision())),
+    /// )
+    /// .await??;
+    /// println!("{:?}", settled.map(|c| c.desired.status.state));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn host(&self, host: &HostId) -> HostApi {
+        HostApi {
+            client: self.clone(),
+            host: host.clone(),
+        }
     }
 
     /// The lattice this client addresses.

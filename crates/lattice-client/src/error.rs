@@ -144,6 +144,9 @@ pub enum ApplyErrorKind {
     FallbackRefused,
     /// A 1.x host did not stop the old artifact in time; the new one was not sent.
     FallbackStopTimedOut,
+    /// The host speaks only the wasmCloud 1.x control interface and the client's 1.x fallback
+    /// is off ([`Client::with_v1_fallback`](crate::Client::with_v1_fallback)).
+    V1Only,
 }
 
 impl ApplyErrorKind {
@@ -154,7 +157,7 @@ impl ApplyErrorKind {
         match self {
             Self::Request(kind) => kind.is_retryable(),
             Self::FallbackStopTimedOut => true,
-            Self::Rejected | Self::FallbackRefused => false,
+            Self::Rejected | Self::FallbackRefused | Self::V1Only => false,
         }
     }
 }
@@ -202,6 +205,15 @@ pub enum ApplyError {
         /// How long the client waited.
         waited: Duration,
     },
+    /// The host answers only the wasmCloud 1.x control interface, and the client's 1.x
+    /// fallback is off: nothing was sent to it.
+    #[error(
+        "host `{host}` speaks only the wasmCloud 1.x control interface and the 1.x fallback is off; enable it with `Client::with_v1_fallback(true)` to drive this host with 1.x operations"
+    )]
+    V1Only {
+        /// The host.
+        host: HostId,
+    },
 }
 
 impl ApplyError {
@@ -213,6 +225,7 @@ impl ApplyError {
             Self::Rejected { .. } => ApplyErrorKind::Rejected,
             Self::FallbackRefused { .. } => ApplyErrorKind::FallbackRefused,
             Self::FallbackStopTimedOut { .. } => ApplyErrorKind::FallbackStopTimedOut,
+            Self::V1Only { .. } => ApplyErrorKind::V1Only,
         }
     }
 
@@ -321,6 +334,45 @@ impl WaitError {
             Self::Apply(e) => e.is_retryable(),
             Self::Follow { source, .. } => source.is_retryable(),
             _ => self.kind().is_retryable(),
+        }
+    }
+}
+
+/// Following a component on a host failed: its events could not be subscribed to, or its
+/// inventory could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot follow `{component}` on host `{host}`")]
+#[non_exhaustive]
+pub struct FollowError {
+    /// The host.
+    pub host: HostId,
+    /// The component.
+    pub component: ComponentId,
+    /// Why.
+    #[source]
+    pub source: RequestError,
+}
+
+impl FollowError {
+    /// The kind of failure: the failed request's.
+    #[must_use]
+    pub fn kind(&self) -> RequestErrorKind {
+        self.source.kind()
+    }
+
+    /// Whether following again may succeed; see [`RequestError::is_retryable`].
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.source.is_retryable()
+    }
+}
+
+impl From<FollowError> for WaitError {
+    fn from(error: FollowError) -> Self {
+        Self::Follow {
+            host: error.host,
+            component: error.component,
+            source: error.source,
         }
     }
 }

@@ -2,11 +2,18 @@
 //! connection.
 //!
 //! Every v2alpha1 operation: [`Client::discover_hosts`] (returns as soon as the expected hosts
-//! answered), [`Client::inventory`], [`Client::apply`] (the host's acknowledgement),
-//! [`Client::apply_and_wait`] (follows the component to `running` or `failed` under a
-//! deadline), [`Client::delete`], [`Client::events`], and link put/delete for tools. Against a
-//! host that only speaks the wasmCloud 1.x control interface, [`Client::apply`] falls back to
-//! 1.x operations and says so.
+//! answered), and, on a [`HostApi`] bound to one host by [`Client::host`]:
+//! [`HostApi::inventory`], [`HostApi::apply`] (the host's acknowledgement),
+//! [`HostApi::wait_for`] (until a [`conditions::Condition`] holds, with the timeout left to
+//! the caller), [`HostApi::apply_and_wait`] (sugar: apply, then wait for
+//! [`conditions::is_settled`] under a deadline), [`HostApi::delete`], and
+//! [`HostApi::events`]; [`Client::events`] and link put/delete for tools. The same calls are
+//! on [`Client`] with the host as first argument.
+//!
+//! Against a host that only speaks the wasmCloud 1.x control interface, [`Client::apply`]
+//! falls back to 1.x operations and says so — when the fallback is turned on with
+//! [`Client::with_v1_fallback`]; it is off by default, and such a host is then a typed
+//! error ([`ApplyError::V1Only`]).
 //!
 //! Each operation has its own error with a `kind()` to `match` on; a host's or provider's
 //! refusal travels inside the error whole.
@@ -14,16 +21,22 @@
 mod apply;
 pub mod auth;
 mod client;
+pub mod conditions;
 mod error;
 mod events;
+mod host;
+mod wait;
 
 /// W3C trace context in NATS headers: the client's requests carry the current span's.
 pub use lattice_trace as trace;
 
 pub use apply::{Applied, WaitReport};
-pub use client::{Client, DEFAULT_TIMEOUT, Discover, LinkError, LinkErrorKind};
+pub use client::{
+    Client, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT, Discover, LinkError, LinkErrorKind,
+};
 pub use error::{
-    ApplyError, ApplyErrorKind, DiscoverError, DiscoverErrorKind, RequestError, RequestErrorKind,
-    SubscribeError, SubscribeErrorKind, WaitError, WaitErrorKind,
+    ApplyError, ApplyErrorKind, DiscoverError, DiscoverErrorKind, FollowError, RequestError,
+    RequestErrorKind, SubscribeError, SubscribeErrorKind, WaitError, WaitErrorKind,
 };
 pub use events::{EventError, EventErrorKind, EventStream, StatusEvent};
+pub use host::HostApi;

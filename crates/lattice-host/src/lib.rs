@@ -23,6 +23,7 @@
 //! pass through each component's [`InvocationGate`].
 
 mod config;
+mod debug;
 mod gate;
 mod host;
 mod links;

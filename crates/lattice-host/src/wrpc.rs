@@ -187,7 +187,7 @@ impl InvokeCallError {
 }
 
 /// Calls a component's exports over wRPC, as a component or a provider in the lattice would.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Invoker {
     wrpc: wrpc_transport_nats::Client,
     timeout: Duration,

@@ -1,5 +1,6 @@
 //! The typed client against real hosts: discovery that returns as soon as the expected hosts
-//! answered, delete, events, and the fallback to a host that speaks only wasmCloud 1.x.
+//! answered, delete, events, the scoped host handle and its `wait_for`, and the opt-in
+//! fallback to a host that speaks only wasmCloud 1.x.
 
 #[path = "support/fake_v1.rs"]
 mod fake_v1;
@@ -7,10 +8,11 @@ mod support;
 
 use fake_v1::FakeV1Host;
 use futures::StreamExt;
-use lattice_client::{Applied, Discover, StatusEvent};
-use lattice_ctl::{DeleteOutcome, EventFilter};
+use lattice_client::conditions::{self, Condition};
+use lattice_client::{Applied, ApplyError, ApplyErrorKind, Discover, StatusEvent};
+use lattice_ctl::{ComponentInventory, DeleteOutcome, EventFilter};
 use lattice_spec::{ComponentSpecDraft, HostId, LinkDraft};
-use lattice_status::ComponentState;
+use lattice_status::{ComponentState, LinkState};
 use std::time::{Duration, Instant};
 use support::{Lattice, within};
 
@@ -105,7 +107,8 @@ async fn delete_stops_the_component_and_removes_its_links_with_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
-    let lattice = Lattice::start().await;
+    let mut lattice = Lattice::start().await;
+    lattice.client = lattice.client.clone().with_v1_fallback(true);
     let state = FakeV1Host::new("NOLDHOST", "test");
     let nats = within(async_nats::connect(lattice.server.url()))
         .await
@@ -215,5 +218,143 @@ async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
     assert_eq!(
         (running.image_ref.as_str(), running.max_instances),
         ("ghcr.io/acme/web:3.0.0", 3)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_1x_fallback_is_off_by_default_and_a_1x_only_host_is_a_typed_error() {
+    let lattice = Lattice::start().await;
+    let state = FakeV1Host::new("NOLDHOST", "test");
+    let nats = within(async_nats::connect(lattice.server.url()))
+        .await
+        .unwrap();
+    state.clone().serve(nats).await;
+    let host_id: HostId = "NOLDHOST".parse().unwrap();
+    let spec = ComponentSpecDraft::new("web", "ghcr.io/acme/web:2.0.0")
+        .validate()
+        .unwrap();
+    assert!(!lattice.client.v1_fallback());
+
+    let error = within(lattice.client.host(&host_id).apply(&spec))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ApplyError::V1Only { host } if *host == host_id),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), ApplyErrorKind::V1Only);
+    assert!(!error.is_retryable());
+    let message = error.to_string();
+    assert!(
+        message.contains("speaks only the wasmCloud 1.x control interface")
+            && message.contains("Client::with_v1_fallback(true)"),
+        "{message}"
+    );
+    // Nothing was sent to the host beyond reading its inventory.
+    assert_eq!(*state.operations.lock().unwrap(), Vec::<String>::new());
+    let error = within(lattice.client.serving_revision(&host_id, spec.id()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ApplyErrorKind::V1Only, "{error:?}");
+    let error = within(lattice.apply_and_wait(&host_id, &spec))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            lattice_client::WaitError::Apply(ApplyError::V1Only { .. })
+        ),
+        "{error:?}"
+    );
+
+    // Opting in drives the same host with 1.x operations.
+    let client = lattice.client.clone().with_v1_fallback(true);
+    let applied = within(client.host(&host_id).apply(&spec)).await.unwrap();
+    assert!(applied.is_fallback(), "{applied:?}");
+    assert!(state.component("web").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_host_handle_applies_and_waits_for_a_custom_condition_without_a_timeout_of_its_own()
+ {
+    let lattice = Lattice::start().await;
+    let _host = lattice.host("host-a").await;
+    let (_kv, _calls) = lattice.provider("kv").await;
+    let host_id: HostId = "host-a".parse().unwrap();
+    // Events alone must drive the wait: the quiet re-read comes after the test's bound.
+    let client = lattice
+        .client
+        .clone()
+        .with_recheck_interval(Duration::from_secs(600));
+    let host = client.host(&host_id);
+    assert_eq!(host.host_id(), &host_id);
+    let artifact = lattice.component("web", &["wasi:keyvalue/store@0.2.0"]);
+    let revision = |n: u64| {
+        ComponentSpecDraft::new("web", artifact.as_str())
+            .revision(n)
+            .scale(2)
+            .link(LinkDraft::new("kv", "wasi", "keyvalue", ["store"]))
+            .validate()
+            .unwrap()
+    };
+    let (first, second) = (revision(1), revision(2));
+
+    // A condition of the caller's own: revision 1 serving with every link established.
+    let linked = |c: Option<&ComponentInventory>| {
+        c.is_some_and(|c| {
+            !c.links.is_empty()
+                && c.links
+                    .iter()
+                    .all(|l| l.status.state == LinkState::Established)
+        })
+    };
+    let applied = within(host.apply(&first)).await.unwrap();
+    assert!(!applied.is_fallback());
+    let entry = within(host.wait_for(
+        first.id(),
+        conditions::is_serving(first.revision()).and(linked),
+    ))
+    .await
+    .unwrap()
+    .expect("the host has the component");
+    assert!(entry.is_serving(first.revision()), "{entry:?}");
+    assert!(linked(Some(&entry)), "{entry:?}");
+    assert_eq!(entry.scale, 2);
+
+    // A wait that has read the inventory (revision 1 serving) before revision 2 is applied
+    // returns only once revision 2 serves: the host's events drive it.
+    let evaluated = std::sync::Arc::new(tokio::sync::Notify::new());
+    let waiting = tokio::spawn({
+        let host = host.clone();
+        let id = second.id().clone();
+        let serving = conditions::is_serving(second.revision());
+        let evaluated = evaluated.clone();
+        async move {
+            let condition = move |c: Option<&ComponentInventory>| {
+                evaluated.notify_one();
+                serving.matches(c)
+            };
+            host.wait_for(&id, condition).await
+        }
+    });
+    within(evaluated.notified()).await;
+    within(host.apply(&second)).await.unwrap();
+    let entry = within(waiting).await.unwrap().unwrap().unwrap();
+    assert!(entry.is_serving(second.revision()), "{entry:?}");
+    assert_eq!(
+        within(host.serving_revision(second.id())).await.unwrap(),
+        Some((second.revision(), ComponentState::Running))
+    );
+
+    // Deleted: the wait returns once the host has stopped it (it drops the entry next).
+    let ack = within(host.delete(second.id())).await.unwrap();
+    assert_eq!(ack.outcome, DeleteOutcome::Accepted);
+    let gone = within(host.wait_for(second.id(), conditions::is_deleted()))
+        .await
+        .unwrap();
+    assert!(
+        gone.as_ref()
+            .is_none_or(|c| c.desired.status.state == ComponentState::Stopped),
+        "{gone:?}"
     );
 }

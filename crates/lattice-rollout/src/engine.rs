@@ -179,7 +179,9 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler driving hosts through `client`, storing state in `store`.
+    /// A scheduler driving hosts through `client`, storing state in `store`. A lattice with
+    /// wasmCloud 1.x hosts needs a client with the 1.x fallback on
+    /// ([`Client::with_v1_fallback`]); without it, such a host fails its step.
     #[must_use]
     pub fn new(client: Client, store: RolloutStore) -> Self {
         Self {

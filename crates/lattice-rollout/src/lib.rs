@@ -22,6 +22,7 @@
 //! - progress stored as it goes: a restarted scheduler continues or rolls back
 //!   ([`Scheduler::recover`]); a second rollout of one application is refused.
 
+mod debug;
 mod engine;
 mod manifest;
 pub mod model;

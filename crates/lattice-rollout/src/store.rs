@@ -250,7 +250,7 @@ fn failed<E: Into<KvError>>(operation: &'static str, key: &str) -> impl FnOnce(E
 }
 
 /// The scheduler's bucket.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RolloutStore {
     kv: kv::Store,
     history: usize,

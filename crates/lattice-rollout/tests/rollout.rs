@@ -95,7 +95,7 @@ impl Lattice {
         )
         .await
         .unwrap();
-        let client = Client::new(nats, lattice.clone());
+        let client = Client::new(nats, lattice.clone()).with_v1_fallback(true);
         Self {
             server,
             lattice,
@@ -118,7 +118,9 @@ impl Lattice {
             .await
             .unwrap();
         let discover = Discover::expecting(hosts).window(Duration::from_secs(10));
-        Scheduler::new(Client::new(nats, self.lattice.clone()), store).with_discovery(discover)
+        // The lattice may hold a (fake) 1.x host: the scheduler's client falls back to it.
+        let client = Client::new(nats, self.lattice.clone()).with_v1_fallback(true);
+        Scheduler::new(client, store).with_discovery(discover)
     }
 
     fn app(&self, version: &str, url: &str) -> Vec<Placement> {

@@ -212,8 +212,7 @@ async fn a_failed_bucket_lookup_does_not_create_the_bucket() {
         10,
     ))
     .await
-    .err()
-    .expect("the lookup times out");
+    .expect_err("the lookup times out");
     assert_eq!(err.kind(), StoreErrorKind::TimedOut, "{err:?}");
     assert!(
         matches!(
