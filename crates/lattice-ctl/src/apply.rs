@@ -83,7 +83,26 @@ pub enum ApplyDecodeError {
     },
 }
 
+/// Why an apply request could not be decoded, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApplyDecodeErrorKind {
+    /// See [`ApplyDecodeError::Decode`]; the decoding error's own kind.
+    Decode(lattice_spec::DecodeErrorKind),
+    /// See [`ApplyDecodeError::InvalidSpec`].
+    InvalidSpec,
+}
+
 impl ApplyDecodeError {
+    /// The kind of problem.
+    #[must_use]
+    pub fn kind(&self) -> ApplyDecodeErrorKind {
+        match self {
+            Self::Decode(e) => ApplyDecodeErrorKind::Decode(e.kind()),
+            Self::InvalidSpec { .. } => ApplyDecodeErrorKind::InvalidSpec,
+        }
+    }
+
     /// The reply a host answers with: an `ok` rejection listing every field error for an
     /// invalid spec, an error reply (e.g. `unsupported_version` with the supported versions)
     /// otherwise.

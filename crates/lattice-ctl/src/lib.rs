@@ -45,8 +45,8 @@ pub mod v1;
 
 pub use apply::{
     ApplyComponentSpecAck, ApplyComponentSpecReply, ApplyComponentSpecRequest, ApplyDecodeError,
-    ApplyOutcome, DeleteComponentSpecAck, DeleteComponentSpecReply, DeleteComponentSpecRequest,
-    DeleteOutcome, Rejection, RejectionCode,
+    ApplyDecodeErrorKind, ApplyOutcome, DeleteComponentSpecAck, DeleteComponentSpecReply,
+    DeleteComponentSpecRequest, DeleteOutcome, Rejection, RejectionCode,
 };
 pub use cloudevent::{EventHeader, EventType};
 pub use event::{ComponentStatusEvent, EventOrigin, LinkStatusEvent, ProviderStatusEvent};
@@ -58,5 +58,5 @@ pub use reply::{CtlError, ErrorCode, Reply, ReplyBody, ReplyPayload};
 pub use rollout::{AppName, RolloutRecord, RolloutStatusEvent};
 pub use subject::{
     CTL_PREFIX, CtlSubject, EVENT_PREFIX, EventFilter, EventSource, EventSubject, RolloutSubject,
-    SubjectError,
+    SubjectError, SubjectErrorKind,
 };

@@ -136,6 +136,27 @@ pub enum SubjectError {
     Id(#[from] IdError),
 }
 
+/// What is wrong with a subject, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SubjectErrorKind {
+    /// See [`SubjectError::Shape`].
+    Shape,
+    /// See [`SubjectError::Id`].
+    Id,
+}
+
+impl SubjectError {
+    /// The kind of problem.
+    #[must_use]
+    pub fn kind(&self) -> SubjectErrorKind {
+        match self {
+            Self::Shape { .. } => SubjectErrorKind::Shape,
+            Self::Id(_) => SubjectErrorKind::Id,
+        }
+    }
+}
+
 fn tokens<'a>(
     subject: &'a str,
     prefix: &str,

@@ -187,6 +187,30 @@ pub enum PlanError {
     UnknownStrategy,
 }
 
+/// Why a plan cannot be made, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PlanErrorKind {
+    /// See [`PlanError::NoHosts`].
+    NoHosts,
+    /// See [`PlanError::Guardrail`].
+    Guardrail,
+    /// See [`PlanError::UnknownStrategy`].
+    UnknownStrategy,
+}
+
+impl PlanError {
+    /// The kind of problem.
+    #[must_use]
+    pub fn kind(&self) -> PlanErrorKind {
+        match self {
+            Self::NoHosts => PlanErrorKind::NoHosts,
+            Self::Guardrail(_) => PlanErrorKind::Guardrail,
+            Self::UnknownStrategy => PlanErrorKind::UnknownStrategy,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

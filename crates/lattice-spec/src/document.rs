@@ -173,6 +173,27 @@ pub enum SpecDocumentError {
     },
 }
 
+/// Why a spec document was refused, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SpecDocumentErrorKind {
+    /// See [`SpecDocumentError::NotAMapping`].
+    NotAMapping,
+    /// See [`SpecDocumentError::Invalid`].
+    Invalid,
+}
+
+impl SpecDocumentError {
+    /// The kind of problem.
+    #[must_use]
+    pub fn kind(&self) -> SpecDocumentErrorKind {
+        match self {
+            Self::NotAMapping => SpecDocumentErrorKind::NotAMapping,
+            Self::Invalid { .. } => SpecDocumentErrorKind::Invalid,
+        }
+    }
+}
+
 /// Values that stand in for missing or ill-typed fields: a default draft, which has every
 /// field the spec has.
 fn placeholders() -> Map<String, Value> {
