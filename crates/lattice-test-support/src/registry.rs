@@ -1,9 +1,10 @@
 //! [`Registry`]: a real OCI registry (Debian's `docker-registry`, the CNCF distribution
 //! server) on a free loopback port, for tests that pull components over HTTP.
 
-use crate::binary::{is_executable, search_path};
 use crate::wash::{PushError, PushedComponent, Wash};
-use crate::{bind_free_port, mentions_port_in_use, tail_of};
+use lattice_local::process::{
+    find_on_path, free_loopback_port, is_executable, log_tail, mentions_port_in_use,
+};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -160,7 +161,7 @@ impl Registry {
 
     /// The end of the registry's log.
     pub fn log_tail(&self) -> String {
-        let tail = tail_of(&self.log_path);
+        let tail = log_tail(&self.log_path);
         if tail.is_empty() {
             "(docker-registry wrote no log output)".to_owned()
         } else {
@@ -303,7 +304,7 @@ impl RegistryBuilder {
             .map_err(io_error("create a temporary registry directory"))?;
         let storage_dir = dir.path().join("storage");
         std::fs::create_dir(&storage_dir).map_err(io_error("create the storage directory"))?;
-        let port = bind_free_port().map_err(io_error("find a free loopback port"))?;
+        let port = free_loopback_port().map_err(io_error("find a free loopback port"))?;
         let name = format!(
             "lattice-registry-{}-{}",
             process::id(),
@@ -474,7 +475,7 @@ fn resolve_binary(
                 ),
             });
     }
-    search_path("docker-registry".as_ref(), path.as_deref())
+    find_on_path("docker-registry".as_ref(), path.as_deref())
         .or_else(|| Some(PathBuf::from(DEBIAN_BINARY)).filter(|binary| is_executable(binary)))
         .ok_or_else(|| RegistryStartError::NotFound {
             detail: format!(
