@@ -87,7 +87,6 @@
 //! # }
 //! ```
 
-mod barrier;
 mod dispatch;
 mod error;
 mod handler;
