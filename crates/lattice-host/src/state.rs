@@ -22,7 +22,7 @@ use lattice_status::{ComponentState, ComponentStatus, Lifecycle, LinkState, Link
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex, MutexGuard, RwLock, atomic::AtomicU64, atomic::Ordering},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 /// Everything one host knows and uses.
@@ -63,12 +63,6 @@ pub(crate) struct ComponentRecord {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; keep serving.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl ComponentSlot {
@@ -222,7 +216,7 @@ impl HostState {
             self.config.lattice.clone(),
             self.config.host_id.clone(),
             sequence,
-            now_ms(),
+            lattice_ctl::now_ms(),
         )
     }
 
