@@ -3,7 +3,9 @@
 
 use crate::StartError;
 use crate::binary::{check_version, resolve_binary};
-use crate::process::{free_loopback_port, log_tail, mentions_port_in_use};
+use crate::process::{
+    PortAttempt, free_loopback_port, log_tail, mentions_port_in_use, retry_on_port_conflict,
+};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -136,7 +138,7 @@ impl NatsServer {
     }
 
     /// Polls until the server is ready, it exits, or the deadline passes.
-    fn wait_ready(mut self, jetstream: bool) -> Result<Attempt, StartError> {
+    fn wait_ready(mut self, jetstream: bool) -> Result<PortAttempt<NatsServer>, StartError> {
         let started = Instant::now();
         let deadline = started + READY_TIMEOUT;
         loop {
@@ -147,7 +149,7 @@ impl NatsServer {
             if let Some(status) = exited {
                 let log_tail = self.log_tail();
                 return if mentions_port_in_use(&log_tail) {
-                    Ok(Attempt::PortTaken(log_tail))
+                    Ok(PortAttempt::PortTaken(log_tail))
                 } else {
                     Err(StartError::Exited { status, log_tail })
                 };
@@ -169,10 +171,10 @@ impl NatsServer {
                         info.server_name,
                         self.log_tail()
                     );
-                    return Ok(Attempt::PortTaken(log_tail));
+                    return Ok(PortAttempt::PortTaken(log_tail));
                 }
                 if info.jetstream || !jetstream {
-                    return Ok(Attempt::Ready(self));
+                    return Ok(PortAttempt::Ready(self));
                 }
             }
             // A readiness poll of a process this code does not control, inside the deadline.
@@ -273,29 +275,25 @@ impl NatsServerBuilder {
         check_version(&binary)?;
         if let Some(port) = self.port {
             return match self.attempt(&binary, port)? {
-                Attempt::Ready(server) => Ok(server),
-                Attempt::PortTaken(log_tail) => Err(StartError::PortInUse { port, log_tail }),
+                PortAttempt::Ready(server) => Ok(server),
+                PortAttempt::PortTaken(log_tail) => Err(StartError::PortInUse { port, log_tail }),
             };
         }
-        let mut log_tail = String::new();
-        for _ in 0..MAX_ATTEMPTS {
+        let started = retry_on_port_conflict(MAX_ATTEMPTS, || {
             let port = free_loopback_port().map_err(|source| StartError::Io {
                 action: "find a free loopback port",
                 source,
             })?;
-            match self.attempt(&binary, port)? {
-                Attempt::Ready(server) => return Ok(server),
-                Attempt::PortTaken(tail) => log_tail = tail,
-            }
-        }
-        Err(StartError::PortConflict {
+            self.attempt(&binary, port)
+        })?;
+        started.map_err(|log_tail| StartError::PortConflict {
             attempts: MAX_ATTEMPTS,
             log_tail,
         })
     }
 
     /// Starts one server on `port` and waits for it.
-    fn attempt(&self, binary: &Path, port: u16) -> Result<Attempt, StartError> {
+    fn attempt(&self, binary: &Path, port: u16) -> Result<PortAttempt<NatsServer>, StartError> {
         let dir = tempfile::Builder::new()
             .prefix("lattice-nats-")
             .tempdir()
@@ -352,13 +350,6 @@ impl NatsServerBuilder {
         };
         server.wait_ready(self.jetstream)
     }
-}
-
-/// The outcome of one start attempt that did not fail outright.
-enum Attempt {
-    Ready(NatsServer),
-    /// The port was taken before the server bound it; holds the log tail.
-    PortTaken(String),
 }
 
 /// What readiness needs from the server's `INFO` line.

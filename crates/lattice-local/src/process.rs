@@ -40,6 +40,52 @@ pub fn free_loopback_port() -> std::io::Result<u16> {
         .port())
 }
 
+/// How one attempt to start a server on a port ended, short of failing.
+#[derive(Debug)]
+pub enum PortAttempt<T> {
+    /// The server is up.
+    Ready(T),
+    /// Another process took the port before the server bound it; holds the server's log tail.
+    PortTaken(String),
+}
+
+/// Runs `attempt` (each on a fresh free port) until a server is up or `attempts` attempts lost
+/// their port: `Ok(Err(log_tail))` then holds the last attempt's log tail. An attempt's own
+/// error ends the retries.
+///
+/// ```
+/// use lattice_local::process::{PortAttempt, retry_on_port_conflict};
+///
+/// let mut tries = 0;
+/// let started = retry_on_port_conflict(3, || {
+///     tries += 1;
+///     Ok::<_, std::io::Error>(if tries < 2 {
+///         PortAttempt::PortTaken("address already in use".into())
+///     } else {
+///         PortAttempt::Ready(tries)
+///     })
+/// })?;
+/// assert_eq!(started.ok(), Some(2));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The first error an attempt returns.
+pub fn retry_on_port_conflict<T, E>(
+    attempts: u32,
+    mut attempt: impl FnMut() -> Result<PortAttempt<T>, E>,
+) -> Result<Result<T, String>, E> {
+    let mut log_tail = String::new();
+    for _ in 0..attempts {
+        match attempt()? {
+            PortAttempt::Ready(server) => return Ok(Ok(server)),
+            PortAttempt::PortTaken(tail) => log_tail = tail,
+        }
+    }
+    Ok(Err(log_tail))
+}
+
 /// Whether a server's output says its port was already in use.
 ///
 /// ```
