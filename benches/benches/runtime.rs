@@ -19,10 +19,10 @@
 
 use criterion::Criterion;
 use lattice_benches::{Comparison, write_report};
-use lattice_host::{Host, HostConfig, Invoker};
+use lattice_host::Invoker;
+use lattice_local::LocalLattice;
 use lattice_runtime_wasmtime::WasmtimeRuntime;
-use lattice_spec::{ComponentSpecDraft, LatticeName};
-use lattice_test_support::NatsServer;
+use lattice_spec::ComponentSpecDraft;
 use std::{sync::Arc, time::Duration};
 use wasmtime::component::{Component, Linker, TypedFunc};
 use wasmtime::{Engine, Store};
@@ -101,34 +101,34 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let server = NatsServer::start().expect("nats-server starts (is it on PATH?)");
-    let lattice: LatticeName = "bench".parse().expect("lattice");
-    let (host, invoker) = runtime.block_on(async {
-        let nats = async_nats::connect(server.url()).await.expect("connect");
-        let wasmtime = WasmtimeRuntime::new(nats.clone(), &lattice).expect("engine");
-        let host = Host::new(
-            nats.clone(),
-            HostConfig::new("host-a".parse().expect("id"), lattice.clone()),
-            Arc::new(wasmtime),
-        )
-        .start()
-        .await
-        .expect("host starts");
+    let (local, invoker) = runtime.block_on(async {
+        let local = LocalLattice::builder()
+            .lattice("bench".parse().expect("lattice"))
+            .host("host-a".parse().expect("id"))
+            .runtime(|nats, lattice| Ok(Arc::new(WasmtimeRuntime::new(nats.clone(), lattice)?)))
+            .start()
+            .await
+            .expect("the lattice starts (is nats-server on PATH?)");
         let spec = ComponentSpecDraft::new(
             "unruly",
             lattice_test_support::example_component_ref(COMPONENT),
         )
         .validate()
         .expect("spec");
-        lattice_client::Client::new(nats.clone(), lattice.clone())
-            .apply_and_wait(host.host_id(), &spec, Duration::from_secs(30))
+        local
+            .client()
+            .apply_and_wait(
+                &"host-a".parse().expect("id"),
+                &spec,
+                Duration::from_secs(30),
+            )
             .await
             .expect("the component runs");
-        let caller = async_nats::connect(server.url()).await.expect("connect");
-        let invoker = Invoker::new(caller, &lattice, &"unruly".parse().expect("id"))
+        let caller = local.connect("caller").await.expect("connect");
+        let invoker = Invoker::new(caller, local.lattice(), &"unruly".parse().expect("id"))
             .await
             .expect("invoker");
-        (host, invoker)
+        (local, invoker)
     });
     let direct = Direct::new(false);
     let pooled = Direct::new(true);
@@ -181,7 +181,7 @@ fn main() {
     group.finish();
     c.final_summary();
 
-    let (served, _) = host
+    let (served, _) = local.hosts()[0]
         .invocation_counters(&"unruly".parse().expect("id"))
         .expect("serving");
     assert!(served > 0, "the host served the wRPC calls");
@@ -206,10 +206,9 @@ fn main() {
         ],
     );
     runtime.block_on(async move {
-        drop(host);
         drop(invoker);
+        local.shutdown(std::time::Duration::from_secs(5)).await;
     });
-    drop(server);
     if let Err(e) = report {
         eprintln!("cannot write the bench report: {e}");
         std::process::exit(1);

@@ -45,22 +45,19 @@
 //! `pause_window` (the two series, in microseconds) and `inventory_round_trip_interleaved`.
 
 use criterion::Criterion;
-use futures::future::BoxFuture;
 use lattice_benches::{Comparison, Distribution, write_report_with};
 use lattice_client::Client;
 use lattice_ctl::{CtlSubject, HostInventoryReply, HostInventoryRequest};
-use lattice_host::{ComponentRuntime, Host, HostConfig, HostHandle, Invoker, RevisionEchoRuntime};
+use lattice_host::{HostHandle, Invoker, RevisionEchoRuntime};
 use lattice_link::{
-    LinkDeleteRequest, LinkPutRequest, LinkRefusal, LinkResponse, ProviderOperation,
-    ProviderSubject,
+    LinkDeleteRequest, LinkPutRequest, LinkResponse, ProviderOperation, ProviderSubject,
 };
-use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
+use lattice_local::{AcceptAll, LinkCall, LocalLattice};
 use lattice_runtime_wasmtime::WasmtimeRuntime;
 use lattice_spec::{
     ComponentId, ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft, WireMessage,
 };
 use lattice_status::ComponentState;
-use lattice_test_support::NatsServer;
 use serde_json::json;
 use std::{
     sync::{
@@ -145,47 +142,34 @@ enum Op {
     Delete,
 }
 
-/// Accepts every link and notes when each request reached the handler.
+/// When each link request reached a provider's [`AcceptAll`] handler.
 #[derive(Default)]
-struct AcceptingProvider {
-    arrivals: Mutex<Vec<(Instant, Op)>>,
-}
+struct Arrivals(Mutex<Vec<(Instant, Op)>>);
 
-impl AcceptingProvider {
-    fn note(&self, op: Op) {
+impl Arrivals {
+    fn note(&self, call: &LinkCall) {
         let now = Instant::now();
-        self.arrivals
+        let op = match call {
+            LinkCall::Delete(_) => Op::Delete,
+            _ => Op::Put,
+        };
+        self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((now, op));
     }
 
     fn take(&self) -> Vec<(Instant, Op)> {
-        std::mem::take(&mut *self.arrivals.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl LinkHandler for AcceptingProvider {
-    fn put_link<'a>(&'a self, _: &'a LinkPutRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        self.note(Op::Put);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn delete_link<'a>(
-        &'a self,
-        _: &'a LinkDeleteRequest,
-    ) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        self.note(Op::Delete);
-        Box::pin(async { Ok(()) })
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
 /// A lattice of one host and four providers on the bench's own nats-server.
 struct Lattice {
-    // Field order is drop order: host and providers go before the server.
-    host: HostHandle,
+    local: LocalLattice,
     runtime: Runtime,
-    providers: Vec<(ProviderHandle, Arc<AcceptingProvider>)>,
+    /// Per provider, when its link requests arrived.
+    providers: Vec<Arc<Arrivals>>,
     /// The bench's connection: the typed client and every raw request use it.
     nats: async_nats::Client,
     client: Client,
@@ -193,61 +177,55 @@ struct Lattice {
     host_id: HostId,
     component: ComponentId,
     dir: tempfile::TempDir,
-    server: NatsServer,
 }
 
 impl Lattice {
     async fn start(runtime: Runtime) -> Self {
-        let server = tokio::task::spawn_blocking(NatsServer::start)
-            .await
-            .expect("join")
-            .expect("nats-server starts (is it on PATH?)");
-        let connect = || async_nats::connect(server.url());
-        let nats = connect().await.expect("connect");
-        let lattice: LatticeName = "bench".parse().expect("lattice name");
         let host_id: HostId = "host-a".parse().expect("host id");
-        let config = HostConfig::new(host_id.clone(), lattice.clone())
-            .link_reply_timeout(Duration::from_secs(2));
-        let host_nats = connect().await.expect("connect");
-        let executor: Arc<dyn ComponentRuntime> = match runtime {
-            Runtime::Echo => Arc::new(RevisionEchoRuntime),
-            Runtime::Wasmtime => Arc::new(
-                WasmtimeRuntime::new(host_nats.clone(), &lattice).expect("wasmtime engine"),
-            ),
-        };
-        let host = Host::new(host_nats, config, executor)
-            .start()
-            .await
-            .expect("host starts");
+        let mut local = LocalLattice::builder()
+            .lattice("bench".parse().expect("lattice name"))
+            .host(host_id.clone())
+            .configure_hosts(|config| config.link_reply_timeout(Duration::from_secs(2)))
+            .runtime(move |nats, lattice| {
+                Ok(match runtime {
+                    Runtime::Echo => Arc::new(RevisionEchoRuntime),
+                    Runtime::Wasmtime => Arc::new(WasmtimeRuntime::new(nats.clone(), lattice)?),
+                })
+            });
         let mut providers = Vec::new();
         for (id, ..) in LINKS {
-            let handler = Arc::new(AcceptingProvider::default());
+            let arrivals = Arc::new(Arrivals::default());
+            let noted = arrivals.clone();
+            let handler = AcceptAll::new().on_call(move |call, _| noted.note(call));
             // The provider's instance on this host, as wasmCloud runs one per host: the host's
             // link requests reach it on its host-scoped subject at the first try.
-            let served = ProviderServer::new(
-                connect().await.expect("connect"),
-                lattice.clone(),
+            local = local.provider_on_host(
                 id.parse().expect("provider id"),
-                handler.clone(),
-            )
-            .on_host(host_id.clone())
-            .serve()
-            .await
-            .expect("provider serves");
-            providers.push((served, handler));
+                host_id.clone(),
+                Arc::new(handler),
+            );
+            providers.push(arrivals);
         }
+        let local = local
+            .start()
+            .await
+            .expect("the lattice starts (is nats-server on PATH?)");
         Self {
-            host,
             runtime,
             providers,
-            client: Client::new(nats.clone(), lattice.clone()),
-            nats,
-            lattice,
+            client: local.client().clone(),
+            nats: local.nats().clone(),
+            lattice: local.lattice().clone(),
             host_id,
             component: "web".parse().expect("component id"),
             dir: tempfile::tempdir().expect("temp dir"),
-            server,
+            local,
         }
+    }
+
+    /// The bench's one host.
+    fn host(&self) -> &HostHandle {
+        &self.local.hosts()[0]
     }
 
     /// Revision `revision`: a distinct artifact (its export names the revision) importing the
@@ -395,9 +373,7 @@ struct Load {
 impl Load {
     /// Starts `CALLERS` callers on a connection of their own.
     async fn start(lattice: &Lattice) -> Self {
-        let nats = async_nats::connect(lattice.server.url())
-            .await
-            .expect("connect");
+        let nats = lattice.local.connect("callers").await.expect("connect");
         let stop = Arc::new(AtomicBool::new(false));
         let mut callers = Vec::new();
         for caller in 0..CALLERS {
@@ -495,19 +471,19 @@ async fn run_series(lattice: &Lattice, revisions: std::ops::Range<u64>) -> Serie
     let mut series = Series::default();
     let specs: Vec<ComponentSpec> = revisions.map(|r| lattice.spec(r)).collect();
     for spec in &specs {
-        for (_, provider) in &lattice.providers {
+        for provider in &lattice.providers {
             provider.take();
         }
         series.upgrade.push(lattice.apply(spec).await);
         let pause = lattice
-            .host
+            .host()
             .last_pause_window(&lattice.component)
             .expect("the upgrade paused");
         series.pause.push(pause);
 
         // Every link was deleted and put again, once, and nothing else reached a provider.
         let mut arrivals = Vec::new();
-        for (_, provider) in &lattice.providers {
+        for provider in &lattice.providers {
             let seen = provider.take();
             let ops: Vec<Op> = seen.iter().map(|(_, op)| *op).collect();
             assert_eq!(ops, [Op::Delete, Op::Put], "one re-put per link");
@@ -656,7 +632,7 @@ fn pause_windows(
         // upgrade.
         let counters = || {
             lattice
-                .host
+                .host()
                 .invocation_counters(&lattice.component)
                 .expect("serving")
         };
@@ -665,12 +641,12 @@ fn pause_windows(
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let (served, held) = lattice
-            .host
+            .host()
             .invocation_counters(&lattice.component)
             .expect("serving");
         let series = run_series(lattice, first..first + UPGRADES).await;
         let (served_after, held_after) = lattice
-            .host
+            .host()
             .invocation_counters(&lattice.component)
             .expect("serving");
         let mut load = load.stop().await;

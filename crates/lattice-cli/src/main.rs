@@ -25,7 +25,6 @@ mod get;
 mod hints;
 mod host;
 mod invoke;
-mod local_nats;
 mod nats_auth;
 mod output;
 mod rollout;

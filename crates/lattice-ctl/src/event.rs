@@ -23,6 +23,24 @@ use lattice_status::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Milliseconds since the Unix epoch, now: the clock of every `*_ms` timestamp the kits write
+/// (event origins, rollout events and records). 0 for a clock set before 1970.
+///
+/// The one clock read of the message crates: it is not I/O, needs no dependency, and sits
+/// beside the fields it fills so that the host kit and the rollout engine stamp alike. Every
+/// message constructor still takes its timestamp as an argument.
+///
+/// ```
+/// let now = lattice_ctl::now_ms();
+/// assert!(now > 1_700_000_000_000);
+/// ```
+#[must_use]
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Where and when an event happened; common to every status event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]

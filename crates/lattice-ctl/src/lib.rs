@@ -49,7 +49,7 @@ pub use apply::{
     DeleteComponentSpecRequest, DeleteOutcome, Rejection, RejectionCode,
 };
 pub use cloudevent::{EventHeader, EventType};
-pub use event::{ComponentStatusEvent, EventOrigin, LinkStatusEvent, ProviderStatusEvent};
+pub use event::{ComponentStatusEvent, EventOrigin, LinkStatusEvent, ProviderStatusEvent, now_ms};
 pub use host::{
     ComponentInventory, HostInventory, HostInventoryReply, HostInventoryRequest, HostPingRequest,
     HostSummary, HostSummaryReply, LinkInventory, ProviderInventory, RevisionStatus,

@@ -16,15 +16,14 @@
 //! Exits non-zero if any invocation was lost or failed, or if any host does not end serving
 //! revision 2.
 
-use futures::{StreamExt, future::BoxFuture};
+use futures::StreamExt;
 use lattice_client::{Client, Discover, StatusEvent};
 use lattice_ctl::EventFilter;
-use lattice_host::{Host, HostConfig, HostHandle, InvokeCallError, Invoker};
-use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
-use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
+use lattice_host::{HostHandle, InvokeCallError, Invoker};
+use lattice_link::{LinkErrorKind, LinkRefusal};
+use lattice_local::{AcceptAll, LinkCall, LocalLattice};
 use lattice_runtime_wasmtime::WasmtimeRuntime;
 use lattice_spec::{ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft, Revision};
-use lattice_test_support::NatsServer;
 use std::{
     collections::BTreeMap,
     error::Error,
@@ -68,45 +67,32 @@ async fn answers_reach(answered: &watch::Sender<u64>, count: u64) -> Result<()> 
     Ok(())
 }
 
-/// A provider that accepts every link except those whose target configuration asks for an
-/// address that is "already in use".
-struct DemoProvider {
-    name: &'static str,
-    taken: Option<(&'static str, &'static str)>,
-}
-
-impl LinkHandler for DemoProvider {
-    fn put_link<'a>(&'a self, link: &'a LinkPutRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        Box::pin(async move {
-            if let Some((key, value)) = self.taken
-                && link.target_config.get(key).map(String::as_str) == Some(value)
-            {
-                println!(
-                    "  [{}] refusing link from `{}`: {key}={value} is already in use",
-                    self.name, link.source_id
-                );
-                return Err(LinkRefusal {
-                    kind: LinkErrorKind::ResourceUnavailable,
-                    message: format!("address already in use: {value}"),
-                });
+/// The messaging provider: accepts every link except those whose target configuration asks
+/// for a subject that is "already in use", and says what it was asked.
+fn messaging_provider() -> AcceptAll {
+    AcceptAll::new()
+        .refusing(
+            "subject",
+            "payments",
+            LinkRefusal {
+                kind: LinkErrorKind::ResourceUnavailable,
+                message: "address already in use: payments".to_owned(),
+            },
+        )
+        .on_call(|call, answer| match (call, answer) {
+            (LinkCall::Put(link), Err(refusal)) => println!(
+                "  [nats-messaging] refusing link from `{}`: {}",
+                link.source_id, refusal.message
+            ),
+            (LinkCall::Put(link), Ok(())) => println!(
+                "  [nats-messaging] link put from `{}` with {:?}",
+                link.source_id, link.target_config
+            ),
+            (LinkCall::Delete(link), _) => {
+                println!("  [nats-messaging] link delete from `{}`", link.source_id);
             }
-            println!(
-                "  [{}] link put from `{}` with {:?}",
-                self.name, link.source_id, link.target_config
-            );
-            Ok(())
+            _ => {}
         })
-    }
-
-    fn delete_link<'a>(
-        &'a self,
-        link: &'a LinkDeleteRequest,
-    ) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        Box::pin(async move {
-            println!("  [{}] link delete from `{}`", self.name, link.source_id);
-            Ok(())
-        })
-    }
 }
 
 /// A revision of the greeter: the binary of `code` (v1 or v2), `greeting` in its
@@ -137,28 +123,6 @@ async fn hello(invoker: &Invoker, name: &str) -> Result<String, InvokeCallError>
     Ok(answer)
 }
 
-async fn provider(
-    url: &str,
-    lattice: &LatticeName,
-    id: &str,
-    handler: DemoProvider,
-) -> Result<ProviderHandle> {
-    let nats = async_nats::connect(url).await?;
-    Ok(
-        ProviderServer::new(nats, lattice.clone(), id.parse()?, Arc::new(handler))
-            .serve()
-            .await?,
-    )
-}
-
-async fn host(url: &str, lattice: &LatticeName, id: &str) -> Result<HostHandle> {
-    let nats = async_nats::connect(url).await?;
-    let config = HostConfig::new(id.parse()?, lattice.clone())
-        .label("zone", if id.ends_with('a') { "eu-1" } else { "eu-2" });
-    let runtime = WasmtimeRuntime::new(nats.clone(), lattice)?;
-    Ok(Host::new(nats, config, Arc::new(runtime)).start().await?)
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     match run().await {
@@ -173,33 +137,36 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<bool> {
     println!("== starting a local lattice");
-    let server = tokio::task::spawn_blocking(NatsServer::start).await??;
-    println!("nats-server (JetStream on) at {}", server.url());
     let lattice: LatticeName = "demo".parse()?;
+    let local = LocalLattice::builder()
+        .lattice(lattice.clone())
+        .host("host-a".parse()?)
+        .host("host-b".parse()?)
+        .configure_hosts(|config| {
+            let zone = if config.host_id.as_str().ends_with('a') {
+                "eu-1"
+            } else {
+                "eu-2"
+            };
+            config.label("zone", zone)
+        })
+        .runtime(|nats, lattice| Ok(Arc::new(WasmtimeRuntime::new(nats.clone(), lattice)?)))
+        .provider("nats-messaging".parse()?, Arc::new(messaging_provider()))
+        .start()
+        .await?;
+    println!("nats-server (JetStream on) at {}", local.url());
     let _keyvalue = lattice_provider_keyvalue::start(
-        async_nats::connect(server.url()).await?,
+        local.connect("demo keyvalue").await?,
         &lattice,
         &"keyvalue".parse()?,
     )
     .await
     .map_err(|e| format!("the keyvalue provider: {e:#}"))?;
     println!("provider keyvalue (in-memory wasi:keyvalue over wRPC) serving");
-    let _messaging = provider(
-        &server.url(),
-        &lattice,
-        "nats-messaging",
-        DemoProvider {
-            name: "nats-messaging",
-            taken: Some(("subject", "payments")),
-        },
-    )
-    .await?;
-    let hosts = [
-        host(&server.url(), &lattice, "host-a").await?,
-        host(&server.url(), &lattice, "host-b").await?,
-    ];
-    let nats = async_nats::connect(server.url()).await?;
-    let client = Client::new(nats.clone(), lattice.clone());
+    println!("provider nats-messaging serving");
+    let hosts = local.hosts();
+    let nats = local.nats().clone();
+    let client = local.client().clone();
     for summary in client.discover_hosts(Discover::expecting(2)).await? {
         println!(
             "host {} labels {:?} speaks {:?}",
@@ -373,11 +340,11 @@ async fn run() -> Result<bool> {
     // The hosts' own count: the two greetings before the load, then one per answered call.
     // A host counts a call just after its answer left, so the last ones may still land.
     let expected = 2 + answered;
-    let served = served_reaches(&hosts, v1.id(), expected).await;
+    let served = served_reaches(hosts, v1.id(), expected).await;
     println!(
         "  the hosts served {served} calls; {expected} were answered (2 greetings, {answered} under load)"
     );
-    for host in &hosts {
+    for host in hosts {
         let (served, held) = host.invocation_counters(v1.id()).unwrap_or_default();
         println!(
             "  {} paused invocations for {:?}; served {served}, {held} held by the pause",

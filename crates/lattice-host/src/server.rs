@@ -28,8 +28,12 @@ pub(crate) async fn serve(
     let ping = state.nats.subscribe(ping).await?;
     let addressed = state.nats.subscribe(addressed).await?;
     let v1 = crate::v1::subscribe(&state).await?;
-    if let Err(error) = crate::state::server_barrier(&state.nats).await {
-        tracing::warn!(?error, "cannot confirm the control subscriptions");
+    match lattice_nats::server_barrier(&state.nats).await {
+        Ok(lattice_nats::Barrier::Confirmed) => {}
+        Ok(_) => {
+            tracing::warn!("the nats server did not confirm the control subscriptions in time")
+        }
+        Err(error) => tracing::warn!(?error, "cannot confirm the control subscriptions"),
     }
     let mut requests = futures::stream::select_all([ping, addressed].into_iter().chain(v1));
     Ok(tokio::spawn(async move {

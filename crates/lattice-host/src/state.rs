@@ -22,7 +22,7 @@ use lattice_status::{ComponentState, ComponentStatus, Lifecycle, LinkState, Link
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex, MutexGuard, RwLock, atomic::AtomicU64, atomic::Ordering},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 /// Everything one host knows and uses.
@@ -67,12 +67,6 @@ pub(crate) struct ComponentRecord {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; keep serving.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl ComponentSlot {
@@ -240,7 +234,7 @@ impl HostState {
             self.config.lattice.clone(),
             self.config.host_id.clone(),
             sequence,
-            now_ms(),
+            lattice_ctl::now_ms(),
         )
     }
 
@@ -416,41 +410,4 @@ impl HostState {
             .collect();
         inventory
     }
-}
-
-/// Waits until the server has processed everything this connection sent so far.
-///
-/// async-nats' `flush` only waits for the bytes to leave the socket. A message published to a
-/// fresh inbox and received back proves the server processed the earlier subscriptions too,
-/// since it handles one connection's protocol operations in order.
-pub(crate) async fn server_barrier(nats: &async_nats::Client) -> Result<(), BarrierError> {
-    use futures::StreamExt as _;
-    let inbox = nats.new_inbox();
-    let mut probe = nats.subscribe(inbox.clone()).await?;
-    nats.publish(inbox, bytes::Bytes::new()).await?;
-    match tokio::time::timeout(BARRIER_TIMEOUT, probe.next()).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(BarrierError::Ended),
-        Err(_) => Err(BarrierError::TimedOut(BARRIER_TIMEOUT)),
-    }
-}
-
-/// How long [`server_barrier`] waits for the echo.
-const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why [`server_barrier`] could not confirm that the server caught up.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum BarrierError {
-    /// The probe inbox could not be subscribed.
-    #[error("cannot subscribe the probe inbox")]
-    Subscribe(#[from] async_nats::SubscribeError),
-    /// The probe could not be published.
-    #[error("cannot publish the probe")]
-    Publish(#[from] async_nats::PublishError),
-    /// The probe subscription ended (the connection closed).
-    #[error("the probe subscription ended")]
-    Ended,
-    /// The server did not echo the probe in time.
-    #[error("the server did not echo the probe within {0:?}")]
-    TimedOut(Duration),
 }

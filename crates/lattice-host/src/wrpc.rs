@@ -103,8 +103,12 @@ async fn serve_export(
             return;
         }
     };
-    if let Err(error) = crate::state::server_barrier(&nats).await {
-        tracing::warn!(?error, %export, "cannot confirm the invocation subscription");
+    match lattice_nats::server_barrier(&nats).await {
+        Ok(lattice_nats::Barrier::Confirmed) => {}
+        Ok(_) => {
+            tracing::warn!(%export, "the nats server did not confirm the invocation subscription in time")
+        }
+        Err(error) => tracing::warn!(?error, %export, "cannot confirm the invocation subscription"),
     }
     let _ = ready.send(());
     let mut invocations = std::pin::pin!(invocations);

@@ -14,7 +14,7 @@ use lattice_ctl::{ComponentInventory, DeleteOutcome, EventFilter};
 use lattice_spec::{ComponentSpecDraft, HostId, LinkDraft};
 use lattice_status::{ComponentState, LinkState};
 use std::time::{Duration, Instant};
-use support::{Lattice, within};
+use support::{Lattice, Recorded, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_returns_lattice_and_1x_hosts_as_soon_as_the_expected_hosts_answered() {
@@ -22,7 +22,7 @@ async fn discovery_returns_lattice_and_1x_hosts_as_soon_as_the_expected_hosts_an
     let _a = lattice.host("host-a").await;
     let _b = lattice.host("host-b").await;
     // A (fake) host that speaks only 1.x answers the 1.x ping alone.
-    let nats = within(async_nats::connect(lattice.server.url()))
+    let nats = within(async_nats::connect(lattice.local.url()))
         .await
         .unwrap();
     FakeV1Host::new("NOLDHOST", "test").serve(nats).await;
@@ -95,9 +95,9 @@ async fn delete_stops_the_component_and_removes_its_links_with_events() {
     .await;
     assert!(host.inventory().component(spec.id()).is_none());
     assert!(
-        matches!(kv.calls().last(), Some(support::Call::Delete { .. })),
+        matches!(kv.recorded().last(), Some(support::Call::Delete { .. })),
         "{:?}",
-        kv.calls()
+        kv.recorded()
     );
     let again = within(lattice.client.delete(&host_id, spec.id()))
         .await
@@ -110,7 +110,7 @@ async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
     let mut lattice = Lattice::start().await;
     lattice.client = lattice.client.clone().with_v1_fallback(true);
     let state = FakeV1Host::new("NOLDHOST", "test");
-    let nats = within(async_nats::connect(lattice.server.url()))
+    let nats = within(async_nats::connect(lattice.local.url()))
         .await
         .unwrap();
     state.clone().serve(nats).await;
@@ -225,7 +225,7 @@ async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
 async fn the_1x_fallback_is_off_by_default_and_a_1x_only_host_is_a_typed_error() {
     let lattice = Lattice::start().await;
     let state = FakeV1Host::new("NOLDHOST", "test");
-    let nats = within(async_nats::connect(lattice.server.url()))
+    let nats = within(async_nats::connect(lattice.local.url()))
         .await
         .unwrap();
     state.clone().serve(nats).await;

@@ -9,6 +9,7 @@ use lattice_client::{Applied, StatusEvent};
 use lattice_ctl::{ApplyOutcome, EventFilter};
 use lattice_host::{HostHandle, Invoker};
 use lattice_link::{HealthCheckResponse, LinkDeleteRequest, LinkPutRequest, LinkRefusal};
+use lattice_local::AcceptAll;
 use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
 use lattice_spec::{ComponentId, ComponentSpec, ComponentSpecDraft, HostId, LinkDraft, Revision};
 use lattice_status::{ComponentState, LinkState};
@@ -19,7 +20,7 @@ use std::{
     },
     time::Instant,
 };
-use support::{Call, Lattice, RecordingProvider, within};
+use support::{Call, Lattice, Recorded, within};
 use tokio::sync::watch;
 
 const KV: &str = "wasi:keyvalue/store@0.2.0-draft";
@@ -90,11 +91,11 @@ async fn counters_when(
     .await
 }
 
-/// A provider that records like [`RecordingProvider`] but holds the put of a link whose target
+/// A provider that records like the [`AcceptAll`] of [`Lattice::provider`] but holds the put of a link whose target
 /// configuration has `key` = `value` until [`HoldingProvider::release`]: the apply making that
 /// put stays where it is for exactly as long as the test needs.
 struct HoldingProvider {
-    recording: RecordingProvider,
+    recording: AcceptAll,
     hold: (String, String),
     arrived: watch::Sender<bool>,
     released: watch::Sender<bool>,
@@ -108,12 +109,12 @@ impl HoldingProvider {
         value: &str,
     ) -> (ProviderHandle, Arc<Self>) {
         let handler = Arc::new(Self {
-            recording: RecordingProvider::default(),
+            recording: AcceptAll::new(),
             hold: (key.to_owned(), value.to_owned()),
             arrived: watch::channel(false).0,
             released: watch::channel(false).0,
         });
-        let nats = within(async_nats::connect(lattice.server.url()))
+        let nats = within(async_nats::connect(lattice.local.url()))
             .await
             .unwrap();
         let server = ProviderServer::new(
@@ -137,8 +138,8 @@ impl HoldingProvider {
         self.released.send_replace(true);
     }
 
-    fn calls(&self) -> Vec<Call> {
-        self.recording.calls()
+    fn recorded(&self) -> Vec<Call> {
+        self.recording.recorded()
     }
 }
 
@@ -230,7 +231,7 @@ async fn a_new_component_is_pending_right_after_the_ack_and_reaches_running() {
     assert!(entry.is_serving(spec.revision()));
     assert_eq!(entry.links.len(), 1);
     assert_eq!(entry.links[0].status.state, LinkState::Established);
-    assert_eq!(kv.calls().len(), 1, "one link put: {:?}", kv.calls());
+    assert_eq!(kv.recorded().len(), 1, "one link put: {:?}", kv.recorded());
 
     let answer = within(lattice.invoker("web").await.call("ping"))
         .await
@@ -401,7 +402,7 @@ async fn an_upgrade_under_load_holds_invocations_in_its_pause_loses_nothing_and_
         report.transitions
     );
     // Links: kv re-put with the new URL while paused; messaging established before the pause.
-    let kv_calls = kv.calls();
+    let kv_calls = kv.recorded();
     assert!(
         kv_calls.contains(&Call::Delete {
             name: "default".into(),
@@ -412,7 +413,7 @@ async fn an_upgrade_under_load_holds_invocations_in_its_pause_loses_nothing_and_
     assert!(
         matches!(kv_calls.last(), Some(Call::Put { target_config, .. }) if target_config["url"] == "redis://cache-2")
     );
-    assert_eq!(nats.calls().len(), 1);
+    assert_eq!(nats.recorded().len(), 1);
     let inventory = host.inventory();
     let entry = inventory.component(v2.id()).unwrap();
     assert!(entry.is_serving(v2.revision()));
@@ -426,7 +427,7 @@ async fn a_refused_new_link_fails_the_upgrade_and_keeps_the_old_revision() {
     let (_kv, _) = lattice.provider("kv").await;
     let (_blobs, blobs) = lattice.provider("blobs").await;
     let (_nats, nats) = lattice.provider("nats").await;
-    nats.refuse_when("subject", "orders");
+    nats.refuse_address("subject", "orders");
     let host_id: HostId = "host-a".parse().unwrap();
     let v1 = v1(&lattice);
     lattice.apply_and_wait(&host_id, &v1).await.unwrap();
@@ -468,7 +469,7 @@ async fn a_refused_new_link_fails_the_upgrade_and_keeps_the_old_revision() {
     );
     // The link just added was removed again, on the provider and in the inventory.
     assert_eq!(
-        blobs.calls(),
+        blobs.recorded(),
         [
             Call::Put {
                 name: "default".into(),
@@ -482,10 +483,10 @@ async fn a_refused_new_link_fails_the_upgrade_and_keeps_the_old_revision() {
         ]
     );
     assert_eq!(
-        nats.calls().len(),
+        nats.recorded().len(),
         1,
         "the refused link was never established: {:?}",
-        nats.calls()
+        nats.recorded()
     );
     let inventory = host.inventory();
     let entry = inventory.component(v1.id()).unwrap();
@@ -501,7 +502,7 @@ async fn a_refused_changed_link_restores_the_old_configuration() {
     let host = lattice.host("host-a").await;
     let (_kv, kv) = lattice.provider("kv").await;
     let (_nats, _) = lattice.provider("nats").await;
-    kv.refuse_when("url", "redis://cache-2");
+    kv.refuse_address("url", "redis://cache-2");
     let host_id: HostId = "host-a".parse().unwrap();
     let (v1, v2) = (v1(&lattice), v2(&lattice));
     lattice.apply_and_wait(&host_id, &v1).await.unwrap();
@@ -510,7 +511,7 @@ async fn a_refused_changed_link_restores_the_old_configuration() {
     assert_eq!(err.kind(), lattice_client::WaitErrorKind::Failed, "{err}");
 
     // put(v1) … delete, put(v2) refused, delete, put(v1 again)
-    let calls = kv.calls();
+    let calls = kv.recorded();
     let Some(Call::Put { target_config, .. }) = calls.last() else {
         panic!("{calls:?}")
     };

@@ -28,7 +28,7 @@ struct V1Tool {
 impl V1Tool {
     async fn new(lattice: &Lattice) -> Self {
         Self {
-            nats: within(async_nats::connect(lattice.server.url()))
+            nats: within(async_nats::connect(lattice.local.url()))
                 .await
                 .unwrap(),
             lattice: lattice.lattice.clone(),

@@ -2,7 +2,6 @@
 //! requests for the same link in order, and drains on shutdown.
 
 use crate::LinkHandler;
-use crate::barrier::{RoundTrip, round_trip};
 use async_nats::{Client, Message, Subject, Subscriber};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
@@ -10,6 +9,7 @@ use lattice_link::{
     HealthCheckResponse, LinkDeleteRequest, LinkErrorKind, LinkGeneration, LinkPutRequest,
     LinkResponse, Received,
 };
+use lattice_nats::{Barrier, server_barrier};
 use lattice_spec::{DecodeError, HostId, LinkName, WireMessage, WorkloadId};
 use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
@@ -289,9 +289,9 @@ impl Dispatcher {
         }
         // Replies are on the wire, and the server has processed the unsubscriptions. (Bounded:
         // with the server gone, a flush waits for a reconnection that may never come.)
-        match tokio::time::timeout(DRAIN_TIMEOUT, round_trip(&self.client)).await {
-            Ok(Ok(RoundTrip::Confirmed)) => {}
-            Ok(Ok(RoundTrip::Unconfirmed)) | Err(_) => {
+        match tokio::time::timeout(DRAIN_TIMEOUT, server_barrier(&self.client)).await {
+            Ok(Ok(Barrier::Confirmed)) => {}
+            Ok(Ok(_)) | Err(_) => {
                 warn!("the nats server did not confirm the unsubscriptions in time");
             }
             Ok(Err(error)) => warn!(%error, "cannot flush the connection after shutdown"),

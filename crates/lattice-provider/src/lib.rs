@@ -90,7 +90,6 @@
 //! # }
 //! ```
 
-mod barrier;
 mod dispatch;
 mod error;
 mod handler;

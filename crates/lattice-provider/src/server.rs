@@ -1,10 +1,10 @@
 //! [`ProviderServer`]: subscribes to the provider's subjects and serves them until shut down.
 
-use crate::barrier::{RoundTrip, round_trip};
 use crate::dispatch::{Dispatcher, Lane, Lanes};
 use crate::{LinkHandler, ProviderError};
 use async_nats::{Client, Subscriber};
 use lattice_link::{ProviderOperation, ProviderSubject};
+use lattice_nats::{Barrier, server_barrier};
 use lattice_spec::{HostId, LatticeName, ProviderId};
 use std::fmt;
 use std::sync::Arc;
@@ -174,15 +174,19 @@ impl ProviderServer {
             host_delete,
             xkey_put,
         };
-        match round_trip(&self.client).await {
-            Ok(RoundTrip::Confirmed) => {}
-            Ok(RoundTrip::Unconfirmed) => warn!(
+        match server_barrier(&self.client).await {
+            Ok(Barrier::Confirmed) => {}
+            Ok(_) => warn!(
                 lattice = %self.lattice,
                 provider_id = %self.provider_id,
                 "the nats server did not confirm the subscriptions in time (can this connection \
                  publish on its inbox prefix?); serving anyway"
             ),
-            Err(source) => return Err(ProviderError::Flush { source }),
+            Err(source) => {
+                return Err(ProviderError::Flush {
+                    source: source.into(),
+                });
+            }
         }
 
         let span = info_span!(

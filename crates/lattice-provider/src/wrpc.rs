@@ -104,14 +104,16 @@ where
 ///
 /// [`ProviderError::Flush`](crate::ProviderError::Flush) when the connection fails.
 pub async fn confirm(nats: &async_nats::Client) -> Result<(), crate::ProviderError> {
-    match crate::barrier::round_trip(nats).await {
-        Ok(crate::barrier::RoundTrip::Confirmed) => Ok(()),
-        Ok(crate::barrier::RoundTrip::Unconfirmed) => {
+    match lattice_nats::server_barrier(nats).await {
+        Ok(lattice_nats::Barrier::Confirmed) => Ok(()),
+        Ok(_) => {
             tracing::warn!(
                 "the nats server did not confirm the wRPC subscriptions in time; serving anyway"
             );
             Ok(())
         }
-        Err(source) => Err(crate::ProviderError::Flush { source }),
+        Err(source) => Err(crate::ProviderError::Flush {
+            source: source.into(),
+        }),
     }
 }

@@ -8,11 +8,12 @@ use futures::StreamExt;
 use lattice_link::{
     HealthCheckResponse, LinkErrorKind, LinkRefusal, LinkResponse, ProviderOperation,
 };
+use lattice_local::AcceptAll;
 use lattice_spec::WireMessage;
 use std::{sync::Arc, time::Duration};
 use support::{
-    Call, Minimal, Recorder, delete, health_request, link_request, next_call, put, request_raw,
-    start, subject, until_no_responders, within,
+    Call, Recorder, delete, health_request, link_request, next_call, put, request_raw, start,
+    subject, until_no_responders, within,
 };
 
 #[tokio::test]
@@ -71,7 +72,7 @@ async fn a_delete_is_answered_and_the_handler_sees_it() {
 
 #[tokio::test]
 async fn health_is_the_handlers_answer_and_healthy_by_default() {
-    let setup = start(Arc::new(Minimal)).await;
+    let setup = start(Arc::new(AcceptAll::new())).await;
     assert_eq!(
         health_request(&setup.host).await,
         HealthCheckResponse::healthy()
@@ -425,7 +426,7 @@ async fn dropping_the_handle_stops_serving() {
 
 #[tokio::test]
 async fn shutdown_with_the_server_gone_stops_at_once() {
-    let setup = start(Arc::new(Minimal)).await;
+    let setup = start(Arc::new(AcceptAll::new())).await;
     let (client, provider) = (setup.provider_client.clone(), setup.provider);
     drop(setup.nats);
     within("the provider's connection to notice", async {

@@ -8,9 +8,9 @@ mod fake_v1;
 
 use futures::future::BoxFuture;
 use lattice_client::{Client, Discover};
-use lattice_host::{Host, HostHandle, RevisionEchoRuntime};
-use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
-use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
+use lattice_host::HostHandle;
+use lattice_link::{LinkErrorKind, LinkRefusal};
+use lattice_local::{AcceptAll, LocalLattice};
 use lattice_rollout::{
     AppName, Control, FailureCode, HostProgress, HostSelector, Placement, RolloutError,
     RolloutOptions, RolloutRecord, RolloutStore, Scheduler, StoreError, Strategy, plan::CanaryStep,
@@ -18,7 +18,6 @@ use lattice_rollout::{
 };
 use lattice_spec::{ComponentSpec, ComponentSpecDraft, LatticeName, LinkDraft, Revision};
 use lattice_status::{ComponentState, RolloutState};
-use lattice_test_support::NatsServer;
 use std::{future::Future, num::NonZeroUsize, sync::Arc, time::Duration};
 
 const BOUND: Duration = Duration::from_secs(60);
@@ -30,90 +29,50 @@ async fn within<T>(future: impl Future<Output = T>) -> T {
         .expect("timed out")
 }
 
-/// Refuses links whose `url` is `redis://refused`.
-struct Kv;
-
-impl LinkHandler for Kv {
-    fn put_link<'a>(&'a self, link: &'a LinkPutRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        Box::pin(async move {
-            if link.target_config.get("url").map(String::as_str) == Some("redis://refused") {
-                return Err(LinkRefusal {
-                    kind: LinkErrorKind::ResourceUnavailable,
-                    message: "connection refused by redis".into(),
-                });
-            }
-            Ok(())
-        })
-    }
-
-    fn delete_link<'a>(
-        &'a self,
-        _: &'a LinkDeleteRequest,
-    ) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
+/// A lattice of N hosts, with a `kv` provider that refuses links whose `url` is
+/// `redis://refused`.
 struct Lattice {
-    server: NatsServer,
+    local: LocalLattice,
     lattice: LatticeName,
-    hosts: Vec<HostHandle>,
-    _kv: ProviderHandle,
     dir: tempfile::TempDir,
     client: Client,
 }
 
 impl Lattice {
     async fn start(hosts: usize) -> Self {
-        let server = tokio::task::spawn_blocking(NatsServer::start)
-            .await
-            .unwrap()
-            .unwrap();
+        let kv = AcceptAll::new().refusing(
+            "url",
+            "redis://refused",
+            LinkRefusal {
+                kind: LinkErrorKind::ResourceUnavailable,
+                message: "connection refused by redis".into(),
+            },
+        );
         let lattice: LatticeName = "prod".parse().unwrap();
-        let mut handles = Vec::new();
-        for i in 1..=hosts {
-            let nats = within(async_nats::connect(server.url())).await.unwrap();
-            let config = lattice_host::HostConfig::new(
-                format!("host-{i}").parse().unwrap(),
-                lattice.clone(),
-            );
-            handles.push(
-                within(Host::new(nats, config, Arc::new(RevisionEchoRuntime)).start())
-                    .await
-                    .unwrap(),
-            );
-        }
-        let nats = within(async_nats::connect(server.url())).await.unwrap();
-        let kv = within(
-            ProviderServer::new(
-                nats.clone(),
-                lattice.clone(),
-                "kv".parse().unwrap(),
-                Arc::new(Kv),
-            )
-            .serve(),
+        let local = within(
+            LocalLattice::builder()
+                .lattice(lattice.clone())
+                .hosts(hosts)
+                .provider("kv".parse().unwrap(), Arc::new(kv))
+                .start(),
         )
         .await
         .unwrap();
-        let client = Client::new(nats, lattice.clone()).with_v1_fallback(true);
+        let client = local.client().clone().with_v1_fallback(true);
         Self {
-            server,
+            local,
             lattice,
-            hosts: handles,
-            _kv: kv,
             dir: tempfile::tempdir().unwrap(),
             client,
         }
     }
 
     async fn scheduler(&self) -> Scheduler {
-        self.scheduler_expecting(self.hosts.len()).await
+        self.scheduler_expecting(self.local.hosts().len()).await
     }
 
     async fn scheduler_expecting(&self, hosts: usize) -> Scheduler {
-        let nats = within(async_nats::connect(self.server.url()))
-            .await
-            .unwrap();
+        let nats = within(self.local.connect("scheduler")).await.unwrap();
         let store = within(RolloutStore::open(nats.clone(), &self.lattice, 10))
             .await
             .unwrap();
@@ -175,7 +134,7 @@ impl Lattice {
 
     /// Every host serves one of `revisions` of `shop`, running.
     async fn assert_serving_one_of(&self, revisions: &[Revision]) {
-        for host in &self.hosts {
+        for host in self.local.hosts() {
             let serving = self.serving(host).await;
             assert!(
                 revisions.contains(&serving.revision),
@@ -597,7 +556,7 @@ async fn deadline_and_health_gate_failures_roll_back_everywhere() {
         r.hosts.values().all(|p| *p == HostProgress::Running)
     })
     .await;
-    let victim = lattice.hosts[0].host_id().clone();
+    let victim = lattice.local.hosts()[0].host_id().clone();
     within(lattice.client.delete(&victim, &"shop".parse().unwrap()))
         .await
         .unwrap();
@@ -707,7 +666,7 @@ async fn preflight_refuses_a_component_whose_imports_no_link_covers() {
             .is_empty(),
         "nothing stored"
     );
-    for host in &lattice.hosts {
+    for host in lattice.local.hosts() {
         assert!(
             within(lattice.client.inventory(host.host_id()))
                 .await
@@ -725,9 +684,7 @@ async fn a_mixed_lattice_rolls_forward_and_back_each_host_in_the_version_it_spea
     // A host that speaks only wasmCloud 1.x. It is a fake (see fake_v1.rs): it shows how the
     // scheduler drives and follows a 1.x host, not what a real one does.
     let old = fake_v1::FakeV1Host::new("NOLDHOST", "prod");
-    let nats = within(async_nats::connect(lattice.server.url()))
-        .await
-        .unwrap();
+    let nats = within(lattice.local.connect("test")).await.unwrap();
     within(old.clone().serve(nats)).await;
     let scheduler = lattice.scheduler_expecting(3).await;
     let revision_on_old = || {

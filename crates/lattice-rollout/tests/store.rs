@@ -3,13 +3,13 @@
 //! from both.
 
 use async_nats::jetstream;
+use lattice_local::NatsServer;
 use lattice_rollout::{
     AppName, AppRevision, HostSelector, Placement, RolloutOptions, RolloutRecord, RolloutStore,
     StoreError, StoreErrorKind, Strategy,
 };
 use lattice_spec::{ComponentSpecDraft, HostId, LatticeName, Revision};
 use lattice_status::RolloutState;
-use lattice_test_support::NatsServer;
 use std::{collections::BTreeMap, future::Future, path::Path, time::Duration};
 
 const BOUND: Duration = Duration::from_secs(60);

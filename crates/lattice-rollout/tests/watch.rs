@@ -6,6 +6,7 @@
 use futures::StreamExt;
 use lattice_client::{Client, Discover};
 use lattice_host::{Host, HostConfig, HostHandle, RevisionEchoRuntime};
+use lattice_local::NatsServer;
 use lattice_rollout::{
     AppName, Control, FailureCode, HostProgress, HostSelector, Placement, RolloutError,
     RolloutErrorKind, RolloutEvents, RolloutOptions, RolloutRecord, RolloutStore, Scheduler,
@@ -14,7 +15,6 @@ use lattice_rollout::{
 };
 use lattice_spec::{ComponentSpecDraft, LatticeName, Revision};
 use lattice_status::RolloutState;
-use lattice_test_support::NatsServer;
 use std::{future::Future, num::NonZeroUsize, sync::Arc, time::Duration};
 
 const BOUND: Duration = Duration::from_secs(60);

@@ -1,9 +1,11 @@
 //! [`Registry`]: a real OCI registry (Debian's `docker-registry`, the CNCF distribution
 //! server) on a free loopback port, for tests that pull components over HTTP.
 
-use crate::binary::{is_executable, search_path};
 use crate::wash::{PushError, PushedComponent, Wash};
-use crate::{bind_free_port, mentions_port_in_use, tail_of};
+use lattice_local::process::{
+    PortAttempt, find_on_path, free_loopback_port, is_executable, log_tail, mentions_port_in_use,
+    retry_on_port_conflict,
+};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -160,7 +162,7 @@ impl Registry {
 
     /// The end of the registry's log.
     pub fn log_tail(&self) -> String {
-        let tail = tail_of(&self.log_path);
+        let tail = log_tail(&self.log_path);
         if tail.is_empty() {
             "(docker-registry wrote no log output)".to_owned()
         } else {
@@ -187,7 +189,7 @@ impl Registry {
     }
 
     /// Polls `GET /v2/` until this registry answers, it exits, or the deadline passes.
-    fn wait_ready(mut self) -> Result<Attempt, RegistryStartError> {
+    fn wait_ready(mut self) -> Result<PortAttempt<Registry>, RegistryStartError> {
         let started = Instant::now();
         let deadline = started + READY_TIMEOUT;
         loop {
@@ -201,7 +203,7 @@ impl Registry {
             if let Some(status) = exited {
                 let log_tail = self.log_tail();
                 return if mentions_port_in_use(&log_tail) {
-                    Ok(Attempt::PortTaken(log_tail))
+                    Ok(PortAttempt::PortTaken(log_tail))
                 } else {
                     Err(RegistryStartError::Exited { status, log_tail })
                 };
@@ -214,7 +216,9 @@ impl Registry {
                 });
             }
             match probe(self.port, (deadline - now).min(PROBE_TIMEOUT)) {
-                Some(Probe::Ours(name)) if name == self.name => return Ok(Attempt::Ready(self)),
+                Some(Probe::Ours(name)) if name == self.name => {
+                    return Ok(PortAttempt::Ready(self));
+                }
                 Some(Probe::Ours(_) | Probe::Other) => {
                     // Something else took the port before ours could bind it; ours will
                     // fail, so give up on this attempt now.
@@ -223,7 +227,7 @@ impl Registry {
                         self.port,
                         self.log_tail()
                     );
-                    return Ok(Attempt::PortTaken(log_tail));
+                    return Ok(PortAttempt::PortTaken(log_tail));
                 }
                 None => {}
             }
@@ -281,21 +285,16 @@ impl RegistryBuilder {
             env::var_os(DOCKER_REGISTRY_BIN_ENV),
             env::var_os("PATH"),
         )?;
-        let mut log_tail = String::new();
-        for _ in 0..MAX_ATTEMPTS {
-            match self.attempt(&binary)? {
-                Attempt::Ready(registry) => return Ok(registry),
-                Attempt::PortTaken(tail) => log_tail = tail,
+        retry_on_port_conflict(MAX_ATTEMPTS, || self.attempt(&binary))?.map_err(|log_tail| {
+            RegistryStartError::PortConflict {
+                attempts: MAX_ATTEMPTS,
+                log_tail,
             }
-        }
-        Err(RegistryStartError::PortConflict {
-            attempts: MAX_ATTEMPTS,
-            log_tail,
         })
     }
 
     /// Starts one registry on a fresh port and waits for it.
-    fn attempt(&self, binary: &Path) -> Result<Attempt, RegistryStartError> {
+    fn attempt(&self, binary: &Path) -> Result<PortAttempt<Registry>, RegistryStartError> {
         let io_error = |action| move |source| RegistryStartError::Io { action, source };
         let dir = tempfile::Builder::new()
             .prefix("lattice-registry-")
@@ -303,7 +302,7 @@ impl RegistryBuilder {
             .map_err(io_error("create a temporary registry directory"))?;
         let storage_dir = dir.path().join("storage");
         std::fs::create_dir(&storage_dir).map_err(io_error("create the storage directory"))?;
-        let port = bind_free_port().map_err(io_error("find a free loopback port"))?;
+        let port = free_loopback_port().map_err(io_error("find a free loopback port"))?;
         let name = format!(
             "lattice-registry-{}-{}",
             process::id(),
@@ -381,13 +380,6 @@ fn config_yaml(port: u16, name: &str, storage: &Path, htpasswd: Option<&Path>) -
         ));
     }
     yaml
-}
-
-/// The outcome of one start attempt that did not fail outright.
-enum Attempt {
-    Ready(Registry),
-    /// The port was taken before the registry bound it; holds the log tail.
-    PortTaken(String),
 }
 
 /// Who answered a readiness probe.
@@ -474,7 +466,7 @@ fn resolve_binary(
                 ),
             });
     }
-    search_path("docker-registry".as_ref(), path.as_deref())
+    find_on_path("docker-registry".as_ref(), path.as_deref())
         .or_else(|| Some(PathBuf::from(DEBIAN_BINARY)).filter(|binary| is_executable(binary)))
         .ok_or_else(|| RegistryStartError::NotFound {
             detail: format!(

@@ -1,9 +1,8 @@
 //! [`Wash`]: pushes components to OCI registries with wasmCloud's `wash oci push`, as
 //! wasmCloud users do.
 
-use crate::binary::{is_executable, search_path};
 use crate::registry::INSTALL_ADVICE;
-use crate::tail_of;
+use lattice_local::process::{find_on_path, is_executable, log_tail};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
@@ -196,7 +195,7 @@ impl Wash {
 fn output_of(stdout: &Path, stderr: &Path) -> String {
     let parts: Vec<String> = [stdout, stderr]
         .into_iter()
-        .map(tail_of)
+        .map(log_tail)
         .filter(|tail| !tail.is_empty())
         .collect();
     if parts.is_empty() {
@@ -255,7 +254,7 @@ fn resolve_binary(
                 ),
             });
     }
-    if let Some(binary) = search_path("wash".as_ref(), path.as_deref()) {
+    if let Some(binary) = find_on_path("wash".as_ref(), path.as_deref()) {
         return Ok(binary);
     }
     let scripts = pip_scripts();

@@ -264,10 +264,5 @@ impl WireMessage for RolloutRecord {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-#[must_use]
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+/// Milliseconds since the Unix epoch, now: the contract's one clock, re-exported here.
+pub use crate::now_ms;

@@ -1,25 +1,15 @@
-//! A real lattice for the host kit's tests: its own nats-server, hosts, a recording provider,
+//! A real lattice for the host kit's tests: its own nats-server, hosts, recording providers,
 //! real component binaries on disk, the typed client and a wRPC invoker.
 
 #![allow(dead_code, unreachable_pub)]
 
-use futures::future::BoxFuture;
 use lattice_client::Client;
-use lattice_host::{Host, HostConfig, HostHandle, Invoker, RevisionEchoRuntime, StaticConfigStore};
-use lattice_link::{
-    HealthCheckResponse, LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal,
-};
-use lattice_provider::{LinkHandler, ProviderHandle, ProviderServer};
+use lattice_host::{HostConfig, HostHandle, Invoker, StaticConfigStore};
+use lattice_link::{LinkErrorKind, LinkRefusal};
+use lattice_local::{AcceptAll, LinkCall, LocalLattice};
+use lattice_provider::ProviderHandle;
 use lattice_spec::{ComponentId, LatticeName};
-use lattice_test_support::NatsServer;
-use std::{
-    collections::BTreeMap,
-    future::Future,
-    path::PathBuf,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
-use tokio::sync::Notify;
+use std::{collections::BTreeMap, future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 /// Every await in a test sits under this bound.
 pub const BOUND: Duration = Duration::from_secs(20);
@@ -32,7 +22,8 @@ pub async fn within<T>(future: impl Future<Output = T>) -> T {
 }
 
 pub struct Lattice {
-    pub server: NatsServer,
+    /// The lattice's own nats-server; the tests start their hosts and providers on it.
+    pub local: LocalLattice,
     pub nats: async_nats::Client,
     pub client: Client,
     pub lattice: LatticeName,
@@ -42,23 +33,26 @@ pub struct Lattice {
 
 impl Lattice {
     pub async fn start() -> Self {
-        let server = tokio::task::spawn_blocking(NatsServer::start)
-            .await
-            .unwrap()
-            .expect("nats-server");
-        let nats = within(async_nats::connect(server.url()))
-            .await
-            .expect("connect");
-        let lattice: LatticeName = "test".parse().unwrap();
-        let client =
-            Client::new(nats.clone(), lattice.clone()).with_timeout(Duration::from_secs(5));
+        let configs = StaticConfigStore::default();
+        let store = configs.clone();
+        let local = within(
+            LocalLattice::builder()
+                .lattice("test".parse().unwrap())
+                .setup_hosts(move |host| host.config_store(Arc::new(store.clone())))
+                .start(),
+        )
+        .await
+        .expect("nats-server");
+        let nats = local.nats().clone();
+        let lattice = local.lattice().clone();
+        let client = local.client().clone().with_timeout(Duration::from_secs(5));
         Self {
-            server,
+            local,
             nats,
             client,
             lattice,
             dir: tempfile::tempdir().unwrap(),
-            configs: StaticConfigStore::default(),
+            configs,
         }
     }
 
@@ -100,31 +94,20 @@ impl Lattice {
     }
 
     pub async fn host_with(&self, config: HostConfig) -> HostHandle {
-        let nats = within(async_nats::connect(self.server.url()))
+        within(self.local.start_host(config))
             .await
-            .unwrap();
-        within(
-            Host::new(nats, config, Arc::new(RevisionEchoRuntime))
-                .config_store(Arc::new(self.configs.clone()))
-                .start(),
-        )
-        .await
-        .expect("host starts")
+            .expect("host starts")
     }
 
-    pub async fn provider(&self, id: &str) -> (ProviderHandle, Arc<RecordingProvider>) {
-        let handler = Arc::new(RecordingProvider::default());
-        let nats = within(async_nats::connect(self.server.url()))
-            .await
-            .unwrap();
-        let server = ProviderServer::new(
-            nats,
-            self.lattice.clone(),
-            id.parse().unwrap(),
-            handler.clone(),
-        );
+    pub async fn provider(&self, id: &str) -> (ProviderHandle, Arc<AcceptAll>) {
+        let handler = Arc::new(AcceptAll::new());
         (
-            within(server.serve()).await.expect("provider serves"),
+            within(
+                self.local
+                    .serve_provider(id.parse().unwrap(), handler.clone()),
+            )
+            .await
+            .expect("provider serves"),
             handler,
         )
     }
@@ -151,62 +134,42 @@ pub enum Call {
     },
 }
 
-/// A provider that records every call and refuses puts whose target configuration has
-/// `refuse_key` = `refuse_value` ("address already in use").
-#[derive(Default)]
-pub struct RecordingProvider {
-    pub calls: Mutex<Vec<Call>>,
-    pub refuse: Mutex<Option<(String, String)>>,
-    pub changed: Notify,
+/// What the tests look at in an [`AcceptAll`] provider's calls, and the refusal they ask of it.
+pub trait Recorded {
+    /// The calls so far, as [`Call`]s.
+    fn recorded(&self) -> Vec<Call>;
+
+    /// Refuses puts whose target configuration has `key` = `value` ("address already in use").
+    fn refuse_address(&self, key: &str, value: &str);
 }
 
-impl RecordingProvider {
-    pub fn refuse_when(&self, key: &str, value: &str) {
-        *self.refuse.lock().unwrap() = Some((key.to_owned(), value.to_owned()));
+impl Recorded for AcceptAll {
+    fn recorded(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter_map(|call| match call {
+                LinkCall::Put(link) => Some(Call::Put {
+                    name: link.name.to_string(),
+                    package: link.wit_package,
+                    target_config: link.target_config,
+                }),
+                LinkCall::Delete(link) => Some(Call::Delete {
+                    name: link.name.to_string(),
+                    package: link.wit_package,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
-    pub fn calls(&self) -> Vec<Call> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-impl LinkHandler for RecordingProvider {
-    fn put_link<'a>(&'a self, link: &'a LinkPutRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        Box::pin(async move {
-            self.calls.lock().unwrap().push(Call::Put {
-                name: link.name.to_string(),
-                package: link.wit_package.clone(),
-                target_config: link.target_config.clone(),
-            });
-            self.changed.notify_waiters();
-            let refuse = self.refuse.lock().unwrap().clone();
-            match refuse {
-                Some((key, value)) if link.target_config.get(&key) == Some(&value) => {
-                    Err(LinkRefusal {
-                        kind: LinkErrorKind::ResourceUnavailable,
-                        message: format!("address already in use: {value}"),
-                    })
-                }
-                _ => Ok(()),
-            }
-        })
-    }
-
-    fn delete_link<'a>(
-        &'a self,
-        link: &'a LinkDeleteRequest,
-    ) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        Box::pin(async move {
-            self.calls.lock().unwrap().push(Call::Delete {
-                name: link.name.to_string(),
-                package: link.wit_package.clone(),
-            });
-            self.changed.notify_waiters();
-            Ok(())
-        })
-    }
-
-    fn health<'a>(&'a self) -> BoxFuture<'a, HealthCheckResponse> {
-        Box::pin(async { HealthCheckResponse::healthy() })
+    fn refuse_address(&self, key: &str, value: &str) {
+        self.refuse_when(
+            key,
+            value,
+            LinkRefusal {
+                kind: LinkErrorKind::ResourceUnavailable,
+                message: format!("address already in use: {value}"),
+            },
+        );
     }
 }

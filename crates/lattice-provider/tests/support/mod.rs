@@ -8,9 +8,9 @@ use lattice_link::{
     HealthCheckResponse, LinkDeleteRequest, LinkPutRequest, LinkRefusal, LinkResponse,
     ProviderOperation, ProviderSubject,
 };
+use lattice_local::NatsServer;
 use lattice_provider::{BoxFuture, LinkHandler, ProviderHandle, ProviderServer};
 use lattice_spec::{ComponentId, ComponentSpecDraft, LinkDraft, WireMessage};
-use lattice_test_support::NatsServer;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -112,22 +112,6 @@ impl LinkHandler for Recorder {
                 .clone()
                 .unwrap_or_else(HealthCheckResponse::healthy)
         })
-    }
-}
-
-/// A handler that keeps the default `health`.
-pub struct Minimal;
-
-impl LinkHandler for Minimal {
-    fn put_link<'a>(&'a self, _: &'a LinkPutRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        Box::pin(async { Ok(()) })
-    }
-
-    fn delete_link<'a>(
-        &'a self,
-        _: &'a LinkDeleteRequest,
-    ) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        Box::pin(async { Ok(()) })
     }
 }
 

@@ -73,6 +73,15 @@ pub enum StartError {
         /// The end of the server's log and output.
         log_tail: String,
     },
+    /// The port asked for ([`NatsServerBuilder::port`](crate::NatsServerBuilder::port)) is
+    /// in use by another process.
+    #[error("port {port} is already in use; log tail:\n{log_tail}")]
+    PortInUse {
+        /// The port asked for.
+        port: u16,
+        /// The end of the server's log and output.
+        log_tail: String,
+    },
     /// Every attempt found its port taken by someone else before the server bound it.
     #[error(
         "nats-server found its port taken in all {attempts} attempts; last log tail:\n{log_tail}"

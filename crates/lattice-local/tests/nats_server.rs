@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use lattice_test_support::{NatsServer, StartError};
+use lattice_local::{NatsServer, StartError};
 use serde_json::Value;
 
 /// Connects to the port and parses the server's first `INFO {json}` line.

@@ -1,8 +1,8 @@
 //! Finding the `nats-server` binary and checking its version.
 
+use crate::process::{find_on_path, is_executable};
 use crate::{NATS_SERVER_BIN_ENV, StartError};
 use std::{
-    env,
     ffi::{OsStr, OsString},
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -33,7 +33,7 @@ pub(crate) fn resolve_binary(
         let found = if binary.components().count() > 1 || binary.is_absolute() {
             Some(binary).filter(|binary| is_executable(binary))
         } else {
-            search_path(&env_bin, path.as_deref())
+            find_on_path(&env_bin, path.as_deref())
         };
         return found.ok_or_else(|| StartError::NotFound {
             detail: format!(
@@ -42,41 +42,9 @@ pub(crate) fn resolve_binary(
             ),
         });
     }
-    search_path(OsStr::new("nats-server"), path.as_deref()).ok_or_else(|| StartError::NotFound {
+    find_on_path(OsStr::new("nats-server"), path.as_deref()).ok_or_else(|| StartError::NotFound {
         detail: format!("{NATS_SERVER_BIN_ENV} is not set and there is no nats-server on PATH"),
     })
-}
-
-/// Looks `name` up in each directory of a `PATH`-style list.
-pub(crate) fn search_path(name: &OsStr, path: Option<&OsStr>) -> Option<PathBuf> {
-    let path = path?;
-    env::split_paths(path)
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .flat_map(|dir| {
-            let plain = dir.join(name);
-            let exe = cfg!(windows).then(|| plain.with_extension("exe"));
-            std::iter::once(plain).chain(exe)
-        })
-        .find(|candidate| is_executable(candidate))
-}
-
-/// Whether `path` is a file this process could execute.
-pub(crate) fn is_executable(path: &Path) -> bool {
-    let Ok(metadata) = path.metadata() else {
-        return false;
-    };
-    if !metadata.is_file() {
-        return false;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        metadata.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    {
-        true
-    }
 }
 
 /// Runs `<binary> --version` and rejects versions older than [`MIN_VERSION`].
@@ -122,6 +90,7 @@ fn parse_version(text: &str) -> Option<semver::Version> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::env;
 
     #[test]
     fn parses_versions() {
