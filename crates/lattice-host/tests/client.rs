@@ -10,7 +10,7 @@ use fake_v1::FakeV1Host;
 use futures::StreamExt;
 use lattice_client::conditions::{self, Condition};
 use lattice_client::{Applied, ApplyError, ApplyErrorKind, Discover, StatusEvent};
-use lattice_ctl::{ComponentInventory, DeleteOutcome, EventFilter};
+use lattice_ctl::{ComponentInventory, DeleteOutcome};
 use lattice_spec::{ComponentSpecDraft, HostId, LinkDraft};
 use lattice_status::{ComponentState, LinkState};
 use std::time::{Duration, Instant};
@@ -62,22 +62,10 @@ async fn delete_stops_the_component_and_removes_its_links_with_events() {
     let host = lattice.host("host-a").await;
     let (_kv, kv) = lattice.provider("kv").await;
     let host_id: HostId = "host-a".parse().unwrap();
-    let spec = ComponentSpecDraft::new(
-        "web",
-        lattice.component("web", &["wasi:keyvalue/store@0.2.0"]),
-    )
-    .link(LinkDraft::new("kv", "wasi", "keyvalue", ["store"]))
-    .validate()
-    .unwrap();
+    let spec = lattice.web_with_kv();
     lattice.apply_and_wait(&host_id, &spec).await.unwrap();
 
-    let mut events = within(
-        lattice
-            .client
-            .events(&EventFilter::component(&lattice.lattice, spec.id())),
-    )
-    .await
-    .unwrap();
+    let mut events = lattice.component_events(spec.id()).await;
     let ack = within(lattice.client.delete(&host_id, spec.id()))
         .await
         .unwrap();

@@ -9,23 +9,13 @@ mod support;
 use futures::StreamExt;
 use lattice_client::StatusEvent;
 use lattice_link::{LinkResponse, ProviderOperation, ProviderSubject};
-use lattice_spec::{ComponentSpec, ComponentSpecDraft, HostId, LinkDraft, WireMessage};
+use lattice_spec::{HostId, WireMessage};
 use lattice_status::ComponentState;
 use std::time::Duration;
 use support::{Lattice, within};
 
 /// Longer than any test: an apply waiting for this provider never times out by itself.
 const NEVER: Duration = Duration::from_secs(600);
-
-fn spec(lattice: &Lattice) -> ComponentSpec {
-    ComponentSpecDraft::new(
-        "web",
-        lattice.component("web", &["wasi:keyvalue/store@0.2.0"]),
-    )
-    .link(LinkDraft::new("kv", "wasi", "keyvalue", ["store"]))
-    .validate()
-    .unwrap()
-}
 
 /// Starts `host-a` (link replies awaited for [`NEVER`]) and applies [`spec`] to it; returns
 /// the host, the link put it is waiting on, and the component's status events.
@@ -49,10 +39,8 @@ async fn apply_held_at_its_link_put(
     let host = lattice
         .host_with(lattice.config("host-a").link_reply_timeout(NEVER))
         .await;
-    let events = within(lattice.client.host(&host_id).events())
-        .await
-        .unwrap();
-    within(lattice.client.apply(&host_id, &spec(lattice)))
+    let events = lattice.component_events(&"web".parse().unwrap()).await;
+    within(lattice.client.apply(&host_id, &lattice.web_with_kv()))
         .await
         .unwrap();
     let put = within(puts.next()).await.unwrap();

@@ -3,10 +3,10 @@
 
 mod support;
 
-use lattice_spec::{ComponentSpecDraft, HostId, LinkDraft};
+use lattice_spec::HostId;
 use opentelemetry::{
     Context,
-    trace::{TraceContextExt, TraceId, TracerProvider as _},
+    trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _},
 };
 use opentelemetry_sdk::{
     error::OTelSdkResult,
@@ -40,23 +40,24 @@ impl SpanProcessor for FinishedSpans {
     }
 }
 
-/// Receives finished spans until one of each name in `names` has arrived (under the test
-/// bound), and returns the first of each, in the order of `names`.
-async fn finished<const N: usize>(
+/// Receives finished spans (under the test bound) until `done` holds of all those received
+/// so far, and returns them all.
+async fn received_until(
     spans: &mut mpsc::UnboundedReceiver<SpanData>,
-    names: [&str; N],
-) -> [SpanData; N] {
-    let mut found: [Option<SpanData>; N] = std::array::from_fn(|_| None);
+    done: impl Fn(&[SpanData]) -> bool,
+) -> Vec<SpanData> {
+    let mut received = Vec::new();
     within(async {
-        while found.iter().any(Option::is_none) {
-            let span = spans.recv().await.expect("the tracer provider is alive");
-            if let Some(i) = names.iter().position(|name| span.name == *name) {
-                found[i].get_or_insert(span);
-            }
+        while !done(&received) {
+            received.push(spans.recv().await.expect("the tracer provider is alive"));
         }
     })
     .await;
-    found.map(Option::unwrap)
+    received
+}
+
+fn named<'a>(spans: &'a [SpanData], name: &str) -> Option<&'a SpanData> {
+    spans.iter().find(|span| span.name == name)
 }
 
 // One thread: the subscriber is this thread's default, and the host's and the provider's
@@ -75,13 +76,7 @@ async fn one_trace_follows_an_apply_from_the_client_through_the_host_to_the_prov
     let _host = lattice.host("host-a").await;
     let (_kv, kv) = lattice.provider("kv").await;
     let host_id: HostId = "host-a".parse().unwrap();
-    let spec = ComponentSpecDraft::new(
-        "web",
-        lattice.component("web", &["wasi:keyvalue/store@0.2.0"]),
-    )
-    .link(LinkDraft::new("kv", "wasi", "keyvalue", ["store"]))
-    .validate()
-    .unwrap();
+    let spec = lattice.web_with_kv();
 
     let rollout = tracing::info_span!("scheduler.rollout");
     let trace_id: TraceId = rollout.context().span().span_context().trace_id();
@@ -92,11 +87,29 @@ async fn one_trace_follows_an_apply_from_the_client_through_the_host_to_the_prov
         .unwrap();
     assert_eq!(kv.calls().len(), 1, "the provider got the link put");
 
-    let [request, apply, link] = finished(
-        &mut spans,
-        ["lattice.host.request", "lattice.host.apply", "link_request"],
-    )
+    // The apply's request span closes after the apply (a parent outlives its children), so
+    // the client's later inventory reads (same trace) may close first: the request span is
+    // the one the apply span names as its parent.
+    let received = received_until(&mut spans, |spans| {
+        let (Some(apply), Some(_)) = (
+            named(spans, "lattice.host.apply"),
+            named(spans, "link_request"),
+        ) else {
+            return false;
+        };
+        apply.parent_span_id == SpanId::INVALID
+            || spans
+                .iter()
+                .any(|span| span.span_context.span_id() == apply.parent_span_id)
+    })
     .await;
+    let apply = named(&received, "lattice.host.apply").unwrap();
+    let link = named(&received, "link_request").unwrap();
+    let request = received
+        .iter()
+        .find(|span| span.span_context.span_id() == apply.parent_span_id)
+        .expect("the upgrade's span has the request's span as its parent");
+    assert_eq!(request.name, "lattice.host.request");
     // The host's request span continues the client's trace from the request headers...
     assert_eq!(request.span_context.trace_id(), trace_id);
     assert!(request.parent_span_is_remote);

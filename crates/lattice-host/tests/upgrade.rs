@@ -6,7 +6,7 @@ mod support;
 
 use futures::{StreamExt as _, future::BoxFuture};
 use lattice_client::{Applied, StatusEvent};
-use lattice_ctl::{ApplyOutcome, EventFilter};
+use lattice_ctl::ApplyOutcome;
 use lattice_host::{HostHandle, Invoker};
 use lattice_link::{HealthCheckResponse, LinkDeleteRequest, LinkPutRequest, LinkRefusal};
 use lattice_local::AcceptAll;
@@ -176,13 +176,7 @@ async fn a_new_component_is_pending_right_after_the_ack_and_reaches_running() {
     let (_kv, kv) = HoldingProvider::serve(&lattice, "kv", "url", "redis://cache-1").await;
     let host_id: HostId = "host-a".parse().unwrap();
     let spec = v1(&lattice);
-    let mut events = within(
-        lattice
-            .client
-            .events(&EventFilter::component(&lattice.lattice, spec.id())),
-    )
-    .await
-    .unwrap();
+    let mut events = lattice.component_events(spec.id()).await;
 
     let applied = within(lattice.client.apply(&host_id, &spec)).await.unwrap();
     let Applied::V2Alpha1(ack) = applied else {

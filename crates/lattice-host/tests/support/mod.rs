@@ -3,12 +3,13 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use lattice_client::Client;
+use lattice_client::{Client, EventStream};
+use lattice_ctl::EventFilter;
 use lattice_host::{HostConfig, HostHandle, Invoker, StaticConfigStore};
 use lattice_link::{LinkErrorKind, LinkRefusal};
 use lattice_local::{AcceptAll, LinkCall, LocalLattice};
 use lattice_provider::ProviderHandle;
-use lattice_spec::{ComponentId, LatticeName};
+use lattice_spec::{ComponentId, ComponentSpec, ComponentSpecDraft, LatticeName, LinkDraft};
 use std::{collections::BTreeMap, future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 /// Every await in a test sits under this bound.
@@ -57,6 +58,24 @@ impl Lattice {
     }
 
     /// Writes a real component importing `imports` and returns its `file://` reference.
+    /// `web`: a component importing `wasi:keyvalue/store`, linked to the provider `kv`.
+    pub fn web_with_kv(&self) -> ComponentSpec {
+        ComponentSpecDraft::new("web", self.component("web", &["wasi:keyvalue/store@0.2.0"]))
+            .link(LinkDraft::new("kv", "wasi", "keyvalue", ["store"]))
+            .validate()
+            .unwrap()
+    }
+
+    /// The status events of `component` on every host of the lattice.
+    pub async fn component_events(&self, component: &ComponentId) -> EventStream {
+        within(
+            self.client
+                .events(&EventFilter::component(&self.lattice, component)),
+        )
+        .await
+        .unwrap()
+    }
+
     pub fn component(&self, name: &str, imports: &[&str]) -> String {
         self.file(
             name,
