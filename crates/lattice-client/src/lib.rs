@@ -28,7 +28,7 @@ mod host;
 mod wait;
 
 /// W3C trace context in NATS headers: the client's requests carry the current span's.
-pub use lattice_trace as trace;
+pub use lattice_nats::trace;
 
 pub use apply::{Applied, WaitReport};
 pub use client::{

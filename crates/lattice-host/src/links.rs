@@ -185,7 +185,7 @@ impl LinkRequests {
         // The provider continues the trace of the upgrade that sends the request.
         let request = async_nats::Request::new()
             .payload(payload)
-            .headers(lattice_trace::headers())
+            .headers(lattice_nats::trace::headers())
             .timeout(Some(self.timeout));
         self.nats.send_request(subject.to_string(), request).await
     }

@@ -50,7 +50,7 @@ pub(crate) async fn serve(
 
 async fn handle(state: Arc<HostState>, message: async_nats::Message) {
     let span = tracing::info_span!("lattice.host.request", subject = %message.subject);
-    lattice_trace::set_parent(&span, message.headers.as_ref());
+    lattice_nats::trace::set_parent(&span, message.headers.as_ref());
     async {
         let reply = match message.subject.as_str().parse::<CtlSubject>() {
             Ok(CtlSubject::HostPing { .. }) => {

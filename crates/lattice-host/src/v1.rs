@@ -79,7 +79,7 @@ pub(crate) fn is_v1(subject: &str) -> bool {
 /// Answers one 1.x request.
 pub(crate) async fn handle(state: Arc<HostState>, message: async_nats::Message) {
     let span = tracing::info_span!("lattice.host.v1_request", subject = %message.subject);
-    lattice_trace::set_parent(&span, message.headers.as_ref());
+    lattice_nats::trace::set_parent(&span, message.headers.as_ref());
     async {
         let reply = match message.subject.as_str().parse::<V1Subject>() {
             Ok(V1Subject::HostPing { .. }) => encode(&CtlResponse::ok(host(&state))),

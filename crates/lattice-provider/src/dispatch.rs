@@ -323,7 +323,7 @@ impl Dispatcher {
             source_id = field::Empty,
         );
         // The handling continues the trace of the host's upgrade that sent the request.
-        lattice_trace::set_parent(&span, message.headers.as_ref());
+        lattice_nats::trace::set_parent(&span, message.headers.as_ref());
         let client = self.client.clone();
         let reply = message.reply;
         let (request, generation) = match decoded {
@@ -372,7 +372,7 @@ impl Dispatcher {
     /// Starts the task for a health check; those are never ordered or delayed by links.
     fn on_health(&mut self, message: Message) {
         let span = info_span!("health_check", subject = %message.subject);
-        lattice_trace::set_parent(&span, message.headers.as_ref());
+        lattice_nats::trace::set_parent(&span, message.headers.as_ref());
         let client = self.client.clone();
         let handler = Arc::clone(&self.handler);
         let reply = message.reply;

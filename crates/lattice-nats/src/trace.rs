@@ -19,7 +19,7 @@
 //!         // The request carries the trace of the span it is built in.
 //!         let request = async_nats::Request::new()
 //!             .payload("{}".into())
-//!             .headers(lattice_trace::headers());
+//!             .headers(lattice_nats::trace::headers());
 //!         nats.send_request("wasmbus.rpc.default.kv.linkdefs.put", request).await?;
 //!         Ok(())
 //!     }
@@ -48,7 +48,7 @@ const VERSION: &str = "00";
 ///
 /// ```
 /// // Outside any span with an OpenTelemetry context, nothing is sent.
-/// assert!(lattice_trace::headers().is_empty());
+/// assert!(lattice_nats::trace::headers().is_empty());
 /// ```
 #[must_use]
 pub fn headers() -> HeaderMap {
@@ -74,10 +74,10 @@ pub fn headers() -> HeaderMap {
 /// ```
 /// let mut headers = async_nats::HeaderMap::new();
 /// headers.insert(
-///     lattice_trace::TRACEPARENT,
+///     lattice_nats::trace::TRACEPARENT,
 ///     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 /// );
-/// let remote = lattice_trace::remote_span_context(&headers).expect("a trace context");
+/// let remote = lattice_nats::trace::remote_span_context(&headers).expect("a trace context");
 /// assert_eq!(remote.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
 /// assert!(remote.is_remote() && remote.is_sampled());
 /// ```
@@ -100,7 +100,7 @@ pub fn remote_span_context(headers: &HeaderMap) -> Option<SpanContext> {
 ///
 /// async fn on_request(message: async_nats::Message) {
 ///     let span = tracing::info_span!("link_request", subject = %message.subject);
-///     lattice_trace::set_parent(&span, message.headers.as_ref());
+///     lattice_nats::trace::set_parent(&span, message.headers.as_ref());
 ///     async { /* handle the request */ }.instrument(span).await;
 /// }
 /// ```
