@@ -227,7 +227,7 @@ impl Client {
                 host,
                 "config.put",
                 subject,
-                encode(&config.values),
+                encode(&config.values).map_err(RequestError::from)?,
             )
             .await?;
         }
@@ -235,8 +235,13 @@ impl Client {
             let subject = V1Subject::LinkPut {
                 lattice: lattice.clone(),
             };
-            self.v1_request::<serde::de::IgnoredAny>(host, "link.put", subject, encode(link))
-                .await?;
+            self.v1_request::<serde::de::IgnoredAny>(
+                host,
+                "link.put",
+                subject,
+                encode(link).map_err(RequestError::from)?,
+            )
+            .await?;
         }
         // A 1.x host does not replace code in place (see `V1ApplyPlan`): a new artifact
         // stops the old one first.
@@ -250,8 +255,13 @@ impl Client {
             let subject = V1Subject::LinkDelete {
                 lattice: lattice.clone(),
             };
-            self.v1_request::<serde::de::IgnoredAny>(host, "link.del", subject, encode(stale))
-                .await?;
+            self.v1_request::<serde::de::IgnoredAny>(
+                host,
+                "link.del",
+                subject,
+                encode(stale).map_err(RequestError::from)?,
+            )
+            .await?;
         }
         Ok(Applied::V1Fallback { lost: plan.lost })
     }
@@ -267,8 +277,13 @@ impl Client {
             lattice: self.lattice.clone(),
             host_id: host.clone(),
         };
-        self.v1_request::<serde::de::IgnoredAny>(host, "component.scale", subject, encode(command))
-            .await?;
+        self.v1_request::<serde::de::IgnoredAny>(
+            host,
+            "component.scale",
+            subject,
+            encode(command).map_err(RequestError::from)?,
+        )
+        .await?;
         Ok(())
     }
 

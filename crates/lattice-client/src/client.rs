@@ -228,7 +228,7 @@ impl Client {
                 .subscribe(inbox.clone())
                 .await
                 .map_err(DiscoverError::Subscribe)?;
-            let payload = encode(&HostPingRequest::new());
+            let payload = encode(&HostPingRequest::new())?;
             self.nats
                 .publish_with_reply(subject.clone(), inbox.clone(), payload)
                 .await
@@ -326,7 +326,8 @@ impl Client {
             provider.clone(),
             ProviderOperation::LinkPut,
         );
-        self.link_request(subject, encode(request)).await
+        self.link_request(subject, encode(request).map_err(RequestError::from)?)
+            .await
     }
 
     /// Asks `provider` to remove a link and waits for its answer.
@@ -344,7 +345,8 @@ impl Client {
             provider.clone(),
             ProviderOperation::LinkDelete,
         );
-        self.link_request(subject, encode(request)).await
+        self.link_request(subject, encode(request).map_err(RequestError::from)?)
+            .await
     }
 
     async fn link_request(
@@ -365,7 +367,7 @@ impl Client {
         subject: String,
         request: &Req,
     ) -> Result<T, RequestError> {
-        let message = self.raw_request(&subject, encode(request)).await?;
+        let message = self.raw_request(&subject, encode(request)?).await?;
         let reply =
             Reply::<T>::decode(&message.payload).map_err(|source| RequestError::Decode {
                 subject: subject.clone(),
@@ -465,13 +467,7 @@ impl LinkError {
 }
 
 /// Encodes a message.
-pub(crate) fn encode<M: serde::Serialize>(message: &M) -> Bytes {
-    // Every message of the contract is plain data with string map keys: serializing it cannot
-    // fail, so a failure here is a bug in this workspace, not an input problem.
-    serde_json::to_vec(message)
-        .map(Bytes::from)
-        .expect("lattice messages always serialize")
-}
+pub(crate) use crate::error::encode;
 
 /// Hosts discovered so far, in order of first answer, one entry per host id.
 #[derive(Default)]

@@ -24,6 +24,8 @@ pub enum RequestErrorKind {
     Decode,
     /// The NATS connection failed.
     Transport,
+    /// The request could not be encoded (see [`EncodeError`]).
+    Encode,
 }
 
 impl RequestErrorKind {
@@ -82,6 +84,9 @@ pub enum RequestError {
         #[source]
         source: async_nats::RequestError,
     },
+    /// The request could not be encoded; nothing was sent.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
     /// Subscribing to the subject of the answers failed.
     #[error("cannot subscribe to `{subject}`")]
     Subscribe {
@@ -106,6 +111,7 @@ impl RequestError {
             Self::Host { .. } => RequestErrorKind::Host,
             Self::Decode { .. } => RequestErrorKind::Decode,
             Self::Transport { .. } | Self::Subscribe { .. } => RequestErrorKind::Transport,
+            Self::Encode(_) => RequestErrorKind::Encode,
         }
     }
 
@@ -377,6 +383,29 @@ impl From<FollowError> for WaitError {
     }
 }
 
+/// A message that could not be encoded as JSON: a bug in its type's `Serialize` (the
+/// contract's messages are plain data with string map keys), reported instead of sent.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode a `{what}` as JSON")]
+#[non_exhaustive]
+pub struct EncodeError {
+    /// The Rust type of the message.
+    pub what: &'static str,
+    /// What serde_json said.
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// Encodes `message` as JSON.
+pub(crate) fn encode<M: serde::Serialize>(message: &M) -> Result<bytes::Bytes, EncodeError> {
+    serde_json::to_vec(message)
+        .map(bytes::Bytes::from)
+        .map_err(|source| EncodeError {
+            what: std::any::type_name::<M>(),
+            source,
+        })
+}
+
 /// Host discovery failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -393,6 +422,9 @@ pub enum DiscoverError {
         #[source]
         source: async_nats::PublishError,
     },
+    /// The ping could not be encoded; nothing was sent.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
 }
 
 /// What went wrong with a discovery, as a value to `match` on.
@@ -401,6 +433,8 @@ pub enum DiscoverError {
 pub enum DiscoverErrorKind {
     /// The NATS connection failed.
     Transport,
+    /// The ping could not be encoded.
+    Encode,
 }
 
 impl DiscoverErrorKind {
@@ -417,6 +451,7 @@ impl DiscoverError {
     pub fn kind(&self) -> DiscoverErrorKind {
         match self {
             Self::Subscribe(_) | Self::Publish { .. } => DiscoverErrorKind::Transport,
+            Self::Encode(_) => DiscoverErrorKind::Encode,
         }
     }
 }
@@ -459,5 +494,31 @@ impl SubscribeError {
             async_nats::SubscribeErrorKind::InvalidSubject => SubscribeErrorKind::InvalidSubject,
             _ => SubscribeErrorKind::Transport,
         }
+    }
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+
+    /// A message whose `Serialize` fails, as a buggy one would.
+    struct Unencodable;
+
+    impl serde::Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("broken"))
+        }
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_encoded_is_a_typed_error_not_a_panic() {
+        let error = RequestError::from(encode(&Unencodable).unwrap_err());
+        assert_eq!(error.kind(), RequestErrorKind::Encode);
+        assert!(!error.is_retryable());
+        assert!(error.to_string().contains("Unencodable"), "{error}");
+        assert_eq!(
+            std::error::Error::source(&error).map(ToString::to_string),
+            Some("broken".to_owned())
+        );
     }
 }

@@ -35,8 +35,8 @@ pub use client::{
     Client, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT, Discover, LinkError, LinkErrorKind,
 };
 pub use error::{
-    ApplyError, ApplyErrorKind, DiscoverError, DiscoverErrorKind, FollowError, RequestError,
-    RequestErrorKind, SubscribeError, SubscribeErrorKind, WaitError, WaitErrorKind,
+    ApplyError, ApplyErrorKind, DiscoverError, DiscoverErrorKind, EncodeError, FollowError,
+    RequestError, RequestErrorKind, SubscribeError, SubscribeErrorKind, WaitError, WaitErrorKind,
 };
 pub use events::{EventError, EventErrorKind, EventStream, StatusEvent};
 pub use host::HostApi;

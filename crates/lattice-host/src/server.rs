@@ -89,10 +89,31 @@ pub(crate) async fn respond(state: &HostState, message: &async_nats::Message, re
     }
 }
 
+/// What a host answers on a v2alpha1 subject when its own reply cannot be encoded (a bug in
+/// a reply type's `Serialize`: the contract's replies are plain data): an `internal` error,
+/// written out so that answering never depends on encoding.
+pub(crate) const UNENCODABLE_REPLY: &[u8] = br#"{"api_version":"v2alpha1","error":{"code":"internal","message":"the host could not encode its reply; see its log","retryable":false}}"#;
+
+/// `reply` as JSON; when it cannot be encoded, the error is logged and `fallback` (a reply
+/// written out by hand, e.g. [`UNENCODABLE_REPLY`]) is sent instead, so the caller still gets
+/// an answer that says what happened.
+pub(crate) fn encode_or<T: serde::Serialize>(reply: &T, fallback: &'static [u8]) -> Bytes {
+    match serde_json::to_vec(reply) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(error) => {
+            tracing::error!(
+                %error,
+                reply = std::any::type_name::<T>(),
+                "cannot encode a control reply; answering with an internal error"
+            );
+            Bytes::from_static(fallback)
+        }
+    }
+}
+
+/// A v2alpha1 reply as JSON (see [`encode_or`]).
 pub(crate) fn encode<T: serde::Serialize>(reply: &T) -> Bytes {
-    serde_json::to_vec(reply)
-        .map(Bytes::from)
-        .expect("control replies always serialize")
+    encode_or(reply, UNENCODABLE_REPLY)
 }
 
 async fn apply(state: &Arc<HostState>, message: &async_nats::Message) {
@@ -159,4 +180,36 @@ fn delete(state: &Arc<HostState>, payload: &[u8]) -> DeleteComponentSpecReply {
         request.component_id,
         DeleteOutcome::Accepted,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply whose `Serialize` fails, as a buggy one would.
+    struct Unencodable;
+
+    impl serde::Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("broken"))
+        }
+    }
+
+    #[test]
+    fn a_reply_that_cannot_be_encoded_is_answered_with_an_internal_error() {
+        let payload = encode(&Unencodable);
+        let reply = HostInventoryReply::decode(&payload).expect("the fallback is a v2alpha1 reply");
+        let error = reply.into_result().unwrap_err();
+        assert_eq!(error.code, ErrorCode::Internal);
+        assert!(!error.retryable);
+    }
+
+    #[test]
+    fn an_encodable_reply_is_sent_as_it_is() {
+        let reply = Reply::<()>::error(CtlError::new(ErrorCode::Malformed, "x"));
+        assert_eq!(
+            encode(&reply),
+            Bytes::from(serde_json::to_vec(&reply).unwrap())
+        );
+    }
 }

@@ -18,7 +18,7 @@
 
 use crate::{
     config::V1LatticeWide,
-    server::{encode, respond, start_apply},
+    server::{encode_or, respond, start_apply},
     state::HostState,
     upgrade,
 };
@@ -74,6 +74,16 @@ pub(crate) fn is_v1(subject: &str) -> bool {
     subject
         .strip_prefix(V1_PREFIX)
         .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// What a host answers on a 1.x subject when its own reply cannot be encoded (see
+/// [`encode_or`]).
+const UNENCODABLE_V1_REPLY: &[u8] =
+    br#"{"success":false,"message":"the host could not encode its reply; see its log"}"#;
+
+/// A 1.x reply as JSON (see [`encode_or`]).
+fn encode<T: Serialize>(reply: &T) -> Bytes {
+    encode_or(reply, UNENCODABLE_V1_REPLY)
 }
 
 /// Answers one 1.x request.
@@ -391,5 +401,26 @@ async fn publish_event<T: Serialize>(state: &HostState, event: &str, data: &T) {
             }
         }
         Err(error) => tracing::error!(%error, %subject, "cannot encode a 1.x event"),
+    }
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+
+    struct Unencodable;
+
+    impl Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("broken"))
+        }
+    }
+
+    #[test]
+    fn a_1x_reply_that_cannot_be_encoded_is_answered_with_a_1x_failure() {
+        let response: CtlResponse<()> =
+            serde_json::from_slice(&encode(&Unencodable)).expect("the fallback is a 1.x reply");
+        let message = response.into_result().unwrap_err();
+        assert!(message.contains("could not encode"), "{message}");
     }
 }

@@ -83,6 +83,16 @@ pub enum StoreError {
         #[source]
         source: lattice_spec::SpecErrors,
     },
+    /// A value could not be encoded for storing (a bug in its type's `Serialize`); nothing
+    /// was written.
+    #[error("`{key}` cannot be encoded for storing")]
+    Encode {
+        /// The key.
+        key: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A stored value could not be decoded.
     #[error("stored `{key}` cannot be decoded")]
     Decode {
@@ -121,6 +131,8 @@ pub enum StoreErrorKind {
     Missing,
     /// A stored value could not be decoded, or no longer validates.
     Decode,
+    /// A value could not be encoded for storing.
+    Encode,
 }
 
 impl StoreErrorKind {
@@ -145,6 +157,7 @@ impl StoreError {
             Self::Decode { .. } | Self::Record { .. } | Self::Invalid { .. } => {
                 StoreErrorKind::Decode
             }
+            Self::Encode { .. } => StoreErrorKind::Encode,
         }
     }
 
@@ -330,8 +343,13 @@ impl RolloutStore {
         Ok(Some((entry.value, entry.revision)))
     }
 
-    fn encode<T: Serialize>(value: &T) -> Bytes {
-        Bytes::from(serde_json::to_vec(value).expect("stored values always serialize"))
+    fn encode<T: Serialize>(key: &str, value: &T) -> Result<Bytes, StoreError> {
+        serde_json::to_vec(value)
+            .map(Bytes::from)
+            .map_err(|source| StoreError::Encode {
+                key: key.to_owned(),
+                source,
+            })
     }
 
     /// Stores a new application revision.
@@ -342,7 +360,7 @@ impl RolloutStore {
     pub async fn put_revision(&self, revision: &AppRevision) -> Result<(), StoreError> {
         let key = RolloutKey::Revision(revision.app.clone(), revision.revision).to_string();
         self.kv
-            .create(&key, Self::encode(revision))
+            .create(&key, Self::encode(&key, revision)?)
             .await
             .map_err(|e| Self::swap_failed(&revision.app, &key, "create", e.into()))?;
         self.prune(&revision.app).await
@@ -487,7 +505,7 @@ impl RolloutStore {
 
     async fn put<T: Serialize>(&self, key: String, value: &T) -> Result<(), StoreError> {
         self.kv
-            .put(&key, Self::encode(value))
+            .put(&key, Self::encode(&key, value)?)
             .await
             .map_err(failed("write", &key))
             .map(drop)
@@ -532,12 +550,12 @@ impl RolloutStore {
             }
             Some((_, revision)) => self
                 .kv
-                .update(&key, Self::encode(record), revision)
+                .update(&key, Self::encode(&key, record)?, revision)
                 .await
                 .map_err(|e| Self::swap_failed(app, &key, "update", e.into()))?,
             None => self
                 .kv
-                .create(&key, Self::encode(record))
+                .create(&key, Self::encode(&key, record)?)
                 .await
                 .map_err(|e| Self::swap_failed(app, &key, "create", e.into()))?,
         };
