@@ -46,4 +46,4 @@ pub use local::{
     BoxError, LocalLattice, LocalLatticeBuilder, LocalLatticeError, LocalLatticeErrorKind,
 };
 pub use nats_server::{NATS_SERVER_BIN_ENV, NatsServer, NatsServerBuilder};
-pub use start_error::StartError;
+pub use start_error::{StartError, StartErrorKind};

@@ -93,3 +93,54 @@ pub enum StartError {
         log_tail: String,
     },
 }
+
+/// Why a `nats-server` did not start, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StartErrorKind {
+    /// See [`StartError::NotFound`].
+    NotFound,
+    /// See [`StartError::TooOld`].
+    TooOld,
+    /// See [`StartError::UnknownVersion`].
+    UnknownVersion,
+    /// See [`StartError::Spawn`].
+    Spawn,
+    /// See [`StartError::Io`].
+    Io,
+    /// See [`StartError::NotReady`].
+    NotReady,
+    /// See [`StartError::Exited`].
+    Exited,
+    /// See [`StartError::PortInUse`].
+    PortInUse,
+    /// See [`StartError::PortConflict`].
+    PortConflict,
+}
+
+impl StartErrorKind {
+    /// Whether starting again may succeed: the free port was taken by another process in
+    /// between, or the server was slow to come up.
+    #[must_use]
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::PortConflict | Self::NotReady)
+    }
+}
+
+impl StartError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> StartErrorKind {
+        match self {
+            Self::NotFound { .. } => StartErrorKind::NotFound,
+            Self::TooOld { .. } => StartErrorKind::TooOld,
+            Self::UnknownVersion { .. } => StartErrorKind::UnknownVersion,
+            Self::Spawn { .. } => StartErrorKind::Spawn,
+            Self::Io { .. } => StartErrorKind::Io,
+            Self::NotReady { .. } => StartErrorKind::NotReady,
+            Self::Exited { .. } => StartErrorKind::Exited,
+            Self::PortInUse { .. } => StartErrorKind::PortInUse,
+            Self::PortConflict { .. } => StartErrorKind::PortConflict,
+        }
+    }
+}

@@ -35,6 +35,27 @@ pub enum BarrierError {
     Probe(#[source] async_nats::RequestError),
 }
 
+/// Why a barrier failed, as a value to `match` on. Both are transport failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BarrierErrorKind {
+    /// See [`BarrierError::Flush`].
+    Flush,
+    /// See [`BarrierError::Probe`].
+    Probe,
+}
+
+impl BarrierError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> BarrierErrorKind {
+        match self {
+            Self::Flush(_) => BarrierErrorKind::Flush,
+            Self::Probe(_) => BarrierErrorKind::Probe,
+        }
+    }
+}
+
 /// Flushes `client` and waits until the server has processed everything sent on it before.
 ///
 /// `async_nats::Client::flush` only writes the client's buffer to the socket; it does not wait

@@ -13,4 +13,4 @@
 mod barrier;
 pub mod trace;
 
-pub use barrier::{Barrier, BarrierError, server_barrier};
+pub use barrier::{Barrier, BarrierError, BarrierErrorKind, server_barrier};

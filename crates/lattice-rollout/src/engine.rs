@@ -109,6 +109,28 @@ pub enum PreflightError {
     Validation(#[from] lattice_artifact::ValidationError),
 }
 
+/// Why pre-flight refused an artifact, as a value to `match` on: the fetcher's or the
+/// validator's own kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PreflightErrorKind {
+    /// See [`PreflightError::Fetch`].
+    Fetch(lattice_artifact::FetchErrorKind),
+    /// See [`PreflightError::Validation`].
+    Validation(lattice_artifact::ValidationErrorKind),
+}
+
+impl PreflightError {
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> PreflightErrorKind {
+        match self {
+            Self::Fetch(e) => PreflightErrorKind::Fetch(e.kind()),
+            Self::Validation(e) => PreflightErrorKind::Validation(e.kind()),
+        }
+    }
+}
+
 /// What went wrong starting or continuing a rollout, as a value to `match` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -32,8 +32,8 @@ pub mod store;
 mod watch;
 
 pub use engine::{
-    NoReconcilers, PreflightError, Reconcilers, RolloutError, RolloutErrorKind, Scheduler, elapsed,
-    event_subject,
+    NoReconcilers, PreflightError, PreflightErrorKind, Reconcilers, RolloutError, RolloutErrorKind,
+    Scheduler, elapsed, event_subject,
 };
 pub use manifest::{Manifest, ManifestComponent};
 pub use model::{AppName, AppRevision, HostSelector, Placement};
