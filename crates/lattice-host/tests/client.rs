@@ -16,16 +16,23 @@ use lattice_status::{ComponentState, LinkState};
 use std::time::{Duration, Instant};
 use support::{Lattice, Recorded, within};
 
+/// A **fake** 1.x host `NOLDHOST` serving on the lattice's server; its recorded state and id.
+async fn fake_1x_host(lattice: &Lattice) -> (std::sync::Arc<FakeV1Host>, HostId) {
+    let state = FakeV1Host::new("NOLDHOST", "test");
+    let nats = within(async_nats::connect(lattice.local.url()))
+        .await
+        .unwrap();
+    state.clone().serve(nats).await;
+    (state, "NOLDHOST".parse().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_returns_lattice_and_1x_hosts_as_soon_as_the_expected_hosts_answered() {
     let lattice = Lattice::start().await;
     let _a = lattice.host("host-a").await;
     let _b = lattice.host("host-b").await;
     // A (fake) host that speaks only 1.x answers the 1.x ping alone.
-    let nats = within(async_nats::connect(lattice.local.url()))
-        .await
-        .unwrap();
-    FakeV1Host::new("NOLDHOST", "test").serve(nats).await;
+    let _old = fake_1x_host(&lattice).await;
     let window = Duration::from_secs(30);
     let started = Instant::now();
     let hosts = within(
@@ -97,12 +104,7 @@ async fn delete_stops_the_component_and_removes_its_links_with_events() {
 async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
     let mut lattice = Lattice::start().await;
     lattice.client = lattice.client.clone().with_v1_fallback(true);
-    let state = FakeV1Host::new("NOLDHOST", "test");
-    let nats = within(async_nats::connect(lattice.local.url()))
-        .await
-        .unwrap();
-    state.clone().serve(nats).await;
-    let host_id: HostId = "NOLDHOST".parse().unwrap();
+    let (state, host_id) = fake_1x_host(&lattice).await;
     let spec = ComponentSpecDraft::new("web", "ghcr.io/acme/web:2.0.0")
         .revision(2)
         .scale(3)
@@ -212,12 +214,7 @@ async fn apply_falls_back_to_a_host_that_speaks_only_1x_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_1x_fallback_is_off_by_default_and_a_1x_only_host_is_a_typed_error() {
     let lattice = Lattice::start().await;
-    let state = FakeV1Host::new("NOLDHOST", "test");
-    let nats = within(async_nats::connect(lattice.local.url()))
-        .await
-        .unwrap();
-    state.clone().serve(nats).await;
-    let host_id: HostId = "NOLDHOST".parse().unwrap();
+    let (state, host_id) = fake_1x_host(&lattice).await;
     let spec = ComponentSpecDraft::new("web", "ghcr.io/acme/web:2.0.0")
         .validate()
         .unwrap();
