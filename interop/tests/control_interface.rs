@@ -89,21 +89,12 @@ impl Lattice {
         what: &str,
         done: impl Fn(&HostInventory) -> bool,
     ) -> HostInventory {
-        let deadline = tokio::time::Instant::now() + BOUND;
-        loop {
+        let read = || async {
             let reply = within(self.v1.get_host_inventory(host)).await.unwrap();
             assert!(reply.succeeded(), "{}", reply.message());
-            let inventory = reply.into_data().expect("an inventory");
-            if done(&inventory) {
-                return inventory;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what} not reached: {inventory:#?}"
-            );
-            // A poll interval inside the deadline, not a synchronisation.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            reply.into_data().expect("an inventory")
+        };
+        lattice_test_support::read_until(what, BOUND, read, done, String::new).await
     }
 }
 

@@ -252,20 +252,14 @@ impl Lattice {
         what: &str,
         done: impl Fn(&HostInventory) -> bool,
     ) -> HostInventory {
-        let deadline = tokio::time::Instant::now() + BOUND;
-        loop {
-            let inventory = self.real_inventory().await;
-            if done(&inventory) {
-                return inventory;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what} not reached: {inventory:#?}\n{}",
-                self.real.log_tail()
-            );
-            // A poll interval inside the deadline, not a synchronisation.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        lattice_test_support::read_until(
+            what,
+            BOUND,
+            || self.real_inventory(),
+            done,
+            || self.real.log_tail(),
+        )
+        .await
     }
 
     /// The lattice's 1.x links, read with the official client until `done` holds. A 1.x host
@@ -276,25 +270,21 @@ impl Lattice {
         what: &str,
         done: impl Fn(&[wasmcloud_control_interface::Link]) -> bool,
     ) -> Vec<wasmcloud_control_interface::Link> {
-        let deadline = tokio::time::Instant::now() + BOUND;
-        loop {
+        let read = || async {
             let reply = within(self.v1.get_links()).await.unwrap();
             assert!(reply.succeeded(), "{}", reply.message());
-            let links = reply.into_data().unwrap_or_default();
-            if done(&links) {
-                return links;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what} not reached: {links:#?}\n{}",
-                self.real.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            reply.into_data().unwrap_or_default()
+        };
+        lattice_test_support::read_until(
+            what,
+            BOUND,
+            read,
+            |links: &Vec<_>| done(links),
+            || self.real.log_tail(),
+        )
+        .await
     }
 
-    /// Writes a real WebAssembly component importing `imports` and returns its `file://`
-    /// reference.
     /// A `file://` reference to a copy of the committed component `interop/components/{name}.wasm`
     /// in this lattice's directory (the real host loads files; the copy gives each lattice
     /// its own references).

@@ -99,19 +99,8 @@ impl V1Tool {
         what: &str,
         done: impl Fn(&HostInventory) -> bool,
     ) -> HostInventory {
-        let deadline = tokio::time::Instant::now() + BOUND;
-        loop {
-            let inventory = self.inventory(host).await;
-            if done(&inventory) {
-                return inventory;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what} not reached: {inventory:#?}"
-            );
-            // A poll interval inside the deadline, not a synchronisation.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        lattice_test_support::read_until(what, BOUND, || self.inventory(host), done, String::new)
+            .await
     }
 
     async fn scale(&self, host: &str, command: &ScaleComponentCommand) -> CtlResponse<()> {

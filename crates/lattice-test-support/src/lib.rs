@@ -11,7 +11,8 @@
 //! [`Wash`] pushes components to it with `wash oci push`, as wasmCloud users do. Install both
 //! with `scripts/install-registry`.
 //!
-//! Everything is plain blocking `std`; there is no async runtime.
+//! Launchers are plain blocking `std`. [`read_until`] waits, under a deadline, for a state
+//! that has no event to wait on (a 1.x host's inventory); it needs a tokio runtime.
 //!
 //! ```no_run
 //! use lattice_test_support::NatsServer;
@@ -22,10 +23,12 @@
 //! # Ok::<(), lattice_test_support::StartError>(())
 //! ```
 
+mod eventually;
 mod examples;
 mod registry;
 mod wash;
 
+pub use eventually::{READ_INTERVAL, read_until};
 pub use examples::{example_component, example_component_ref};
 pub use lattice_local::{NATS_SERVER_BIN_ENV, NatsServer, NatsServerBuilder, StartError};
 pub use registry::{DOCKER_REGISTRY_BIN_ENV, Registry, RegistryBuilder, RegistryStartError};
