@@ -36,7 +36,7 @@ use std::{
     future::Future,
     path::PathBuf,
     process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 use wasmcloud_control_interface::{Client as V1Client, ClientBuilder, HostInventory};
@@ -300,6 +300,20 @@ impl Lattice {
         format!("file://{}", path.display())
     }
 
+    /// Waits until the lattice holds exactly the `kv` link of `shop`, and asserts that the
+    /// configuration it names sets `url`.
+    async fn assert_kv_link_url(&self, url: &str) {
+        let links = self
+            .links_until("the kv link on the real host", |links| {
+                link_names(links, "shop") == BTreeSet::from(["default->kv".to_owned()])
+            })
+            .await;
+        let config = within(self.v1.get_config(&links[0].target_config()[0]))
+            .await
+            .unwrap();
+        assert_eq!(config.into_data().unwrap_or_default()["url"], url);
+    }
+
     /// What the `shop` running on the real host answers (its code says its version).
     /// The lattice hosts of these tests serve another export, so only the real host answers.
     async fn real_shop_answer(&self) -> String {
@@ -517,14 +531,16 @@ async fn the_1x_fallback_applies_a_spec_to_a_real_host_and_removes_a_dropped_lin
 /// Refuses links whose `url` is `redis://refused`; records every put it is handed: the
 /// sending host (none for a 1.x host's publish) and the `url`.
 #[derive(Default)]
-struct Kv(Mutex<Vec<(Option<HostId>, String)>>);
+struct Kv(tokio::sync::watch::Sender<Vec<(Option<HostId>, String)>>);
 
 impl LinkHandler for Kv {
     fn put_link<'a>(&'a self, link: &'a LinkPutRequest) -> BoxFuture<'a, Result<(), LinkRefusal>> {
-        self.0.lock().unwrap().push((
-            link.host_id.clone(),
-            link.target_config.get("url").cloned().unwrap_or_default(),
-        ));
+        self.0.send_modify(|puts| {
+            puts.push((
+                link.host_id.clone(),
+                link.target_config.get("url").cloned().unwrap_or_default(),
+            ));
+        });
         Box::pin(async move {
             if link.target_config.get("url").map(String::as_str) == Some("redis://refused") {
                 return Err(LinkRefusal {
@@ -695,18 +711,14 @@ async fn a_rollout_over_lattice_hosts_and_a_real_1x_host_rolls_forward_and_back(
     // The real host also published the link, in the 1.x shape and with no host, on the
     // provider's lattice-wide subject (its backwards-compatible copy): the kit provider took
     // it, as it takes the lattice hosts' puts.
-    let deadline = tokio::time::Instant::now() + BOUND;
-    loop {
-        let puts = shop.kv.0.lock().unwrap().clone();
-        let hostless = puts.iter().filter(|(host, _)| host.is_none()).count();
-        let from_lattice_hosts = puts.iter().filter(|(host, _)| host.is_some()).count();
-        if hostless >= 1 && from_lattice_hosts >= 2 {
-            assert!(puts.iter().all(|(_, url)| url == "redis://a"), "{puts:?}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{puts:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let puts = within(shop.kv.0.subscribe().wait_for(|puts| {
+        puts.iter().filter(|(host, _)| host.is_none()).count() >= 1
+            && puts.iter().filter(|(host, _)| host.is_some()).count() >= 2
+    }))
+    .await
+    .unwrap()
+    .clone();
+    assert!(puts.iter().all(|(_, url)| url == "redis://a"), "{puts:?}");
 
     // Revision 2's link is refused by the provider on the lattice hosts (a 1.x host does not
     // wait for providers and accepts it): the rollout fails and every host is restored.
@@ -725,15 +737,7 @@ async fn a_rollout_over_lattice_hosts_and_a_real_1x_host_rolls_forward_and_back(
             shop_on(inventory).is_some_and(|(image, _)| image == shop_1)
         })
         .await;
-    let links = lattice
-        .links_until("the kv link on the real host", |links| {
-            link_names(links, "shop") == BTreeSet::from(["default->kv".to_owned()])
-        })
-        .await;
-    let config = within(lattice.v1.get_config(&links[0].target_config()[0]))
-        .await
-        .unwrap();
-    assert_eq!(config.into_data().unwrap_or_default()["url"], "redis://a");
+    lattice.assert_kv_link_url("redis://a").await;
     assert_eq!(
         shop_on(&lattice.real_inventory().await),
         Some((shop_1, Some(restored.to_string()))),
@@ -801,15 +805,7 @@ async fn a_rollout_that_keeps_the_artifact_rolls_forward_and_back_on_a_real_1x_h
         Some((shop_1, Some(restored.to_string()))),
         "the real host does not show the restored revision"
     );
-    let links = lattice
-        .links_until("the kv link on the real host", |links| {
-            link_names(links, "shop") == BTreeSet::from(["default->kv".to_owned()])
-        })
-        .await;
-    let config = within(lattice.v1.get_config(&links[0].target_config()[0]))
-        .await
-        .unwrap();
-    assert_eq!(config.into_data().unwrap_or_default()["url"], "redis://a");
+    lattice.assert_kv_link_url("redis://a").await;
     // The re-created instance serves.
     assert_eq!(lattice.real_shop_answer().await, "shop 1");
 }
