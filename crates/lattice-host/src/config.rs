@@ -114,6 +114,87 @@ pub struct HostConfig {
     /// How link secret references are resolved and sealed; without it, a link with secret
     /// references is refused (`invalid_configuration`), never sent without them.
     pub link_secrets: Option<crate::LinkSecrets>,
+    /// How long fetch, validate, instantiate and the drain of in-flight invocations may
+    /// each take in an apply.
+    pub deadlines: HostDeadlines,
+}
+
+/// How long each bounded step of an apply may take. When a bound fires, the apply fails with
+/// its own reason (`fetch_timeout`, `validate_timeout`, `instantiate_timeout`,
+/// `drain_timeout`), the previous revision keeps serving with its links as they were, and
+/// the component's apply lock is released, so the next apply (a rollback's) starts at once.
+///
+/// The defaults are generous upper bounds for a healthy host; they exist so that a hung step
+/// ends, not to pace a normal one:
+///
+/// | step | default | why |
+/// |---|---|---|
+/// | fetch | 90 s | above the OCI registry fetcher's own 60 s deadline, which fails sooner with `fetch_failed` naming the registry; this bound catches fetchers without one |
+/// | validate | 30 s | parsing and validating a component is linear and takes well under a second for tens of MB |
+/// | instantiate | 60 s | includes compiling the component (Cranelift), which takes seconds to tens of seconds for a large component on a small machine |
+/// | drain | 35 s | above the wasmtime runtime's default 30 s execution deadline, so an invocation the runtime lets run to its limit ends (or traps) first; invocations that arrive meanwhile are held, so lower it together with the runtime's deadline |
+///
+/// ```
+/// use lattice_host::HostDeadlines;
+/// use std::time::Duration;
+///
+/// let deadlines = HostDeadlines::default().with_fetch(Duration::from_secs(20));
+/// assert_eq!(deadlines.fetch, Duration::from_secs(20));
+/// assert_eq!(deadlines.drain, Duration::from_secs(35));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HostDeadlines {
+    /// Fetching the artifact (and checking its digest pin).
+    pub fetch: Duration,
+    /// Validating the artifact against the spec's links.
+    pub validate: Duration,
+    /// Compiling and instantiating the new revision.
+    pub instantiate: Duration,
+    /// Waiting for the invocations in flight on the serving revision to finish, once the
+    /// upgrade paused it (before the swap).
+    pub drain: Duration,
+}
+
+impl Default for HostDeadlines {
+    fn default() -> Self {
+        Self {
+            fetch: Duration::from_secs(90),
+            validate: Duration::from_secs(30),
+            instantiate: Duration::from_secs(60),
+            drain: Duration::from_secs(35),
+        }
+    }
+}
+
+impl HostDeadlines {
+    /// The same bounds with `fetch` for the fetch.
+    #[must_use]
+    pub fn with_fetch(mut self, fetch: Duration) -> Self {
+        self.fetch = fetch;
+        self
+    }
+
+    /// The same bounds with `validate` for the validation.
+    #[must_use]
+    pub fn with_validate(mut self, validate: Duration) -> Self {
+        self.validate = validate;
+        self
+    }
+
+    /// The same bounds with `instantiate` for the instantiation.
+    #[must_use]
+    pub fn with_instantiate(mut self, instantiate: Duration) -> Self {
+        self.instantiate = instantiate;
+        self
+    }
+
+    /// The same bounds with `drain` for the drain of in-flight invocations.
+    #[must_use]
+    pub fn with_drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
+        self
+    }
 }
 
 /// How often 1.x hosts publish their heartbeat, and the default here.
@@ -134,6 +215,7 @@ impl HostConfig {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             v1_lattice_wide: V1LatticeWide::default(),
             link_secrets: None,
+            deadlines: HostDeadlines::default(),
         }
     }
 
@@ -176,6 +258,14 @@ impl HostConfig {
     #[must_use]
     pub fn unacknowledged_links(mut self, policy: UnacknowledgedLinks) -> Self {
         self.unacknowledged_links = policy;
+        self
+    }
+
+    /// Sets how long fetch, validate, instantiate and the drain may each take
+    /// ([`HostDeadlines`]; its defaults otherwise).
+    #[must_use]
+    pub fn deadlines(mut self, deadlines: HostDeadlines) -> Self {
+        self.deadlines = deadlines;
         self
     }
 }

@@ -39,6 +39,7 @@ pub use config::{
     ConfigStore, DEFAULT_HEARTBEAT_INTERVAL, HostConfig, StaticConfigStore, UnacknowledgedLinks,
     V1LatticeWide,
 };
+pub use config::HostDeadlines;
 pub use gate::{InvocationGate, InvokeError, InvokeErrorKind};
 pub use host::{Host, HostError, HostErrorKind, HostHandle, Shutdown};
 pub use runtime::{

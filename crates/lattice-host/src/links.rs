@@ -15,6 +15,7 @@
 
 use crate::config::{ConfigStore, resolve};
 use bytes::Bytes;
+use futures::{StreamExt as _, future::join_all};
 use lattice_link::{
     LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal, LinkResponse, ProviderOperation,
     ProviderSubject,
@@ -31,6 +32,17 @@ pub(crate) enum LinkOutcome {
     Refused(LinkRefusal),
     /// The provider did not answer within the bound.
     Unacknowledged,
+}
+
+/// Why a request got no answer to read.
+#[derive(Debug)]
+enum Unanswered {
+    /// Nothing came within the reply timeout.
+    TimedOut,
+    /// Nobody subscribes to the subject.
+    NoResponders,
+    /// The request could not be sent or its answer received.
+    Failed(String),
 }
 
 /// A link put ready to send: to whom, and what.
@@ -127,6 +139,138 @@ impl LinkRequests {
             .await
     }
 
+    /// Deletes each of `links` (those with a provider end) at once; their answers' bounds
+    /// overlap, so silent providers cost one reply timeout in all, not one per link.
+    pub(crate) async fn delete_all(&self, component: &ComponentId, links: &[&LinkSpec]) {
+        join_all(links.iter().map(|link| self.delete(component, link))).await;
+    }
+
+    /// Replaces link `from` by `to` (prepared; `None` when `to` has no provider end) during
+    /// the pause, and answers what became of `to`.
+    ///
+    /// `from`'s delete is sent first (a 1.x provider such as an HTTP server must let go of
+    /// the old link's resources before it takes the new one's) but its answer is awaited
+    /// only where it matters:
+    ///
+    /// - Same provider at both ends: the delete and the put are published one after the
+    ///   other on this host's connection, so the provider receives them in that order, and
+    ///   the provider kit handles requests for one link in the order received: the put's
+    ///   answer comes after the delete was handled. Only the put's answer is awaited; the
+    ///   delete's is not (a 1.x provider answers neither).
+    /// - Different providers: the delete and the put concern different providers and are
+    ///   sent together; the delete's answer is awaited alongside the put's, so their bounds
+    ///   overlap (an answer to a delete on the host-scoped subject may be "no responders",
+    ///   after which it goes to the lattice-wide subject).
+    ///
+    /// Either way a silent provider costs at most about one reply timeout here.
+    pub(crate) async fn replace(
+        &self,
+        component: &ComponentId,
+        from: &LinkSpec,
+        to: Option<PreparedPut>,
+    ) -> LinkOutcome {
+        let Some(old) = from.provider() else {
+            return match to {
+                Some(put) => self.send_put(put).await,
+                None => LinkOutcome::Established,
+            };
+        };
+        let delete = LinkDeleteRequest::new(component, from).from_host(self.host.clone());
+        let Some(put) = to else {
+            self.send(&old, ProviderOperation::LinkDelete, delete.encode())
+                .await;
+            return LinkOutcome::Established;
+        };
+        if old != put.provider {
+            let (_, outcome) = futures::join!(
+                self.send(&old, ProviderOperation::LinkDelete, delete.encode()),
+                self.send_put(put)
+            );
+            return outcome;
+        }
+        let (delete, request) = match (delete.encode(), put.request.encode()) {
+            (Ok(delete), Ok(request)) => (delete, request),
+            (Err(e), _) | (_, Err(e)) => {
+                return LinkOutcome::Refused(LinkRefusal {
+                    kind: LinkErrorKind::Internal,
+                    message: format!("cannot encode the link request: {e}"),
+                });
+            }
+        };
+        let subject =
+            |operation| ProviderSubject::new(self.lattice.clone(), old.clone(), operation);
+        let on_this_host = |operation| subject(operation).on_host(self.host.clone());
+        // The delete's replies are dropped unread: it is the put's answer that says the
+        // provider handled both.
+        let mut answer = async {
+            let _delete = self
+                .publish(&on_this_host(ProviderOperation::LinkDelete), delete.clone())
+                .await?;
+            let put = self
+                .publish(&on_this_host(ProviderOperation::LinkPut), request.clone())
+                .await?;
+            self.answer(put).await
+        }
+        .await;
+        if matches!(answer, Err(Unanswered::NoResponders)) {
+            answer = async {
+                let _delete = self
+                    .publish(&subject(ProviderOperation::LinkDelete), delete)
+                    .await?;
+                let put = self
+                    .publish(&subject(ProviderOperation::LinkPut), request)
+                    .await?;
+                self.answer(put).await
+            }
+            .await;
+        }
+        self.outcome(&old, answer)
+    }
+
+    /// Publishes a request with a reply inbox of its own, without waiting for the answer
+    /// (see [`LinkRequests::answer`]).
+    async fn publish(
+        &self,
+        subject: &ProviderSubject,
+        payload: Bytes,
+    ) -> Result<async_nats::Subscriber, Unanswered> {
+        let inbox = self.nats.new_inbox();
+        let replies = self
+            .nats
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| Unanswered::Failed(e.to_string()))?;
+        self.nats
+            .publish_with_reply_and_headers(
+                subject.to_string(),
+                inbox,
+                lattice_nats::trace::headers(),
+                payload,
+            )
+            .await
+            .map_err(|e| Unanswered::Failed(e.to_string()))?;
+        Ok(replies)
+    }
+
+    /// Waits (bounded by the reply timeout) for the answer to a published request.
+    async fn answer(
+        &self,
+        mut replies: async_nats::Subscriber,
+    ) -> Result<async_nats::Message, Unanswered> {
+        match tokio::time::timeout(self.timeout, replies.next()).await {
+            Err(_) => Err(Unanswered::TimedOut),
+            Ok(None) => Err(Unanswered::Failed(
+                "the connection closed before an answer".to_owned(),
+            )),
+            Ok(Some(message))
+                if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) =>
+            {
+                Err(Unanswered::NoResponders)
+            }
+            Ok(Some(message)) => Ok(message),
+        }
+    }
+
     async fn send(
         &self,
         provider: &ProviderId,
@@ -149,6 +293,21 @@ impl LinkRequests {
         if matches!(&answer, Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders) {
             answer = self.request(&lattice_wide, payload).await;
         }
+        let answer = answer.map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::TimedOut => Unanswered::TimedOut,
+            async_nats::RequestErrorKind::NoResponders => Unanswered::NoResponders,
+            _ => Unanswered::Failed(e.to_string()),
+        });
+        self.outcome(provider, answer)
+    }
+
+    /// What an answer (or its absence) means for the link.
+    fn outcome(
+        &self,
+        provider: &ProviderId,
+        answer: Result<async_nats::Message, Unanswered>,
+    ) -> LinkOutcome {
+        let refused = |kind, message: String| LinkOutcome::Refused(LinkRefusal { kind, message });
         match answer {
             Ok(message) => match LinkResponse::decode(&message.payload) {
                 Ok(response) => match response.into_result() {
@@ -160,20 +319,18 @@ impl LinkRequests {
                     format!("the provider's answer cannot be read: {e}"),
                 ),
             },
-            Err(e) => match e.kind() {
-                async_nats::RequestErrorKind::TimedOut => LinkOutcome::Unacknowledged,
-                async_nats::RequestErrorKind::NoResponders => refused(
-                    LinkErrorKind::ResourceUnavailable,
-                    format!(
-                        "provider `{provider}` is not running in lattice `{}` (no responders)",
-                        self.lattice
-                    ),
+            Err(Unanswered::TimedOut) => LinkOutcome::Unacknowledged,
+            Err(Unanswered::NoResponders) => refused(
+                LinkErrorKind::ResourceUnavailable,
+                format!(
+                    "provider `{provider}` is not running in lattice `{}` (no responders)",
+                    self.lattice
                 ),
-                _ => refused(
-                    LinkErrorKind::Internal,
-                    format!("cannot reach provider `{provider}`: {e}"),
-                ),
-            },
+            ),
+            Err(Unanswered::Failed(e)) => refused(
+                LinkErrorKind::Internal,
+                format!("cannot reach provider `{provider}`: {e}"),
+            ),
         }
     }
 

@@ -54,6 +54,9 @@ pub(crate) struct ComponentSlot {
     exports: Mutex<BTreeMap<ExportedFunction, tokio::task::JoinHandle<()>>>,
     /// How long invocations were paused by the last upgrade.
     pub(crate) last_pause: Mutex<Option<Duration>>,
+    /// Counts the applies accepted for this component, so an apply still preparing learns at
+    /// once that a newer one replaced it (see [`ComponentSlot::superseded`]).
+    pub(crate) accepted: tokio::sync::watch::Sender<u64>,
 }
 
 /// The inventory entry of a component, with the specs behind it.
@@ -95,6 +98,18 @@ impl ComponentSlot {
 
     pub(crate) fn serving_spec(&self) -> Option<Arc<ComponentSpec>> {
         self.record().serving.as_ref().map(|(_, spec)| spec.clone())
+    }
+
+    /// Resolves once `spec` is no longer the most recently accepted apply (never, while it
+    /// is).
+    pub(crate) async fn superseded(&self, spec: &ComponentSpec) {
+        let mut accepted = self.accepted.subscribe();
+        // Subscribed before looking: an admit after the look wakes `changed`.
+        while self.is_desired(spec) {
+            if accepted.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }
 
@@ -185,6 +200,7 @@ impl HostState {
                 gate: Arc::new(InvocationGate::default()),
                 exports: Mutex::new(BTreeMap::new()),
                 last_pause: Mutex::new(None),
+                accepted: tokio::sync::watch::channel(0).0,
             });
             components.insert(spec.id().clone(), slot.clone());
             return (Some(slot), ApplyOutcome::Accepted);
@@ -225,6 +241,7 @@ impl HostState {
         record.desired = desired;
         record.desired_spec = spec.clone();
         drop(record);
+        slot.accepted.send_modify(|accepted| *accepted += 1);
         (Some(slot), ApplyOutcome::Accepted)
     }
 

@@ -3,9 +3,19 @@
 //! fetch → validate → instantiate → establish new links → pause → re-put changed links → swap
 //! → resume → remove links that are gone → running. Every step before the swap can fail, and
 //! every failure leaves the previous revision serving with its links as they were.
+//!
+//! **Deadlines.** Fetch, validate and instantiate each run under their bound
+//! ([`HostDeadlines`](crate::HostDeadlines)) and give way at once to a newer apply of the
+//! same component (`superseded`): nothing is touched yet, so either ends the apply with the
+//! old revision serving and releases the apply lock. The drain — waiting for the
+//! invocations in flight on the old revision once the gate is paused — happens **before**
+//! the swap and before any changed link is touched, so a `drain_timeout` resumes the gate on
+//! the old revision (the invocations it held are served by it, the one still running
+//! finishes on it) and removes only the links this apply added. The swap never happens with
+//! an invocation in flight: no invocation is answered by a dropped instance.
 
 use crate::{
-    config::{UnacknowledgedLinks, resolve},
+    config::{HostDeadlines, UnacknowledgedLinks, resolve},
     links::LinkOutcome,
     state::{ComponentSlot, HostState},
 };
@@ -16,7 +26,10 @@ use lattice_spec::{ComponentSpec, LinkSpec, SpecDiff};
 use lattice_status::{
     ComponentState, ComponentStatus, LinkState, LinkStatus, ReasonCode, StatusReason,
 };
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tracing::Instrument;
 
 /// The links an upgrade touches, as the diff of the serving spec and the new one classifies
@@ -85,6 +98,41 @@ pub(crate) async fn apply(
     }
 }
 
+/// The steps of an apply that run under a bound of their own, before any link is touched.
+#[derive(Clone, Copy)]
+enum Bounded {
+    Fetch,
+    Validate,
+    Instantiate,
+}
+
+impl Bounded {
+    fn bound(self, deadlines: &HostDeadlines) -> Duration {
+        match self {
+            Self::Fetch => deadlines.fetch,
+            Self::Validate => deadlines.validate,
+            Self::Instantiate => deadlines.instantiate,
+        }
+    }
+
+    fn code(self) -> ReasonCode {
+        match self {
+            Self::Fetch => ReasonCode::FetchTimeout,
+            Self::Validate => ReasonCode::ValidateTimeout,
+            Self::Instantiate => ReasonCode::InstantiateTimeout,
+        }
+    }
+
+    /// What the step does, and the setting that bounds it.
+    fn what(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Fetch => ("fetching the artifact", "HostDeadlines::fetch"),
+            Self::Validate => ("validating the artifact", "HostDeadlines::validate"),
+            Self::Instantiate => ("instantiating the component", "HostDeadlines::instantiate"),
+        }
+    }
+}
+
 struct Upgrade<'a> {
     state: &'a HostState,
     slot: &'a ComponentSlot,
@@ -98,16 +146,48 @@ impl Upgrade<'_> {
             .await;
     }
 
+    /// Runs `work` under `step`'s bound, giving way at once to a newer apply of the
+    /// component. Dropping `work` at either is safe: nothing it did is visible yet (a
+    /// validation on a blocking thread runs to its end there, unobserved).
+    async fn bounded<T>(
+        &self,
+        step: Bounded,
+        work: impl Future<Output = Result<T, StatusReason>>,
+    ) -> Result<T, StatusReason> {
+        let bound = step.bound(&self.state.config.deadlines);
+        let (doing, setting) = step.what();
+        tokio::select! {
+            biased;
+            () = self.slot.superseded(self.spec) => Err(StatusReason::new(
+                ReasonCode::Superseded,
+                format!("a newer apply was accepted while {doing}"),
+            )),
+            outcome = tokio::time::timeout(bound, work) => outcome.unwrap_or_else(|_| {
+                Err(StatusReason::new(
+                    step.code(),
+                    format!(
+                        "{doing} `{}` took longer than {bound:?} ({setting})",
+                        self.spec.artifact()
+                    ),
+                ))
+            }),
+        }
+    }
+
     async fn run(&self) -> Result<(), StatusReason> {
         let (state, slot, spec) = (self.state, self.slot, self.spec);
 
         // 2. Fetch. Nothing is touched yet: a failure leaves everything as it was.
         self.step(ComponentState::Fetching).await;
-        let bytes = state
-            .fetcher
-            .fetch(spec.artifact())
-            .await
-            .map_err(|e| StatusReason::from(&e))?;
+        let bytes = self
+            .bounded(Bounded::Fetch, async {
+                state
+                    .fetcher
+                    .fetch(spec.artifact())
+                    .await
+                    .map_err(|e| StatusReason::from(&e))
+            })
+            .await?;
         if let Some(pin) = spec.digest_pin() {
             verify_pin(&bytes, pin)
                 .map_err(|e| StatusReason::from(&e.for_artifact(spec.artifact().as_str())))?;
@@ -118,24 +198,34 @@ impl Upgrade<'_> {
         self.step(ComponentState::Validating).await;
         let validator = state.validator.clone();
         let (check_bytes, check_spec) = (bytes.clone(), spec.clone());
-        let validated =
-            tokio::task::spawn_blocking(move || validator.validate(&check_bytes, &check_spec))
-                .await
-                .map_err(|e| {
-                    StatusReason::new(ReasonCode::Internal, format!("validation task failed: {e}"))
-                })?
-                .map_err(|e| StatusReason::from(&e))?;
+        let validated = self
+            .bounded(Bounded::Validate, async {
+                tokio::task::spawn_blocking(move || validator.validate(&check_bytes, &check_spec))
+                    .await
+                    .map_err(|e| {
+                        StatusReason::new(
+                            ReasonCode::Internal,
+                            format!("validation task failed: {e}"),
+                        )
+                    })?
+                    .map_err(|e| StatusReason::from(&e))
+            })
+            .await?;
         let config = resolve(state.configs.as_ref(), spec.config()).map_err(|missing| {
             StatusReason::new(
                 ReasonCode::StartFailed,
                 format!("configuration `{missing}` does not exist"),
             )
         })?;
-        let instance = state
-            .runtime
-            .instantiate(spec, &validated, bytes, &config)
-            .await
-            .map_err(|e| StatusReason::new(e.kind().reason_code(), e.to_string()))?;
+        let instance = self
+            .bounded(Bounded::Instantiate, async {
+                state
+                    .runtime
+                    .instantiate(spec, &validated, bytes, &config)
+                    .await
+                    .map_err(|e| StatusReason::new(e.kind().reason_code(), e.to_string()))
+            })
+            .await?;
 
         // Last point where giving way to a newer apply costs nothing: no link touched yet.
         if !slot.is_desired(spec) {
@@ -193,39 +283,46 @@ impl Upgrade<'_> {
             }
         }
 
-        // 5. Pause: invocations keep arriving and are held.
+        // 5. Pause: invocations keep arriving and are held. The drain — until the ones in
+        //    flight finished — is bounded; it comes before the swap and before any changed
+        //    link is touched, so when it times out the old revision resumes as it was.
         self.step(ComponentState::Upgrading).await;
         let paused_at = Instant::now();
-        slot.gate.pause().await;
+        let drain = state.config.deadlines.drain;
+        if tokio::time::timeout(drain, slot.gate.pause()).await.is_err() {
+            slot.gate.resume();
+            self.remove_links(&added).await;
+            return Err(StatusReason::new(
+                ReasonCode::DrainTimeout,
+                format!(
+                    "invocations in flight on revision {} did not finish within {drain:?} \
+                     (HostDeadlines::drain); revision {} was not swapped in",
+                    old.revision(),
+                    spec.revision()
+                ),
+            ));
+        }
 
-        // 6. Changed links: each is deleted and put again with its new configuration. Links
-        //    are independent of one another, so they are re-put concurrently: the pause lasts
-        //    about one delete-and-put round trip, not one per link.
+        // 6. Changed links: each is replaced (the old one deleted, the new one put). Links
+        //    are independent of one another, so they are replaced concurrently, and within a
+        //    link only the put's answer is awaited (see `LinkRequests::replace`): with
+        //    silent providers the pause lasts about one reply timeout, not one per link.
         let results = join_all(plan.changed.iter().zip(prepared).map(
             |((from, to), prepared)| async move {
-                let _ = state.links.delete(spec.id(), from).await;
                 self.pending(to).await;
-                let outcome = match prepared {
-                    Some(put) => state.links.send_put(put).await,
-                    None => LinkOutcome::Established,
-                };
+                let outcome = state.links.replace(spec.id(), from, prepared).await;
                 self.settle(to, outcome).await
             },
         ))
         .await;
         if let Some(reason) = results.iter().find_map(|r| r.as_ref().err()).cloned() {
-            // Put every changed link back to its old configuration, resume on the old
-            // revision, and remove the links this apply added.
+            // Put every changed link back to its old configuration (replacing whatever the
+            // provider kept of the new one), resume on the old revision, and remove the
+            // links this apply added.
             join_all(
                 plan.changed
                     .iter()
-                    .zip(&results)
-                    .map(|((from, to), result)| async move {
-                        if result.is_ok() {
-                            let _ = state.links.delete(spec.id(), to).await;
-                        }
-                        self.restore(from).await;
-                    }),
+                    .map(|(from, to)| async move { self.restore(to, from).await }),
             )
             .await;
             slot.gate.resume();
@@ -239,8 +336,13 @@ impl Upgrade<'_> {
         *slot.last_pause.lock().unwrap_or_else(|e| e.into_inner()) = Some(paused_at.elapsed());
         self.finish().await;
         state.retire(slot, old.revision()).await;
-        for link in &plan.removed {
-            let _ = state.links.delete(spec.id(), link).await;
+        // After the swap and outside the pause; each delete's answer is awaited (together,
+        // so their bounds overlap) only so that the apply lock is held until the deletes
+        // have reached their provider: a following apply's put of the same link cannot
+        // overtake a delete still falling back to the lattice-wide subject.
+        let removed: Vec<&LinkSpec> = plan.removed.iter().collect();
+        state.links.delete_all(spec.id(), &removed).await;
+        for link in removed {
             self.forget(link);
         }
         Ok(())
@@ -339,18 +441,23 @@ impl Upgrade<'_> {
         }
     }
 
-    /// Puts the old configuration of a link back (best effort) and reports it.
-    async fn restore(&self, link: &LinkSpec) {
+    /// Puts the old configuration of a link back in place of the new one (best effort) and
+    /// reports it.
+    async fn restore(&self, new: &LinkSpec, link: &LinkSpec) {
         let state = self.state;
         let serving = self
             .slot
             .serving_spec()
             .map_or(self.spec.revision(), |s| s.revision());
-        let status = match state
+        let outcome = match state
             .links
-            .put(self.spec.id(), link, state.configs.as_ref())
+            .prepare_put(self.spec.id(), link, state.configs.as_ref())
             .await
         {
+            Ok(prepared) => state.links.replace(self.spec.id(), new, prepared).await,
+            Err(refusal) => LinkOutcome::Refused(refusal),
+        };
+        let status = match outcome {
             LinkOutcome::Established => LinkStatus::new(LinkState::Established),
             LinkOutcome::Unacknowledged => LinkStatus::new(LinkState::Unacknowledged),
             LinkOutcome::Refused(refusal) => LinkStatus::failed(StatusReason::link_refused(
@@ -363,10 +470,10 @@ impl Upgrade<'_> {
         state.link_status(self.slot, serving, link, status).await;
     }
 
-    /// Removes links this apply added, after a failure.
+    /// Removes links this apply added, after a failure (concurrently: their bounds overlap).
     async fn remove_links(&self, links: &[&LinkSpec]) {
+        self.state.links.delete_all(self.spec.id(), links).await;
         for link in links {
-            let _ = self.state.links.delete(self.spec.id(), link).await;
             self.forget(link);
         }
     }
@@ -415,9 +522,8 @@ async fn delete(state: Arc<HostState>, slot: Arc<ComponentSlot>) {
     slot.gate.clear();
     slot.gate.resume();
     slot.stop_serving();
-    for link in spec.links() {
-        let _ = state.links.delete(spec.id(), link).await;
-    }
+    let links: Vec<&LinkSpec> = spec.links().iter().collect();
+    state.links.delete_all(spec.id(), &links).await;
     state
         .transition(
             &slot,

@@ -37,6 +37,16 @@ wire_enum! {
         Superseded = "superseded",
         /// The host itself failed; the message says how.
         Internal = "internal",
+        /// Fetching the artifact took longer than the host's fetch bound.
+        FetchTimeout = "fetch_timeout",
+        /// Validating the artifact took longer than the host's validate bound.
+        ValidateTimeout = "validate_timeout",
+        /// Instantiating (compiling and preparing) the component took longer than the host's
+        /// instantiate bound.
+        InstantiateTimeout = "instantiate_timeout",
+        /// The invocations in flight on the serving revision did not finish within the
+        /// host's drain bound, so the upgrade did not swap revisions.
+        DrainTimeout = "drain_timeout",
     }
 }
 
