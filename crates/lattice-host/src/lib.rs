@@ -35,11 +35,11 @@ mod upgrade;
 mod v1;
 pub mod wrpc;
 
+pub use config::HostDeadlines;
 pub use config::{
     ConfigStore, DEFAULT_HEARTBEAT_INTERVAL, HostConfig, StaticConfigStore, UnacknowledgedLinks,
     V1LatticeWide,
 };
-pub use config::HostDeadlines;
 pub use gate::{InvocationGate, InvokeError, InvokeErrorKind};
 pub use host::{Host, HostError, HostErrorKind, HostHandle, Shutdown};
 pub use runtime::{

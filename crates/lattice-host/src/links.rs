@@ -262,9 +262,7 @@ impl LinkRequests {
             Ok(None) => Err(Unanswered::Failed(
                 "the connection closed before an answer".to_owned(),
             )),
-            Ok(Some(message))
-                if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) =>
-            {
+            Ok(Some(message)) if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) => {
                 Err(Unanswered::NoResponders)
             }
             Ok(Some(message)) => Ok(message),

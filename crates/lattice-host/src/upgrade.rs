@@ -289,7 +289,10 @@ impl Upgrade<'_> {
         self.step(ComponentState::Upgrading).await;
         let paused_at = Instant::now();
         let drain = state.config.deadlines.drain;
-        if tokio::time::timeout(drain, slot.gate.pause()).await.is_err() {
+        if tokio::time::timeout(drain, slot.gate.pause())
+            .await
+            .is_err()
+        {
             slot.gate.resume();
             self.remove_links(&added).await;
             return Err(StatusReason::new(
