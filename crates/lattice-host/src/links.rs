@@ -146,23 +146,21 @@ impl LinkRequests {
     }
 
     /// Replaces link `from` by `to` (prepared; `None` when `to` has no provider end) during
-    /// the pause, and answers what became of `to`.
+    /// the pause, and answers what became of `to`. The whole replacement is bounded by one
+    /// reply timeout, so with silent providers the pause lasts about one timeout, not two.
     ///
     /// `from`'s delete is sent first (a 1.x provider such as an HTTP server must let go of
-    /// the old link's resources before it takes the new one's) but its answer is awaited
-    /// only where it matters:
+    /// the old link's resources before it takes the new one's). Its answer is awaited only
+    /// where it matters:
     ///
-    /// - Same provider at both ends: the delete and the put are published one after the
-    ///   other on this host's connection, so the provider receives them in that order, and
-    ///   the provider kit handles requests for one link in the order received: the put's
-    ///   answer comes after the delete was handled. Only the put's answer is awaited; the
-    ///   delete's is not (a 1.x provider answers neither).
-    /// - Different providers: the delete and the put concern different providers and are
-    ///   sent together; the delete's answer is awaited alongside the put's, so their bounds
-    ///   overlap (an answer to a delete on the host-scoped subject may be "no responders",
-    ///   after which it goes to the lattice-wide subject).
-    ///
-    /// Either way a silent provider costs at most about one reply timeout here.
+    /// - **Same provider at both ends**: the put must reach the provider after the delete
+    ///   was handled, and nothing else orders them — the provider kit, like the 1.x provider
+    ///   SDK, reads puts and deletes on separate subscriptions. So the put is sent once the
+    ///   delete is answered, within what is left of the bound; when a silent provider let
+    ///   the bound pass on the delete, the put is still sent (to the subject the delete
+    ///   reached) and is not waited for: the link is `unacknowledged`.
+    /// - **Different providers** (the link moved to another provider, or to a component):
+    ///   nothing orders the two, so they are sent together and their bounds overlap.
     pub(crate) async fn replace(
         &self,
         component: &ComponentId,
@@ -197,38 +195,63 @@ impl LinkRequests {
                 });
             }
         };
-        let subject =
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let lattice_wide =
             |operation| ProviderSubject::new(self.lattice.clone(), old.clone(), operation);
-        let on_this_host = |operation| subject(operation).on_host(self.host.clone());
-        // The delete's replies are dropped unread: it is the put's answer that says the
-        // provider handled both.
-        let mut answer = async {
-            let _delete = self
-                .publish(&on_this_host(ProviderOperation::LinkDelete), delete.clone())
-                .await?;
-            let put = self
-                .publish(&on_this_host(ProviderOperation::LinkPut), request.clone())
-                .await?;
-            self.answer(put).await
-        }
-        .await;
-        if matches!(answer, Err(Unanswered::NoResponders)) {
-            answer = async {
-                let _delete = self
-                    .publish(&subject(ProviderOperation::LinkDelete), delete)
-                    .await?;
-                let put = self
-                    .publish(&subject(ProviderOperation::LinkPut), request)
-                    .await?;
-                self.answer(put).await
-            }
+        let on_this_host = |operation| lattice_wide(operation).on_host(self.host.clone());
+        // The delete's outcome itself changes nothing (as after the swap): only where it
+        // went, and when.
+        let mut put_to = on_this_host(ProviderOperation::LinkPut);
+        let deleted = self
+            .request_until(
+                &on_this_host(ProviderOperation::LinkDelete),
+                delete.clone(),
+                deadline,
+            )
             .await;
+        if matches!(deleted, Err(Unanswered::NoResponders)) {
+            put_to = lattice_wide(ProviderOperation::LinkPut);
+            self.request_until(
+                &lattice_wide(ProviderOperation::LinkDelete),
+                delete,
+                deadline,
+            )
+            .await
+            .ok();
         }
+        if tokio::time::Instant::now() >= deadline {
+            // Silent on the delete: send the put all the same, and do not wait again.
+            return match self.publish(&put_to, request).await {
+                Ok(_) => LinkOutcome::Unacknowledged,
+                Err(e) => self.outcome(&old, Err(e)),
+            };
+        }
+        let answer = self.request_until(&put_to, request, deadline).await;
         self.outcome(&old, answer)
     }
 
-    /// Publishes a request with a reply inbox of its own, without waiting for the answer
-    /// (see [`LinkRequests::answer`]).
+    /// Sends a request and waits for its answer until `deadline`.
+    async fn request_until(
+        &self,
+        subject: &ProviderSubject,
+        payload: Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Result<async_nats::Message, Unanswered> {
+        let mut replies = self.publish(subject, payload).await?;
+        match tokio::time::timeout_at(deadline, replies.next()).await {
+            Err(_) => Err(Unanswered::TimedOut),
+            Ok(None) => Err(Unanswered::Failed(
+                "the connection closed before an answer".to_owned(),
+            )),
+            Ok(Some(message)) if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) => {
+                Err(Unanswered::NoResponders)
+            }
+            Ok(Some(message)) => Ok(message),
+        }
+    }
+
+    /// Publishes a request with a reply inbox of its own; the answer arrives on the returned
+    /// subscription.
     async fn publish(
         &self,
         subject: &ProviderSubject,
@@ -250,23 +273,6 @@ impl LinkRequests {
             .await
             .map_err(|e| Unanswered::Failed(e.to_string()))?;
         Ok(replies)
-    }
-
-    /// Waits (bounded by the reply timeout) for the answer to a published request.
-    async fn answer(
-        &self,
-        mut replies: async_nats::Subscriber,
-    ) -> Result<async_nats::Message, Unanswered> {
-        match tokio::time::timeout(self.timeout, replies.next()).await {
-            Err(_) => Err(Unanswered::TimedOut),
-            Ok(None) => Err(Unanswered::Failed(
-                "the connection closed before an answer".to_owned(),
-            )),
-            Ok(Some(message)) if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) => {
-                Err(Unanswered::NoResponders)
-            }
-            Ok(Some(message)) => Ok(message),
-        }
     }
 
     async fn send(

@@ -307,9 +307,10 @@ impl Upgrade<'_> {
         }
 
         // 6. Changed links: each is replaced (the old one deleted, the new one put). Links
-        //    are independent of one another, so they are replaced concurrently, and within a
-        //    link only the put's answer is awaited (see `LinkRequests::replace`): with
-        //    silent providers the pause lasts about one reply timeout, not one per link.
+        //    are independent of one another, so they are replaced concurrently, and each
+        //    replacement is bounded by one reply timeout as a whole (see
+        //    `LinkRequests::replace`): with silent providers the pause lasts about one reply
+        //    timeout, not one per link, nor two.
         let results = join_all(plan.changed.iter().zip(prepared).map(
             |((from, to), prepared)| async move {
                 self.pending(to).await;
