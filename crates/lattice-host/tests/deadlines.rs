@@ -604,3 +604,54 @@ async fn changed_links_to_silent_providers_are_replaced_concurrently_within_one_
          {SHORT:?} reply timeout"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_moves_to_another_provider_is_deleted_on_one_and_put_on_the_other() {
+    let lattice = Lattice::start().await;
+    let (_a, kv_a) = lattice.provider("kv-a").await;
+    let (_b, kv_b) = lattice.provider("kv-b").await;
+    let host = lattice.host("host-a").await;
+    let on = |provider: &str, revision: u64| {
+        ComponentSpecDraft::new(
+            "web",
+            lattice.component(&format!("moves-{revision}"), &[KV]),
+        )
+        .revision(revision)
+        .link(LinkDraft::new(provider, "wasi", "keyvalue", ["store"]))
+        .validate()
+        .unwrap()
+    };
+    lattice
+        .apply_and_wait(&host_id(), &on("kv-a", 1))
+        .await
+        .unwrap();
+    let report = lattice
+        .apply_and_wait(&host_id(), &on("kv-b", 2))
+        .await
+        .unwrap();
+    assert_eq!(report.status.state, ComponentState::Running);
+    assert!(
+        host.last_pause_window(&"web".parse().unwrap()).is_some(),
+        "replaced in a pause"
+    );
+
+    let keyvalue = |call: &Call| match call {
+        Call::Put { .. } => "put",
+        Call::Delete { .. } => "delete",
+    };
+    assert_eq!(
+        kv_a.recorded().iter().map(keyvalue).collect::<Vec<_>>(),
+        ["put", "delete"],
+        "the old provider lets the link go"
+    );
+    assert_eq!(
+        kv_b.recorded().iter().map(keyvalue).collect::<Vec<_>>(),
+        ["put"],
+        "the new provider takes it"
+    );
+    let inventory = host.inventory();
+    let entry = inventory.component(&"web".parse().unwrap()).unwrap();
+    assert!(entry.is_serving(Revision(2)));
+    assert_eq!(entry.links.len(), 1, "{:?}", entry.links);
+    assert_eq!(answer(&lattice, "moved").await, "hello from web@2: moved");
+}
