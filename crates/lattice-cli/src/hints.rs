@@ -188,6 +188,21 @@ fn failed(host: &HostId, reason: &StatusReason) -> String {
             "{KEEPS_SERVING}; add a link for every interface the component imports (the \
              message names them) and apply a new revision"
         ),
+        ReasonCode::FetchTimeout => format!(
+            "{KEEPS_SERVING}; the artifact did not arrive within the host's fetch deadline: \
+             check that its registry answers from the host, or raise the deadline \
+             (`HostDeadlines`), then apply a new revision"
+        ),
+        ReasonCode::ValidateTimeout | ReasonCode::InstantiateTimeout => format!(
+            "{KEEPS_SERVING}; the component took longer than the host's deadline to validate \
+             or start (the message says which): check its size and start-up work, or raise \
+             the deadline (`HostDeadlines`), then apply a new revision"
+        ),
+        ReasonCode::DrainTimeout => format!(
+            "{KEEPS_SERVING}; invocations in flight did not finish within the host's drain \
+             deadline: look for a long-running call, or raise the deadline (`HostDeadlines`), \
+             then apply again"
+        ),
         ReasonCode::Superseded => format!(
             "a newer revision was applied to host `{host}` meanwhile: `lattice get inventory \
              --host {host}` shows it"
@@ -216,6 +231,21 @@ mod tests {
         assert!(hint.contains("keeps serving"), "{hint}");
         assert!(hint.contains("fix the link configuration"), "{hint}");
         assert!(hint.contains("apply a new revision"), "{hint}");
+    }
+
+    #[test]
+    fn a_host_deadline_names_the_deadline_to_raise() {
+        let host = "host-1".parse().unwrap();
+        for code in [
+            ReasonCode::FetchTimeout,
+            ReasonCode::ValidateTimeout,
+            ReasonCode::InstantiateTimeout,
+            ReasonCode::DrainTimeout,
+        ] {
+            let hint = failed(&host, &StatusReason::new(code, "took too long"));
+            assert!(hint.contains("HostDeadlines"), "{code:?}: {hint}");
+            assert!(hint.contains("keeps serving"), "{code:?}: {hint}");
+        }
     }
 
     #[test]

@@ -810,14 +810,16 @@ fn host_failure(host: &HostId, spec: &ComponentSpec, error: &WaitError) -> Rollo
     let (code, reason, link) = match error {
         WaitError::Failed { reason, .. } => {
             let code = match reason.code {
-                ReasonCode::FetchFailed => FailureCode::Artifact,
-                ReasonCode::InvalidArtifact | ReasonCode::UnsatisfiedImports => {
-                    FailureCode::Validation
-                }
+                ReasonCode::FetchFailed | ReasonCode::FetchTimeout => FailureCode::Artifact,
+                ReasonCode::InvalidArtifact
+                | ReasonCode::UnsatisfiedImports
+                | ReasonCode::ValidateTimeout => FailureCode::Validation,
                 ReasonCode::LinkRefused | ReasonCode::LinkUnacknowledged => {
                     FailureCode::LinkRefused
                 }
-                ReasonCode::DeadlineExceeded => FailureCode::Deadline,
+                ReasonCode::DeadlineExceeded
+                | ReasonCode::InstantiateTimeout
+                | ReasonCode::DrainTimeout => FailureCode::Deadline,
                 _ => FailureCode::Host,
             };
             let link = match (&reason.link_name, &reason.provider_id) {
