@@ -22,6 +22,7 @@ mod apply;
 pub mod auth;
 mod client;
 pub mod conditions;
+mod configs;
 mod error;
 mod events;
 mod host;
@@ -34,6 +35,7 @@ pub use apply::{Applied, WaitReport};
 pub use client::{
     Client, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT, Discover, LinkError, LinkErrorKind,
 };
+pub use configs::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind, ConfigKvError};
 pub use error::{
     ApplyError, ApplyErrorKind, DiscoverError, DiscoverErrorKind, EncodeError, FollowError,
     RequestError, RequestErrorKind, SubscribeError, SubscribeErrorKind, WaitError, WaitErrorKind,

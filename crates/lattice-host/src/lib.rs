@@ -23,6 +23,7 @@
 //! pass through each component's [`InvocationGate`].
 
 mod config;
+mod configdata;
 mod debug;
 mod gate;
 mod host;
@@ -35,10 +36,12 @@ mod upgrade;
 mod v1;
 pub mod wrpc;
 
+pub use config::ConfigError;
 pub use config::{
     ConfigStore, DEFAULT_HEARTBEAT_INTERVAL, HostConfig, StaticConfigStore, UnacknowledgedLinks,
     V1LatticeWide,
 };
+pub use configdata::NatsConfigStore;
 pub use gate::{InvocationGate, InvokeError, InvokeErrorKind};
 pub use host::{Host, HostError, HostErrorKind, HostHandle, Shutdown};
 pub use runtime::{

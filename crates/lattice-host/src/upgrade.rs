@@ -125,12 +125,9 @@ impl Upgrade<'_> {
                     StatusReason::new(ReasonCode::Internal, format!("validation task failed: {e}"))
                 })?
                 .map_err(|e| StatusReason::from(&e))?;
-        let config = resolve(state.configs.as_ref(), spec.config()).map_err(|missing| {
-            StatusReason::new(
-                ReasonCode::StartFailed,
-                format!("configuration `{missing}` does not exist"),
-            )
-        })?;
+        let config = resolve(state.configs.as_ref(), spec.config())
+            .await
+            .map_err(|e| crate::config::reason(&e))?;
         let instance = state
             .runtime
             .instantiate(spec, &validated, bytes, &config)
