@@ -109,13 +109,14 @@ pub enum ConfigKvError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigBucketErrorKind {
-    /// See [`ConfigBucketError::Missing`] and [`ConfigBucketError::MissingPinned`].
+    /// See [`ConfigBucketError::Missing`], [`ConfigBucketError::MissingPinned`] and
+    /// [`ConfigBucketError::NoBucket`].
     Missing,
     /// See [`ConfigBucketError::Invalid`] and [`ConfigBucketError::BadPin`].
     Invalid,
     /// See [`ConfigBucketError::Mismatch`].
     Mismatch,
-    /// See [`ConfigBucketError::JetStream`] and [`ConfigBucketError::NoBucket`].
+    /// See [`ConfigBucketError::JetStream`].
     Unavailable,
 }
 
@@ -124,10 +125,12 @@ impl ConfigBucketError {
     #[must_use]
     pub fn kind(&self) -> ConfigBucketErrorKind {
         match self {
-            Self::Missing { .. } | Self::MissingPinned { .. } => ConfigBucketErrorKind::Missing,
+            Self::Missing { .. } | Self::MissingPinned { .. } | Self::NoBucket { .. } => {
+                ConfigBucketErrorKind::Missing
+            }
             Self::Invalid(_) | Self::BadPin { .. } => ConfigBucketErrorKind::Invalid,
             Self::Mismatch { .. } => ConfigBucketErrorKind::Mismatch,
-            Self::NoBucket { .. } | Self::JetStream { .. } => ConfigBucketErrorKind::Unavailable,
+            Self::JetStream { .. } => ConfigBucketErrorKind::Unavailable,
         }
     }
 }

@@ -249,7 +249,7 @@ async fn a_bad_entry_fails_with_a_reason_naming_it_and_the_previous_revision_kee
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lattice_without_a_bucket_and_an_unreachable_server_are_typed_failures() {
+async fn a_lattice_without_a_bucket_and_an_unreachable_server_are_typed_failures_too() {
     let f = Fixture::start().await;
     let creds: ConfigName = "creds".parse().unwrap();
     // Another lattice on the same server: nothing ever wrote its bucket.

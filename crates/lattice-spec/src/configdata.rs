@@ -103,7 +103,7 @@ pub fn parse_entry(name: &str, bytes: &[u8]) -> Result<BTreeMap<String, String>,
         message: match e.classify() {
             serde_json::error::Category::Syntax => "invalid JSON syntax",
             serde_json::error::Category::Eof => "the JSON ends early",
-            serde_json::error::Category::Data => "not an object of string values",
+            serde_json::error::Category::Data => "a value that is not a string, or not an object",
             serde_json::error::Category::Io => "unreadable",
         }
         .to_owned(),
