@@ -177,8 +177,8 @@ impl<'de> Deserialize<'de> for ComponentSpec {
 /// Configuration: names of configurations in the lattice's store (merged left to right) and
 /// inline values (which win over named ones).
 ///
-/// A named configuration may be *pinned* to the content digest it was resolved to
-/// ([`ConfigSpec::pins`], see [`crate::configdata`]): the spec's digest covers the pins, so
+/// A named configuration may be *pinned* to the content digest it was resolved to (`pins`;
+/// the bucket layout is described in `lattice_spec::configdata`): the spec's digest covers the pins, so
 /// rotating a value inside a named configuration is a changed spec, and a host resolving a
 /// pinned name reads exactly that content (or fails), whatever the name holds now. The
 /// scheduler pins every named configuration when a rollout starts; an unpinned name is read
