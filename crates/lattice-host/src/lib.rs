@@ -19,8 +19,9 @@
 //! The pluggable pieces are traits: artifact fetching and validation
 //! ([`lattice_artifact::ArtifactFetcher`], [`lattice_artifact::ComponentValidator`]), what
 //! executes an invocation ([`ComponentRuntime`]), and where named configuration comes from
-//! ([`ConfigStore`]). Invocations of every exported function arrive over wRPC ([`wrpc`]) and
-//! pass through each component's [`InvocationGate`].
+//! ([`ConfigStore`]; by default [`NatsConfigStore`], the lattice's `CONFIGDATA_{lattice}`
+//! bucket). Invocations of every exported function arrive over wRPC ([`wrpc`]) and pass
+//! through each component's [`InvocationGate`].
 
 mod config;
 mod configdata;

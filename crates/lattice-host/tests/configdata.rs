@@ -255,9 +255,11 @@ async fn a_lattice_without_a_bucket_and_an_unreachable_server_are_typed_failures
     // Another lattice on the same server: nothing ever wrote its bucket.
     let store = NatsConfigStore::new(f.local.nats().clone(), &"elsewhere".parse().unwrap());
     let error = within(store.get(&creds, None)).await.unwrap_err();
-    assert_eq!(error.kind(), ConfigBucketErrorKind::Unavailable, "{error}");
+    assert_eq!(error.kind(), ConfigBucketErrorKind::Missing, "{error}");
     assert!(
-        error.to_string().contains("CONFIGDATA_elsewhere"),
+        error
+            .to_string()
+            .contains("no configuration bucket `CONFIGDATA_elsewhere`"),
         "{error}"
     );
 

@@ -11,7 +11,11 @@
 //! - the stored revisions (desired, stable) hold pinned specs, so an automatic rollback or an
 //!   undo applies the old pins and hosts read the old content from its copy, even though the
 //!   name now holds the new value;
-//! - pins already in a spec stay (an undo re-rolls a stored revision as it was).
+//! - pins already in a spec stay (an undo re-rolls a stored revision as it was);
+//! - a name that does not exist or holds no JSON object of strings refuses the rollout
+//!   before any host is touched ([`RolloutError::Config`]);
+//! - a dry run ([`Scheduler::plan`](crate::Scheduler::plan)) pins too: it writes the copies
+//!   (idempotent, content-addressed) so the plan it shows is the one a rollout would run.
 
 use crate::{Placement, RolloutError};
 use lattice_client::{Client, ConfigBucket};
