@@ -218,7 +218,7 @@ fn failed(what: &str, error: ConfigBucketError) -> CliError {
         message: what.to_owned(),
         hint,
         failure: Failure::Config(error.kind()),
-        source: Some(error),
+        source: Some(Box::new(error)),
     }
 }
 

@@ -238,7 +238,7 @@ pub(crate) enum CliError {
         failure: Failure,
         /// The bucket's error, when one is the cause.
         #[source]
-        source: Option<lattice_client::ConfigBucketError>,
+        source: Option<Box<lattice_client::ConfigBucketError>>,
     },
     /// A result could not be printed as JSON or YAML.
     #[error("cannot print the result: {message}")]
