@@ -189,4 +189,7 @@ fn a_rotated_configuration_rolls_out_with_apply_and_back_with_undo() {
     );
     let get = lattice.run(&["config", "get", "creds", "-o", "json"]);
     assert_eq!(get.json(), serde_json::json!({"greeting": "v2"}));
+    // The pinned copies the rollouts wrote are no configurations of their own.
+    let list = lattice.run(&["config", "list", "-o", "json"]);
+    assert_eq!(list.json(), serde_json::json!(["creds"]), "{list:#?}");
 }
