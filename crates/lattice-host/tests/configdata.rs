@@ -160,6 +160,14 @@ async fn a_pinned_name_resolves_to_its_pinned_content_whatever_the_name_holds_no
         .await
         .unwrap();
     assert_eq!(f.answer().await, "v1 from app@5: x");
+
+    // An inline value wins over every named one.
+    let inline = f
+        .app(6, &["base", "creds"], &[("creds", &v1)])
+        .to_draft()
+        .config_value("greeting", "inline");
+    f.apply(&inline.validate().unwrap()).await.unwrap();
+    assert_eq!(f.answer().await, "inline from app@6: x");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
