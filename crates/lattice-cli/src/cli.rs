@@ -4,7 +4,7 @@
 //! [`Cli::run`] dispatches to that module's `run` with the [`Globals`].
 
 use crate::{
-    apply, delete, duration,
+    apply, config, delete, duration,
     error::{CliError, Endpoint},
     get, host, invoke,
     nats_auth::NatsAuth,
@@ -110,6 +110,9 @@ pub(crate) enum Command {
     /// The JSON Schemas of every message of the wire contract.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
+    /// Named configurations: put, get, delete, list (rolled out by the next rollout).
+    #[command(subcommand, long_about = config::LONG_ABOUT)]
+    Config(config::ConfigCommand),
 }
 
 impl Cli {
@@ -130,6 +133,7 @@ impl Cli {
             Command::Delete(args) => delete::run(&globals, args).await,
             Command::Rollout(command) => rollout::run(&globals, command).await,
             Command::Schema(command) => schema::run(command),
+            Command::Config(command) => config::run(&globals, command).await,
         }
     }
 }

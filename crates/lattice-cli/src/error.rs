@@ -50,6 +50,8 @@ pub(crate) enum Failure {
     Store(StoreErrorKind),
     /// An invocation failed.
     Invoke(InvokeCallErrorKind),
+    /// A configuration-bucket operation failed.
+    Config(lattice_client::ConfigBucketErrorKind),
 }
 
 /// The process exit code of a failure: the documented classes (`lattice --help`).
@@ -61,6 +63,7 @@ pub(crate) fn exit_code(failure: Failure) -> u8 {
         Failure::Wait(WaitErrorKind::Apply(kind)) => exit_code(Failure::Apply(kind)),
         Failure::Rollout(RolloutErrorKind::Store(kind)) => exit_code(Failure::Store(kind)),
         Failure::Rollout(RolloutErrorKind::Discover(kind)) => exit_code(Failure::Discover(kind)),
+        Failure::Rollout(RolloutErrorKind::Config(kind)) => exit_code(Failure::Config(kind)),
         Failure::Usage
         | Failure::Connect(async_nats::ConnectErrorKind::ServerParse)
         | Failure::Rollout(
@@ -75,6 +78,7 @@ pub(crate) fn exit_code(failure: Failure) -> u8 {
             | RequestErrorKind::Transport,
         )
         | Failure::Rollout(RolloutErrorKind::Subscribe)
+        | Failure::Config(lattice_client::ConfigBucketErrorKind::Unavailable)
         | Failure::Store(StoreErrorKind::TimedOut | StoreErrorKind::JetStream) => EXIT_UNREACHABLE,
         // Rejections, failed revisions, a host's error reply, lost races, running rollouts,
         // nothing to undo, a failed invocation, and what a newer library adds.
@@ -222,6 +226,20 @@ pub(crate) enum CliError {
         #[source]
         source: Option<lattice_host::InvokeCallError>,
     },
+    /// `lattice config` failed: bad input, a missing or invalid configuration, or the bucket
+    /// cannot be reached.
+    #[error("{message}")]
+    Config {
+        /// What went wrong, as a sentence.
+        message: String,
+        /// What to do.
+        hint: String,
+        /// The kind, for the exit code.
+        failure: Failure,
+        /// The bucket's error, when one is the cause.
+        #[source]
+        source: Option<Box<lattice_client::ConfigBucketError>>,
+    },
     /// A result could not be printed as JSON or YAML.
     #[error("cannot print the result: {message}")]
     Output {
@@ -283,7 +301,9 @@ impl CliError {
                 .rev()
                 .max_by_key(|failure| exit_code(*failure))
                 .unwrap_or(Failure::Failed),
-            Self::Rollout { failure, .. } | Self::Invoke { failure, .. } => *failure,
+            Self::Rollout { failure, .. }
+            | Self::Invoke { failure, .. }
+            | Self::Config { failure, .. } => *failure,
             Self::WriteSchema { .. } | Self::LocalLattice { .. } | Self::Output { .. } => {
                 Failure::Failed
             }
@@ -352,6 +372,7 @@ mod tests {
             Failure::Rollout(RolloutErrorKind::Store(StoreErrorKind::TimedOut)),
             Failure::Rollout(RolloutErrorKind::Discover(DiscoverErrorKind::Transport)),
             Failure::Store(StoreErrorKind::JetStream),
+            Failure::Config(lattice_client::ConfigBucketErrorKind::Unavailable),
         ];
         for failure in unreachable {
             assert_eq!(exit_code(failure), EXIT_UNREACHABLE, "{failure:?}");
@@ -367,6 +388,10 @@ mod tests {
             ))),
             Failure::Wait(WaitErrorKind::Failed),
             Failure::Invoke(InvokeCallErrorKind::Component),
+            Failure::Config(lattice_client::ConfigBucketErrorKind::Missing),
+            Failure::Rollout(RolloutErrorKind::Config(
+                lattice_client::ConfigBucketErrorKind::Invalid,
+            )),
         ];
         for failure in failed {
             assert_eq!(exit_code(failure), EXIT_FAILED, "{failure:?}");

@@ -17,7 +17,8 @@ pub(crate) fn hint(error: &CliError) -> Option<String> {
     Some(match error {
         CliError::LocalLattice { hint, .. }
         | CliError::Rollout { hint, .. }
-        | CliError::Invoke { hint, .. } => hint.clone(),
+        | CliError::Invoke { hint, .. }
+        | CliError::Config { hint, .. } => hint.clone(),
         CliError::ReadSpec { .. } => {
             "check the path of -f (`-f -` reads a YAML spec from stdin)".to_owned()
         }

@@ -18,6 +18,7 @@
 
 mod apply;
 mod cli;
+mod config;
 mod delete;
 mod duration;
 mod error;

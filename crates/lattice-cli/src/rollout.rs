@@ -185,7 +185,12 @@ pub(crate) async fn apply_manifest(globals: &Globals, path: &Path) -> Result<(),
         .await;
     progress.abort();
     let record = result.map_err(|e| {
-        let hint = if e.is_retryable() {
+        let hint = if matches!(e.kind(), lattice_rollout::RolloutErrorKind::Config(kind)
+            if kind != lattice_client::ConfigBucketErrorKind::Unavailable)
+        {
+            "nothing was touched; write the configuration with `lattice config put NAME \
+             KEY=VALUE…` (`lattice config list` shows what there is) and apply again"
+        } else if e.is_retryable() {
             "check the NATS connection and apply again; `lattice rollout status` shows whether it started"
         } else {
             "nothing was touched; see the message for what to change"

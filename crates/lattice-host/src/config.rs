@@ -1,7 +1,8 @@
 //! How a host is configured: identity, the link reply bound and its policy, and where named
 //! configuration comes from.
 
-use lattice_spec::{ConfigName, ConfigSpec, HostId, LatticeName};
+use futures::future::BoxFuture;
+use lattice_spec::{ConfigName, ConfigSpec, ContentDigest, HostId, LatticeName};
 use std::{
     collections::BTreeMap,
     sync::{Arc, RwLock},
@@ -40,54 +41,119 @@ pub enum V1LatticeWide {
 }
 
 /// Where a host reads named configurations from. Hosts only *read* lattice-wide state; the
-/// scheduler writes it.
+/// scheduler (and `lattice config`) writes it.
+///
+/// Asynchronous, because a real store is remote ([`crate::NatsConfigStore`] reads the
+/// lattice's `CONFIGDATA_{lattice}` bucket); every failure is typed, so the component's
+/// status says which configuration to fix and how, and the revision it runs keeps serving.
 pub trait ConfigStore: Send + Sync + 'static {
-    /// The values of configuration `name`, if it exists.
-    fn get(&self, name: &ConfigName) -> Option<BTreeMap<String, String>>;
+    /// The values of configuration `name`: with `pin`, exactly the content with that digest
+    /// (see [`lattice_spec::configdata`]), whatever the name holds now; without, its current
+    /// content.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`]: the configuration (or its pinned content) does not exist, is not a
+    /// JSON object of strings, does not match its pin, or the store cannot be reached.
+    fn get<'a>(
+        &'a self,
+        name: &'a ConfigName,
+        pin: Option<&'a ContentDigest>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, ConfigError>>;
 }
 
+/// Why a named configuration could not be resolved: the configuration bucket's own error, so
+/// a host and the tools that write the bucket report a configuration problem the same way.
+/// Never carries a configuration value.
+pub type ConfigError = lattice_nats::ConfigBucketError;
+
 /// An in-memory [`ConfigStore`], for tests, demos and hosts that receive configuration some
-/// other way.
+/// other way. It keeps every content ever put, so a pinned name resolves to the content it
+/// was pinned to after the name was put again (as the bucket's pinned copies do).
 #[derive(Clone, Debug, Default)]
 pub struct StaticConfigStore {
-    configs: Arc<RwLock<BTreeMap<ConfigName, BTreeMap<String, String>>>>,
+    configs: Arc<RwLock<StaticConfigs>>,
+}
+
+#[derive(Debug, Default)]
+struct StaticConfigs {
+    current: BTreeMap<ConfigName, BTreeMap<String, String>>,
+    pinned: BTreeMap<(ConfigName, String), BTreeMap<String, String>>,
 }
 
 impl StaticConfigStore {
     /// Sets configuration `name`.
     pub fn put(&self, name: ConfigName, values: BTreeMap<String, String>) {
-        self.configs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name, values);
+        let mut configs = self.configs.write().unwrap_or_else(|e| e.into_inner());
+        let digest = lattice_spec::configdata::content_digest(&values);
+        configs
+            .pinned
+            .insert((name.clone(), digest.as_str().to_owned()), values.clone());
+        configs.current.insert(name, values);
     }
 }
 
 impl ConfigStore for StaticConfigStore {
-    fn get(&self, name: &ConfigName) -> Option<BTreeMap<String, String>> {
-        self.configs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+    fn get<'a>(
+        &'a self,
+        name: &'a ConfigName,
+        pin: Option<&'a ContentDigest>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, ConfigError>> {
+        let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
+        let found = match pin {
+            None => configs
+                .current
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ConfigError::Missing { name: name.clone() }),
+            Some(digest) => configs
+                .pinned
+                .get(&(name.clone(), digest.as_str().to_owned()))
+                .cloned()
+                .ok_or_else(|| ConfigError::MissingPinned {
+                    name: name.clone(),
+                    digest: digest.clone(),
+                }),
+        };
+        Box::pin(std::future::ready(found))
     }
 }
 
-/// Merges named configurations (left to right) and then inline values (which win).
+/// Merges named configurations (left to right, each at its pin if it has one) and then
+/// inline values (which win).
 ///
 /// # Errors
 ///
-/// The name of the first configuration that does not exist.
-pub(crate) fn resolve(
+/// The first configuration that could not be resolved, and why.
+pub(crate) async fn resolve(
     store: &dyn ConfigStore,
     config: &ConfigSpec,
-) -> Result<BTreeMap<String, String>, ConfigName> {
+) -> Result<BTreeMap<String, String>, ConfigError> {
     let mut values = BTreeMap::new();
     for name in config.names() {
-        values.extend(store.get(name).ok_or_else(|| name.clone())?);
+        values.extend(store.get(name, config.pin(name)).await?);
     }
     values.extend(config.values().clone());
     Ok(values)
+}
+
+/// The status reason of a component whose configuration could not be resolved: what to fix,
+/// never a value.
+pub(crate) fn reason(error: &ConfigError) -> lattice_status::StatusReason {
+    lattice_status::StatusReason::new(lattice_status::ReasonCode::StartFailed, explain(error))
+}
+
+/// The error with its causes (a JetStream failure's own message says why the bucket could not
+/// be read).
+pub(crate) fn explain(error: &ConfigError) -> String {
+    let mut message = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(source) = cause {
+        message.push_str(": ");
+        message.push_str(&source.to_string());
+        cause = source.source();
+    }
+    message
 }
 
 /// A host's identity and behaviour.

@@ -1,7 +1,7 @@
 //! [`Host`]: building and starting a host, and the [`HostHandle`] to observe and stop it.
 
 use crate::{
-    config::{ConfigStore, HostConfig, StaticConfigStore},
+    config::{ConfigStore, HostConfig},
     runtime::ComponentRuntime,
     server,
     state::HostState,
@@ -80,20 +80,22 @@ impl Host {
     /// A host over `nats` configured by `config`, executing invocations with `runtime`. It
     /// fetches local files and OCI image layouts with the default fetcher (relative paths
     /// from the working directory), validates with [`WasmComponentValidator`], and reads
-    /// named configuration from an empty [`StaticConfigStore`] unless told otherwise.
+    /// named configuration from the lattice's `CONFIGDATA_{lattice}` bucket
+    /// ([`NatsConfigStore`](crate::NatsConfigStore)) unless told otherwise.
     #[must_use]
     pub fn new(
         nats: async_nats::Client,
         config: HostConfig,
         runtime: Arc<dyn ComponentRuntime>,
     ) -> Self {
+        let configs = Arc::new(crate::NatsConfigStore::new(nats.clone(), &config.lattice));
         Self {
             nats,
             config,
             runtime,
             fetcher: Arc::new(DefaultFetcher::new().with_files(FileFetcher::new("."))),
             validator: Arc::new(WasmComponentValidator::new()),
-            configs: Arc::new(StaticConfigStore::default()),
+            configs,
         }
     }
 

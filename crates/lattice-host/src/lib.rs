@@ -19,10 +19,12 @@
 //! The pluggable pieces are traits: artifact fetching and validation
 //! ([`lattice_artifact::ArtifactFetcher`], [`lattice_artifact::ComponentValidator`]), what
 //! executes an invocation ([`ComponentRuntime`]), and where named configuration comes from
-//! ([`ConfigStore`]). Invocations of every exported function arrive over wRPC ([`wrpc`]) and
-//! pass through each component's [`InvocationGate`].
+//! ([`ConfigStore`]; by default [`NatsConfigStore`], the lattice's `CONFIGDATA_{lattice}`
+//! bucket). Invocations of every exported function arrive over wRPC ([`wrpc`]) and pass
+//! through each component's [`InvocationGate`].
 
 mod config;
+mod configdata;
 mod debug;
 mod gate;
 mod host;
@@ -35,11 +37,12 @@ mod upgrade;
 mod v1;
 pub mod wrpc;
 
-pub use config::HostDeadlines;
+pub use config::{ConfigError, HostDeadlines};
 pub use config::{
     ConfigStore, DEFAULT_HEARTBEAT_INTERVAL, HostConfig, StaticConfigStore, UnacknowledgedLinks,
     V1LatticeWide,
 };
+pub use configdata::NatsConfigStore;
 pub use gate::{InvocationGate, InvokeError, InvokeErrorKind};
 pub use host::{Host, HostError, HostErrorKind, HostHandle, Shutdown};
 pub use runtime::{

@@ -89,14 +89,14 @@ impl LinkRequests {
             return Ok(None);
         };
         let (source_config, target_config) = match (
-            resolve(store, link.source_config()),
-            resolve(store, link.target_config()),
+            resolve(store, link.source_config()).await,
+            resolve(store, link.target_config()).await,
         ) {
             (Ok(source), Ok(target)) => (source, target),
-            (Err(missing), _) | (_, Err(missing)) => {
+            (Err(e), _) | (_, Err(e)) => {
                 return Err(LinkRefusal {
                     kind: LinkErrorKind::InvalidConfiguration,
-                    message: format!("configuration `{missing}` named by the link does not exist"),
+                    message: format!("the link's configuration: {}", crate::config::explain(&e)),
                 });
             }
         };

@@ -211,12 +211,10 @@ impl Upgrade<'_> {
                     .map_err(|e| StatusReason::from(&e))
             })
             .await?;
-        let config = resolve(state.configs.as_ref(), spec.config()).map_err(|missing| {
-            StatusReason::new(
-                ReasonCode::StartFailed,
-                format!("configuration `{missing}` does not exist"),
-            )
-        })?;
+        // Bounded by the NATS client's own request timeout (a typed `unavailable`).
+        let config = resolve(state.configs.as_ref(), spec.config())
+            .await
+            .map_err(|e| crate::config::reason(&e))?;
         let instance = self
             .bounded(Bounded::Instantiate, async {
                 state

@@ -5,12 +5,17 @@
 //! - [`server_barrier`]: the one check that the server has processed a connection's
 //!   subscriptions before a kit reports itself ready;
 //! - [`trace`]: W3C trace context in NATS headers, so one trace follows an apply from its
-//!   caller through hosts to providers (the client re-exports it as `lattice_client::trace`).
+//!   caller through hosts to providers (the client re-exports it as `lattice_client::trace`);
+//! - [`ConfigBucket`]: the one reader and writer of the lattice's named-configuration bucket
+//!   (`CONFIGDATA_{lattice}`), used by hosts to read and by the scheduler and the CLI to write
+//!   (the client re-exports it).
 //!
 //! The provider kit does not depend on `lattice-client`, and the host kit no longer does:
 //! what both need from NATS lives here.
 
 mod barrier;
+mod configs;
 pub mod trace;
 
 pub use barrier::{Barrier, BarrierError, BarrierErrorKind, server_barrier};
+pub use configs::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind, ConfigKvError};

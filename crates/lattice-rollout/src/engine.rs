@@ -85,6 +85,18 @@ pub enum RolloutError {
     /// or the subject is not permitted).
     #[error("cannot subscribe to the rollout's events")]
     Subscribe(#[source] async_nats::SubscribeError),
+    /// A named configuration a component uses could not be pinned (it does not exist, is
+    /// not a JSON object of strings, or the bucket cannot be reached); no host was touched.
+    #[error("cannot pin configuration `{name}` of `{component}`")]
+    Config {
+        /// The component.
+        component: lattice_spec::ComponentId,
+        /// The configuration.
+        name: lattice_spec::ConfigName,
+        /// Why.
+        #[source]
+        source: lattice_client::ConfigBucketError,
+    },
     /// Pre-flight refused a component before any host was touched.
     #[error("pre-flight refused `{component}`")]
     Preflight {
@@ -149,6 +161,9 @@ pub enum RolloutErrorKind {
     Preflight,
     /// A subscription could not be made.
     Subscribe,
+    /// A named configuration could not be pinned; see
+    /// [`ConfigBucketErrorKind`](lattice_client::ConfigBucketErrorKind).
+    Config(lattice_client::ConfigBucketErrorKind),
 }
 
 impl RolloutErrorKind {
@@ -160,6 +175,7 @@ impl RolloutErrorKind {
             Self::Store(kind) => kind.is_retryable(),
             Self::Discover(kind) => kind.is_retryable(),
             Self::Subscribe => true,
+            Self::Config(kind) => kind == lattice_client::ConfigBucketErrorKind::Unavailable,
             Self::Plan | Self::Spec | Self::Nothing | Self::Preflight => false,
         }
     }
@@ -179,6 +195,7 @@ impl RolloutError {
             }
             Self::Preflight { .. } => RolloutErrorKind::Preflight,
             Self::Subscribe(_) => RolloutErrorKind::Subscribe,
+            Self::Config { source, .. } => RolloutErrorKind::Config(source.kind()),
         }
     }
 
@@ -198,6 +215,7 @@ pub struct Scheduler {
     reconcilers: Arc<dyn Reconcilers>,
     discover: Discover,
     preflight: Option<(Arc<dyn ArtifactFetcher>, Arc<dyn ComponentValidator>)>,
+    pinning: crate::pinning::ConfigPinning,
 }
 
 impl Scheduler {
@@ -215,7 +233,17 @@ impl Scheduler {
                 Arc::new(DefaultFetcher::new()),
                 Arc::new(WasmComponentValidator::new()),
             )),
+            pinning: crate::pinning::ConfigPinning::default(),
         }
+    }
+
+    /// Rolls specs out as written, without pinning their named configurations (see
+    /// [`crate::pinning`]): hosts then read each name's value as it is when they apply, a
+    /// rotated value is no change to roll out, and a rollback does not restore old content.
+    #[must_use]
+    pub fn without_config_pinning(mut self) -> Self {
+        self.pinning.off = true;
+        self
     }
 
     /// Pre-flight checks artifacts with `fetcher` and `validator` before any host is touched
@@ -374,6 +402,9 @@ impl Scheduler {
             Some(revision) => self.store.revision(app, revision).await?,
             None => None,
         };
+        // Named configurations are pinned to their content now, so the stored revision holds
+        // what it runs with and a rollback restores it.
+        let components = self.pinning.pin(&self.client, components).await?;
         let next = AppRevision::new(
             app.clone(),
             self.store.next_revision(app).await?,

@@ -13,6 +13,8 @@
 //!   ([`RolloutOptions`]);
 //! - automatic rollback to the last stable revision — artifact, configuration and links
 //!   together — written as a new revision that becomes the desired one, or freeze;
+//! - named configurations pinned to their content when a rollout starts, so a rotated
+//!   value rolls out and back like code ([`pinning`]);
 //! - operator controls through the store ([`Scheduler::pause`], [`Scheduler::resume`],
 //!   [`Scheduler::abort`], [`Scheduler::promote`]) and typed status events
 //!   ([`Scheduler::watch`]), so a tool steering a rollout needs no NATS code of its own;
@@ -26,6 +28,7 @@ mod debug;
 mod engine;
 mod manifest;
 pub mod model;
+pub mod pinning;
 pub mod plan;
 pub mod record;
 pub mod store;

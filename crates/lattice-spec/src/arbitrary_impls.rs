@@ -44,12 +44,26 @@ fn string_map(u: &mut Unstructured<'_>) -> Result<BTreeMap<String, String>> {
 
 impl<'a> Arbitrary<'a> for ConfigSpec {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let names = (0..u.int_in_range(0..=2)?)
+        let names: Vec<ConfigName> = (0..u.int_in_range(0..=2)?)
             .map(|_| ConfigName::arbitrary(u))
             .collect::<Result<_>>()?;
+        let pins = if u.arbitrary()? {
+            names
+                .iter()
+                .map(|n: &ConfigName| {
+                    Ok((
+                        n.clone(),
+                        crate::ContentDigest::sha256_of(&<[u8; 4]>::arbitrary(u)?),
+                    ))
+                })
+                .collect::<Result<_>>()?
+        } else {
+            BTreeMap::new()
+        };
         Ok(Self {
             names,
             values: string_map(u)?,
+            pins,
         })
     }
 }

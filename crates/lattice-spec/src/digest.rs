@@ -14,7 +14,8 @@ impl ComponentSpec {
     /// Two specs have the same digest exactly when they would run the same: the same component,
     /// artifact (compared in normalised form, so `nginx` equals
     /// `docker.io/library/nginx:latest`), digest pin, scale, configuration, secret references
-    /// and links. Order does not matter where it carries no meaning — links, secrets, map keys
+    /// and links — including the content digests named configurations are pinned to
+    /// ([`ConfigSpec::pins`]), so a rotated value that is pinned is a changed spec. Order does not matter where it carries no meaning — links, secrets, map keys
     /// and a link's interfaces are sorted — and does where it does: named configurations merge
     /// left to right, so their order is kept. The revision and annotations are *not* part of
     /// the digest: re-applying the same content under a new revision is no change.
@@ -70,10 +71,15 @@ struct CanonicalSpec<'a> {
     links: Vec<CanonicalLink<'a>>,
 }
 
+/// A configuration's pins are part of it: a named configuration pinned to other content is
+/// other configuration, so rotating a value and pinning it is a changed spec. Skipped when
+/// empty, so a spec without pins keeps the digest it had before pins existed.
 #[derive(Serialize)]
 struct CanonicalConfig<'a> {
     names: Vec<&'a str>,
     values: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pins: BTreeMap<&'a str, &'a str>,
 }
 
 impl<'a> From<&'a ConfigSpec> for CanonicalConfig<'a> {
@@ -81,6 +87,11 @@ impl<'a> From<&'a ConfigSpec> for CanonicalConfig<'a> {
         Self {
             names: config.names.iter().map(|n| n.as_str()).collect(),
             values: &config.values,
+            pins: config
+                .pins
+                .iter()
+                .map(|(name, digest)| (name.as_str(), digest.as_str()))
+                .collect(),
         }
     }
 }

@@ -63,6 +63,10 @@ pub struct ConfigDraft {
     /// Inline values.
     #[serde(default)]
     pub values: BTreeMap<String, String>,
+    /// Content digests named configurations are pinned to (`name -> sha256:…`); each name
+    /// must be one of `names`. See [`ConfigSpec::pins`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pins: BTreeMap<String, String>,
 }
 
 /// A secret reference before validation. See [`SecretRef`].
@@ -483,9 +487,41 @@ impl Validator {
                 "configuration keys must not be empty",
             );
         }
+        let mut pins = BTreeMap::new();
+        for (name, digest) in &draft.pins {
+            let at = format!("{path}.pins[{name:?}]");
+            let Some(config) = self.id::<ConfigName>(&at, name) else {
+                continue;
+            };
+            if !draft.names.iter().any(|n| n == name) {
+                self.push(
+                    at,
+                    SpecErrorCode::UnusedPin,
+                    format!("`{name}` is pinned but not one of the named configurations"),
+                );
+                continue;
+            }
+            let Some(digest) = self.check(
+                &at,
+                SpecErrorCode::InvalidDigest,
+                ContentDigest::new(&**digest),
+            ) else {
+                continue;
+            };
+            if !digest.as_str().starts_with("sha256:") {
+                self.push(
+                    at,
+                    SpecErrorCode::InvalidDigest,
+                    "a configuration pin is the sha256 digest of the configuration's canonical JSON",
+                );
+                continue;
+            }
+            pins.insert(config, digest);
+        }
         ConfigSpec {
             names,
             values: draft.values.clone(),
+            pins,
         }
     }
 
@@ -675,6 +711,11 @@ impl From<&ConfigSpec> for ConfigDraft {
         Self {
             names: config.names.iter().map(|n| n.as_str().to_owned()).collect(),
             values: config.values.clone(),
+            pins: config
+                .pins
+                .iter()
+                .map(|(n, d)| (n.as_str().to_owned(), d.as_str().to_owned()))
+                .collect(),
         }
     }
 }

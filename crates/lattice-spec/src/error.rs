@@ -28,6 +28,8 @@ lattice_status::wire_enum! {
         InvalidWitName = "invalid_wit_name",
         /// A required string or list is empty.
         Empty = "empty",
+        /// A configuration pin names a configuration the spec does not use.
+        UnusedPin = "unused_pin",
     }
 }
 

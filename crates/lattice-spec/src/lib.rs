@@ -13,6 +13,7 @@
 //! No I/O, no async runtime, no NATS: any host, scheduler or tool can depend on it.
 
 mod artifact;
+pub mod configdata;
 mod diff;
 mod digest;
 mod document;

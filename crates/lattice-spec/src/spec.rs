@@ -114,6 +114,51 @@ impl ComponentSpec {
         &self.annotations
     }
 
+    /// Every named configuration the spec uses — its own and its links' ends — each once.
+    #[must_use]
+    pub fn config_names(&self) -> std::collections::BTreeSet<&ConfigName> {
+        self.configs().flat_map(|c| c.names.iter()).collect()
+    }
+
+    /// The named configurations the spec uses somewhere without a pin.
+    #[must_use]
+    pub fn unpinned_config_names(&self) -> std::collections::BTreeSet<&ConfigName> {
+        self.configs()
+            .flat_map(|c| c.names.iter().filter(|n| !c.pins.contains_key(*n)))
+            .collect()
+    }
+
+    /// The same spec with every *unpinned* use of a name in `pins` pinned to its digest (in
+    /// the component's configuration and both ends of every link). Pins already there stay:
+    /// re-rolling a stored revision keeps the content it was rolled out with.
+    #[must_use]
+    pub fn with_config_pins(mut self, pins: &BTreeMap<ConfigName, ContentDigest>) -> Self {
+        let pin = |config: &mut ConfigSpec| {
+            for name in &config.names {
+                if let Some(digest) = pins.get(name) {
+                    config
+                        .pins
+                        .entry(name.clone())
+                        .or_insert_with(|| digest.clone());
+                }
+            }
+        };
+        pin(&mut self.config);
+        for link in &mut self.links {
+            pin(&mut link.source_config);
+            pin(&mut link.target_config);
+        }
+        self
+    }
+
+    fn configs(&self) -> impl Iterator<Item = &ConfigSpec> {
+        std::iter::once(&self.config).chain(
+            self.links
+                .iter()
+                .flat_map(|l| [&l.source_config, &l.target_config]),
+        )
+    }
+
     /// A draft with the same content, to edit and validate again.
     #[must_use]
     pub fn to_draft(&self) -> ComponentSpecDraft {
@@ -131,12 +176,23 @@ impl<'de> Deserialize<'de> for ComponentSpec {
 
 /// Configuration: names of configurations in the lattice's store (merged left to right) and
 /// inline values (which win over named ones).
+///
+/// A named configuration may be *pinned* to the content digest it was resolved to (`pins`;
+/// the bucket layout is described in `lattice_spec::configdata`): the spec's digest covers the pins, so
+/// rotating a value inside a named configuration is a changed spec, and a host resolving a
+/// pinned name reads exactly that content (or fails), whatever the name holds now. The
+/// scheduler pins every named configuration when a rollout starts; an unpinned name is read
+/// as it is when the host applies the spec (the 1.x behaviour).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ConfigSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) names: Vec<ConfigName>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) values: BTreeMap<String, String>,
+    /// Content digests of named configurations (`name -> sha256:…` of the configuration's
+    /// canonical JSON). Only names in `names`; absent when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) pins: BTreeMap<ConfigName, ContentDigest>,
 }
 
 impl ConfigSpec {
@@ -156,6 +212,35 @@ impl ConfigSpec {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.names.is_empty() && self.values.is_empty()
+    }
+
+    /// The content digests named configurations are pinned to (see [`crate::configdata`]).
+    #[must_use]
+    pub fn pins(&self) -> &BTreeMap<ConfigName, ContentDigest> {
+        &self.pins
+    }
+
+    /// The content digest `name` is pinned to, if it is.
+    #[must_use]
+    pub fn pin(&self, name: &ConfigName) -> Option<&ContentDigest> {
+        self.pins.get(name)
+    }
+
+    /// The same configuration with `name` pinned to `digest`; a name the configuration does
+    /// not use is ignored (a pin only ever narrows what a listed name resolves to).
+    #[must_use]
+    pub fn with_pin(mut self, name: &ConfigName, digest: ContentDigest) -> Self {
+        if self.names.contains(name) {
+            self.pins.insert(name.clone(), digest);
+        }
+        self
+    }
+
+    /// The same configuration without pins: every name resolves to its current content.
+    #[must_use]
+    pub fn without_pins(mut self) -> Self {
+        self.pins.clear();
+        self
     }
 }
 

@@ -416,3 +416,106 @@ fn digests_of_specs_without_the_new_fields_are_unchanged() {
         "sha256:8de4d7cd04f675e9cafc288dcb4f93cd3df7888ef3e0f8ead0bb9afe29aed591"
     );
 }
+
+fn pins(
+    pairs: &[(&str, &[u8])],
+) -> std::collections::BTreeMap<lattice_spec::ConfigName, lattice_spec::ContentDigest> {
+    pairs
+        .iter()
+        .map(|(name, content)| {
+            (
+                name.parse().unwrap(),
+                lattice_spec::ContentDigest::sha256_of(content),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_digest_covers_the_content_named_configurations_are_pinned_to_and_nothing_unrelated() {
+    let unpinned = spec(base());
+    let v1 = unpinned
+        .clone()
+        .with_config_pins(&pins(&[("redis-url", b"v1")]));
+    let v1_again = unpinned
+        .clone()
+        .with_config_pins(&pins(&[("redis-url", b"v1")]));
+    let v2 = unpinned
+        .clone()
+        .with_config_pins(&pins(&[("redis-url", b"v2")]));
+    assert_ne!(v1.digest(), unpinned.digest(), "pinning is a change");
+    assert_eq!(
+        v1.digest(),
+        v1_again.digest(),
+        "the same content, the same digest"
+    );
+    assert_ne!(
+        v1.digest(),
+        v2.digest(),
+        "rotated content is a changed spec"
+    );
+    assert!(!SpecDiff::between(&v1, &v2).is_empty());
+
+    // A configuration the spec does not use is not pinned and changes nothing.
+    let unrelated = unpinned
+        .clone()
+        .with_config_pins(&pins(&[("elsewhere", b"v9")]));
+    assert_eq!(unrelated.digest(), unpinned.digest());
+    // Pins already there stay (a stored revision keeps its content when rolled again).
+    let kept = v1.clone().with_config_pins(&pins(&[("redis-url", b"v2")]));
+    assert_eq!(kept.digest(), v1.digest());
+    assert!(
+        v1.unpinned_config_names()
+            .iter()
+            .all(|n| n.as_str() != "redis-url")
+    );
+    assert_eq!(
+        unpinned
+            .config_names()
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>(),
+        ["common", "redis-url", "site"]
+    );
+
+    // A spec without pins writes none: its wire form and digest are what they were.
+    let wire = serde_json::to_value(&unpinned).unwrap();
+    assert!(!wire.to_string().contains("pins"), "{wire}");
+    let mut with_empty = base();
+    with_empty["config"]["pins"] = json!({});
+    assert_eq!(spec(with_empty).digest(), unpinned.digest());
+    // Pins travel on the wire and come back.
+    let round: ComponentSpec = serde_json::from_value(serde_json::to_value(&v1).unwrap()).unwrap();
+    assert_eq!(round, v1);
+}
+
+#[test]
+fn a_pin_must_be_a_sha256_digest_of_a_configuration_the_spec_names() {
+    let mut document = base();
+    document["config"]["pins"] = json!({
+        "common": "sha256:1234",
+        "nowhere": format!("sha256:{}", "a".repeat(64)),
+        "site": format!("sha512:{}", "a".repeat(128)),
+    });
+    let errors = serde_json::from_value::<ComponentSpecDraft>(document)
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    let codes: Vec<_> = errors
+        .errors()
+        .iter()
+        .map(|e| (e.path.as_str(), e.code))
+        .collect();
+    assert!(
+        codes.contains(&("config.pins[\"common\"]", SpecErrorCode::InvalidDigest)),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&("config.pins[\"nowhere\"]", SpecErrorCode::UnusedPin)),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&("config.pins[\"site\"]", SpecErrorCode::InvalidDigest)),
+        "{codes:?}"
+    );
+}
