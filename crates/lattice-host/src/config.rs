@@ -114,6 +114,9 @@ pub struct HostConfig {
     /// How link secret references are resolved and sealed; without it, a link with secret
     /// references is refused (`invalid_configuration`), never sent without them.
     pub link_secrets: Option<crate::LinkSecrets>,
+    /// Where the secrets a component's spec names are resolved when it is applied; without
+    /// it, a component with secret references fails (`secrets_unavailable`).
+    pub secrets_backend: Option<std::sync::Arc<dyn crate::SecretsBackend>>,
 }
 
 /// How often 1.x hosts publish their heartbeat, and the default here.
@@ -134,6 +137,7 @@ impl HostConfig {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             v1_lattice_wide: V1LatticeWide::default(),
             link_secrets: None,
+            secrets_backend: None,
         }
     }
 
@@ -141,6 +145,14 @@ impl HostConfig {
     #[must_use]
     pub fn link_secrets(mut self, secrets: crate::LinkSecrets) -> Self {
         self.link_secrets = Some(secrets);
+        self
+    }
+
+    /// Sets where the secrets components name are resolved (usually the same backend as
+    /// [`link_secrets`](Self::link_secrets)'s).
+    #[must_use]
+    pub fn secrets_backend(mut self, backend: std::sync::Arc<dyn crate::SecretsBackend>) -> Self {
+        self.secrets_backend = Some(backend);
         self
     }
 

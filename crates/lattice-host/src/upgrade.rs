@@ -131,9 +131,11 @@ impl Upgrade<'_> {
                 format!("configuration `{missing}` does not exist"),
             )
         })?;
+        let secrets =
+            crate::secrets::resolve_component(state.config.secrets_backend.as_ref(), spec).await?;
         let instance = state
             .runtime
-            .instantiate(spec, &validated, bytes, &config)
+            .instantiate_with_secrets(spec, &validated, bytes, &config, &secrets)
             .await
             .map_err(|e| StatusReason::new(e.kind().reason_code(), e.to_string()))?;
 
