@@ -247,7 +247,10 @@ impl SecretsServer {
     /// # Errors
     ///
     /// [`ServerError`] when a bucket cannot be opened or created or the subscription fails.
-    pub async fn start(nats: async_nats::Client, config: ServerConfig) -> Result<Self, ServerError> {
+    pub async fn start(
+        nats: async_nats::Client,
+        config: ServerConfig,
+    ) -> Result<Self, ServerError> {
         let js = jetstream::new(nats.clone());
         let secrets = open_bucket(
             &js,
@@ -272,13 +275,13 @@ impl SecretsServer {
         .await?;
         let subject = secrets_subject(&config.subject_base, &config.name, ">");
         let queue = format!("{}.{}", config.queue_base, config.name);
-        let mut requests = nats
-            .queue_subscribe(subject.clone(), queue)
-            .await
-            .map_err(|source| ServerError::Subscribe {
-                subject: subject.clone(),
-                source,
-            })?;
+        let mut requests =
+            nats.queue_subscribe(subject.clone(), queue)
+                .await
+                .map_err(|source| ServerError::Subscribe {
+                    subject: subject.clone(),
+                    source,
+                })?;
         // A round trip: the server has registered the subscription after it.
         let _ = nats.flush().await;
         let transit_public_key = config.transit_key.public_key();
@@ -308,7 +311,10 @@ impl SecretsServer {
     }
 }
 
-async fn open_bucket(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store, ServerError> {
+async fn open_bucket(
+    js: &jetstream::Context,
+    config: kv::Config,
+) -> Result<kv::Store, ServerError> {
     if let Ok(store) = js.get_key_value(config.bucket.clone()).await {
         return Ok(store);
     }
@@ -339,30 +345,31 @@ impl Inner {
                 Ok((headers, sealed)) => (Some(headers), sealed),
                 Err(error) => {
                     tracing::debug!(%error, "get refused");
-                    (None, json(&SecretResponse {
-                        secret: None,
-                        error: Some(error),
-                    }))
+                    (
+                        None,
+                        json(&SecretResponse {
+                            secret: None,
+                            error: Some(error),
+                        }),
+                    )
                 }
             },
             "put_secret" => (None, json(&self.put(&message).await)),
             "delete_secret" => (None, text(self.delete(&message.payload).await)),
             op => match op.split_once('.') {
-                Some(("add_mapping", entity)) => {
-                    (None, text(self.edit_mapping(entity, &message.payload, true).await))
-                }
-                Some(("remove_mapping", entity)) => {
-                    (None, text(self.edit_mapping(entity, &message.payload, false).await))
-                }
+                Some(("add_mapping", entity)) => (
+                    None,
+                    text(self.edit_mapping(entity, &message.payload, true).await),
+                ),
+                Some(("remove_mapping", entity)) => (
+                    None,
+                    text(self.edit_mapping(entity, &message.payload, false).await),
+                ),
                 _ => (None, Bytes::from(format!("unknown operation `{op}`"))),
             },
         };
         let sent = match headers {
-            Some(headers) => {
-                self.nats
-                    .publish_with_headers(reply, headers, body)
-                    .await
-            }
+            Some(headers) => self.nats.publish_with_headers(reply, headers, body).await,
             None => self.nats.publish(reply, body).await,
         };
         if let Err(error) = sent {
@@ -414,7 +421,9 @@ impl Inner {
         }
         let entry = match &request.version {
             Some(version) => {
-                let revision: u64 = version.parse().map_err(|_| GetSecretError::InvalidRequest)?;
+                let revision: u64 = version
+                    .parse()
+                    .map_err(|_| GetSecretError::InvalidRequest)?;
                 self.secrets
                     .entry_for_revision(&request.key, revision)
                     .await
@@ -541,12 +550,18 @@ impl Inner {
                     .state
                     .update(entity, value, revision)
                     .await
-                    .map_err(|e| (e.kind() == kv::UpdateErrorKind::WrongLastRevision, e.to_string())),
-                None => self
-                    .state
-                    .create(entity, value)
-                    .await
-                    .map_err(|e| (e.kind() == kv::CreateErrorKind::AlreadyExists, e.to_string())),
+                    .map_err(|e| {
+                        (
+                            e.kind() == kv::UpdateErrorKind::WrongLastRevision,
+                            e.to_string(),
+                        )
+                    }),
+                None => self.state.create(entity, value).await.map_err(|e| {
+                    (
+                        e.kind() == kv::CreateErrorKind::AlreadyExists,
+                        e.to_string(),
+                    )
+                }),
             };
             match written {
                 Ok(_) => {
@@ -557,7 +572,9 @@ impl Inner {
                 Err((false, message)) => return Err(message),
             }
         }
-        Err(format!("the allow-list of `{entity}` kept changing; try again"))
+        Err(format!(
+            "the allow-list of `{entity}` kept changing; try again"
+        ))
     }
 }
 

@@ -179,12 +179,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Delete { key } => admin.delete(&key).await?,
         Command::Allow { entity, keys } => {
             admin
-                .allow(&entity, &keys.iter().map(String::as_str).collect::<Vec<_>>())
+                .allow(
+                    &entity,
+                    &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+                )
                 .await?;
         }
         Command::Revoke { entity, keys } => {
             admin
-                .revoke(&entity, &keys.iter().map(String::as_str).collect::<Vec<_>>())
+                .revoke(
+                    &entity,
+                    &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+                )
                 .await?;
         }
         Command::Keygen => {} // handled before connecting
