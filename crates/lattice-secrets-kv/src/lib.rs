@@ -11,7 +11,7 @@
 //! | operation | body | reply |
 //! |---|---|---|
 //! | `server_xkey` | empty | the transit public xkey |
-//! | `get` | [`SecretRequest`](lattice_link::secrets_api::SecretRequest) sealed for the transit key, requester key in `WasmCloud-Host-Xkey` | a sealed `SecretResponse` with `Server-Response-Xkey`, or a plaintext error |
+//! | `get` | [`SecretRequest`] sealed for the transit key, requester key in `WasmCloud-Host-Xkey` | a sealed `SecretResponse` with `Server-Response-Xkey`, or a plaintext error |
 //! | `put_secret` | [`PutSecretRequest`] sealed for the transit key, sender key in `WasmCloud-Host-Xkey` | [`PutSecretResponse`] |
 //! | `delete_secret` | the key, as text | `ok` or the error |
 //! | `add_mapping.{entity}` | JSON array of keys `entity` may read | `ok` or the error |
