@@ -181,36 +181,34 @@ pub enum GetSecretError {
 impl Serialize for GetSecretError {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let unit = match self {
-            Self::SecretNotFound => Some("SecretNotFound"),
-            Self::InvalidXKey => Some("InvalidXKey"),
-            Self::EncryptionError => Some("EncryptionError"),
-            Self::DecryptionError => Some("DecryptionError"),
-            Self::Unauthorized => Some("Unauthorized"),
-            Self::InvalidRequest => Some("InvalidRequest"),
-            Self::InvalidPayload => Some("InvalidPayload"),
-            Self::InvalidHeaders => Some("InvalidHeaders"),
-            _ => None,
-        };
-        if let Some(name) = unit {
-            return serializer.serialize_str(name);
-        }
         let (name, payload) = match self {
-            Self::InvalidEntityJWT(m) => ("InvalidEntityJWT", m),
-            Self::InvalidHostJWT(m) => ("InvalidHostJWT", m),
-            Self::UpstreamError(m) => ("UpstreamError", m),
-            Self::PolicyError(m) => ("PolicyError", m),
-            Self::Other(m) => ("Other", m),
+            Self::SecretNotFound => ("SecretNotFound", None),
+            Self::InvalidXKey => ("InvalidXKey", None),
+            Self::EncryptionError => ("EncryptionError", None),
+            Self::DecryptionError => ("DecryptionError", None),
+            Self::Unauthorized => ("Unauthorized", None),
+            Self::InvalidRequest => ("InvalidRequest", None),
+            Self::InvalidPayload => ("InvalidPayload", None),
+            Self::InvalidHeaders => ("InvalidHeaders", None),
+            Self::InvalidEntityJWT(m) => ("InvalidEntityJWT", Some(m)),
+            Self::InvalidHostJWT(m) => ("InvalidHostJWT", Some(m)),
+            Self::UpstreamError(m) => ("UpstreamError", Some(m)),
+            Self::PolicyError(m) => ("PolicyError", Some(m)),
+            Self::Other(m) => ("Other", Some(m)),
             Self::Unknown(json) => {
                 return serde_json::from_str::<serde_json::Value>(json)
                     .unwrap_or_else(|_| serde_json::Value::String(json.clone()))
                     .serialize(serializer);
             }
-            _ => unreachable!("unit variants are serialized above"),
         };
-        let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry(name, payload)?;
-        map.end()
+        match payload {
+            None => serializer.serialize_str(name),
+            Some(payload) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry(name, payload)?;
+                map.end()
+            }
+        }
     }
 }
 
