@@ -2,8 +2,9 @@
 //! key-value bucket, each value sealed with the backend's own *encryption* xkey (only this
 //! backend can read the bucket), and are served over wasmCloud's `v1alpha1` secrets protocol
 //! ([`lattice_link::secrets_api`]) — the protocol and storage of wasmCloud's
-//! `secrets-nats-kv`, so either backend can serve the other's hosts and read the other's
-//! bucket given the same encryption seed.
+//! `secrets-nats-kv`, so it reads that backend's bucket given the same encryption seed. Who
+//! may read differs (see below): it refuses a wasmCloud host's JWT-only request, as
+//! `secrets-nats-kv` refuses a lattice host's.
 //!
 //! **Subjects**, all request/reply on `{subject_base}.v1alpha1.{name}.{operation}` (a queue
 //! group, so several replicas share the load):
