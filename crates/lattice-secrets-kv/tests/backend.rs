@@ -188,3 +188,61 @@ async fn a_reply_that_is_not_the_protocol_is_malformed() {
         .unwrap_err();
     assert_eq!(malformed.kind(), SecretErrorKind::Malformed, "{malformed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasmcloud_hosts_request_without_a_lattice_entity_is_refused_in_the_protocols_terms() {
+    use lattice_link::secrets_api::{
+        GetSecretError, HOST_XKEY_HEADER, RESPONSE_XKEY_HEADER, SecretContext, SecretRequest,
+        SecretResponse,
+    };
+    let server = NatsServer::start().unwrap();
+    let url = server.url();
+    let _backend = BackendProcess::start(&url, &keygen());
+    put(&url, "db/password", &marker("pw"));
+    let nats = within(async_nats::connect(&url)).await.unwrap();
+
+    // Exactly what a wasmCloud 1.x host sends: JWTs, no `lattice_entity`.
+    let server_key =
+        within(nats.request("wasmcloud.secrets.v1alpha1.nats-kv.server_xkey", "".into()))
+            .await
+            .unwrap();
+    let server_key =
+        nkeys::XKey::from_public_key(std::str::from_utf8(&server_key.payload).unwrap()).unwrap();
+    let request = SecretRequest {
+        key: "db/password".into(),
+        field: None,
+        version: None,
+        context: SecretContext {
+            entity_jwt: "eyJ0eXAiOiJqd3QiLCJhbGciOiJFZDI1NTE5In0.e30.c2ln".into(),
+            host_jwt: "eyJ0eXAiOiJqd3QiLCJhbGciOiJFZDI1NTE5In0.e30.c2ln".into(),
+            ..SecretContext::default()
+        },
+    };
+    let requester = nkeys::XKey::new();
+    let sealed = requester
+        .seal(&serde_json::to_vec(&request).unwrap(), &server_key)
+        .unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(HOST_XKEY_HEADER, requester.public_key().as_str());
+    let reply = within(nats.request_with_headers(
+        "wasmcloud.secrets.v1alpha1.nats-kv.get",
+        headers,
+        sealed.into(),
+    ))
+    .await
+    .unwrap();
+    assert!(
+        reply
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(RESPONSE_XKEY_HEADER))
+            .is_none(),
+        "an error is not sealed"
+    );
+    let response: SecretResponse = serde_json::from_slice(&reply.payload).unwrap();
+    assert!(response.secret.is_none());
+    assert!(
+        matches!(response.error, Some(GetSecretError::InvalidEntityJWT(ref m)) if m.contains("lattice_entity")),
+        "{response:?}"
+    );
+}
