@@ -4,6 +4,7 @@
 #   greeter/greeter-v1.wasm, greeter/greeter-v2.wasm   common.wat + vN.wat, world `greeter`
 #   faulty/{unruly,start-trap,start-spin,big-memory}.wasm   common.wat + NAME.wat, world `faulty`
 #   relay/relay.wasm                                   relay.wat (a whole module), world `relayer`
+#   secret-reader/secret-reader.wasm                   reader.wat (a whole module), world `secret-reader`
 #   ../../interop/components/shop-{1,2}.wasm           faulty/common.wat + shop-N.wat, world `faulty`
 # The binaries are committed, so a fresh machine needs none of this to run the demo or tests.
 set -euo pipefail
@@ -33,6 +34,14 @@ wasm-tools component embed greeter/wit --world relayer "$work/relay.core.wasm" -
 wasm-tools component new "$work/relay.embed.wasm" -o relay/relay.wasm
 wasm-tools validate --features component-model relay/relay.wasm
 echo "built relay/relay.wasm ($(wc -c < relay/relay.wasm) bytes)"
+
+# The secret reader is a whole module too (it imports wasmcloud:secrets, whose resource
+# handles it manages itself).
+wasm-tools parse secret-reader/reader.wat -o "$work/reader.core.wasm"
+wasm-tools component embed greeter/wit --world secret-reader "$work/reader.core.wasm" -o "$work/reader.embed.wasm"
+wasm-tools component new "$work/reader.embed.wasm" -o secret-reader/secret-reader.wasm
+wasm-tools validate --features component-model secret-reader/secret-reader.wasm
+echo "built secret-reader/secret-reader.wasm ($(wc -c < secret-reader/secret-reader.wasm) bytes)"
 
 # The real-host interop tests' `shop`, two revisions of code that say which they are.
 for v in 1 2; do

@@ -51,7 +51,8 @@ impl ValidatedComponent {
 
 /// What a WebAssembly runtime provides to components itself, whatever their links: the WASI
 /// interfaces of the `io`, `clocks`, `random`, `cli`, `filesystem`, `sockets` and `logging`
-/// packages, and `wasi:config/store` (the component's own configuration). The default of
+/// packages, `wasi:config/store` (the component's own configuration) and `wasmcloud:secrets`
+/// (the component's own secrets, `store` and `reveal`). The default of
 /// [`WasmComponentValidator::new`].
 pub const DEFAULT_HOST_PROVIDED: &[&str] = &[
     "wasi:config/store",
@@ -62,6 +63,7 @@ pub const DEFAULT_HOST_PROVIDED: &[&str] = &[
     "wasi:filesystem/*",
     "wasi:sockets/*",
     "wasi:logging/*",
+    "wasmcloud:secrets/*",
 ];
 
 /// The shipped [`ComponentValidator`]: the bytes must be a valid WebAssembly component

@@ -204,6 +204,20 @@ fn failed(host: &HostId, reason: &StatusReason) -> String {
              deadline: look for a long-running call, or raise the deadline (`HostDeadlines`), \
              then apply again"
         ),
+        ReasonCode::SecretNotFound => format!(
+            "{KEEPS_SERVING}; store the secret the message names in its backend (with \
+             `lattice-secrets-kv put KEY`, the value on stdin) or fix the reference, and apply \
+             a new revision"
+        ),
+        ReasonCode::SecretDenied => format!(
+            "{KEEPS_SERVING}; let the component read the secret (`lattice-secrets-kv allow \
+             COMPONENT KEY`) and apply a new revision"
+        ),
+        ReasonCode::SecretsUnavailable => format!(
+            "{KEEPS_SERVING}; is the secrets backend the message names running on this NATS \
+             server (`lattice-secrets-kv run`), and does the host have one configured? Then \
+             apply a new revision"
+        ),
         ReasonCode::Superseded => format!(
             "a newer revision was applied to host `{host}` meanwhile: `lattice get inventory \
              --host {host}` shows it"
@@ -247,6 +261,17 @@ mod tests {
             assert!(hint.contains("HostDeadlines"), "{code:?}: {hint}");
             assert!(hint.contains("keeps serving"), "{code:?}: {hint}");
         }
+    }
+
+    #[test]
+    fn a_missing_secret_says_where_to_store_it() {
+        let reason = StatusReason::new(
+            ReasonCode::SecretNotFound,
+            "secret `token`: secret `web/token` not found in backend `nats-kv`",
+        );
+        let hint = failed(&"host-1".parse().unwrap(), &reason);
+        assert!(hint.contains("keeps serving"), "{hint}");
+        assert!(hint.contains("lattice-secrets-kv put"), "{hint}");
     }
 
     #[test]

@@ -183,6 +183,9 @@ pub struct HostConfig {
     /// How long fetch, validate, instantiate and the drain of in-flight invocations may
     /// each take in an apply.
     pub deadlines: HostDeadlines,
+    /// Where the secrets a component's spec names are resolved when it is applied; without
+    /// it, a component with secret references fails (`secrets_unavailable`).
+    pub secrets_backend: Option<std::sync::Arc<dyn crate::SecretsBackend>>,
 }
 
 /// How long each bounded step of an apply may take. When a bound fires, the apply fails with
@@ -282,6 +285,7 @@ impl HostConfig {
             v1_lattice_wide: V1LatticeWide::default(),
             link_secrets: None,
             deadlines: HostDeadlines::default(),
+            secrets_backend: None,
         }
     }
 
@@ -289,6 +293,14 @@ impl HostConfig {
     #[must_use]
     pub fn link_secrets(mut self, secrets: crate::LinkSecrets) -> Self {
         self.link_secrets = Some(secrets);
+        self
+    }
+
+    /// Sets where the secrets components name are resolved (usually the same backend as
+    /// [`link_secrets`](Self::link_secrets)'s).
+    #[must_use]
+    pub fn secrets_backend(mut self, backend: std::sync::Arc<dyn crate::SecretsBackend>) -> Self {
+        self.secrets_backend = Some(backend);
         self
     }
 

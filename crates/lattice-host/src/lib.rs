@@ -31,6 +31,7 @@ mod host;
 mod links;
 mod runtime;
 mod secrets;
+mod secrets_nats;
 mod server;
 mod state;
 mod upgrade;
@@ -45,13 +46,17 @@ pub use config::{
 pub use configdata::NatsConfigStore;
 pub use gate::{InvocationGate, InvokeError, InvokeErrorKind};
 pub use host::{Host, HostError, HostErrorKind, HostHandle, Shutdown};
+/// Secret values as the runtime receives them (name → value), re-exported from
+/// `lattice-link`.
+pub use lattice_link::{SecretMap, SecretValue};
 pub use runtime::{
     AsyncPaths, ComponentInstance, ComponentRuntime, ECHO_FUNCTION, ECHO_INSTANCE,
     ExportedFunction, Invocation, RevisionEchoRuntime, RuntimeError, RuntimeErrorKind,
 };
 pub use secrets::{
-    InvalidXKey, LinkSecrets, SecretError, SecretErrorKind, SecretSource, StaticSecrets,
+    InvalidXKey, LinkSecrets, SecretError, SecretErrorKind, SecretsBackend, StaticSecrets,
 };
+pub use secrets_nats::{DEFAULT_SECRETS_TIMEOUT, NatsSecretsBackend};
 pub use wrpc::{InvokeCallError, InvokeCallErrorKind, Invoker};
 /// The wRPC NATS transport the host serves invocations on, re-exported so runtimes build on
 /// the same version.

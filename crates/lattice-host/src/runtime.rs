@@ -167,6 +167,31 @@ pub trait ComponentRuntime: Send + Sync + 'static {
         bytes: Bytes,
         config: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<Arc<dyn ComponentInstance>, RuntimeError>>;
+
+    /// [`instantiate`](Self::instantiate) with the component's resolved secrets (name →
+    /// value), which the host calls. A runtime that can hand secrets to components (such as
+    /// `wasmcloud:secrets/store` in `lattice-runtime-wasmtime`) overrides it and keeps them
+    /// out of every log and error; the default refuses a component with secrets rather than
+    /// start it without them.
+    fn instantiate_with_secrets<'a>(
+        &'a self,
+        spec: &'a ComponentSpec,
+        component: &'a ValidatedComponent,
+        bytes: Bytes,
+        config: &'a BTreeMap<String, String>,
+        secrets: &'a lattice_link::SecretMap,
+    ) -> BoxFuture<'a, Result<Arc<dyn ComponentInstance>, RuntimeError>> {
+        if secrets.is_empty() {
+            return self.instantiate(spec, component, bytes, config);
+        }
+        Box::pin(async {
+            Err(RuntimeError::with_kind(
+                RuntimeErrorKind::Instantiate,
+                "the component names secrets, and this runtime cannot hand secrets to \
+                 components",
+            ))
+        })
+    }
 }
 
 /// One revision of a component, ready to serve.

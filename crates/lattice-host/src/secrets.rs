@@ -1,6 +1,7 @@
-//! Link secrets: references in the spec, values from a [`SecretSource`], delivered to a
-//! provider sealed for its xkey — the encrypted `source_secrets` / `target_secrets` blobs of
-//! the 1.x link shape, which a 1.x provider SDK opens unchanged.
+//! Secrets: references in the spec, values from a [`SecretsBackend`], resolved when a
+//! component is applied and delivered to the component through its runtime (never on the wire)
+//! and to providers sealed for their xkey — the encrypted `source_secrets` / `target_secrets`
+//! blobs of the 1.x link shape, which a 1.x provider SDK opens unchanged.
 //!
 //! Secret values never enter the inventory, events, logs or errors: a failure names the
 //! reference (backend and key), never the value.
@@ -8,7 +9,8 @@
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_link::{LinkErrorKind, LinkRefusal, SecretMap, SecretValue};
-use lattice_spec::{ProviderId, SecretRef};
+use lattice_spec::{ComponentSpec, ProviderId, SecretRef};
+use lattice_status::{ReasonCode, StatusReason};
 use nkeys::XKey;
 use std::{
     collections::{BTreeMap, HashMap},
@@ -16,7 +18,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-/// Why a secret reference could not be resolved.
+/// Why a secret reference could not be resolved. No variant carries a secret value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecretError {
@@ -28,7 +30,34 @@ pub enum SecretError {
         /// The key asked for.
         key: String,
     },
-    /// The backend failed (unreachable, refused); the message is the backend's, never a value.
+    /// The backend refused: the entity may not read the secret (not on the backend's
+    /// allow-list, or a credential the backend wants is missing).
+    #[error("secrets backend `{backend}` refused secret `{key}`: {message}")]
+    Denied {
+        /// The backend asked.
+        backend: String,
+        /// The key asked for.
+        key: String,
+        /// The backend's reason.
+        message: String,
+    },
+    /// No backend answered, or not in time: it is down, or not serving that name.
+    #[error("secrets backend `{backend}` is unavailable: {message}")]
+    Unavailable {
+        /// The backend asked.
+        backend: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The backend's reply could not be read (not the protocol, or not sealed for us).
+    #[error("secrets backend `{backend}` sent a malformed reply: {message}")]
+    Malformed {
+        /// The backend asked.
+        backend: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The backend failed for a reason of its own; the message is the backend's.
     #[error("secrets backend `{backend}` failed: {message}")]
     Backend {
         /// The backend asked.
@@ -44,16 +73,32 @@ pub enum SecretError {
 pub enum SecretErrorKind {
     /// See [`SecretError::NotFound`].
     NotFound,
+    /// See [`SecretError::Denied`].
+    Denied,
+    /// See [`SecretError::Unavailable`].
+    Unavailable,
+    /// See [`SecretError::Malformed`].
+    Malformed,
     /// See [`SecretError::Backend`].
     Backend,
 }
 
 impl SecretErrorKind {
-    /// Whether asking again may succeed: a failing backend may recover; a missing secret
-    /// stays missing until someone writes it.
+    /// Whether asking again may succeed: a down or failing backend may recover; a missing
+    /// secret stays missing until someone writes it, a refusal until someone allows it.
     #[must_use]
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Backend)
+        matches!(self, Self::Unavailable | Self::Backend)
+    }
+
+    /// The status reason code a host reports for a component whose secret failed this way.
+    #[must_use]
+    pub fn reason_code(self) -> ReasonCode {
+        match self {
+            Self::NotFound => ReasonCode::SecretNotFound,
+            Self::Denied => ReasonCode::SecretDenied,
+            _ => ReasonCode::SecretsUnavailable,
+        }
     }
 }
 
@@ -63,22 +108,29 @@ impl SecretError {
     pub fn kind(&self) -> SecretErrorKind {
         match self {
             Self::NotFound { .. } => SecretErrorKind::NotFound,
+            Self::Denied { .. } => SecretErrorKind::Denied,
+            Self::Unavailable { .. } => SecretErrorKind::Unavailable,
+            Self::Malformed { .. } => SecretErrorKind::Malformed,
             Self::Backend { .. } => SecretErrorKind::Backend,
         }
     }
 }
 
-/// Where secret values come from (a secrets backend client).
-pub trait SecretSource: Send + Sync + 'static {
-    /// The value `reference` names.
+/// Where secret values come from: a secrets backend client (such as
+/// [`NatsSecretsBackend`](crate::NatsSecretsBackend), which speaks wasmCloud's secrets
+/// protocol), or [`StaticSecrets`].
+pub trait SecretsBackend: fmt::Debug + Send + Sync + 'static {
+    /// The value `reference` names, for `entity` (the id of the component or provider that
+    /// will receive it: what a backend's allow-list names).
     fn get<'a>(
         &'a self,
+        entity: &'a str,
         reference: &'a SecretRef,
     ) -> BoxFuture<'a, Result<SecretValue, SecretError>>;
 }
 
-/// An in-memory [`SecretSource`] keyed by (backend, key), for tests, demos and hosts that are
-/// handed their secrets some other way.
+/// An in-memory [`SecretsBackend`] keyed by (backend, key) that any entity may read, for
+/// tests, demos and hosts that are handed their secrets some other way.
 #[derive(Clone, Default)]
 pub struct StaticSecrets {
     values: Arc<RwLock<BTreeMap<(String, String), SecretValue>>>,
@@ -109,9 +161,10 @@ impl StaticSecrets {
     }
 }
 
-impl SecretSource for StaticSecrets {
+impl SecretsBackend for StaticSecrets {
     fn get<'a>(
         &'a self,
+        _entity: &'a str,
         reference: &'a SecretRef,
     ) -> BoxFuture<'a, Result<SecretValue, SecretError>> {
         Box::pin(async move {
@@ -128,7 +181,46 @@ impl SecretSource for StaticSecrets {
     }
 }
 
-/// How a host delivers link secrets: where values come from, its own xkey (which seals), and
+/// Resolves the secret references of the component `spec`: name → value, for its runtime.
+/// Called when the component is applied, before anything is touched, so a failure leaves the
+/// previous revision serving. The reason names the reference, never a value.
+pub(crate) async fn resolve_component(
+    backend: Option<&Arc<dyn SecretsBackend>>,
+    spec: &ComponentSpec,
+) -> Result<SecretMap, StatusReason> {
+    let mut values = SecretMap::new();
+    if spec.secrets().is_empty() {
+        return Ok(values);
+    }
+    let Some(backend) = backend else {
+        return Err(StatusReason::new(
+            ReasonCode::SecretsUnavailable,
+            "the component names secret references, and this host has no secrets backend \
+             to resolve them (HostConfig::secrets_backend)",
+        ));
+    };
+    for reference in spec.secrets() {
+        let value = backend
+            .get(spec.id().as_str(), reference)
+            .await
+            .map_err(|e| {
+                StatusReason::new(
+                    e.kind().reason_code(),
+                    format!("secret `{}`: {e}", reference.name()),
+                )
+            })?;
+        values.insert(reference.name().to_owned(), value);
+    }
+    tracing::debug!(
+        component = %spec.id(),
+        secrets = ?values.keys().collect::<Vec<_>>(),
+        "component secrets resolved"
+    );
+    Ok(values)
+}
+
+/// How a host delivers link secrets: where values come from (a [`SecretsBackend`], asked on
+/// behalf of the provider that receives them), its own xkey (which seals), and
 /// the public xkeys of the providers it may send secrets to.
 ///
 /// A provider's xkey is known to the host that starts it (1.x hosts generate one per provider
@@ -136,7 +228,7 @@ impl SecretSource for StaticSecrets {
 /// the public key with [`provider_key`](Self::provider_key).
 #[derive(Clone)]
 pub struct LinkSecrets {
-    source: Arc<dyn SecretSource>,
+    source: Arc<dyn SecretsBackend>,
     host_key: Arc<XKey>,
     providers: HashMap<ProviderId, Arc<XKey>>,
 }
@@ -162,7 +254,7 @@ pub struct InvalidXKey {
 impl LinkSecrets {
     /// Secrets from `source`, sealed with a fresh host xkey.
     #[must_use]
-    pub fn new(source: Arc<dyn SecretSource>) -> Self {
+    pub fn new(source: Arc<dyn SecretsBackend>) -> Self {
         Self {
             source,
             host_key: Arc::new(XKey::new()),
@@ -217,9 +309,17 @@ impl LinkSecrets {
         for reference in references {
             let value = self
                 .source
-                .get(reference)
+                .get(provider.as_str(), reference)
                 .await
-                .map_err(|e| refused(format!("secret `{}`: {e}", reference.name())))?;
+                .map_err(|e| LinkRefusal {
+                    kind: match e.kind() {
+                        SecretErrorKind::NotFound | SecretErrorKind::Denied => {
+                            LinkErrorKind::MissingSecret
+                        }
+                        _ => LinkErrorKind::ResourceUnavailable,
+                    },
+                    message: format!("secret `{}`: {e}", reference.name()),
+                })?;
             values.insert(reference.name().to_owned(), value);
         }
         let plaintext = serde_json::to_vec(&values)

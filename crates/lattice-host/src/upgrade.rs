@@ -211,15 +211,18 @@ impl Upgrade<'_> {
                     .map_err(|e| StatusReason::from(&e))
             })
             .await?;
-        // Bounded by the NATS client's own request timeout (a typed `unavailable`).
+        // Configuration and secrets are each bounded by their NATS request timeouts (typed
+        // `unavailable` failures), not by a host deadline of their own.
         let config = resolve(state.configs.as_ref(), spec.config())
             .await
             .map_err(|e| crate::config::reason(&e))?;
+        let secrets =
+            crate::secrets::resolve_component(state.config.secrets_backend.as_ref(), spec).await?;
         let instance = self
             .bounded(Bounded::Instantiate, async {
                 state
                     .runtime
-                    .instantiate(spec, &validated, bytes, &config)
+                    .instantiate_with_secrets(spec, &validated, bytes, &config, &secrets)
                     .await
                     .map_err(|e| StatusReason::new(e.kind().reason_code(), e.to_string()))
             })

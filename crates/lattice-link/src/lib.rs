@@ -10,6 +10,7 @@
 
 mod message;
 mod secret;
+pub mod secrets_api;
 mod subject;
 
 pub use lattice_status::LinkErrorKind;

@@ -31,6 +31,7 @@ const HOST_PROVIDED: &[&str] = &[
     "wasi:sockets/",
     "wasi:config/store",
     "wasi:logging/logging",
+    "wasmcloud:secrets/",
 ];
 
 /// Whether the runtime provides `import` itself.

@@ -40,6 +40,7 @@ pub(crate) struct WasmtimeInstance {
     pre: InstancePre<Ctx>,
     router: Arc<LinkRouter>,
     config: Arc<WasiConfigVariables>,
+    secrets: Arc<lattice_host::SecretMap>,
     limits: Limits,
     import_timeout: Duration,
     functions: Vec<ExportedFunction>,
@@ -58,6 +59,7 @@ impl WasmtimeInstance {
         spec: &ComponentSpec,
         bytes: Bytes,
         config: &BTreeMap<String, String>,
+        secrets: &lattice_host::SecretMap,
         limits: Limits,
         import_timeout: Duration,
     ) -> Result<Self, RuntimeError> {
@@ -91,6 +93,8 @@ impl WasmtimeInstance {
         .map_err(instantiate_error("cannot link wasi:config"))?;
         logging::add_to_linker::<Ctx, wasmtime::component::HasSelf<Ctx>>(&mut linker, |ctx| ctx)
             .map_err(instantiate_error("cannot link wasi:logging"))?;
+        crate::secrets::add_to_linker(&mut linker)
+            .map_err(instantiate_error("cannot link wasmcloud:secrets"))?;
         let router = link_imports(&runtime, &mut linker, &component, spec).await?;
         let pre = linker
             .instantiate_pre(&component)
@@ -114,6 +118,7 @@ impl WasmtimeInstance {
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect(),
             ),
+            secrets: Arc::new(secrets.clone()),
             limits,
             import_timeout,
             functions,
@@ -141,6 +146,7 @@ impl WasmtimeInstance {
             wasi,
             table: ResourceTable::new(),
             config: self.config.clone(),
+            secrets: self.secrets.clone(),
             imports: ImportCtx {
                 router: self.router.clone(),
                 source_id: self.component_id.clone(),

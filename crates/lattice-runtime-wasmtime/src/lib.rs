@@ -49,6 +49,7 @@ mod imports;
 mod instance;
 mod limits;
 mod logging;
+mod secrets;
 mod store;
 
 pub use limits::Limits;
@@ -315,6 +316,31 @@ impl ComponentRuntime for WasmtimeRuntime {
                 spec,
                 bytes,
                 config,
+                &lattice_host::SecretMap::new(),
+                self.limits,
+                self.import_timeout,
+            )
+            .await?;
+            Ok(Arc::new(instance) as Arc<dyn ComponentInstance>)
+        })
+    }
+
+    /// Serves the secrets to the component through `wasmcloud:secrets/store` and `reveal`.
+    fn instantiate_with_secrets<'a>(
+        &'a self,
+        spec: &'a ComponentSpec,
+        _component: &'a ValidatedComponent,
+        bytes: Bytes,
+        config: &'a BTreeMap<String, String>,
+        secrets: &'a lattice_host::SecretMap,
+    ) -> BoxFuture<'a, Result<Arc<dyn ComponentInstance>, RuntimeError>> {
+        Box::pin(async move {
+            let instance = WasmtimeInstance::prepare(
+                self.inner.clone(),
+                spec,
+                bytes,
+                config,
+                secrets,
                 self.limits,
                 self.import_timeout,
             )

@@ -14,6 +14,8 @@ pub(crate) struct Ctx {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) config: Arc<WasiConfigVariables>,
+    /// The component's secrets, for `wasmcloud:secrets` (never logged).
+    pub(crate) secrets: Arc<lattice_host::SecretMap>,
     pub(crate) imports: ImportCtx,
     pub(crate) limiter: Limiter,
 }

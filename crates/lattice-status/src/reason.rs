@@ -47,6 +47,15 @@ wire_enum! {
         /// The invocations in flight on the serving revision did not finish within the
         /// host's drain bound, so the upgrade did not swap revisions.
         DrainTimeout = "drain_timeout",
+        /// A secret the component names does not exist in its backend; the message names
+        /// the reference, backend and key (never a value).
+        SecretNotFound = "secret_not_found",
+        /// The secrets backend refused to hand a secret to the component (not on its
+        /// allow-list).
+        SecretDenied = "secret_denied",
+        /// The secrets backend is down, did not answer in time, failed or answered
+        /// something unreadable; asking again may succeed.
+        SecretsUnavailable = "secrets_unavailable",
     }
 }
 
