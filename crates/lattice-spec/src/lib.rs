@@ -19,6 +19,7 @@ mod document;
 mod draft;
 mod error;
 pub mod id;
+mod provider;
 mod spec;
 mod version;
 
@@ -33,6 +34,7 @@ pub use id::{
     ComponentId, ConfigName, HostId, IdError, IdErrorKind, LatticeName, LinkName, ProviderId,
     Revision, WorkloadId,
 };
+pub use provider::{ProviderSpec, ProviderSpecDraft};
 pub use spec::{
     ComponentSpec, ConfigSpec, LinkDirection, LinkKey, LinkPeer, LinkSpec, LinkTargetKind,
     SecretRef,
