@@ -6,12 +6,17 @@
 //! message ("address already in use", "certificate not found"), which travels to the host's
 //! status and the scheduler's rollout status whole.
 //!
+//! A host starting a provider process hands it [`HostData`] on stdin, as wasmCloud 1.x hosts
+//! do.
+//!
 //! No I/O, no async runtime: a provider in any framework can use these types.
 
+mod host_data;
 mod message;
 mod secret;
 mod subject;
 
+pub use host_data::{HostData, HostDataError, HostDataErrorKind, HostLinkDefinition};
 pub use lattice_status::LinkErrorKind;
 pub use message::{
     HealthCheckResponse, LinkDeleteRequest, LinkGeneration, LinkPutRequest, LinkRefusal,

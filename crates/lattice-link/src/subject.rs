@@ -33,6 +33,12 @@ pub enum ProviderOperation {
     LinkDelete,
     /// `health`: health check.
     Health,
+    /// `default.shutdown`: the host asks the provider process it started to shut down, with
+    /// body `{"host_id": "…"}` — the host id of the provider's host data — and a reply
+    /// subject (wasmCloud 1.x SDKs ignore a request without either: `wasmcloud-provider-sdk`
+    /// `src/provider.rs`; the subject is `wasmcloud-core` `src/rpc.rs`
+    /// `provider_rpc_shutdown_subject`, with the link name `default`).
+    Shutdown,
 }
 
 impl ProviderOperation {
@@ -41,6 +47,7 @@ impl ProviderOperation {
             Self::LinkPut => "linkdefs.put",
             Self::LinkDelete => "linkdefs.del",
             Self::Health => "health",
+            Self::Shutdown => "default.shutdown",
         }
     }
 }
@@ -169,6 +176,7 @@ impl std::str::FromStr for ProviderSubject {
             ProviderOperation::LinkPut,
             ProviderOperation::LinkDelete,
             ProviderOperation::Health,
+            ProviderOperation::Shutdown,
         ]
         .into_iter()
         .find_map(|o| {
@@ -198,6 +206,7 @@ mod tests {
             ProviderOperation::LinkPut,
             ProviderOperation::LinkDelete,
             ProviderOperation::Health,
+            ProviderOperation::Shutdown,
         ] {
             let subject = ProviderSubject::new(
                 LatticeName::new("default").unwrap(),
