@@ -114,6 +114,8 @@ pub struct HostConfig {
     /// How link secret references are resolved and sealed; without it, a link with secret
     /// references is refused (`invalid_configuration`), never sent without them.
     pub link_secrets: Option<crate::LinkSecrets>,
+    /// How provider processes applied as provider specs are supervised.
+    pub providers: crate::ProviderSupervision,
 }
 
 /// How often 1.x hosts publish their heartbeat, and the default here.
@@ -134,7 +136,15 @@ impl HostConfig {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             v1_lattice_wide: V1LatticeWide::default(),
             link_secrets: None,
+            providers: crate::ProviderSupervision::default(),
         }
+    }
+
+    /// Sets how provider processes are supervised (health polling, restarts, stopping).
+    #[must_use]
+    pub fn provider_supervision(mut self, supervision: crate::ProviderSupervision) -> Self {
+        self.providers = supervision;
+        self
     }
 
     /// Sets how link secret references are resolved and sealed for providers.

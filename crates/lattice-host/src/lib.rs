@@ -27,6 +27,7 @@ mod debug;
 mod gate;
 mod host;
 mod links;
+mod provider;
 mod runtime;
 mod secrets;
 mod server;
@@ -41,6 +42,7 @@ pub use config::{
 };
 pub use gate::{InvocationGate, InvokeError, InvokeErrorKind};
 pub use host::{Host, HostError, HostErrorKind, HostHandle, Shutdown};
+pub use provider::ProviderSupervision;
 pub use runtime::{
     AsyncPaths, ComponentInstance, ComponentRuntime, ECHO_FUNCTION, ECHO_INSTANCE,
     ExportedFunction, Invocation, RevisionEchoRuntime, RuntimeError, RuntimeErrorKind,
