@@ -2,22 +2,6 @@
 //! wasmCloud 1.x host writes and 1.x provider SDKs read, so 1.x providers start unchanged
 //! under a lattice host and lattice providers start unchanged under a 1.x host.
 //!
-//! # Compatibility facts (wasmCloud v1.9.2 = `wasmcloud-host` 0.27.1, `wasmcloud-core` 0.21.1)
-//!
-//! - The struct mirrors `wasmcloud_core::HostData` (`crates/core/src/host.rs`) field for field:
-//!   the same JSON keys in the same order, the same defaults. Only `env_values` and
-//!   `link_definitions` have no `#[serde(default)]` there, so they are always written.
-//! - Hand-over (`crates/host/src/wasmbus/providers/mod.rs`, `provider_command`): the host
-//!   serialises it to JSON, encodes that with base64 (standard alphabet, padded), writes it to
-//!   the child's **stdin** followed by `\r\n` and closes stdin. The child's environment is
-//!   cleared except `RUST_LOG` and `OTEL_*`; no arguments are passed.
-//! - The SDK (`crates/provider-sdk/src/provider.rs`, `load_host_data`) reads **one line**,
-//!   trims it, base64-decodes and JSON-decodes it; an empty line is an error.
-//! - `provider_key` is the provider id (the token of its subjects), `lattice_rpc_prefix` the
-//!   lattice name, `link_name` is `"default"`, `instance_id` a fresh id per (re)start, and
-//!   `provider_xkey_private_key` the seed of a fresh per-instance xkey whose public half the
-//!   host seals link secrets to (`crates/host/src/wasmbus/mod.rs`, `handle_start_provider_task`).
-//!
 //! No I/O here: [`HostData::to_stdin_line`] and [`HostData::from_stdin_line`] work on bytes.
 
 use crate::SecretValue;
@@ -25,8 +9,23 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt};
 
-/// Initialization data for a provider process, as wasmCloud 1.x hosts write it (see the
-/// [module docs](self)).
+/// Initialization data for a provider process, as wasmCloud 1.x hosts write it.
+///
+/// # Compatibility facts (wasmCloud v1.9.2 = `wasmcloud-host` 0.27.1, `wasmcloud-core` 0.21.1)
+///
+/// - The struct mirrors `wasmcloud_core::HostData` (`crates/core/src/host.rs`) field for field:
+///   the same JSON keys in the same order, the same defaults. Only `env_values` and
+///   `link_definitions` have no `#[serde(default)]` there, so they are always written.
+/// - Hand-over (`crates/host/src/wasmbus/providers/mod.rs`, `provider_command`): the host
+///   serialises it to JSON, encodes that with base64 (standard alphabet, padded), writes it to
+///   the child's **stdin** followed by `\r\n` and closes stdin. The child's environment is
+///   cleared except `RUST_LOG` and `OTEL_*`; no arguments are passed.
+/// - The SDK (`crates/provider-sdk/src/provider.rs`, `load_host_data`) reads **one line**,
+///   trims it, base64-decodes and JSON-decodes it; an empty line is an error.
+/// - `provider_key` is the provider id (the token of its subjects), `lattice_rpc_prefix` the
+///   lattice name, `link_name` is `"default"`, `instance_id` a fresh id per (re)start, and
+///   `provider_xkey_private_key` the seed of a fresh per-instance xkey whose public half the
+///   host seals link secrets to (`crates/host/src/wasmbus/mod.rs`, `handle_start_provider_task`).
 ///
 /// ```
 /// use lattice_link::HostData;
