@@ -455,7 +455,10 @@ async fn run_apply(state: Arc<HostState>, slot: Arc<ProviderSlot>, spec: Arc<Pro
         return; // a newer apply came in while this one waited
     }
     // 1. The executable, checked before the running revision is touched.
-    let exe = match check_executable(&spec) {
+    let exe = match check_executable(&spec).and_then(|exe| {
+        check_config(&state, &spec)?;
+        Ok(exe)
+    }) {
         Ok(exe) => exe,
         Err(reason) => return fail_revision(&state, &slot, &spec, reason).await,
     };
@@ -504,6 +507,31 @@ async fn fail_revision(
         ProviderStatus::failed(reason)
     };
     set_status(state, slot, status).await;
+}
+
+/// The spec's configuration must resolve, and its secret references cannot be delivered yet:
+/// both are refused before anything is touched, never started without.
+fn check_config(state: &HostState, spec: &ProviderSpec) -> Result<(), StatusReason> {
+    if let Err(missing) = crate::config::resolve(state.configs.as_ref(), spec.config()) {
+        return Err(StatusReason::new(
+            ReasonCode::StartFailed,
+            format!(
+                "revision {}: configuration `{missing}` named by the spec does not exist; put                  it in the configuration store or remove it from the spec",
+                spec.revision()
+            ),
+        ));
+    }
+    if let Some(secret) = spec.secrets().first() {
+        return Err(StatusReason::new(
+            ReasonCode::StartFailed,
+            format!(
+                "revision {}: the spec references secret `{}`, and this host does not deliver                  secrets to providers yet; remove the reference",
+                spec.revision(),
+                secret.name()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_executable(spec: &ProviderSpec) -> Result<PathBuf, StatusReason> {
@@ -682,15 +710,18 @@ fn host_data(state: &HostState, slot: &ProviderSlot, spec: &ProviderSpec) -> Hos
     }
     data.default_rpc_timeout_ms =
         Some(u64::try_from(state.config.link_reply_timeout.as_millis()).unwrap_or(u64::MAX));
-    // Inline values only; named configurations are resolved from the host's store.
-    let mut config = BTreeMap::new();
-    for name in spec.config().names() {
-        if let Some(values) = state.configs.get(name) {
-            config.extend(values);
-        }
-    }
-    config.extend(spec.config().values().clone());
-    data.config = config;
+    // Named configurations merged left to right, then inline values (checked to resolve
+    // before the first start; a configuration deleted since is left out of a restart).
+    data.config =
+        crate::config::resolve(state.configs.as_ref(), spec.config()).unwrap_or_else(|missing| {
+            tracing::warn!(provider = %slot.id, %missing, "a named configuration is gone");
+            let mut config = BTreeMap::new();
+            for name in spec.config().names() {
+                config.extend(state.configs.get(name).unwrap_or_default());
+            }
+            config.extend(spec.config().values().clone());
+            config
+        });
     data
 }
 

@@ -266,6 +266,33 @@ async fn bad_executables_fail_with_a_reason_naming_what_to_fix() {
     assert_eq!(reason.code, ReasonCode::FetchFailed);
     assert!(reason.message.contains("no-such-provider"), "{reason:?}");
 
+    // A named configuration that does not exist, and a secret reference (not delivered to
+    // providers yet): refused, never started without them.
+    let unconfigured = ProviderSpecDraft::new("unconfigured", format!("file://{PROVIDER}"))
+        .config_name("no-such-config")
+        .validate()
+        .unwrap();
+    lattice.apply(&unconfigured).await;
+    let reason = lattice.failed("unconfigured").await.status.reason.unwrap();
+    assert_eq!(reason.code, ReasonCode::StartFailed);
+    assert!(reason.message.contains("no-such-config"), "{reason:?}");
+    let with_secret = ProviderSpecDraft::new("with-secret", format!("file://{PROVIDER}"))
+        .secret(lattice_spec::SecretRefDraft::new(
+            "token", "nats-kv", "kv-token",
+        ))
+        .validate()
+        .unwrap();
+    lattice.apply(&with_secret).await;
+    let reason = lattice.failed("with-secret").await.status.reason.unwrap();
+    assert_eq!(reason.code, ReasonCode::StartFailed);
+    assert!(reason.message.contains("secret `token`"), "{reason:?}");
+    assert_eq!(
+        lattice
+            .host
+            .provider_process_id(&"with-secret".parse().unwrap()),
+        None
+    );
+
     // Not executable.
     let plain = script(dir.path(), "plain", "#!/bin/sh\nexit 0\n", 0o644);
     lattice.apply(&spec("plain", 1, &plain)).await;
