@@ -470,3 +470,59 @@ async fn a_component_follows_its_providers_health_and_its_links_come_back_after_
         "Hi, Grace! You are visitor #1. (greeter v1)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_gets_host_data_on_stdin_and_a_cleared_environment() {
+    let lattice = Lattice::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    // Records what it was given, then exits (so it is restarted, until it is failed).
+    let probe = script(
+        dir.path(),
+        "probe",
+        &format!("#!/bin/sh\ncat > {out}/stdin.$$\nenv > {out}/env.$$\nexit 0\n"),
+        0o755,
+    );
+    let spec = ProviderSpecDraft::new("probe", format!("file://{probe}"))
+        .config_value("bucket", "b1")
+        .validate()
+        .unwrap();
+    lattice.apply(&spec).await;
+    lattice.failed("probe").await;
+
+    let mut instances = std::collections::BTreeSet::new();
+    let mut runs = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("stdin.") {
+            runs += 1;
+            let line = std::fs::read(&path).unwrap();
+            assert!(
+                line.ends_with(b"\r\n"),
+                "base64(json) then CRLF, as 1.x hosts write"
+            );
+            let data = lattice_link::HostData::from_stdin_line(&line).unwrap();
+            assert_eq!(data.provider_key, "probe");
+            assert_eq!(data.host_id, "host-1");
+            assert_eq!(data.lattice_rpc_prefix, "default");
+            assert_eq!(data.link_name, "default");
+            assert!(data.lattice_rpc_url.starts_with("nats://"));
+            assert_eq!(data.config.get("bucket").map(String::as_str), Some("b1"));
+            assert!(
+                instances.insert(data.instance_id.clone()),
+                "a fresh instance id per start"
+            );
+        } else if name.starts_with("env.") {
+            let env = std::fs::read_to_string(&path).unwrap();
+            for line in env.lines() {
+                let key = line.split('=').next().unwrap();
+                assert!(
+                    !["HOME", "USER", "PATH"].contains(&key) && !key.starts_with("CARGO"),
+                    "the host's environment leaked: {line}"
+                );
+            }
+        }
+    }
+    assert_eq!(runs, 3, "started three times before it was failed");
+}
