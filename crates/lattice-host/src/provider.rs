@@ -208,13 +208,62 @@ struct ProviderRecord {
     serving: Option<Arc<ProviderSpec>>,
     status: ProviderStatus,
     restarts: u32,
-    pid: Option<u32>,
 }
 
 /// A running supervisor of one revision's process.
 struct Instance {
-    stop: CancellationToken,
+    run: Arc<Run>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What a supervisor shares with the rest of the host.
+struct Run {
+    stop: CancellationToken,
+    /// Set while the process is an upgrade's candidate beside the serving one: its
+    /// transitions are not the provider's (not published, components not told) until it is
+    /// promoted.
+    candidate: std::sync::atomic::AtomicBool,
+    /// Set when stopping must not send the shutdown request, which every process of the
+    /// provider id on this host would honour (the other one of an upgrade's pair): SIGTERM
+    /// first.
+    quiet: std::sync::atomic::AtomicBool,
+    /// Whether a process of this run ever answered its own instance health subject.
+    instance_answered: std::sync::atomic::AtomicBool,
+    /// The current process id (0: none).
+    pid: std::sync::atomic::AtomicU32,
+    /// This process's own status (the provider's, once it is not a candidate).
+    status: Mutex<ProviderStatus>,
+}
+
+impl Run {
+    fn new(candidate: bool) -> Arc<Self> {
+        Arc::new(Self {
+            stop: CancellationToken::new(),
+            candidate: candidate.into(),
+            quiet: candidate.into(),
+            instance_answered: false.into(),
+            pid: 0.into(),
+            status: Mutex::new(ProviderStatus::new(ProviderState::Pending)),
+        })
+    }
+
+    fn is_candidate(&self) -> bool {
+        self.candidate.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn state(&self) -> ProviderState {
+        lock(&self.status).state
+    }
+
+    /// Records the process's status; publishes it as the provider's unless a candidate.
+    async fn report(&self, state: &HostState, slot: &ProviderSlot, status: ProviderStatus) {
+        *lock(&self.status) = status.clone();
+        if self.is_candidate() {
+            tracing::debug!(provider = %slot.id, state = %status.state, "upgrade candidate");
+        } else {
+            set_status(state, slot, status).await;
+        }
+    }
 }
 
 impl Providers {
@@ -241,7 +290,14 @@ impl Providers {
 
     /// The process id of the provider's current process, if one runs.
     pub(crate) fn pid(&self, id: &ProviderId) -> Option<u32> {
-        self.get(id)?.record().pid
+        let slot = self.get(id)?;
+        let instance = lock(&slot.instance);
+        let pid = instance
+            .as_ref()?
+            .run
+            .pid
+            .load(std::sync::atomic::Ordering::SeqCst);
+        (pid != 0).then_some(pid)
     }
 
     /// Decides what to do with an apply; an accepted one is recorded before the reply.
@@ -259,7 +315,6 @@ impl Providers {
                     serving: None,
                     status: ProviderStatus::new(ProviderState::Pending),
                     restarts: 0,
-                    pid: None,
                 }),
                 instance: Mutex::new(None),
                 xkey: nkeys::XKey::new(),
@@ -425,7 +480,7 @@ async fn run_delete(state: Arc<HostState>, slot: Arc<ProviderSlot>) {
 pub(crate) fn cancel_all(state: &HostState) {
     for slot in lock(&state.providers.slots).values() {
         if let Some(instance) = lock(&slot.instance).as_ref() {
-            instance.stop.cancel();
+            instance.run.stop.cancel();
         }
     }
 }
@@ -440,7 +495,7 @@ pub(crate) async fn stop_all(state: &HostState) {
 async fn stop_instance(slot: &ProviderSlot) {
     let instance = lock(&slot.instance).take();
     if let Some(instance) = instance {
-        instance.stop.cancel();
+        instance.run.stop.cancel();
         if let Err(error) = instance.task.await
             && error.is_panic()
         {
@@ -462,7 +517,28 @@ async fn run_apply(state: Arc<HostState>, slot: Arc<ProviderSlot>, spec: Arc<Pro
         Ok(exe) => exe,
         Err(reason) => return fail_revision(&state, &slot, &spec, reason).await,
     };
-    // 2. Replace the running revision, if any; start the new one and wait for its health.
+    // 2. A revision that runs is upgraded with overlap: the new process starts beside it and
+    //    replaces it once healthy.
+    let serving = matches!(
+        slot.record().status.state,
+        ProviderState::Running | ProviderState::Unhealthy
+    ) && lock(&slot.instance).is_some();
+    if serving {
+        return upgrade(&state, &slot, spec, exe).await;
+    }
+    // 3. Otherwise (nothing runs, or it is failed or restarting): replace it.
+    replace(&state, &slot, spec, exe).await;
+}
+
+/// Stops the current process (if any), starts `spec` and waits for its health; if it does not
+/// become healthy, the previous revision is started again.
+async fn replace(
+    state: &Arc<HostState>,
+    slot: &Arc<ProviderSlot>,
+    spec: Arc<ProviderSpec>,
+    exe: PathBuf,
+) {
+    let (state, slot) = (state.clone(), slot.clone());
     let previous = slot.record().serving.clone();
     stop_instance(&slot).await;
     match start_instance(&state, &slot, spec.clone(), exe).await {
@@ -478,6 +554,77 @@ async fn run_apply(state: Arc<HostState>, slot: Arc<ProviderSlot>, spec: Arc<Pro
             }
         }
     }
+}
+
+/// Starts `spec` beside the serving revision as a candidate; once the candidate answers
+/// healthy on its own instance subject it becomes the serving process, its links are put,
+/// and the old process is stopped (SIGTERM: the shutdown request would stop both). A
+/// candidate that fails is stopped and the old process is not touched.
+async fn upgrade(
+    state: &Arc<HostState>,
+    slot: &Arc<ProviderSlot>,
+    spec: Arc<ProviderSpec>,
+    exe: PathBuf,
+) {
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let run = Run::new(true);
+    let task = tokio::spawn(supervise(
+        state.clone(),
+        slot.clone(),
+        spec.clone(),
+        exe,
+        run.clone(),
+        ready_tx,
+    ));
+    let outcome = ready_rx.await.unwrap_or_else(|_| {
+        Err(StatusReason::new(
+            ReasonCode::Internal,
+            "the provider's supervisor ended before the provider was ready",
+        ))
+    });
+    if let Err(reason) = outcome {
+        let _ = task.await;
+        let alive_but_unjudged = reason.code == ReasonCode::HealthCheckFailed
+            && !run
+                .instance_answered
+                .load(std::sync::atomic::Ordering::SeqCst);
+        if alive_but_unjudged {
+            // It ran but never answered on its own subject: a provider built without the
+            // lattice kit (1.x SDK) cannot be told apart from the serving process while both
+            // run, so it is upgraded by replacement instead.
+            tracing::warn!(provider = %slot.id, revision = %spec.revision(), "the new revision does not answer its instance health subject; upgrading by replacement");
+            let exe = match check_executable(&spec) {
+                Ok(exe) => exe,
+                Err(reason) => return fail_revision(state, slot, &spec, reason).await,
+            };
+            return replace(state, slot, spec, exe).await;
+        }
+        return fail_revision(state, slot, &spec, reason).await;
+    }
+    // Promote: the candidate is the provider now.
+    let old = lock(&slot.instance).replace(Instance {
+        run: run.clone(),
+        task,
+    });
+    {
+        let mut record = slot.record();
+        record.serving = Some(spec.clone());
+        record.restarts = 0;
+    }
+    run.candidate
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let status = lock(&run.status).clone();
+    set_status(state, slot, status).await;
+    reput_links(state, &slot.id).await;
+    if let Some(old) = old {
+        old.run
+            .quiet
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        old.run.stop.cancel();
+        let _ = old.task.await;
+    }
+    run.quiet.store(false, std::sync::atomic::Ordering::SeqCst);
+    tracing::info!(provider = %slot.id, revision = %spec.revision(), "provider upgraded");
 }
 
 /// Records that `spec`'s revision failed. If another revision still serves, the provider's
@@ -609,7 +756,7 @@ async fn start_instance(
     exe: PathBuf,
 ) -> Result<(), StatusReason> {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let stop = CancellationToken::new();
+    let run = Run::new(false);
     {
         let mut record = slot.record();
         record.serving = Some(spec.clone());
@@ -620,10 +767,10 @@ async fn start_instance(
         slot.clone(),
         spec,
         exe,
-        stop.clone(),
+        run.clone(),
         ready_tx,
     ));
-    *lock(&slot.instance) = Some(Instance { stop, task });
+    *lock(&slot.instance) = Some(Instance { run, task });
     let outcome = ready_rx.await.unwrap_or_else(|_| {
         Err(StatusReason::new(
             ReasonCode::Internal,
@@ -647,17 +794,42 @@ enum Health {
     NoAnswer(String),
 }
 
-async fn poll_health(state: &HostState, id: &ProviderId, timeout: Duration) -> Health {
-    let subject = ProviderSubject::new(
-        state.config.lattice.clone(),
-        id.clone(),
-        ProviderOperation::Health,
-    )
-    .to_string();
-    let request = async_nats::Request::new()
-        .payload(bytes::Bytes::new())
-        .timeout(Some(timeout));
-    match state.nats.send_request(subject, request).await {
+/// Asks the process's own health subject; a process that does not answer it (a 1.x provider:
+/// no responders) is asked on the provider id's, where any process of the provider answers.
+async fn poll_health(
+    state: &HostState,
+    id: &ProviderId,
+    instance: &str,
+    timeout: Duration,
+    run: &Run,
+) -> Health {
+    let own = lattice_link::instance_health_subject(&state.config.lattice, id, instance);
+    let request = || {
+        async_nats::Request::new()
+            .payload(bytes::Bytes::new())
+            .timeout(Some(timeout))
+    };
+    let answer = match state.nats.send_request(own, request()).await {
+        // A candidate is judged by its own answer only: on the provider id's subject the
+        // serving process would answer for it.
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders && !run.is_candidate() => {
+            let shared = ProviderSubject::new(
+                state.config.lattice.clone(),
+                id.clone(),
+                ProviderOperation::Health,
+            )
+            .to_string();
+            state.nats.send_request(shared, request()).await
+        }
+        answer => {
+            if answer.is_ok() {
+                run.instance_answered
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            answer
+        }
+    };
+    match answer {
         Ok(reply) => match serde_json::from_slice::<HealthCheckResponse>(&reply.payload) {
             Ok(response) if response.healthy => Health::Healthy,
             Ok(response) => Health::Unhealthy(
@@ -708,6 +880,7 @@ fn host_data(state: &HostState, slot: &ProviderSlot, spec: &ProviderSpec) -> Hos
         // No secrets backend: a 1.x SDK still needs both keys or neither; send neither.
         data.provider_xkey_private_key.clear();
     }
+    data.link_definitions = link_definitions(state, &slot.id);
     data.default_rpc_timeout_ms =
         Some(u64::try_from(state.config.link_reply_timeout.as_millis()).unwrap_or(u64::MAX));
     // Named configurations merged left to right, then inline values (checked to resolve
@@ -723,6 +896,45 @@ fn host_data(state: &HostState, slot: &ProviderSlot, spec: &ProviderSpec) -> Hos
             config
         });
     data
+}
+
+/// The links of this host's serving components that name `provider`, as 1.x hosts hand
+/// them over at start, so a new process (a restart, an upgrade's candidate) has them before
+/// it serves its first call. Links with secret references are left to the link requests sent
+/// once it is running (their secrets are sealed per request).
+fn link_definitions(
+    state: &HostState,
+    provider: &ProviderId,
+) -> Vec<lattice_link::HostLinkDefinition> {
+    let mut definitions = Vec::new();
+    for slot in state.slots() {
+        let Some(spec) = slot.serving_spec() else {
+            continue;
+        };
+        for link in spec.links().iter().filter(|l| {
+            l.provider().as_ref() == Some(provider)
+                && l.source_secrets().is_empty()
+                && l.target_secrets().is_empty()
+        }) {
+            let (Ok(source_config), Ok(target_config)) = (
+                crate::config::resolve(state.configs.as_ref(), link.source_config()),
+                crate::config::resolve(state.configs.as_ref(), link.target_config()),
+            ) else {
+                continue;
+            };
+            let mut definition = lattice_link::HostLinkDefinition::default();
+            definition.source_id = link.source_id(spec.id()).to_string();
+            definition.target = link.target_id(spec.id()).to_string();
+            definition.name = link.name().to_string();
+            definition.wit_namespace = link.wit_namespace().to_owned();
+            definition.wit_package = link.wit_package().to_owned();
+            definition.interfaces = link.interfaces().to_vec();
+            definition.source_config = source_config;
+            definition.target_config = target_config;
+            definitions.push(definition);
+        }
+    }
+    definitions
 }
 
 /// A fresh, unique instance id (1.x uses a v4 UUID; any unique string does).
@@ -770,9 +982,10 @@ async fn supervise(
     slot: Arc<ProviderSlot>,
     spec: Arc<ProviderSpec>,
     exe: PathBuf,
-    stop: CancellationToken,
+    run: Arc<Run>,
     ready: tokio::sync::oneshot::Sender<Result<(), StatusReason>>,
 ) {
+    let stop = run.stop.clone();
     let policy = state.config.providers.clone();
     let mut ready = Some(ready);
     let first_start = Instant::now();
@@ -784,7 +997,7 @@ async fn supervise(
             Some(reason) => ProviderStatus::new(ProviderState::Starting).with_reason(reason),
             None => ProviderStatus::new(ProviderState::Starting),
         };
-        set_status(&state, &slot, starting).await;
+        run.report(&state, &slot, starting).await;
         let data = host_data(&state, &slot, &spec);
         let mut child = match spawn_process(&exe, &data).await {
             Ok(child) => child,
@@ -798,10 +1011,11 @@ async fn supervise(
                         exe.display()
                     ),
                 );
-                return give_up(&state, &slot, &mut ready, reason).await;
+                return give_up(&state, &slot, &run, &mut ready, reason).await;
             }
         };
-        slot.record().pid = child.id();
+        run.pid
+            .store(child.id().unwrap_or(0), std::sync::atomic::Ordering::SeqCst);
         tracing::info!(provider = %slot.id, revision = %spec.revision(), pid = ?child.id(), instance = %data.instance_id, "provider process started");
         let started = Instant::now();
         let mut misses = 0u32;
@@ -809,36 +1023,37 @@ async fn supervise(
         let exit = loop {
             tokio::select! {
                 () = stop.cancelled() => {
-                    graceful_stop(&state, &slot, &mut child, &policy).await;
-                    slot.record().pid = None;
+                    graceful_stop(&state, &slot, &run, &mut child, &policy).await;
                     return;
                 }
                 exit = child.wait() => break exit,
                 () = tokio::time::sleep_until(next_poll) => {
-                    let current = slot.record().status.state;
+                    let current = run.state();
                     let running = matches!(current, ProviderState::Running | ProviderState::Unhealthy);
                     next_poll = tokio::time::Instant::now()
                         + if running { policy.health_interval } else { policy.start_poll_interval };
-                    match poll_health(&state, &slot.id, policy.health_timeout).await {
+                    match poll_health(&state, &slot.id, &data.instance_id, policy.health_timeout, &run).await {
                         Health::Healthy => {
                             misses = 0;
                             if current != ProviderState::Running {
-                                set_status(&state, &slot, ProviderStatus::new(ProviderState::Running)).await;
+                                run.report(&state, &slot, ProviderStatus::new(ProviderState::Running)).await;
                                 if let Some(ready) = ready.take() {
                                     let _ = ready.send(Ok(()));
                                 }
-                                let (state, id) = (state.clone(), slot.id.clone());
-                                tokio::spawn(async move { reput_links(&state, &id).await });
+                                if !run.is_candidate() {
+                                    let (state, id) = (state.clone(), slot.id.clone());
+                                    tokio::spawn(async move { reput_links(&state, &id).await });
+                                }
                             }
                         }
                         Health::Unhealthy(message) => {
                             misses = 0;
                             let reason = StatusReason::new(ReasonCode::HealthCheckFailed, message);
                             if running || ready.is_none() {
-                                set_unhealthy(&state, &slot, reason).await;
+                                set_unhealthy(&state, &slot, &run, reason).await;
                             } else if first_start.elapsed() >= policy.start_timeout {
-                                graceful_stop(&state, &slot, &mut child, &policy).await;
-                                return give_up(&state, &slot, &mut ready, not_healthy_in_time(&spec, &policy, &reason.message)).await;
+                                graceful_stop(&state, &slot, &run, &mut child, &policy).await;
+                                return give_up(&state, &slot, &run, &mut ready, not_healthy_in_time(&spec, &policy, &reason.message)).await;
                             }
                         }
                         Health::NoAnswer(why) => {
@@ -848,17 +1063,17 @@ async fn supervise(
                                     ReasonCode::HealthCheckFailed,
                                     format!("the provider stopped answering health checks: {why}"),
                                 );
-                                set_unhealthy(&state, &slot, reason).await;
+                                set_unhealthy(&state, &slot, &run, reason).await;
                             } else if ready.is_some() && first_start.elapsed() >= policy.start_timeout {
-                                graceful_stop(&state, &slot, &mut child, &policy).await;
-                                return give_up(&state, &slot, &mut ready, not_healthy_in_time(&spec, &policy, &why)).await;
+                                graceful_stop(&state, &slot, &run, &mut child, &policy).await;
+                                return give_up(&state, &slot, &run, &mut ready, not_healthy_in_time(&spec, &policy, &why)).await;
                             }
                         }
                     }
                 }
             }
         };
-        slot.record().pid = None;
+        run.pid.store(0, std::sync::atomic::Ordering::SeqCst);
         let exit = match exit {
             Ok(status) => status.to_string(),
             Err(e) => format!("cannot wait for it: {e}"),
@@ -881,9 +1096,11 @@ async fn supervise(
                     policy.quick_exit_window
                 ),
             );
-            return give_up(&state, &slot, &mut ready, reason).await;
+            return give_up(&state, &slot, &run, &mut ready, reason).await;
         }
-        slot.record().restarts += 1;
+        if !run.is_candidate() {
+            slot.record().restarts += 1;
+        }
         restart_reason = Some(
             StatusReason::new(
                 ReasonCode::ProviderExited,
@@ -920,6 +1137,7 @@ fn not_healthy_in_time(
 async fn give_up(
     state: &HostState,
     slot: &ProviderSlot,
+    run: &Run,
     ready: &mut Option<tokio::sync::oneshot::Sender<Result<(), StatusReason>>>,
     reason: StatusReason,
 ) {
@@ -929,16 +1147,19 @@ async fn give_up(
         Some(ready) => {
             let _ = ready.send(Err(reason));
         }
-        None => set_status(state, slot, ProviderStatus::failed(reason)).await,
+        None => {
+            run.report(state, slot, ProviderStatus::failed(reason))
+                .await
+        }
     }
 }
 
-async fn set_unhealthy(state: &HostState, slot: &ProviderSlot, reason: StatusReason) {
-    let current = slot.record().status.clone();
+async fn set_unhealthy(state: &HostState, slot: &ProviderSlot, run: &Run, reason: StatusReason) {
+    let current = lock(&run.status).clone();
     if current.state == ProviderState::Unhealthy && current.reason.as_ref() == Some(&reason) {
         return;
     }
-    set_status(
+    run.report(
         state,
         slot,
         ProviderStatus::new(ProviderState::Unhealthy).with_reason(reason.with_provider(&slot.id)),
@@ -1096,7 +1317,40 @@ async fn stop_process(
     slot: &ProviderSlot,
     child: &mut tokio::process::Child,
     policy: &ProviderSupervision,
+    quiet: bool,
 ) {
+    if !quiet {
+        ask_to_shut_down(state, slot, policy).await;
+        if tokio::time::timeout(policy.stop_timeout, child.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    #[cfg(unix)]
+    if let Some(pid) = child
+        .id()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        if !quiet {
+            tracing::warn!(provider = %slot.id, "the provider did not stop when asked; sending SIGTERM");
+        }
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        if tokio::time::timeout(policy.stop_timeout, child.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    tracing::warn!(provider = %slot.id, "the provider did not stop; killing it");
+    let _ = child.kill().await;
+}
+
+/// The 1.x shutdown request, with this host's id.
+async fn ask_to_shut_down(state: &HostState, slot: &ProviderSlot, policy: &ProviderSupervision) {
     let subject = ProviderSubject::new(
         state.config.lattice.clone(),
         slot.id.clone(),
@@ -1110,38 +1364,17 @@ async fn stop_process(
     if let Err(error) = state.nats.send_request(subject, request).await {
         tracing::debug!(provider = %slot.id, %error, "the provider did not answer its shutdown request");
     }
-    if tokio::time::timeout(policy.stop_timeout, child.wait())
-        .await
-        .is_ok()
-    {
-        return;
-    }
-    #[cfg(unix)]
-    if let Some(pid) = child
-        .id()
-        .and_then(|pid| i32::try_from(pid).ok())
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        tracing::warn!(provider = %slot.id, "the provider did not stop when asked; sending SIGTERM");
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        if tokio::time::timeout(policy.stop_timeout, child.wait())
-            .await
-            .is_ok()
-        {
-            return;
-        }
-    }
-    tracing::warn!(provider = %slot.id, "the provider did not stop; killing it");
-    let _ = child.kill().await;
 }
 
 /// [`stop_process`] and forget its process id.
 async fn graceful_stop(
     state: &HostState,
     slot: &ProviderSlot,
+    run: &Run,
     child: &mut tokio::process::Child,
     policy: &ProviderSupervision,
 ) {
-    stop_process(state, slot, child, policy).await;
-    slot.record().pid = None;
+    let quiet = run.quiet.load(std::sync::atomic::Ordering::SeqCst);
+    stop_process(state, slot, child, policy, quiet).await;
+    run.pid.store(0, std::sync::atomic::Ordering::SeqCst);
 }

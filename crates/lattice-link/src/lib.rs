@@ -25,4 +25,5 @@ pub use message::{
 pub use secret::{SecretMap, SecretValue};
 pub use subject::{
     ProviderOperation, ProviderSubject, ProviderSubjectError, ProviderSubjectErrorKind,
+    instance_health_subject,
 };

@@ -125,6 +125,30 @@ impl fmt::Display for ProviderSubject {
     }
 }
 
+/// The health subject of one provider **process**:
+/// `wasmbus.rpc.{lattice}.{provider_id}.health.instance.{instance_id}`, with the
+/// `instance_id` of the host data it was started with.
+///
+/// The provider-id health subject is answered by every process of the provider (on every
+/// host, and on one host while an upgrade runs the new revision beside the old one), first
+/// answer wins; a host judging the process it just started asks this one. Lattice kit
+/// providers answer it; 1.x providers do not (no responders), and a host then falls back to
+/// the provider-id subject.
+///
+/// ```
+/// let subject = lattice_link::instance_health_subject(&"default".parse()?, &"kv".parse()?, "i-1");
+/// assert_eq!(subject, "wasmbus.rpc.default.kv.health.instance.i-1");
+/// # Ok::<(), lattice_spec::IdError>(())
+/// ```
+#[must_use]
+pub fn instance_health_subject(
+    lattice: &LatticeName,
+    provider_id: &ProviderId,
+    instance_id: &str,
+) -> String {
+    format!("{PREFIX}.{lattice}.{provider_id}.health.instance.{instance_id}")
+}
+
 /// A string that is not a provider subject.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

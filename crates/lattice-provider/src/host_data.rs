@@ -158,7 +158,8 @@ pub async fn connect(data: &HostData, name: &str) -> Result<Client, HostDataRead
 impl ProviderServer {
     /// A server configured from host data: its lattice and provider id, as the instance on
     /// its host (when `host_id` is a valid lattice host id), receiving link puts on its
-    /// instance xkey's subject too (when the host data carries a seed).
+    /// instance xkey's subject too (when the host data carries a seed), and answering health
+    /// on its own instance subject (see [`ProviderServer::instance_id`]).
     ///
     /// # Errors
     ///
@@ -172,6 +173,15 @@ impl ProviderServer {
         let mut server = Self::new(client, lattice, provider, handler);
         if let Some(host) = host {
             server = server.on_host(host);
+        }
+        let token_safe = |s: &str| {
+            !s.is_empty()
+                && !s
+                    .chars()
+                    .any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace())
+        };
+        if token_safe(&data.instance_id) {
+            server = server.instance_id(data.instance_id.clone());
         }
         if !data.provider_xkey_private_key.is_empty() {
             let key = nkeys::XKey::from_seed(&data.provider_xkey_private_key).map_err(|e| {
