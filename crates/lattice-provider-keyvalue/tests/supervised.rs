@@ -602,3 +602,29 @@ async fn an_upgrade_runs_the_new_revision_beside_the_old_until_it_is_healthy() {
     .unwrap();
     assert_eq!(answer, "Hi, Ada! You are visitor #1. (greeter v1)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_candidate_is_never_judged_by_the_old_processes_health_answers() {
+    let lattice = Lattice::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    lattice.apply(&spec("keyvalue", 1, PROVIDER)).await;
+    lattice
+        .wait_for("keyvalue", |p| p.status.state == ProviderState::Running)
+        .await;
+    // Revision 2 runs but answers no health subject at all (as a broken provider, or a 1.x
+    // one on its instance subject). Revision 1 answers the provider-id subject all along;
+    // that must not make revision 2 healthy. Never answering its own subject, it is tried by
+    // replacement, fails, and revision 1 serves again.
+    let silent = script(dir.path(), "silent", "#!/bin/sh\nexec sleep 600\n", 0o755);
+    let mut events = lattice.events("keyvalue").await;
+    lattice.apply(&spec("keyvalue", 2, &silent)).await;
+    let seen = until_state(&mut events, ProviderState::Failed).await;
+    let reason = seen.last().unwrap().status.reason.clone().unwrap();
+    assert_eq!(reason.code, ReasonCode::HealthCheckFailed);
+    assert!(reason.message.contains("revision 2"), "{reason:?}");
+    until_state(&mut events, ProviderState::Running).await;
+    let entry = lattice
+        .wait_for("keyvalue", |p| p.status.state == ProviderState::Running)
+        .await;
+    assert_eq!(entry.revision, Some(1.into()));
+}
