@@ -44,12 +44,34 @@
 //!
 //! # A new revision
 //!
-//! Its executable is checked first (exists, is a file, is executable, matches the digest pin)
-//! — a bad one is `failed` for that revision and the running one is not touched. Then the old
-//! process is stopped and the new one started; if the new one does not become healthy, the
-//! previous revision is started again. Old and new never run at the same time: both would
-//! serve the same subjects (health, link puts, the wRPC queue group of the provider id), and
-//! the old one's health answers would hide the new one's.
+//! Its executable and configuration are checked first (exists, is a file, is executable,
+//! matches the digest pin, named configurations exist) — a bad one fails that revision and the
+//! running one is not touched. Then, while the running revision is `running` or `unhealthy`,
+//! the upgrade **overlaps** them:
+//!
+//! 1. the new process starts beside the old one as a *candidate*, with the links of this
+//!    host's components in its host data (so it serves its first call with them, as 1.x
+//!    providers get theirs); its transitions are not published;
+//! 2. it is judged **only** on its own health subject
+//!    ([`lattice_link::instance_health_subject`], answered by lattice kit providers): the
+//!    provider-id subject would be answered by the old process too — the subject overlap of
+//!    two processes of one provider id (health, link puts, the wRPC queue group of the id);
+//! 3. once healthy it becomes the provider's process (one `running` → `running` event), its
+//!    links are put again, and the old process is stopped with SIGTERM, then SIGKILL — not
+//!    with the shutdown request, which both processes would honour (the subject is keyed by
+//!    provider id and host id only);
+//! 4. a candidate that exits or answers unhealthy is stopped (SIGTERM) and the old process
+//!    serves on, untouched; the event carries the failure as its reason.
+//!
+//! A candidate that runs but never answers its own subject (a provider built on the 1.x SDK,
+//! or a broken one) cannot be told apart from the old process while both run: it is upgraded
+//! by **replacement** instead — the old process is stopped, the new one started, and if it does
+//! not become healthy the previous revision is started again. Replacement is also used when
+//! nothing serves (the provider is failed or restarting).
+//!
+//! During the overlap both processes are in the provider id's wRPC queue group, so calls are
+//! served by either; a call in flight on the old process when it is stopped is lost unless the
+//! provider drains on SIGTERM (the key-value provider of this workspace does not yet).
 
 use crate::state::HostState;
 use lattice_ctl::{
