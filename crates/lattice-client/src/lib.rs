@@ -7,7 +7,9 @@
 //! [`HostApi::wait_for`] (until a [`conditions::Condition`] holds, with the timeout left to
 //! the caller), [`HostApi::apply_and_wait`] (sugar: apply, then wait for
 //! [`conditions::is_settled`] under a deadline), [`HostApi::delete`], and
-//! [`HostApi::events`]; [`Client::events`] and link put/delete for tools. The same calls are
+//! [`HostApi::events`]; for capability providers [`HostApi::apply_provider`],
+//! [`HostApi::delete_provider`] and [`HostApi::wait_for_provider`]; [`Client::events`] and link
+//! put/delete for tools. The same calls are
 //! on [`Client`] with the host as first argument.
 //!
 //! Against a host that only speaks the wasmCloud 1.x control interface, [`Client::apply`]
@@ -25,6 +27,7 @@ pub mod conditions;
 mod error;
 mod events;
 mod host;
+mod provider;
 mod wait;
 
 /// W3C trace context in NATS headers: the client's requests carry the current span's.

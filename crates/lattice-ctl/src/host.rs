@@ -307,4 +307,38 @@ pub struct ProviderInventory {
     /// Free-form metadata.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The revision of the provider spec the status is for, when the provider was applied
+    /// as a spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Revision>,
+    /// The canonical digest of that spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_digest: Option<ContentDigest>,
+    /// How many times the host restarted the provider's process since the spec was applied.
+    #[serde(default)]
+    pub restarts: u32,
+}
+
+impl ProviderInventory {
+    /// The entry of `provider_id` with `status`, and nothing else.
+    #[must_use]
+    pub fn new(provider_id: ProviderId, status: ProviderStatus) -> Self {
+        Self {
+            provider_id,
+            artifact: None,
+            status,
+            annotations: BTreeMap::new(),
+            revision: None,
+            spec_digest: None,
+            restarts: 0,
+        }
+    }
+}
+
+impl HostInventory {
+    /// The provider with `id`, if the host has it.
+    #[must_use]
+    pub fn provider(&self, id: &ProviderId) -> Option<&ProviderInventory> {
+        self.providers.iter().find(|p| &p.provider_id == id)
+    }
 }

@@ -15,6 +15,8 @@
 //! | inventory | `…{lattice}.host.inventory.{host}` | [`HostInventoryRequest`] | [`HostInventory`] |
 //! | apply | `…{lattice}.component.apply.{host}` | [`ApplyComponentSpecRequest`] | [`ApplyComponentSpecAck`] |
 //! | delete | `…{lattice}.component.delete.{host}` | [`DeleteComponentSpecRequest`] | [`DeleteComponentSpecAck`] |
+//! | apply provider | `…{lattice}.provider.apply.{host}` | [`ApplyProviderSpecRequest`] | [`ApplyProviderSpecAck`] |
+//! | delete provider | `…{lattice}.provider.delete.{host}` | [`DeleteProviderSpecRequest`] | [`DeleteProviderSpecAck`] |
 //!
 //! No I/O and no async runtime: a host in any framework can serve these messages.
 //!
@@ -37,6 +39,7 @@ mod apply;
 pub mod cloudevent;
 mod event;
 mod host;
+mod provider;
 mod reply;
 pub mod rollout;
 pub mod schema;
@@ -53,6 +56,11 @@ pub use event::{ComponentStatusEvent, EventOrigin, LinkStatusEvent, ProviderStat
 pub use host::{
     ComponentInventory, HostInventory, HostInventoryReply, HostInventoryRequest, HostPingRequest,
     HostSummary, HostSummaryReply, LinkInventory, ProviderInventory, RevisionStatus,
+};
+pub use provider::{
+    ApplyProviderDecodeError, ApplyProviderDecodeErrorKind, ApplyProviderSpecAck,
+    ApplyProviderSpecReply, ApplyProviderSpecRequest, DeleteProviderSpecAck,
+    DeleteProviderSpecReply, DeleteProviderSpecRequest,
 };
 pub use reply::{CtlError, ErrorCode, Reply, ReplyBody, ReplyPayload};
 pub use rollout::{AppName, RolloutRecord, RolloutStatusEvent};

@@ -9,7 +9,7 @@
 
 use crate::{cloudevent::CloudEventSchema, *};
 use lattice_link::{HealthCheckResponse, LinkDeleteRequest, LinkPutRequest, LinkResponse};
-use lattice_spec::{ComponentSpec, DecodeError, WireMessage};
+use lattice_spec::{ComponentSpec, DecodeError, ProviderSpec, WireMessage};
 use schemars::{JsonSchema, Schema, generate::SchemaSettings};
 
 /// One top-level message: its name, where its schema lives, the schema, and a decoder that
@@ -137,6 +137,11 @@ pub fn catalog() -> Vec<MessageSchema> {
         message::<ApplyComponentSpecReply>(),
         message::<DeleteComponentSpecRequest>(),
         message::<DeleteComponentSpecReply>(),
+        document::<ProviderSpec>("ProviderSpec", "v2alpha1"),
+        message::<ApplyProviderSpecRequest>(),
+        message::<ApplyProviderSpecReply>(),
+        message::<DeleteProviderSpecRequest>(),
+        message::<DeleteProviderSpecReply>(),
         event::<ComponentStatusEvent>(EventType::ComponentStatus),
         event::<ProviderStatusEvent>(EventType::ProviderStatus),
         event::<LinkStatusEvent>(EventType::LinkStatus),

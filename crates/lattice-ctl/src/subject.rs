@@ -61,6 +61,20 @@ pub enum CtlSubject {
         /// The host addressed.
         host_id: HostId,
     },
+    /// Apply a provider spec on one host (`…{lattice}.provider.apply.{host}`).
+    ApplyProviderSpec {
+        /// The lattice.
+        lattice: LatticeName,
+        /// The host addressed.
+        host_id: HostId,
+    },
+    /// Delete a provider spec on one host (`…{lattice}.provider.delete.{host}`).
+    DeleteProviderSpec {
+        /// The lattice.
+        lattice: LatticeName,
+        /// The host addressed.
+        host_id: HostId,
+    },
 }
 
 impl CtlSubject {
@@ -84,7 +98,9 @@ impl CtlSubject {
             Self::HostPing { lattice }
             | Self::HostInventory { lattice, .. }
             | Self::ApplyComponentSpec { lattice, .. }
-            | Self::DeleteComponentSpec { lattice, .. } => lattice,
+            | Self::DeleteComponentSpec { lattice, .. }
+            | Self::ApplyProviderSpec { lattice, .. }
+            | Self::DeleteProviderSpec { lattice, .. } => lattice,
         }
     }
 
@@ -95,7 +111,9 @@ impl CtlSubject {
             Self::HostPing { .. } => None,
             Self::HostInventory { host_id, .. }
             | Self::ApplyComponentSpec { host_id, .. }
-            | Self::DeleteComponentSpec { host_id, .. } => Some(host_id),
+            | Self::DeleteComponentSpec { host_id, .. }
+            | Self::ApplyProviderSpec { host_id, .. }
+            | Self::DeleteProviderSpec { host_id, .. } => Some(host_id),
         }
     }
 
@@ -105,6 +123,8 @@ impl CtlSubject {
             Self::HostInventory { .. } => "host.inventory",
             Self::ApplyComponentSpec { .. } => "component.apply",
             Self::DeleteComponentSpec { .. } => "component.delete",
+            Self::ApplyProviderSpec { .. } => "provider.apply",
+            Self::DeleteProviderSpec { .. } => "provider.delete",
         }
     }
 }
@@ -191,6 +211,8 @@ impl FromStr for CtlSubject {
                     ("host", "inventory") => Ok(Self::HostInventory { lattice, host_id }),
                     ("component", "apply") => Ok(Self::ApplyComponentSpec { lattice, host_id }),
                     ("component", "delete") => Ok(Self::DeleteComponentSpec { lattice, host_id }),
+                    ("provider", "apply") => Ok(Self::ApplyProviderSpec { lattice, host_id }),
+                    ("provider", "delete") => Ok(Self::DeleteProviderSpec { lattice, host_id }),
                     _ => Err(shape()),
                 }
             }
@@ -431,6 +453,14 @@ mod tests {
                 host_id: host_id.clone(),
             },
             CtlSubject::DeleteComponentSpec {
+                lattice: lattice(),
+                host_id: host_id.clone(),
+            },
+            CtlSubject::ApplyProviderSpec {
+                lattice: lattice(),
+                host_id: host_id.clone(),
+            },
+            CtlSubject::DeleteProviderSpec {
                 lattice: lattice(),
                 host_id: host_id.clone(),
             },

@@ -140,6 +140,10 @@ fn every_message_round_trips_matches_its_schema_and_tolerates_newer_peers() {
             check::<ApplyComponentSpecReply>(u, &schemas)?,
             check::<DeleteComponentSpecRequest>(u, &schemas)?,
             check::<DeleteComponentSpecReply>(u, &schemas)?,
+            check::<ApplyProviderSpecRequest>(u, &schemas)?,
+            check::<ApplyProviderSpecReply>(u, &schemas)?,
+            check::<DeleteProviderSpecRequest>(u, &schemas)?,
+            check::<DeleteProviderSpecReply>(u, &schemas)?,
             check::<ComponentStatusEvent>(u, &schemas)?,
             check::<ProviderStatusEvent>(u, &schemas)?,
             check::<LinkStatusEvent>(u, &schemas)?,
@@ -161,7 +165,15 @@ fn every_message_round_trips_matches_its_schema_and_tolerates_newer_peers() {
     let versioned: std::collections::BTreeSet<_> = schema::catalog()
         .into_iter()
         .filter(|m| m.path.starts_with("v2alpha1/"))
-        .filter(|m| !["ComponentSpec", "HealthCheckResponse", "RolloutControl"].contains(&m.name))
+        .filter(|m| {
+            ![
+                "ComponentSpec",
+                "ProviderSpec",
+                "HealthCheckResponse",
+                "RolloutControl",
+            ]
+            .contains(&m.name)
+        })
         .map(|m| m.name)
         .collect();
     assert_eq!(covered, versioned);

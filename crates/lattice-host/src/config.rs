@@ -186,6 +186,8 @@ pub struct HostConfig {
     /// Where the secrets a component's spec names are resolved when it is applied; without
     /// it, a component with secret references fails (`secrets_unavailable`).
     pub secrets_backend: Option<std::sync::Arc<dyn crate::SecretsBackend>>,
+    /// How provider processes applied as provider specs are supervised.
+    pub providers: crate::ProviderSupervision,
 }
 
 /// How long each bounded step of an apply may take. When a bound fires, the apply fails with
@@ -286,7 +288,15 @@ impl HostConfig {
             link_secrets: None,
             deadlines: HostDeadlines::default(),
             secrets_backend: None,
+            providers: crate::ProviderSupervision::default(),
         }
+    }
+
+    /// Sets how provider processes are supervised (health polling, restarts, stopping).
+    #[must_use]
+    pub fn provider_supervision(mut self, supervision: crate::ProviderSupervision) -> Self {
+        self.providers = supervision;
+        self
     }
 
     /// Sets how link secret references are resolved and sealed for providers.

@@ -218,8 +218,16 @@ impl HostHandle {
                 running
             }
         };
+        // Providers get their shutdown request, SIGTERM, then SIGKILL.
+        crate::provider::stop_all(&self.state).await;
         self.stop();
         Shutdown { cancelled }
+    }
+
+    /// The process id of the provider's current process, when the host runs one.
+    #[must_use]
+    pub fn provider_process_id(&self, provider: &lattice_spec::ProviderId) -> Option<u32> {
+        self.state.providers.pid(provider)
     }
 
     fn stop(&mut self) {
@@ -232,6 +240,7 @@ impl HostHandle {
         self.state.cancel.cancel();
         crate::v1::publish_stopped(&self.state);
         self.state.stop_all();
+        crate::provider::cancel_all(&self.state);
     }
 }
 

@@ -67,6 +67,12 @@ async fn handle(state: Arc<HostState>, message: async_nats::Message) {
             }
             Ok(CtlSubject::ApplyComponentSpec { .. }) => return apply(&state, &message).await,
             Ok(CtlSubject::DeleteComponentSpec { .. }) => encode(&delete(&state, &message.payload)),
+            Ok(CtlSubject::ApplyProviderSpec { .. }) => {
+                return crate::provider::apply(&state, &message).await;
+            }
+            Ok(CtlSubject::DeleteProviderSpec { .. }) => {
+                return crate::provider::delete(&state, &message).await;
+            }
             Ok(other) => encode(&Reply::<()>::error(CtlError::new(
                 ErrorCode::Malformed,
                 format!("operation `{other}` is not served by this host"),

@@ -41,6 +41,8 @@ pub(crate) struct HostState {
     /// them and cancel what outlasts its grace period.
     pub(crate) tasks: tokio_util::task::TaskTracker,
     pub(crate) cancel: tokio_util::sync::CancellationToken,
+    /// The providers this host supervises.
+    pub(crate) providers: crate::provider::Providers,
 }
 
 /// One component on the host.
@@ -155,7 +157,18 @@ impl HostState {
             components: RwLock::new(BTreeMap::new()),
             tasks: tokio_util::task::TaskTracker::new(),
             cancel: tokio_util::sync::CancellationToken::new(),
+            providers: crate::provider::Providers::default(),
         }
+    }
+
+    /// Every component slot (for the provider supervisor's component hooks).
+    pub(crate) fn slots(&self) -> Vec<Arc<ComponentSlot>> {
+        self.components
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn slot(&self, id: &ComponentId) -> Option<Arc<ComponentSlot>> {
@@ -425,6 +438,7 @@ impl HostState {
                 entry
             })
             .collect();
+        inventory.providers = self.providers.inventory();
         inventory
     }
 }

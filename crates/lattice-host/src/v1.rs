@@ -127,7 +127,9 @@ fn unsupported(operation: &V1Subject) -> String {
              configuration store the hosts read"
         }
         V1Subject::ProviderStart { .. } | V1Subject::ProviderStop { .. } => {
-            "a lattice host does not start or stop providers: they run as their own processes"
+            "a lattice host starts and stops providers from v2alpha1 provider specs \
+             (`wasmbus.ctl.v2alpha1.{lattice}.provider.apply.{host}` / `provider.delete`), which \
+             it supervises; apply a provider spec"
         }
         V1Subject::LabelPut { .. } | V1Subject::LabelDelete { .. } => {
             "a lattice host's labels are fixed in its configuration"
@@ -186,6 +188,10 @@ pub(crate) fn inventory(state: &HostState) -> HostInventory {
             let mut description = ProviderDescription::default();
             description.id = provider.provider_id.to_string();
             description.image_ref = provider.artifact.as_ref().map(ToString::to_string);
+            description.revision = provider
+                .revision
+                .and_then(|r| i32::try_from(r.0).ok())
+                .unwrap_or_default();
             description.annotations =
                 (!provider.annotations.is_empty()).then(|| provider.annotations.clone());
             description

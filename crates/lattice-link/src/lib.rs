@@ -6,13 +6,18 @@
 //! message ("address already in use", "certificate not found"), which travels to the host's
 //! status and the scheduler's rollout status whole.
 //!
+//! A host starting a provider process hands it [`HostData`] on stdin, as wasmCloud 1.x hosts
+//! do.
+//!
 //! No I/O, no async runtime: a provider in any framework can use these types.
 
+mod host_data;
 mod message;
 mod secret;
 pub mod secrets_api;
 mod subject;
 
+pub use host_data::{HostData, HostDataError, HostDataErrorKind, HostLinkDefinition};
 pub use lattice_status::LinkErrorKind;
 pub use message::{
     HealthCheckResponse, LinkDeleteRequest, LinkGeneration, LinkPutRequest, LinkRefusal,
@@ -21,4 +26,5 @@ pub use message::{
 pub use secret::{SecretMap, SecretValue};
 pub use subject::{
     ProviderOperation, ProviderSubject, ProviderSubjectError, ProviderSubjectErrorKind,
+    instance_health_subject,
 };

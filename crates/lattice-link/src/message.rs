@@ -444,6 +444,13 @@ pub struct HealthCheckResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<ApiVersion>,
     /// Whether the provider is healthy.
+    ///
+    /// Absent means **unhealthy**, deliberately: that is how a wasmCloud 1.x host reads it
+    /// (`#[serde(default)] pub healthy: bool` in `wasmcloud-core`'s `HealthCheckResponse`,
+    /// `crates/core/src/rpc.rs` at wasmCloud v1.9.2), so a lattice host and a 1.x host agree
+    /// on every reply, and a provider that answers `{}` has not said it is healthy. Every
+    /// SDK a 1.x provider is built with writes the field.
+    #[serde(default)]
     pub healthy: bool,
     /// Why not, or any detail the provider wants to report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -469,5 +476,22 @@ impl HealthCheckResponse {
             healthy: false,
             message: Some(message.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    #[test]
+    fn a_health_reply_without_healthy_reads_as_unhealthy_as_in_1x() {
+        let empty: HealthCheckResponse = serde_json::from_str("{}").unwrap();
+        assert!(!empty.healthy);
+        assert_eq!(empty.message, None);
+        let with_message: HealthCheckResponse =
+            serde_json::from_str(r#"{"message":"warming up"}"#).unwrap();
+        assert!(!with_message.healthy);
+        let healthy: HealthCheckResponse = serde_json::from_str(r#"{"healthy":true}"#).unwrap();
+        assert!(healthy.healthy);
     }
 }

@@ -33,6 +33,12 @@ pub enum ProviderOperation {
     LinkDelete,
     /// `health`: health check.
     Health,
+    /// `default.shutdown`: the host asks the provider process it started to shut down, with
+    /// body `{"host_id": "…"}` — the host id of the provider's host data — and a reply
+    /// subject (wasmCloud 1.x SDKs ignore a request without either: `wasmcloud-provider-sdk`
+    /// `src/provider.rs`; the subject is `wasmcloud-core` `src/rpc.rs`
+    /// `provider_rpc_shutdown_subject`, with the link name `default`).
+    Shutdown,
 }
 
 impl ProviderOperation {
@@ -41,6 +47,7 @@ impl ProviderOperation {
             Self::LinkPut => "linkdefs.put",
             Self::LinkDelete => "linkdefs.del",
             Self::Health => "health",
+            Self::Shutdown => "default.shutdown",
         }
     }
 }
@@ -118,6 +125,30 @@ impl fmt::Display for ProviderSubject {
     }
 }
 
+/// The health subject of one provider **process**:
+/// `wasmbus.rpc.{lattice}.{provider_id}.health.instance.{instance_id}`, with the
+/// `instance_id` of the host data it was started with.
+///
+/// The provider-id health subject is answered by every process of the provider (on every
+/// host, and on one host while an upgrade runs the new revision beside the old one), first
+/// answer wins; a host judging the process it just started asks this one. Lattice kit
+/// providers answer it; 1.x providers do not (no responders), and a host then falls back to
+/// the provider-id subject.
+///
+/// ```
+/// let subject = lattice_link::instance_health_subject(&"default".parse()?, &"kv".parse()?, "i-1");
+/// assert_eq!(subject, "wasmbus.rpc.default.kv.health.instance.i-1");
+/// # Ok::<(), lattice_spec::IdError>(())
+/// ```
+#[must_use]
+pub fn instance_health_subject(
+    lattice: &LatticeName,
+    provider_id: &ProviderId,
+    instance_id: &str,
+) -> String {
+    format!("{PREFIX}.{lattice}.{provider_id}.health.instance.{instance_id}")
+}
+
 /// A string that is not a provider subject.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -169,6 +200,7 @@ impl std::str::FromStr for ProviderSubject {
             ProviderOperation::LinkPut,
             ProviderOperation::LinkDelete,
             ProviderOperation::Health,
+            ProviderOperation::Shutdown,
         ]
         .into_iter()
         .find_map(|o| {
@@ -198,6 +230,7 @@ mod tests {
             ProviderOperation::LinkPut,
             ProviderOperation::LinkDelete,
             ProviderOperation::Health,
+            ProviderOperation::Shutdown,
         ] {
             let subject = ProviderSubject::new(
                 LatticeName::new("default").unwrap(),

@@ -292,6 +292,52 @@ pub async fn start(
     })
 }
 
+/// Starts an empty provider the way a host starts it: from the [`HostData`] the host wrote on
+/// stdin ([`lattice_provider::host_data`]): its lattice and provider id, as the instance on
+/// its host, with its instance xkey; the links the host data carries are established first.
+///
+/// [`HostData`]: lattice_link::HostData
+///
+/// # Errors
+///
+/// When the host data is unusable or a subscription cannot be made.
+pub async fn start_from_host_data(
+    nats: async_nats::Client,
+    data: &lattice_link::HostData,
+) -> anyhow::Result<RunningProvider> {
+    let provider = KeyValueProvider::new();
+    for link in &data.link_definitions {
+        let put = serde_json::to_vec(link)
+            .map_err(anyhow::Error::from)
+            .and_then(|json| Ok(LinkPutRequest::decode_any(&json)?));
+        match put {
+            Ok(put) => {
+                if let Err(refusal) = provider.put_link(&put.message).await {
+                    tracing::warn!(source = %link.source_id, %refusal, "a link from the host data was refused");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "a link from the host data cannot be read"),
+        }
+    }
+    let (lattice, provider_id, _) = lattice_provider::host_data::identity(data)?;
+    let links = lattice_provider::ProviderServer::from_host_data(
+        nats.clone(),
+        data,
+        Arc::new(provider.clone()),
+    )?
+    .serve()
+    .await?;
+    let wrpc = lattice_provider::wrpc::client(nats.clone(), &lattice, &provider_id).await?;
+    let exports = serve(&wrpc, provider.clone()).await?;
+    let exports = lattice_provider::wrpc::spawn_invocations(wrpc, exports);
+    lattice_provider::wrpc::confirm(&nats).await?;
+    Ok(RunningProvider {
+        links: Some(links),
+        exports,
+        provider,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

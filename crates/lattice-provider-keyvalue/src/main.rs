@@ -2,6 +2,13 @@
 //! until interrupted. Prints `ready` on stdout once its link and wRPC subscriptions are live.
 //! Takes the NATS authentication and TLS options of the `lattice` CLI
 //! ([`lattice_client::auth::NatsAuth`]).
+//!
+//! **Started by a host.** With `--host-data`, or with **no arguments at all while stdin is not
+//! a terminal** — exactly how a lattice host or a wasmCloud 1.x host starts a provider (no
+//! arguments, cleared environment, host data on stdin) — it reads its lattice, id, NATS URL
+//! and credentials, host id and instance xkey from the host data
+//! ([`lattice_provider::host_data`]) instead of from arguments, and also stops when its host
+//! sends the shutdown request (`wasmbus.rpc.{lattice}.{id}.default.shutdown`).
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -26,6 +33,53 @@ struct Args {
     provider_id: lattice_spec::ProviderId,
     #[command(flatten)]
     auth: NatsAuth,
+    /// Read the host data a host writes on stdin (as wasmCloud 1.x hosts start providers)
+    /// instead of taking the lattice, id and NATS settings from arguments. Implied when the
+    /// process gets no arguments and stdin is not a terminal.
+    #[arg(long, conflicts_with_all = ["nats_url", "lattice", "provider_id"])]
+    host_data: bool,
+}
+
+/// Whether to start from host data: asked for, or started as hosts start providers.
+fn started_by_host(host_data_flag: bool) -> bool {
+    use std::io::IsTerminal as _;
+    host_data_flag || (std::env::args_os().len() == 1 && !std::io::stdin().is_terminal())
+}
+
+async fn run_from_host_data() -> anyhow::Result<()> {
+    let data = lattice_provider::host_data::read_host_data().await?;
+    let nats = lattice_provider::host_data::connect(
+        &data,
+        &format!("lattice-provider-keyvalue {}", data.provider_key),
+    )
+    .await?;
+    let mut shutdown =
+        lattice_provider::host_data::ShutdownListener::subscribe(nats.clone(), &data).await?;
+    let running = lattice_provider_keyvalue::start_from_host_data(nats.clone(), &data).await?;
+    println!("ready");
+    tokio::select! {
+        () = shutdown.requested() => tracing::info!("shutdown requested by the host"),
+        result = tokio::signal::ctrl_c() => result?,
+        () = terminated() => tracing::info!("terminated"),
+    }
+    running.shutdown().await;
+    nats.flush().await?;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminated() {
+    std::future::pending().await
 }
 
 #[tokio::main]
@@ -35,6 +89,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if started_by_host(args.host_data) {
+        return run_from_host_data().await;
+    }
     let (options, _) = args.auth.connect_options()?;
     let nats = options
         .name(format!("lattice-provider-keyvalue {}", args.provider_id))

@@ -29,6 +29,8 @@ pub(crate) struct Lanes {
     pub(crate) host_delete: Option<Lane>,
     /// The 1.1+ subject of this instance's xkey, when it has one.
     pub(crate) xkey_put: Option<Lane>,
+    /// This process's own health subject, when it knows its instance id.
+    pub(crate) instance_health: Option<Lane>,
 }
 
 /// One subscription and whether its stream is still open.
@@ -71,6 +73,7 @@ impl Lanes {
             || Lane::is_open(&self.host_put)
             || Lane::is_open(&self.host_delete)
             || Lane::is_open(&self.xkey_put)
+            || Lane::is_open(&self.instance_health)
     }
 
     /// Unsubscribes every lane; each stream ends after the messages already received.
@@ -79,7 +82,8 @@ impl Lanes {
             .into_iter()
             .chain(self.host_put.as_mut())
             .chain(self.host_delete.as_mut())
-            .chain(self.xkey_put.as_mut());
+            .chain(self.xkey_put.as_mut())
+            .chain(self.instance_health.as_mut());
         for lane in lanes {
             if lane.open
                 && let Err(error) = lane.sub.drain().await
@@ -273,6 +277,12 @@ impl Dispatcher {
                     match message {
                         Some(message) => self.on_put(message),
                         None => Lane::close(&mut lanes.xkey_put),
+                    }
+                }
+                message = Lane::next(&mut lanes.instance_health), if Lane::is_open(&lanes.instance_health) => {
+                    match message {
+                        Some(message) => self.on_health(message),
+                        None => Lane::close(&mut lanes.instance_health),
                     }
                 }
                 message = lanes.health.sub.next(), if lanes.health.open => match message {

@@ -93,6 +93,7 @@
 mod dispatch;
 mod error;
 mod handler;
+pub mod host_data;
 pub mod secrets;
 mod server;
 pub mod wrpc;

@@ -61,6 +61,7 @@ pub struct ProviderServer {
     provider_id: ProviderId,
     host: Option<HostId>,
     instance_xkey: Option<String>,
+    instance_id: Option<String>,
     handler: Arc<dyn LinkHandler>,
 }
 
@@ -93,6 +94,7 @@ impl ProviderServer {
             provider_id,
             host: None,
             instance_xkey: None,
+            instance_id: None,
             handler,
         }
     }
@@ -105,6 +107,16 @@ impl ProviderServer {
     #[must_use]
     pub fn instance_xkey(mut self, key: &nkeys::XKey) -> Self {
         self.instance_xkey = Some(key.public_key());
+        self
+    }
+
+    /// Also answers health checks on this process's own subject,
+    /// [`lattice_link::instance_health_subject`] with `instance_id` (the host data's), so the
+    /// host that started it can tell its health from that of another process of the same
+    /// provider (e.g. the previous revision while an upgrade overlaps them).
+    #[must_use]
+    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        self.instance_id = Some(instance_id.into());
         self
     }
 
@@ -166,6 +178,23 @@ impl ProviderServer {
             }
             None => None,
         };
+        let instance_health = match &self.instance_id {
+            Some(instance) => {
+                let subject = lattice_link::instance_health_subject(
+                    &self.lattice,
+                    &self.provider_id,
+                    instance,
+                );
+                let subscriber = self.client.subscribe(subject.clone()).await.map_err(|e| {
+                    ProviderError::Subscribe {
+                        subject,
+                        source: Box::new(e),
+                    }
+                })?;
+                Some(Lane::new(subscriber))
+            }
+            None => None,
+        };
         let lanes = Lanes {
             put: Lane::new(self.subscribe(ProviderOperation::LinkPut).await?),
             delete: Lane::new(self.subscribe(ProviderOperation::LinkDelete).await?),
@@ -173,6 +202,7 @@ impl ProviderServer {
             host_put,
             host_delete,
             xkey_put,
+            instance_health,
         };
         match server_barrier(&self.client).await {
             Ok(Barrier::Confirmed) => {}

@@ -764,3 +764,15 @@ impl From<&ComponentSpec> for ComponentSpecDraft {
         }
     }
 }
+
+/// Validates a configuration and secret references outside a component spec (a provider
+/// spec's), with the same rules and field paths (`config…`, `secrets[i]…`).
+pub(crate) fn validate_parts(
+    config: &ConfigDraft,
+    secrets: &[SecretRefDraft],
+) -> (ConfigSpec, Vec<SecretRef>, Vec<FieldError>) {
+    let mut v = Validator::default();
+    let config = v.config("config", config);
+    let secrets = v.secrets("secrets", secrets);
+    (config, secrets, v.errors)
+}

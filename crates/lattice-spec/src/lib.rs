@@ -20,6 +20,7 @@ mod document;
 mod draft;
 mod error;
 pub mod id;
+mod provider;
 mod spec;
 mod version;
 
@@ -34,6 +35,7 @@ pub use id::{
     ComponentId, ConfigName, HostId, IdError, IdErrorKind, LatticeName, LinkName, ProviderId,
     Revision, WorkloadId,
 };
+pub use provider::{ProviderSpec, ProviderSpecDraft};
 pub use spec::{
     ComponentSpec, ConfigSpec, LinkDirection, LinkKey, LinkPeer, LinkSpec, LinkTargetKind,
     SecretRef,

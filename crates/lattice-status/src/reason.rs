@@ -56,6 +56,15 @@ wire_enum! {
         /// The secrets backend is down, did not answer in time, failed or answered
         /// something unreadable; asking again may succeed.
         SecretsUnavailable = "secrets_unavailable",
+        /// A provider's executable does not exist or cannot be executed (not a file, no
+        /// execute permission, wrong format); the message names the path.
+        ProviderNotExecutable = "provider_not_executable",
+        /// A provider process exited; when it keeps exiting soon after each start the host
+        /// stops restarting it and the provider is `failed` with this code.
+        ProviderExited = "provider_exited",
+        /// A provider the component is linked to is unhealthy or not running;
+        /// `provider_id` names it.
+        ProviderUnhealthy = "provider_unhealthy",
     }
 }
 

@@ -88,9 +88,11 @@ impl Lifecycle for ProviderState {
         use ProviderState::*;
         match self {
             Pending => &[Starting, Stopping, Failed],
-            Starting => &[Running, Stopping, Failed],
-            Running => &[Unhealthy, Stopping, Failed],
-            Unhealthy => &[Running, Stopping, Failed],
+            // A provider process that answers its first health check unhealthy.
+            Starting => &[Running, Unhealthy, Stopping, Failed],
+            // A crashed process is started again (`starting`) by its host's supervisor.
+            Running => &[Unhealthy, Starting, Stopping, Failed],
+            Unhealthy => &[Running, Starting, Stopping, Failed],
             Stopping => &[Stopped, Failed],
             Stopped | Failed | Unknown => &[],
         }
