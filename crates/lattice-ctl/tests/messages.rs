@@ -38,6 +38,10 @@ impl Schemas {
 /// Maps keyed by identifiers (not records with fields) whose values are not strings: a newer
 /// peer adds fields to records, not entries to these.
 const ID_MAPS: &[&str] = &["targets"];
+/// Maps whose keys are data that must name something else in the message (a pin names one
+/// of the spec's named configurations): an unknown key there is a wrong value, not a field
+/// from a newer peer, so nothing is added to them.
+const DATA_MAPS: &[&str] = &["pins"];
 
 /// Adds `"x_from_the_future": "…"` to every object in the document, nested ones included.
 fn add_unknown_fields(value: &mut Value) {
@@ -48,6 +52,7 @@ fn add_unknown_fields(value: &mut Value) {
                     Value::Object(entries) if ID_MAPS.contains(&key.as_str()) => {
                         entries.values_mut().for_each(add_unknown_fields);
                     }
+                    Value::Object(_) if DATA_MAPS.contains(&key.as_str()) => {}
                     value => add_unknown_fields(value),
                 }
             }
