@@ -150,3 +150,48 @@ impl Manifest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_are_optional_validated_and_named_once() {
+        let manifest: Manifest = serde_json::from_str(
+            r#"{"name": "shop", "components": [{"spec": {"id": "web", "revision": 1, "artifact": "file:///w.wasm", "scale": 1}}]}"#,
+        )
+        .unwrap();
+        assert!(manifest.providers.is_empty());
+        assert_eq!(manifest.validate_providers(), Ok(Vec::new()));
+
+        let manifest: Manifest = serde_json::from_str(
+            r#"{"name": "shop",
+                "components": [{"spec": {"id": "web", "revision": 1, "artifact": "file:///w.wasm", "scale": 1}}],
+                "providers": [
+                  {"spec": {"id": "kv", "revision": 1, "artifact": "file:///opt/kv"}, "hosts": {"labels": {"zone": "eu"}}},
+                  {"spec": {"id": "kv", "revision": 1, "artifact": "file:///opt/kv2"}},
+                  {"spec": {"id": "", "revision": 1, "artifact": "not a reference"}}
+                ]}"#,
+        )
+        .unwrap();
+        let errors = manifest.validate().unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("providers[1].spec.id: `kv` is named twice")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("providers[2].spec.id:")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("providers[2].spec.artifact:")),
+            "{errors:?}"
+        );
+    }
+}

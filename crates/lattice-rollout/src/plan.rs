@@ -392,6 +392,75 @@ mod tests {
     }
 
     #[test]
+    fn providers_are_placed_per_host_and_what_a_revision_drops_is_removed() {
+        use crate::model::ProviderPlacement;
+        use lattice_spec::ProviderSpecDraft;
+        let provider = |id: &str| {
+            ProviderPlacement::new(
+                ProviderSpecDraft::new(id, "file:///opt/kv")
+                    .validate()
+                    .unwrap(),
+                HostSelector::All,
+            )
+        };
+        let with = |n: u64, providers: Vec<ProviderPlacement>| {
+            revision(n, "a").with_providers(providers).unwrap()
+        };
+        let from = with(1, vec![provider("kv"), provider("old")]);
+        let to = with(2, vec![provider("kv"), provider("new")]);
+        assert_eq!(to.providers[0].spec.revision(), Revision(2), "re-stamped");
+        let computed = plan(
+            Some(&from),
+            &to,
+            &hosts(2),
+            &Strategy::AllAtOnce,
+            &RolloutOptions::default(),
+        )
+        .unwrap();
+        for host in hosts(2).into_iter().map(|(h, _)| h) {
+            let ids: Vec<&str> = computed.providers[&host]
+                .iter()
+                .map(|p| p.as_str())
+                .collect();
+            assert_eq!(ids, ["kv", "new"]);
+            let removal = &computed.removals[&host];
+            assert!(removal.components.is_empty());
+            assert_eq!(removal.providers, ["old".parse::<ProviderId>().unwrap()]);
+        }
+        let text = computed.to_string();
+        assert!(
+            text.contains("on host-1: provider(s) [kv, new] running before its components"),
+            "{text}"
+        );
+        assert!(
+            text.contains("on host-2: remove component(s) [], then provider(s) [old]"),
+            "{text}"
+        );
+        // A host that only loses something is still in the schedule.
+        let only_on_1 = AppRevision::new(
+            AppName::new("shop").unwrap(),
+            Revision(3),
+            vec![Placement::new(
+                from.components[0].spec.clone(),
+                HostSelector::Hosts(vec![HostId::new("host-1").unwrap()]),
+            )],
+        )
+        .unwrap();
+        let computed = plan(
+            Some(&from),
+            &only_on_1,
+            &hosts(2),
+            &Strategy::AllAtOnce,
+            &RolloutOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(computed.steps[0].hosts.len(), 2);
+        let host_2 = &computed.removals[&HostId::new("host-2").unwrap()];
+        assert_eq!(host_2.components, ["web".parse::<ComponentId>().unwrap()]);
+        assert_eq!(host_2.providers.len(), 2);
+    }
+
+    #[test]
     fn no_matching_host_is_a_plan_error() {
         let spec = ComponentSpecDraft::new("web", "ghcr.io/acme/web:1")
             .validate()
