@@ -754,15 +754,16 @@ impl Scheduler {
             }
         })
         .await;
-        waited.unwrap_or_else(|_| {
-            Err(fail(
+        match waited {
+            Ok(result) => result,
+            Err(_) => Err(fail(
                 FailureCode::Deadline,
                 format!(
                     "provider `{}` was not running revision {revision} within {deadline:?}",
                     spec.id()
                 ),
-            ))
-        })
+            )),
+        }
     }
 
     /// Applies every component of `target` placed on `host` and follows it to running.
