@@ -37,7 +37,7 @@ impl Schemas {
 
 /// Maps keyed by identifiers (not records with fields) whose values are not strings: a newer
 /// peer adds fields to records, not entries to these.
-const ID_MAPS: &[&str] = &["targets"];
+const ID_MAPS: &[&str] = &["targets", "providers", "removals"];
 
 /// Adds `"x_from_the_future": "…"` to every object in the document, nested ones included.
 fn add_unknown_fields(value: &mut Value) {
