@@ -16,6 +16,7 @@ use lattice_local::LocalLattice;
 use lattice_rollout::{
     AppName, FailureCode, HostSelector, Placement, ProviderPlacement, RolloutOptions,
     RolloutRecord, RolloutStore, Scheduler, Strategy,
+    plan::{CanaryStep, Pause},
 };
 use lattice_runtime_wasmtime::WasmtimeRuntime;
 use lattice_spec::{
@@ -538,6 +539,96 @@ async fn a_provider_that_cannot_start_stops_the_step_before_its_component() {
     );
     assert_eq!(
         lattice.greeter(&host).await,
+        (restored, ComponentState::Running)
+    );
+    let answer = lattice.hello("Ada").await;
+    assert!(answer.ends_with("(greeter v1)"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_scheduler_rolls_providers_back_from_the_store() {
+    let (lattice, scheduler) = revision_1_everywhere(2).await;
+    let binary = provider_binary();
+    let binary = binary.to_str().unwrap().to_owned();
+
+    // Revision 2 (new provider configuration, an added provider, the greeter's v2) as a
+    // canary that waits for promotion after its first host.
+    let canary = Strategy::Canary {
+        steps: vec![CanaryStep::new(50, Pause::UntilPromoted)],
+    };
+    let first = tokio::spawn({
+        let scheduler = scheduler.clone();
+        let binary = binary.clone();
+        async move {
+            scheduler
+                .rollout_with_providers(
+                    &app(),
+                    vec![greeter(&example_component_ref("greeter/greeter-v2.wasm"))],
+                    vec![
+                        keyvalue("keyvalue", &binary, "2"),
+                        keyvalue("keyvalue-extra", &binary, "2"),
+                    ],
+                    canary,
+                    options(),
+                )
+                .await
+        }
+    });
+    let stored = || async {
+        within(scheduler.store().rollout(&app()))
+            .await
+            .unwrap()
+            .map(|(record, _)| record)
+    };
+    let paused = lattice_test_support::read_until(
+        "the canary paused",
+        BOUND,
+        stored,
+        |r| {
+            r.as_ref()
+                .is_some_and(|r| r.plan.to == Revision(2) && r.state == RolloutState::Paused)
+        },
+        String::new,
+    )
+    .await
+    .unwrap();
+    let canaried = paused.plan.steps[0].hosts[0].clone();
+    assert_eq!(
+        lattice.provider(&canaried, "keyvalue-extra").await,
+        Some((ProviderState::Running, Some(Revision(2))))
+    );
+    assert_eq!(
+        lattice.provider(&canaried, "keyvalue").await,
+        Some((ProviderState::Running, Some(Revision(2))))
+    );
+
+    // The scheduler dies; a new one, with nothing but the store, is asked to abort: it rolls
+    // the canary host back, providers included.
+    first.abort();
+    let _ = first.await;
+    let restarted = lattice.scheduler().await;
+    let recovering = tokio::spawn({
+        let restarted = restarted.clone();
+        async move { restarted.recover(&app()).await }
+    });
+    within(restarted.abort(&app())).await.unwrap();
+    let record = within(recovering).await.unwrap().unwrap();
+    assert_eq!(record.state, RolloutState::Aborted, "{:?}", record.failure);
+    let restored = record.rollback_revision.unwrap();
+    assert_eq!(
+        lattice.provider(&canaried, "keyvalue").await,
+        Some((ProviderState::Running, Some(restored)))
+    );
+    lattice_test_support::read_until(
+        "keyvalue-extra gone from the canary host",
+        BOUND,
+        || lattice.provider(&canaried, "keyvalue-extra"),
+        Option::is_none,
+        String::new,
+    )
+    .await;
+    assert_eq!(
+        lattice.greeter(&canaried).await,
         (restored, ComponentState::Running)
     );
     let answer = lattice.hello("Ada").await;
