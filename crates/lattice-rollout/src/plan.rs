@@ -433,7 +433,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("on host-2: remove component(s) [], then provider(s) [old]"),
+            text.contains("on host-2: remove provider(s) [old]\n"),
             "{text}"
         );
         // A host that only loses something is still in the schedule.
@@ -458,6 +458,12 @@ mod tests {
         let host_2 = &computed.removals[&HostId::new("host-2").unwrap()];
         assert_eq!(host_2.components, ["web".parse::<ComponentId>().unwrap()]);
         assert_eq!(host_2.providers.len(), 2);
+        assert!(
+            computed
+                .to_string()
+                .contains("on host-2: remove component(s) [web], then provider(s) [kv, old]"),
+            "{computed}"
+        );
     }
 
     #[test]

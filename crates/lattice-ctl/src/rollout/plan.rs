@@ -445,12 +445,12 @@ impl fmt::Display for Plan {
             let components: Vec<&str> =
                 removal.components.iter().map(ComponentId::as_str).collect();
             let providers: Vec<&str> = removal.providers.iter().map(ProviderId::as_str).collect();
-            writeln!(
-                f,
-                "  on {host}: remove component(s) [{}], then provider(s) [{}]",
-                components.join(", "),
-                providers.join(", ")
-            )?;
+            let parts: Vec<String> = [("component(s)", &components), ("provider(s)", &providers)]
+                .into_iter()
+                .filter(|(_, ids)| !ids.is_empty())
+                .map(|(what, ids)| format!("{what} [{}]", ids.join(", ")))
+                .collect();
+            writeln!(f, "  on {host}: remove {}", parts.join(", then "))?;
         }
         let back = match (self.rollback, self.from) {
             (OnFailure::Freeze, _) => "freeze: hosts stay as they are".to_owned(),
