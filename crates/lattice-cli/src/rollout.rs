@@ -150,17 +150,20 @@ fn load_manifest(path: &Path) -> Result<Manifest, CliError> {
     parsed.map_err(|e| {
         failed(
             format!("`{}` is not an application manifest: {e}", path.display()),
-            "a manifest has `name`, `components` (each a `spec` and `hosts`), and optionally `strategy` and `options`",
+            "a manifest has `name`, `components` (each a `spec` and `hosts`), and optionally `providers` (each a `spec` and `hosts`), `strategy` and `options`",
             Failure::Usage,
         )
     })
 }
 
-fn validated(
-    manifest: &Manifest,
-    path: &Path,
-) -> Result<(AppName, Vec<lattice_rollout::Placement>), CliError> {
-    manifest.validate().map_err(|problems| {
+type Validated = (
+    AppName,
+    Vec<lattice_rollout::Placement>,
+    Vec<lattice_rollout::ProviderPlacement>,
+);
+
+fn validated(manifest: &Manifest, path: &Path) -> Result<Validated, CliError> {
+    let problems = |problems: Vec<String>| {
         failed(
             format!(
                 "`{}` is not a valid manifest:\n  {}",
@@ -170,18 +173,27 @@ fn validated(
             "fix every listed field and apply again; nothing was touched",
             Failure::Usage,
         )
-    })
+    };
+    let (app, components) = manifest.validate().map_err(problems)?;
+    let providers = manifest.validate_providers().map_err(problems)?;
+    Ok((app, components, providers))
 }
 
 /// `lattice apply -f app.yaml`: rolls the manifest out, showing progress, and exits non-zero
 /// unless the rollout succeeded.
 pub(crate) async fn apply_manifest(globals: &Globals, path: &Path) -> Result<(), CliError> {
     let manifest = load_manifest(path)?;
-    let (app, components) = validated(&manifest, path)?;
+    let (app, components, providers) = validated(&manifest, path)?;
     let scheduler = scheduler(globals).await?;
     let progress = follow(&scheduler, &app).await?;
     let result = scheduler
-        .rollout(&app, components, manifest.strategy, manifest.options)
+        .rollout_with_providers(
+            &app,
+            components,
+            providers,
+            manifest.strategy,
+            manifest.options,
+        )
         .await;
     progress.abort();
     let record = result.map_err(|e| {
@@ -271,6 +283,9 @@ fn print_record(record: &RolloutRecord) {
             if let Some((link, provider)) = &failure.link {
                 line.push_str(&format!(", link {link} to {provider}"));
             }
+            if let Some(provider) = &failure.provider {
+                line.push_str(&format!(", provider {provider}"));
+            }
             line.push(')');
         }
         println!("{line}");
@@ -311,10 +326,16 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
     match command {
         RolloutCommand::Plan { file } => {
             let manifest = load_manifest(&file)?;
-            let (app, components) = validated(&manifest, &file)?;
+            let (app, components, providers) = validated(&manifest, &file)?;
             let plan = scheduler(globals)
                 .await?
-                .plan(&app, components, &manifest.strategy, &manifest.options)
+                .plan_with_providers(
+                    &app,
+                    components,
+                    providers,
+                    &manifest.strategy,
+                    &manifest.options,
+                )
                 .await
                 .map_err(|e| {
                     caused_by(

@@ -499,7 +499,11 @@ fn the_example_application_manifests_plan_against_a_lattice() {
     // The manifests name their artifacts relative to the repository, as the README runs them.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     // Nothing is stored by a plan: each is the application's first revision here.
-    for file in ["greeter-app.yaml", "greeter-app-v2.yaml"] {
+    for file in [
+        "greeter-app.yaml",
+        "greeter-app-v2.yaml",
+        "greeter-kv-app.yaml",
+    ] {
         let path = format!("examples/{file}");
         let child = support::command()
             .current_dir(&root)
@@ -517,5 +521,16 @@ fn the_example_application_manifests_plan_against_a_lattice() {
                 && plan.stdout.contains("step 2: 1 host(s)"),
             "{file}: {plan:#?}"
         );
+        // The application with a provider: on each host, the provider runs first.
+        if file == "greeter-kv-app.yaml" {
+            for host in ["host-a", "host-b"] {
+                assert!(
+                    plan.stdout.contains(&format!(
+                        "on {host}: provider(s) [keyvalue] running before its components"
+                    )),
+                    "{file}: {plan:#?}"
+                );
+            }
+        }
     }
 }

@@ -37,7 +37,7 @@ impl Schemas {
 
 /// Maps keyed by identifiers (not records with fields) whose values are not strings: a newer
 /// peer adds fields to records, not entries to these.
-const ID_MAPS: &[&str] = &["targets"];
+const ID_MAPS: &[&str] = &["targets", "providers", "removals"];
 /// Maps whose keys are data that must name something else in the message (a pin names one
 /// of the spec's named configurations): an unknown key there is a wrong value, not a field
 /// from a newer peer, so nothing is added to them.

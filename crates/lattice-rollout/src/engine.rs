@@ -2,7 +2,7 @@
 //! deadlines, the failure budget and operator controls, rolls back automatically, and stores
 //! its progress as it goes so a restarted scheduler continues where it was.
 
-use crate::model::{AppName, AppRevision, Placement};
+use crate::model::{AppName, AppRevision, Placement, ProviderPlacement};
 use crate::plan::{Gate, OnFailure, Plan, RolloutOptions, Strategy, plan};
 use crate::record::{
     Control, FailureCode, HostProgress, MoveTo as _, RolloutFailure, RolloutRecord,
@@ -14,8 +14,8 @@ use lattice_artifact::{
     verify_pin,
 };
 use lattice_client::{Client, Discover, WaitError};
-use lattice_spec::{ComponentSpec, HostId, Revision, WireMessage};
-use lattice_status::{ComponentState, ReasonCode, RolloutState};
+use lattice_spec::{ComponentSpec, HostId, ProviderSpec, Revision, WireMessage};
+use lattice_status::{ComponentState, ProviderState, ReasonCode, RolloutState};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
@@ -381,7 +381,25 @@ impl Scheduler {
         strategy: &Strategy,
         options: &RolloutOptions,
     ) -> Result<Plan, RolloutError> {
-        let (stable, next) = self.revisions(app, components).await?;
+        self.plan_with_providers(app, components, Vec::new(), strategy, options)
+            .await
+    }
+
+    /// As [`Scheduler::plan`], for an application with capability providers: each host's
+    /// providers are applied, and running, before its components.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scheduler::plan`].
+    pub async fn plan_with_providers(
+        &self,
+        app: &AppName,
+        components: Vec<Placement>,
+        providers: Vec<ProviderPlacement>,
+        strategy: &Strategy,
+        options: &RolloutOptions,
+    ) -> Result<Plan, RolloutError> {
+        let (stable, next) = self.revisions(app, components, providers).await?;
         let plan = plan(
             stable.as_ref(),
             &next,
@@ -397,6 +415,7 @@ impl Scheduler {
         &self,
         app: &AppName,
         components: Vec<Placement>,
+        providers: Vec<ProviderPlacement>,
     ) -> Result<(Option<AppRevision>, AppRevision), RolloutError> {
         let stable = match self.store.stable(app).await? {
             Some(revision) => self.store.revision(app, revision).await?,
@@ -409,7 +428,8 @@ impl Scheduler {
             app.clone(),
             self.store.next_revision(app).await?,
             components,
-        )?;
+        )?
+        .with_providers(providers)?;
         Ok((stable, next))
     }
 
@@ -428,7 +448,29 @@ impl Scheduler {
         strategy: Strategy,
         options: RolloutOptions,
     ) -> Result<RolloutRecord, RolloutError> {
-        let (stable, next) = self.revisions(app, components).await?;
+        self.rollout_with_providers(app, components, Vec::new(), strategy, options)
+            .await
+    }
+
+    /// As [`Scheduler::rollout`], for an application with capability providers (a manifest's
+    /// `providers`). On each host the step applies the providers first and waits for each to
+    /// be running at the new revision, then applies the components; what the stable revision
+    /// had and this one drops is removed after, components before providers. A rollback
+    /// restores both in the same safe order: the stable revision's providers running again,
+    /// then its components, then providers new in the failed revision deleted.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scheduler::rollout`].
+    pub async fn rollout_with_providers(
+        &self,
+        app: &AppName,
+        components: Vec<Placement>,
+        providers: Vec<ProviderPlacement>,
+        strategy: Strategy,
+        options: RolloutOptions,
+    ) -> Result<RolloutRecord, RolloutError> {
+        let (stable, next) = self.revisions(app, components, providers).await?;
         let plan = plan(
             stable.as_ref(),
             &next,
@@ -484,8 +526,14 @@ impl Scheduler {
                     app: app.clone(),
                     revision: to,
                 })?;
-        self.rollout(app, revision.components, strategy, options)
-            .await
+        self.rollout_with_providers(
+            app,
+            revision.components,
+            revision.providers,
+            strategy,
+            options,
+        )
+        .await
     }
 
     /// Continues the rollout of `app` stored by a scheduler that stopped mid-way: it finishes
@@ -625,8 +673,132 @@ impl Scheduler {
         Ok(true)
     }
 
-    /// Applies every component of `target` placed on `host` and follows it to running.
+    /// Applies every provider of `target` placed on `host` and follows it to running, then
+    /// every component, then removes what the plan removes from the host (components before
+    /// providers).
     async fn apply_host(
+        &self,
+        target: &AppRevision,
+        plan: &Plan,
+        host: &HostId,
+        options: &RolloutOptions,
+    ) -> Result<(), RolloutFailure> {
+        for spec in providers_on(target, plan, host) {
+            self.apply_provider_and_wait(host, spec, options.per_host_deadline)
+                .await?;
+        }
+        self.apply_components(target, plan, host, options).await?;
+        if let Some(removal) = plan.removals.get(host) {
+            for component in &removal.components {
+                self.client.delete(host, component).await.map_err(|e| {
+                    RolloutFailure::new(
+                        FailureCode::Host,
+                        format!("cannot remove `{component}`, which the new revision drops: {e}"),
+                    )
+                    .on_host(host.clone())
+                    .component(component.clone())
+                })?;
+            }
+            for provider in &removal.providers {
+                self.client
+                    .delete_provider(host, provider)
+                    .await
+                    .map_err(|e| {
+                        RolloutFailure::new(
+                            FailureCode::Host,
+                            format!(
+                                "cannot remove provider `{provider}`, which the new revision drops: {e}"
+                            ),
+                        )
+                        .on_host(host.clone())
+                        .provider(provider.clone())
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a provider spec on `host` and waits until the host runs it at the spec's
+    /// revision (healthy), failing early when the host reports that revision failed.
+    async fn apply_provider_and_wait(
+        &self,
+        host: &HostId,
+        spec: &ProviderSpec,
+        deadline: Duration,
+    ) -> Result<(), RolloutFailure> {
+        let fail = |code: FailureCode, message: String| {
+            RolloutFailure::new(code, message)
+                .on_host(host.clone())
+                .provider(spec.id().clone())
+        };
+        let api = self.client.host(host);
+        let revision = spec.revision();
+        let waited = tokio::time::timeout(deadline, async {
+            let ack = api.apply_provider(spec).await.map_err(|e| {
+                fail(
+                    FailureCode::Host,
+                    format!("cannot apply provider `{}`: {e}", spec.id()),
+                )
+            })?;
+            if let lattice_ctl::ApplyOutcome::Rejected(rejection) = &ack.outcome {
+                return Err(fail(
+                    FailureCode::Host,
+                    format!(
+                        "the host rejected provider `{}` revision {revision}: {}",
+                        spec.id(),
+                        rejection.message
+                    ),
+                ));
+            }
+            let entry = api
+                .wait_for_provider(spec.id(), |p| {
+                    p.is_some_and(|p| provider_running(p, revision) || provider_failed(p, revision))
+                })
+                .await
+                .map_err(|e| {
+                    fail(
+                        FailureCode::Host,
+                        format!("cannot follow provider `{}`: {e}", spec.id()),
+                    )
+                })?;
+            match entry {
+                Some(entry) if provider_running(&entry, revision) => Ok(()),
+                entry => {
+                    let reason = entry.and_then(|e| e.status.reason);
+                    let code = match reason.as_ref().map(|r| r.code) {
+                        Some(ReasonCode::FetchFailed) => FailureCode::Artifact,
+                        _ => FailureCode::Host,
+                    };
+                    let message = format!(
+                        "provider `{}` revision {revision} did not start: {}",
+                        spec.id(),
+                        reason
+                            .as_ref()
+                            .map_or("no reason given", |r| r.message.as_str())
+                    );
+                    let mut failure = fail(code, message);
+                    if let Some(reason) = reason {
+                        failure = failure.reason(reason);
+                    }
+                    Err(failure)
+                }
+            }
+        })
+        .await;
+        match waited {
+            Ok(result) => result,
+            Err(_) => Err(fail(
+                FailureCode::Deadline,
+                format!(
+                    "provider `{}` was not running revision {revision} within {deadline:?}",
+                    spec.id()
+                ),
+            )),
+        }
+    }
+
+    /// Applies every component of `target` placed on `host` and follows it to running.
+    async fn apply_components(
         &self,
         target: &AppRevision,
         plan: &Plan,
@@ -655,6 +827,34 @@ impl Scheduler {
     ) -> Result<(), RolloutFailure> {
         tokio::time::sleep(options.min_healthy).await;
         for host in hosts {
+            for spec in providers_on(target, plan, host) {
+                let entry = self
+                    .client
+                    .host(host)
+                    .provider(spec.id())
+                    .await
+                    .map_err(|e| {
+                        RolloutFailure::new(
+                            FailureCode::HealthGate,
+                            format!("cannot read the inventory: {e}"),
+                        )
+                        .on_host(host.clone())
+                        .provider(spec.id().clone())
+                    })?;
+                if !entry.is_some_and(|p| provider_running(&p, spec.revision())) {
+                    return Err(RolloutFailure::new(
+                        FailureCode::HealthGate,
+                        format!(
+                            "provider `{}` is not running revision {} after {:?}",
+                            spec.id(),
+                            spec.revision(),
+                            options.min_healthy
+                        ),
+                    )
+                    .on_host(host.clone())
+                    .provider(spec.id().clone()));
+                }
+            }
             for spec in specs_on(target, plan, host) {
                 // Read from whichever inventory the host speaks (1.x hosts included).
                 let serving = self
@@ -750,6 +950,42 @@ impl Scheduler {
             let back = match &restored {
                 Some(restored) => {
                     let mut ok = true;
+                    let new_providers = record.plan.providers.get(&host);
+                    let removal = record.plan.removals.get(&host);
+                    // Providers first: the stable revision's providers on this host (the ones
+                    // the failed revision changed, or removed) running again before the
+                    // components that link to them are restored.
+                    let providers = new_providers
+                        .into_iter()
+                        .flatten()
+                        .chain(removal.into_iter().flat_map(|r| &r.providers));
+                    for provider in providers {
+                        if let Some(placement) = restored.provider(provider) {
+                            ok &= self
+                                .apply_provider_and_wait(
+                                    &host,
+                                    &placement.spec,
+                                    record.options.rollback_per_host_deadline,
+                                )
+                                .await
+                                .inspect_err(|f| tracing::warn!(host = %host, provider = %provider, message = %f.message, "rollback cannot restore a provider"))
+                                .is_ok();
+                        }
+                    }
+                    // Components the failed revision removed from this host come back too.
+                    for component in removal.into_iter().flat_map(|r| &r.components) {
+                        if let Some(placement) = restored.component(component) {
+                            ok &= self
+                                .client
+                                .apply_and_wait(
+                                    &host,
+                                    &placement.spec,
+                                    record.options.rollback_per_host_deadline,
+                                )
+                                .await
+                                .is_ok();
+                        }
+                    }
                     for component in record.plan.targets.get(&host).into_iter().flatten() {
                         ok &= match restored.component(component) {
                             Some(placement) => self
@@ -765,13 +1001,24 @@ impl Scheduler {
                             None => self.client.delete(&host, component).await.is_ok(),
                         };
                     }
+                    // Providers new in the failed revision go last, after the components
+                    // that could link to them.
+                    for provider in new_providers.into_iter().flatten() {
+                        if restored.provider(provider).is_none() {
+                            ok &= self.client.delete_provider(&host, provider).await.is_ok();
+                        }
+                    }
                     ok
                 }
-                // No stable revision: the components are removed from the hosts touched.
+                // No stable revision: the components, then the providers, are removed from
+                // the hosts touched.
                 None => {
                     let mut ok = true;
                     for component in record.plan.targets.get(&host).into_iter().flatten() {
                         ok &= self.client.delete(&host, component).await.is_ok();
+                    }
+                    for provider in record.plan.providers.get(&host).into_iter().flatten() {
+                        ok &= self.client.delete_provider(&host, provider).await.is_ok();
                     }
                     ok
                 }
@@ -823,6 +1070,43 @@ fn specs_on<'a>(revision: &'a AppRevision, plan: &Plan, host: &HostId) -> Vec<&'
         .map(|p| &p.spec)
         .filter(|spec| placed.contains(spec.id()))
         .collect()
+}
+
+/// The provider specs of `revision` that the plan placed on `host`, in manifest order.
+fn providers_on<'a>(
+    revision: &'a AppRevision,
+    plan: &Plan,
+    host: &HostId,
+) -> Vec<&'a ProviderSpec> {
+    let placed = plan
+        .providers
+        .get(host)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    revision
+        .providers
+        .iter()
+        .map(|p| &p.spec)
+        .filter(|spec| placed.contains(spec.id()))
+        .collect()
+}
+
+/// The host runs the provider at `revision`, healthy.
+fn provider_running(entry: &lattice_ctl::ProviderInventory, revision: Revision) -> bool {
+    entry.revision == Some(revision) && entry.status.state == ProviderState::Running
+}
+
+/// The host reports that `revision` of the provider failed: it is `failed` at that revision,
+/// or it keeps an older revision serving with a reason about this one (the host's reasons for
+/// a revision that did not start begin `revision N:`).
+fn provider_failed(entry: &lattice_ctl::ProviderInventory, revision: Revision) -> bool {
+    let about_revision = entry
+        .status
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.message.starts_with(&format!("revision {revision}:")));
+    (entry.status.state == ProviderState::Failed && entry.revision == Some(revision))
+        || (entry.revision != Some(revision) && about_revision)
 }
 
 fn aborted() -> RolloutFailure {

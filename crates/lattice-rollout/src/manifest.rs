@@ -1,8 +1,8 @@
 //! The application manifest an operator writes (`lattice apply -f app.yaml`).
 
-use crate::model::{AppName, HostSelector, Placement};
+use crate::model::{AppName, HostSelector, Placement, ProviderPlacement};
 use crate::plan::{OnFailure, RolloutOptions, Strategy};
-use lattice_spec::ComponentSpecDraft;
+use lattice_spec::{ComponentSpecDraft, ProviderSpecDraft};
 use serde::{Deserialize, Serialize};
 
 /// An application manifest: name, components with placement, and how to roll it out.
@@ -35,6 +35,21 @@ pub struct Manifest {
     pub options: RolloutOptions,
     /// The components and where they run.
     pub components: Vec<ManifestComponent>,
+    /// The capability providers and where they run (default: none). On each host they are
+    /// applied, and running, before the components.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ManifestProvider>,
+}
+
+/// One capability provider of a manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestProvider {
+    /// The provider spec (its revision is replaced by the application's).
+    pub spec: ProviderSpecDraft,
+    /// Where it runs (default: every host).
+    #[serde(default = "every_host")]
+    pub hosts: HostSelector,
 }
 
 fn all_at_once() -> Strategy {
@@ -92,9 +107,91 @@ impl Manifest {
                 }
             }
         }
+        if let Err(provider_errors) = self.validate_providers() {
+            errors.extend(provider_errors);
+        }
         match name {
             Some(name) if errors.is_empty() => Ok((name, placements)),
             _ => Err(errors),
         }
+    }
+
+    /// Checks the manifest's providers and returns their placements ([`Manifest::validate`]
+    /// checks them too).
+    ///
+    /// # Errors
+    ///
+    /// Every problem, each prefixed with its path (`providers[0].spec.artifact: …`), and a
+    /// provider id named twice.
+    pub fn validate_providers(&self) -> Result<Vec<ProviderPlacement>, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut placements: Vec<ProviderPlacement> = Vec::new();
+        for (i, provider) in self.providers.iter().enumerate() {
+            match provider.spec.validate() {
+                Ok(spec) if placements.iter().any(|p| p.spec.id() == spec.id()) => {
+                    errors.push(format!(
+                        "providers[{i}].spec.id: `{}` is named twice; a provider appears once, with one placement",
+                        spec.id()
+                    ));
+                }
+                Ok(spec) => placements.push(ProviderPlacement::new(spec, provider.hosts.clone())),
+                Err(spec_errors) => errors.extend(
+                    spec_errors
+                        .errors()
+                        .iter()
+                        .map(|e| format!("providers[{i}].spec.{}: {}", e.path, e.message)),
+                ),
+            }
+        }
+        if errors.is_empty() {
+            Ok(placements)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_are_optional_validated_and_named_once() {
+        let manifest: Manifest = serde_json::from_str(
+            r#"{"name": "shop", "components": [{"spec": {"id": "web", "revision": 1, "artifact": "file:///w.wasm", "scale": 1}}]}"#,
+        )
+        .unwrap();
+        assert!(manifest.providers.is_empty());
+        assert_eq!(manifest.validate_providers(), Ok(Vec::new()));
+
+        let manifest: Manifest = serde_json::from_str(
+            r#"{"name": "shop",
+                "components": [{"spec": {"id": "web", "revision": 1, "artifact": "file:///w.wasm", "scale": 1}}],
+                "providers": [
+                  {"spec": {"id": "kv", "revision": 1, "artifact": "file:///opt/kv"}, "hosts": {"labels": {"zone": "eu"}}},
+                  {"spec": {"id": "kv", "revision": 1, "artifact": "file:///opt/kv2"}},
+                  {"spec": {"id": "", "revision": 1, "artifact": "not a reference"}}
+                ]}"#,
+        )
+        .unwrap();
+        let errors = manifest.validate().unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("providers[1].spec.id: `kv` is named twice")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("providers[2].spec.id:")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("providers[2].spec.artifact:")),
+            "{errors:?}"
+        );
     }
 }

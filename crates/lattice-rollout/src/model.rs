@@ -1,6 +1,6 @@
 //! Applications and their revisions: what a scheduler stores and rolls out.
 
-use lattice_spec::{ComponentId, ComponentSpec, HostId, Revision};
+use lattice_spec::{ComponentId, ComponentSpec, HostId, ProviderId, ProviderSpec, Revision};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -90,6 +90,24 @@ impl Placement {
     }
 }
 
+/// One capability provider of an application and where it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProviderPlacement {
+    /// The provider's desired state. Its revision is replaced by the application's.
+    pub spec: ProviderSpec,
+    /// Where it runs.
+    pub hosts: HostSelector,
+}
+
+impl ProviderPlacement {
+    /// `spec` on the hosts `hosts` selects.
+    #[must_use]
+    pub fn new(spec: ProviderSpec, hosts: HostSelector) -> Self {
+        Self { spec, hosts }
+    }
+}
+
 /// One stored revision of an application: every component, at one revision number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -105,6 +123,10 @@ pub struct AppRevision {
     /// Set on a revision written by a rollback: the stable revision whose content it restores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restores: Option<Revision>,
+    /// The capability providers and their placement (each spec carries the revision too).
+    /// A host's providers run before its components; see [`crate::plan::plan`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderPlacement>,
 }
 
 impl AppRevision {
@@ -135,7 +157,34 @@ impl AppRevision {
             components,
             created_ms,
             restores: None,
+            providers: Vec::new(),
         })
+    }
+
+    /// The same revision with `providers`, each spec re-stamped with the revision.
+    ///
+    /// # Errors
+    ///
+    /// Never for specs that were valid; the re-stamped spec is validated again.
+    pub fn with_providers(
+        mut self,
+        providers: Vec<ProviderPlacement>,
+    ) -> Result<Self, lattice_spec::SpecErrors> {
+        self.providers = providers
+            .into_iter()
+            .map(|placement| {
+                let spec = placement
+                    .spec
+                    .to_draft()
+                    .revision(self.revision.0)
+                    .validate()?;
+                Ok(ProviderPlacement {
+                    spec,
+                    hosts: placement.hosts,
+                })
+            })
+            .collect::<Result<_, lattice_spec::SpecErrors>>()?;
+        Ok(self)
     }
 
     /// The same content at a new revision number, marked as restoring `self` (a rollback).
@@ -144,9 +193,16 @@ impl AppRevision {
     ///
     /// As [`AppRevision::new`].
     pub fn restored_as(&self, revision: Revision) -> Result<Self, lattice_spec::SpecErrors> {
-        let mut restored = Self::new(self.app.clone(), revision, self.components.clone())?;
+        let mut restored = Self::new(self.app.clone(), revision, self.components.clone())?
+            .with_providers(self.providers.clone())?;
         restored.restores = Some(self.revision);
         Ok(restored)
+    }
+
+    /// The provider with `id`, if the application has it.
+    #[must_use]
+    pub fn provider(&self, id: &ProviderId) -> Option<&ProviderPlacement> {
+        self.providers.iter().find(|p| p.spec.id() == id)
     }
 
     /// The component with `id`, if the application has it.

@@ -6,9 +6,9 @@
 
 use crate::model::AppRevision;
 pub use lattice_ctl::rollout::plan::{
-    CanaryStep, Gate, OnFailure, Pause, Plan, RolloutOptions, Step, Strategy,
+    CanaryStep, Gate, OnFailure, Pause, Plan, Removal, RolloutOptions, Step, Strategy,
 };
-use lattice_spec::{ComponentId, HostId, SpecDiff};
+use lattice_spec::{ComponentId, HostId, ProviderId, SpecDiff};
 use std::{collections::BTreeMap, time::Duration};
 
 /// A strategy's refusal of a change it cannot make safely.
@@ -86,6 +86,13 @@ pub fn check_guardrails(
 /// Computes the plan of rolling `to` out over `hosts` (id and labels), from the stable
 /// revision `from`.
 ///
+/// Providers come first: on each host, the step applies the providers `to` places there and
+/// waits for each to be running before it applies the host's components (all of a host's
+/// providers before all of its components, so a component linked to a provider of the
+/// application finds it running). What `from` placed on a host and `to` does not is removed
+/// in reverse: components first, then providers ([`Plan::removals`]). A host that only loses
+/// something is part of the schedule too.
+///
 /// # Errors
 ///
 /// [`PlanError`] when no host matches, or a guardrail refuses the change.
@@ -106,10 +113,48 @@ pub fn plan(
                 .push(placement.spec.id().clone());
         }
     }
+    let mut providers: BTreeMap<HostId, Vec<ProviderId>> = BTreeMap::new();
+    for placement in &to.providers {
+        for host in placement.hosts.select(hosts) {
+            providers
+                .entry(host)
+                .or_default()
+                .push(placement.spec.id().clone());
+        }
+    }
     if targets.is_empty() {
         return Err(PlanError::NoHosts);
     }
-    let order: Vec<HostId> = targets.keys().cloned().collect();
+    let mut removals: BTreeMap<HostId, Removal> = BTreeMap::new();
+    if let Some(from) = from {
+        for placement in &from.components {
+            for host in placement.hosts.select(hosts) {
+                if !targets
+                    .get(&host)
+                    .is_some_and(|c| c.contains(placement.spec.id()))
+                {
+                    let removal = removals.entry(host).or_default();
+                    removal.components.push(placement.spec.id().clone());
+                }
+            }
+        }
+        for placement in &from.providers {
+            for host in placement.hosts.select(hosts) {
+                if !providers
+                    .get(&host)
+                    .is_some_and(|p| p.contains(placement.spec.id()))
+                {
+                    let removal = removals.entry(host).or_default();
+                    removal.providers.push(placement.spec.id().clone());
+                }
+            }
+        }
+    }
+    let mut order: Vec<HostId> = targets.keys().cloned().collect();
+    order.extend(providers.keys().cloned());
+    order.extend(removals.keys().cloned());
+    order.sort();
+    order.dedup();
     let steps = match strategy {
         Strategy::AllAtOnce => vec![Step::new(order, Gate::Healthy)],
         Strategy::BlueGreen { keep_old_for } => vec![Step::new(
@@ -139,7 +184,9 @@ pub fn plan(
         steps,
         options.on_failure,
         expected,
-    ))
+    )
+    .with_providers(providers)
+    .with_removals(removals))
 }
 
 fn canary_steps(order: &[HostId], steps: &[CanaryStep]) -> Vec<Step> {
@@ -341,6 +388,81 @@ mod tests {
                 &RolloutOptions::default()
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn providers_are_placed_per_host_and_what_a_revision_drops_is_removed() {
+        use crate::model::ProviderPlacement;
+        use lattice_spec::ProviderSpecDraft;
+        let provider = |id: &str| {
+            ProviderPlacement::new(
+                ProviderSpecDraft::new(id, "file:///opt/kv")
+                    .validate()
+                    .unwrap(),
+                HostSelector::All,
+            )
+        };
+        let with = |n: u64, providers: Vec<ProviderPlacement>| {
+            revision(n, "a").with_providers(providers).unwrap()
+        };
+        let from = with(1, vec![provider("kv"), provider("old")]);
+        let to = with(2, vec![provider("kv"), provider("new")]);
+        assert_eq!(to.providers[0].spec.revision(), Revision(2), "re-stamped");
+        let computed = plan(
+            Some(&from),
+            &to,
+            &hosts(2),
+            &Strategy::AllAtOnce,
+            &RolloutOptions::default(),
+        )
+        .unwrap();
+        for host in hosts(2).into_iter().map(|(h, _)| h) {
+            let ids: Vec<&str> = computed.providers[&host]
+                .iter()
+                .map(|p| p.as_str())
+                .collect();
+            assert_eq!(ids, ["kv", "new"]);
+            let removal = &computed.removals[&host];
+            assert!(removal.components.is_empty());
+            assert_eq!(removal.providers, ["old".parse::<ProviderId>().unwrap()]);
+        }
+        let text = computed.to_string();
+        assert!(
+            text.contains("on host-1: provider(s) [kv, new] running before its components"),
+            "{text}"
+        );
+        assert!(
+            text.contains("on host-2: remove provider(s) [old]\n"),
+            "{text}"
+        );
+        // A host that only loses something is still in the schedule.
+        let only_on_1 = AppRevision::new(
+            AppName::new("shop").unwrap(),
+            Revision(3),
+            vec![Placement::new(
+                from.components[0].spec.clone(),
+                HostSelector::Hosts(vec![HostId::new("host-1").unwrap()]),
+            )],
+        )
+        .unwrap();
+        let computed = plan(
+            Some(&from),
+            &only_on_1,
+            &hosts(2),
+            &Strategy::AllAtOnce,
+            &RolloutOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(computed.steps[0].hosts.len(), 2);
+        let host_2 = &computed.removals[&HostId::new("host-2").unwrap()];
+        assert_eq!(host_2.components, ["web".parse::<ComponentId>().unwrap()]);
+        assert_eq!(host_2.providers.len(), 2);
+        assert!(
+            computed
+                .to_string()
+                .contains("on host-2: remove component(s) [web], then provider(s) [kv, old]"),
+            "{computed}"
         );
     }
 

@@ -13,7 +13,7 @@
 pub mod plan;
 pub mod record;
 
-pub use plan::{CanaryStep, Gate, OnFailure, Pause, Plan, RolloutOptions, Step, Strategy};
+pub use plan::{CanaryStep, Gate, OnFailure, Pause, Plan, Removal, RolloutOptions, Step, Strategy};
 pub use record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
 
 use crate::{

@@ -2,7 +2,7 @@
 //! its events. Computing a plan (host selection, guardrails) is the scheduler's: see
 //! `lattice_rollout::plan`.
 
-use lattice_spec::{ComponentId, HostId, Revision};
+use lattice_spec::{ComponentId, HostId, ProviderId, Revision};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use std::{borrow::Cow, collections::BTreeMap, fmt, num::NonZeroUsize, time::Duration};
@@ -307,6 +307,36 @@ pub struct Plan {
     #[schemars(with = "u64")]
     #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_millis))]
     pub expected: Duration,
+    /// The providers the new revision places on each host. A host's step applies them, and
+    /// waits for each to be running, before its components.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<HostId, Vec<ProviderId>>,
+    /// What the stable revision placed on a host and the new one does not: removed in the
+    /// host's step after the new components run, components first, then providers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removals: BTreeMap<HostId, Removal>,
+}
+
+/// What a plan removes from one host: components and providers the stable revision placed
+/// there and the new revision does not.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[non_exhaustive]
+pub struct Removal {
+    /// Components deleted (before the providers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentId>,
+    /// Providers deleted (after the components).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderId>,
+}
+
+impl Removal {
+    /// Nothing removed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.components.is_empty() && self.providers.is_empty()
+    }
 }
 
 impl Plan {
@@ -328,7 +358,23 @@ impl Plan {
             steps,
             rollback,
             expected,
+            providers: BTreeMap::new(),
+            removals: BTreeMap::new(),
         }
+    }
+
+    /// The same plan, applying `providers` on each host before its components.
+    #[must_use]
+    pub fn with_providers(mut self, providers: BTreeMap<HostId, Vec<ProviderId>>) -> Self {
+        self.providers = providers;
+        self
+    }
+
+    /// The same plan, removing `removals` from each host after its new components run.
+    #[must_use]
+    pub fn with_removals(mut self, removals: BTreeMap<HostId, Removal>) -> Self {
+        self.removals = removals;
+        self
     }
 }
 
@@ -386,6 +432,25 @@ impl fmt::Display for Plan {
                 step.hosts.len(),
                 hosts.join(", ")
             )?;
+        }
+        for (host, providers) in &self.providers {
+            let ids: Vec<&str> = providers.iter().map(ProviderId::as_str).collect();
+            writeln!(
+                f,
+                "  on {host}: provider(s) [{}] running before its components",
+                ids.join(", ")
+            )?;
+        }
+        for (host, removal) in self.removals.iter().filter(|(_, r)| !r.is_empty()) {
+            let components: Vec<&str> =
+                removal.components.iter().map(ComponentId::as_str).collect();
+            let providers: Vec<&str> = removal.providers.iter().map(ProviderId::as_str).collect();
+            let parts: Vec<String> = [("component(s)", &components), ("provider(s)", &providers)]
+                .into_iter()
+                .filter(|(_, ids)| !ids.is_empty())
+                .map(|(what, ids)| format!("{what} [{}]", ids.join(", ")))
+                .collect();
+            writeln!(f, "  on {host}: remove {}", parts.join(", then "))?;
         }
         let back = match (self.rollback, self.from) {
             (OnFailure::Freeze, _) => "freeze: hosts stay as they are".to_owned(),

@@ -95,6 +95,9 @@ pub struct RolloutFailure {
     /// The host's status reason, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<StatusReason>,
+    /// The capability provider concerned, when a provider of the application failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderId>,
 }
 
 impl RolloutFailure {
@@ -108,6 +111,7 @@ impl RolloutFailure {
             link: None,
             message: message.into(),
             reason: None,
+            provider: None,
         }
     }
 
@@ -122,6 +126,13 @@ impl RolloutFailure {
     #[must_use]
     pub fn component(mut self, component: ComponentId) -> Self {
         self.component = Some(component);
+        self
+    }
+
+    /// Concerning the application's provider `provider`.
+    #[must_use]
+    pub fn provider(mut self, provider: ProviderId) -> Self {
+        self.provider = Some(provider);
         self
     }
 
