@@ -188,15 +188,13 @@ pub(crate) async fn run(globals: &Globals, args: HostArgs) -> Result<(), CliErro
             ),
         })?;
     println!(
-        "host {} serving lattice `{}` at {} ({:?} runtime); Ctrl-C stops it",
+        "host {} serving lattice `{}` at {} ({:?} runtime); Ctrl-C (or SIGTERM) stops it",
         host.host_id(),
         globals.lattice,
         globals.nats_url,
         args.runtime.runtime
     );
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
+    crate::signal::stop_requested().await;
     println!(
         "interrupted; stopping host {} (applies in flight get {} to finish)",
         host.host_id(),

@@ -30,6 +30,7 @@ mod nats_auth;
 mod output;
 mod rollout;
 mod schema;
+mod signal;
 mod spec_file;
 mod up;
 

@@ -185,10 +185,8 @@ async fn server_stopped(url: &str) -> Result<(async_nats::Client, Arc<Notify>), 
     Ok((watch, stopped))
 }
 
-/// Waits for Ctrl-C (SIGINT). If the signal handler cannot be installed, waits forever: the
+/// Waits for Ctrl-C (SIGINT) or SIGTERM. If no handler can be installed, waits forever: the
 /// nats-server this process started still stops on the terminal's Ctrl-C, and `up` notices.
 async fn wait_for_interrupt() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
+    crate::signal::stop_requested().await;
 }

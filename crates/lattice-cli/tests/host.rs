@@ -38,10 +38,11 @@ impl HostProcess {
         Self(Some(child))
     }
 
-    /// Interrupts the host and returns how it ended.
-    fn stop(mut self) -> support::Run {
+    /// Stops the host with `signal` (`-INT`, as Ctrl-C does, or `-TERM`, as `kill` and
+    /// service managers do) and returns how it ended.
+    fn stop(mut self, signal: &str) -> support::Run {
         let child = self.0.take().unwrap();
-        support::kill("-INT", &child.id().to_string());
+        support::kill(signal, &child.id().to_string());
         support::finish(child)
     }
 }
@@ -107,8 +108,10 @@ fn a_host_process_pulls_from_a_private_registry_and_invoke_reaches_its_component
     ]);
     assert_eq!(missing.code(), Some(1), "{missing:#?}");
 
-    for host in [with_credentials, anonymous] {
-        let stopped = host.stop();
-        assert!(stopped.status.success(), "{stopped:#?}");
+    // Both signals stop a host gracefully — it exits 0 instead of dying by the signal — so
+    // the provider processes it supervises are stopped with it, not orphaned.
+    for (host, signal) in [(with_credentials, "-INT"), (anonymous, "-TERM")] {
+        let stopped = host.stop(signal);
+        assert!(stopped.status.success(), "{signal}: {stopped:#?}");
     }
 }
