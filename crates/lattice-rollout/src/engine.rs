@@ -97,6 +97,17 @@ pub enum RolloutError {
         #[source]
         source: lattice_client::ConfigBucketError,
     },
+    /// A named configuration a provider uses could not be pinned; no host was touched.
+    #[error("cannot pin configuration `{name}` of provider `{provider}`")]
+    ProviderConfig {
+        /// The provider.
+        provider: lattice_spec::ProviderId,
+        /// The configuration.
+        name: lattice_spec::ConfigName,
+        /// Why.
+        #[source]
+        source: lattice_client::ConfigBucketError,
+    },
     /// Pre-flight refused a component before any host was touched.
     #[error("pre-flight refused `{component}`")]
     Preflight {
@@ -195,7 +206,9 @@ impl RolloutError {
             }
             Self::Preflight { .. } => RolloutErrorKind::Preflight,
             Self::Subscribe(_) => RolloutErrorKind::Subscribe,
-            Self::Config { source, .. } => RolloutErrorKind::Config(source.kind()),
+            Self::Config { source, .. } | Self::ProviderConfig { source, .. } => {
+                RolloutErrorKind::Config(source.kind())
+            }
         }
     }
 
@@ -424,6 +437,7 @@ impl Scheduler {
         // Named configurations are pinned to their content now, so the stored revision holds
         // what it runs with and a rollback restores it.
         let components = self.pinning.pin(&self.client, components).await?;
+        let providers = self.pinning.pin_providers(&self.client, providers).await?;
         let next = AppRevision::new(
             app.clone(),
             self.store.next_revision(app).await?,

@@ -17,7 +17,7 @@
 //! - a dry run ([`Scheduler::plan`](crate::Scheduler::plan)) pins too: it writes the copies
 //!   (idempotent, content-addressed) so the plan it shows is the one a rollout would run.
 
-use crate::{Placement, RolloutError};
+use crate::{Placement, ProviderPlacement, RolloutError};
 use lattice_client::{Client, ConfigBucket};
 use lattice_spec::{ConfigName, ContentDigest};
 use std::{collections::BTreeMap, sync::Arc};
@@ -74,5 +74,55 @@ impl ConfigPinning {
             .into_iter()
             .map(|p| Placement::new(p.spec.with_config_pins(&pins), p.hosts))
             .collect())
+    }
+
+    /// `providers` with every unpinned named configuration pinned to its current content, so
+    /// a provider's rotated configuration rolls out and back like a component's.
+    pub(crate) async fn pin_providers(
+        &self,
+        client: &Client,
+        providers: Vec<ProviderPlacement>,
+    ) -> Result<Vec<ProviderPlacement>, RolloutError> {
+        if self.off {
+            return Ok(providers);
+        }
+        let mut pins: BTreeMap<ConfigName, ContentDigest> = BTreeMap::new();
+        for placement in &providers {
+            let spec = &placement.spec;
+            for name in spec.unpinned_config_names() {
+                if pins.contains_key(name) {
+                    continue;
+                }
+                let refuse = |source| RolloutError::ProviderConfig {
+                    provider: spec.id().clone(),
+                    name: name.clone(),
+                    source,
+                };
+                let bucket = self.bucket(client).await.map_err(refuse)?;
+                let digest = bucket.pin(name).await.map_err(refuse)?;
+                pins.insert(name.clone(), digest);
+            }
+        }
+        if pins.is_empty() {
+            return Ok(providers);
+        }
+        Ok(providers
+            .into_iter()
+            .map(|p| ProviderPlacement::new(p.spec.with_config_pins(&pins), p.hosts))
+            .collect())
+    }
+
+    async fn bucket(
+        &self,
+        client: &Client,
+    ) -> Result<&ConfigBucket, lattice_client::ConfigBucketError> {
+        self.bucket
+            .get_or_try_init(|| {
+                ConfigBucket::lookup(
+                    async_nats::jetstream::new(client.nats().clone()),
+                    client.lattice(),
+                )
+            })
+            .await
     }
 }

@@ -78,6 +78,31 @@ impl ProviderSpec {
         &self.config
     }
 
+    /// The named configurations the spec uses without a pin.
+    #[must_use]
+    pub fn unpinned_config_names(&self) -> std::collections::BTreeSet<&crate::ConfigName> {
+        self.config
+            .names
+            .iter()
+            .filter(|n| !self.config.pins.contains_key(*n))
+            .collect()
+    }
+
+    /// The same spec with every *unpinned* name in `pins` pinned to its digest; pins already
+    /// there stay (see [`crate::ComponentSpec::with_config_pins`]).
+    #[must_use]
+    pub fn with_config_pins(mut self, pins: &BTreeMap<crate::ConfigName, ContentDigest>) -> Self {
+        for name in &self.config.names {
+            if let Some(digest) = pins.get(name) {
+                self.config
+                    .pins
+                    .entry(name.clone())
+                    .or_insert_with(|| digest.clone());
+            }
+        }
+        self
+    }
+
     /// The secrets the provider may read, by reference.
     #[must_use]
     pub fn secrets(&self) -> &[SecretRef] {

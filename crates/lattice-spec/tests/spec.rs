@@ -519,3 +519,37 @@ fn a_pin_must_be_a_sha256_digest_of_a_configuration_the_spec_names() {
         "{codes:?}"
     );
 }
+
+#[test]
+fn a_provider_spec_pins_its_named_configurations_and_its_digest_covers_the_pins() {
+    use lattice_spec::{ConfigName, ContentDigest, ProviderSpec, ProviderSpecDraft};
+    use std::collections::BTreeMap;
+
+    let spec = ProviderSpecDraft::new("kv", "/opt/lattice/kv")
+        .config_name("creds")
+        .validate()
+        .unwrap();
+    let creds: ConfigName = "creds".parse().unwrap();
+    assert_eq!(
+        spec.unpinned_config_names().into_iter().collect::<Vec<_>>(),
+        [&creds]
+    );
+    let pin = |content: &[u8]| BTreeMap::from([(creds.clone(), ContentDigest::sha256_of(content))]);
+
+    let v1 = spec.clone().with_config_pins(&pin(b"v1"));
+    let v2 = spec.clone().with_config_pins(&pin(b"v2"));
+    assert!(v1.unpinned_config_names().is_empty());
+    assert_ne!(v1.digest(), spec.digest(), "pinning is a change");
+    assert_ne!(
+        v1.digest(),
+        v2.digest(),
+        "a rotated value is a changed spec"
+    );
+    assert_eq!(
+        v1.clone().with_config_pins(&pin(b"v2")),
+        v1,
+        "a pin already there stays, so a stored revision keeps its content"
+    );
+    let decoded: ProviderSpec = serde_json::from_value(serde_json::to_value(&v1).unwrap()).unwrap();
+    assert_eq!(decoded.digest(), v1.digest(), "the pin travels on the wire");
+}
