@@ -40,6 +40,31 @@ pub trait ArtifactFetcher: Send + Sync + 'static {
     /// [`FetchError`]: the artifact is missing, unreadable, of a kind this fetcher does not
     /// serve, corrupt, or stored in an invalid layout.
     fn fetch<'a>(&'a self, artifact: &'a ArtifactRef) -> BoxFuture<'a, Result<Bytes, FetchError>>;
+
+    /// Fetches a capability provider's archive (a wasmCloud provider archive, `.par`): for
+    /// an OCI reference, the manifest's provider archive layer
+    /// ([`PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES`](crate::PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES)).
+    /// Read it with [`provider_archive_binary`](crate::provider_archive_binary).
+    ///
+    /// The default refuses with [`FetchError::Unsupported`]; [`OciRegistryFetcher`] and
+    /// [`DefaultFetcher`] serve registries.
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch`](Self::fetch); [`FetchError::InvalidManifest`] when the manifest has no
+    /// provider archive layer.
+    fn fetch_provider_archive<'a>(
+        &'a self,
+        artifact: &'a ArtifactRef,
+    ) -> BoxFuture<'a, Result<Bytes, FetchError>> {
+        let error = FetchError::Unsupported {
+            artifact: artifact.to_string(),
+            detail: "this fetcher does not fetch provider archives: configure the host with \
+                     an OCI registry fetcher (DefaultFetcher or OciRegistryFetcher)"
+                .to_owned(),
+        };
+        Box::pin(async move { Err(error) })
+    }
 }
 
 /// Checks that `bytes` hash to the pinned digest (`sha256:` or `sha512:`).
@@ -304,6 +329,33 @@ impl ArtifactFetcher for DefaultFetcher {
                  `DefaultFetcher::with_registry(OciRegistryFetcher::new())` or \
                  `DefaultFetcher::with_oci_layouts(OciLayoutFetcher::new(root))`",
             ),
+        }
+    }
+
+    /// Pulls provider archives from registries with the configured [`OciRegistryFetcher`];
+    /// file references and OCI layouts are not served (refused with
+    /// [`FetchError::Unsupported`]).
+    fn fetch_provider_archive<'a>(
+        &'a self,
+        artifact: &'a ArtifactRef,
+    ) -> BoxFuture<'a, Result<Bytes, FetchError>> {
+        match (&self.registry, artifact.as_oci()) {
+            (Some(registry), Some(_)) => registry.fetch_provider_archive(artifact),
+            (registry, oci) => {
+                let detail = if oci.is_none() {
+                    "provider archives are pulled from OCI registries; a file reference names \
+                     the provider's executable itself"
+                } else {
+                    debug_assert!(registry.is_none());
+                    "this host pulls from no OCI registries: configure the fetcher with \
+                     `DefaultFetcher::with_registry(OciRegistryFetcher::new())`"
+                };
+                let error = FetchError::Unsupported {
+                    artifact: artifact.to_string(),
+                    detail: detail.to_owned(),
+                };
+                Box::pin(async move { Err(error) })
+            }
         }
     }
 }

@@ -38,6 +38,7 @@ mod fetch;
 mod fetch_error;
 mod oci_layout;
 mod oci_registry;
+mod provider_archive;
 mod registry_pull;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -48,6 +49,10 @@ pub use fetch::{ArtifactFetcher, DefaultFetcher, FileFetcher, fetch_pinned, veri
 pub use fetch_error::{BoxError, FetchError, FetchErrorKind};
 pub use oci_layout::{OciLayoutFetcher, WASM_LAYER_MEDIA_TYPES};
 pub use oci_registry::{DEFAULT_REGISTRY_DEADLINE, OciRegistryFetcher, OciRegistryFetcherBuilder};
+pub use provider_archive::{
+    PROVIDER_ARCHIVE_CONFIG_MEDIA_TYPE, PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES, ProviderArchiveError,
+    ProviderArchiveErrorKind, current_target, provider_archive_binary,
+};
 pub use validate::{
     ComponentValidator, DEFAULT_HOST_PROVIDED, ValidatedComponent, WasmComponentValidator,
 };

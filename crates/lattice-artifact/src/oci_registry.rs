@@ -3,7 +3,7 @@
 use crate::{
     ArtifactFetcher, FetchError,
     oci_layout::{DOCKER_MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPE},
-    registry_pull::{Pull, Step, is_lost_connection},
+    registry_pull::{Pull, Step, Wanted, is_lost_connection},
 };
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt as _, future::BoxFuture};
@@ -223,7 +223,12 @@ impl OciRegistryFetcher {
             })
     }
 
-    async fn pull(&self, pull: &Pull, reference: &Reference) -> Result<Bytes, FetchError> {
+    async fn pull(
+        &self,
+        pull: &Pull,
+        reference: &Reference,
+        wanted: Wanted,
+    ) -> Result<Bytes, FetchError> {
         let clients = self.clients(pull).await?;
         let client = if pull.plain_http {
             &clients.http
@@ -246,7 +251,7 @@ impl OciRegistryFetcher {
         if let Some(expected) = reference.digest() {
             pull.verify("manifest".to_owned(), expected, &manifest_bytes)?;
         }
-        let layer = pull.wasm_layer(&manifest_bytes, &manifest_digest)?;
+        let layer = pull.layer(&manifest_bytes, &manifest_digest, wanted)?;
 
         let digest = layer.digest().to_string();
         let step = Step::Layer(digest.clone());
@@ -281,44 +286,66 @@ impl OciRegistryFetcher {
     }
 }
 
+impl OciRegistryFetcher {
+    /// Pulls `artifact` for its layer of `wanted` kind, with this fetcher's credentials,
+    /// plain-HTTP registries and deadline, checking every digest.
+    async fn fetch_layer(
+        &self,
+        artifact: &ArtifactRef,
+        wanted: Wanted,
+    ) -> Result<Bytes, FetchError> {
+        let Some(reference) = artifact.as_oci() else {
+            return Err(FetchError::Unsupported {
+                artifact: artifact.to_string(),
+                detail: "this is a file reference and the OCI registry fetcher only serves \
+                             OCI references: configure a file fetcher (FileFetcher) for it"
+                    .to_owned(),
+            });
+        };
+        let registry = reference.registry().to_owned();
+        let pull = Pull {
+            artifact: artifact.to_string(),
+            plain_http: self.uses_plain_http(&registry),
+            username: self.username_for(&registry).map(str::to_owned),
+            repository: reference.repository().to_owned(),
+            registry,
+        };
+        let deadline = self.settings.deadline;
+        let attempts = async {
+            match self.pull(&pull, reference, wanted).await {
+                // A pooled connection the registry has closed since (it restarted, or
+                // went away) fails the first request sent on it: try once more on a new
+                // connection, which tells a registry that is down from one that is back.
+                Err(error) if is_lost_connection(&error) => {
+                    self.pull(&pull, reference, wanted).await
+                }
+                result => result,
+            }
+        };
+        match tokio::time::timeout(deadline, attempts).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(FetchError::TimedOut {
+                artifact: pull.artifact,
+                registry: pull.registry,
+                after: deadline,
+            }),
+        }
+    }
+}
+
 impl ArtifactFetcher for OciRegistryFetcher {
     fn fetch<'a>(&'a self, artifact: &'a ArtifactRef) -> BoxFuture<'a, Result<Bytes, FetchError>> {
-        Box::pin(async move {
-            let Some(reference) = artifact.as_oci() else {
-                return Err(FetchError::Unsupported {
-                    artifact: artifact.to_string(),
-                    detail: "this is a file reference and the OCI registry fetcher only serves \
-                             OCI references: configure a file fetcher (FileFetcher) for it"
-                        .to_owned(),
-                });
-            };
-            let registry = reference.registry().to_owned();
-            let pull = Pull {
-                artifact: artifact.to_string(),
-                plain_http: self.uses_plain_http(&registry),
-                username: self.username_for(&registry).map(str::to_owned),
-                repository: reference.repository().to_owned(),
-                registry,
-            };
-            let deadline = self.settings.deadline;
-            let attempts = async {
-                match self.pull(&pull, reference).await {
-                    // A pooled connection the registry has closed since (it restarted, or
-                    // went away) fails the first request sent on it: try once more on a new
-                    // connection, which tells a registry that is down from one that is back.
-                    Err(error) if is_lost_connection(&error) => self.pull(&pull, reference).await,
-                    result => result,
-                }
-            };
-            match tokio::time::timeout(deadline, attempts).await {
-                Ok(result) => result,
-                Err(_elapsed) => Err(FetchError::TimedOut {
-                    artifact: pull.artifact,
-                    registry: pull.registry,
-                    after: deadline,
-                }),
-            }
-        })
+        Box::pin(self.fetch_layer(artifact, Wanted::Component))
+    }
+
+    /// Pulls the manifest's provider archive layer
+    /// ([`PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES`](crate::PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES)), as
+    /// wasmCloud 1.x `wash push` pushes a `.par`.
+    fn fetch_provider_archive<'a>(
+        &'a self,
+        artifact: &'a ArtifactRef,
+    ) -> BoxFuture<'a, Result<Bytes, FetchError>> {
+        Box::pin(self.fetch_layer(artifact, Wanted::ProviderArchive))
     }
 }
 

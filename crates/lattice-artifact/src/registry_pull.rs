@@ -29,6 +29,15 @@ pub(crate) fn is_lost_connection(error: &FetchError) -> bool {
     source.downcast_ref::<std::io::Error>().is_some()
 }
 
+/// Which layer a pull is for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wanted {
+    /// A WebAssembly component ([`crate::WASM_LAYER_MEDIA_TYPES`]).
+    Component,
+    /// A provider archive ([`crate::PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES`]).
+    ProviderArchive,
+}
+
 /// What a request was for, to say what is missing.
 pub(crate) enum Step {
     Manifest,
@@ -51,10 +60,21 @@ pub(crate) struct Pull {
 
 impl Pull {
     /// The first WebAssembly layer of an image manifest.
+    #[cfg(test)]
     pub(crate) fn wasm_layer(
         &self,
         manifest: &[u8],
         digest: &str,
+    ) -> Result<Descriptor, FetchError> {
+        self.layer(manifest, digest, Wanted::Component)
+    }
+
+    /// The first layer of an image manifest holding what is `wanted`.
+    pub(crate) fn layer(
+        &self,
+        manifest: &[u8],
+        digest: &str,
+        wanted: Wanted,
     ) -> Result<Descriptor, FetchError> {
         let image = match decode_image_manifest(manifest) {
             Ok(image) => image,
@@ -75,7 +95,31 @@ impl Pull {
                 });
             }
         };
-        let Some(layer) = wasm_layer(image.layers()) else {
+        let found =
+            match wanted {
+                Wanted::Component => wasm_layer(image.layers()),
+                Wanted::ProviderArchive => crate::PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES
+                    .iter()
+                    .find_map(|par| {
+                        image
+                            .layers()
+                            .iter()
+                            .find(|layer| layer.media_type().as_ref() == *par)
+                    }),
+            };
+        let (what, media_types, hint) = match wanted {
+            Wanted::Component => (
+                "WebAssembly",
+                crate::WASM_LAYER_MEDIA_TYPES,
+                "push the component with `wash oci push`",
+            ),
+            Wanted::ProviderArchive => (
+                "provider archive",
+                crate::PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES,
+                "push the provider archive (.par) as wasmCloud 1.x `wash push` does",
+            ),
+        };
+        let Some(layer) = found else {
             let found: Vec<&str> = image
                 .layers()
                 .iter()
@@ -83,9 +127,9 @@ impl Pull {
                 .collect();
             return Err(self.invalid_manifest(
                 format!(
-                    "manifest {digest} has no WebAssembly layer (media type {}); its layers \
-                     are: [{}]; push the component with `wash oci push`",
-                    crate::WASM_LAYER_MEDIA_TYPES.join(" or "),
+                    "manifest {digest} has no {what} layer (media type {}); its layers \
+                     are: [{}]; {hint}",
+                    media_types.join(" or "),
                     found.join(", ")
                 ),
                 None,
@@ -94,7 +138,7 @@ impl Pull {
         // Checked before the digest becomes part of a URL.
         if let Err(error) = ContentDigest::new(layer.digest().as_ref()) {
             return Err(self.invalid_manifest(
-                format!("the WebAssembly layer's digest is invalid: {error}"),
+                format!("the {what} layer's digest is invalid: {error}"),
                 None,
             ));
         }

@@ -346,3 +346,72 @@ mod tests {
         assert!(write_oci_layout(root.path(), "./a.wasm", b"x").is_err());
     }
 }
+
+/// A provider archive (PAR) holding `binaries` (`(target, bytes)`, stored as `{target}.bin`)
+/// and a `claims.jwt` listing their SHA-256 in `wascap.target_hashes`, gzip-compressed when
+/// `gzip`. `hash_override` replaces every listed hash (to build a corrupt archive).
+///
+/// The JWT is **unsigned** (`header.payload.` with `"alg":"none"`): lattice does not verify
+/// provider archive signatures (see [`provider_archive_binary`](crate::provider_archive_binary)).
+///
+/// ```
+/// use lattice_artifact::{provider_archive_binary, testing};
+///
+/// let par = testing::provider_archive(&[("x86_64-linux", b"exe")], None, true);
+/// assert_eq!(provider_archive_binary(&par, "x86_64-linux").unwrap(), b"exe");
+/// ```
+#[must_use]
+pub fn provider_archive(
+    binaries: &[(&str, &[u8])],
+    hash_override: Option<&str>,
+    gzip: bool,
+) -> Vec<u8> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hashes: serde_json::Map<String, serde_json::Value> = binaries
+        .iter()
+        .map(|(target, bytes)| {
+            let hash = hash_override.map_or_else(
+                || format!("{:X}", sha2::Sha256::digest(bytes)),
+                str::to_owned,
+            );
+            ((*target).to_owned(), json!(hash))
+        })
+        .collect();
+    let b64 = |value: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+    };
+    let jwt = format!(
+        "{}.{}.",
+        b64(json!({"typ": "jwt", "alg": "none"})),
+        b64(json!({
+            "iss": "lattice-test",
+            "sub": "lattice-test-provider",
+            "wascap": {"name": "test provider", "vendor": "lattice-test", "target_hashes": hashes},
+            "wascap_revision": 3,
+        }))
+    );
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut entries: Vec<(String, &[u8])> = vec![("claims.jwt".to_owned(), jwt.as_bytes())];
+    entries.extend(
+        binaries
+            .iter()
+            .map(|(target, bytes)| (format!("{target}.bin"), *bytes)),
+    );
+    for (name, bytes) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, bytes)
+            .expect("writing to a Vec cannot fail");
+    }
+    let tar = builder.into_inner().expect("writing to a Vec cannot fail");
+    if !gzip {
+        return tar;
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    io::Write::write_all(&mut encoder, &tar).expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
