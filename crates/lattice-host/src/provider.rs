@@ -408,20 +408,9 @@ pub(crate) async fn apply(state: &Arc<HostState>, message: &async_nats::Message)
         }
     };
     let spec = Arc::new(request.spec);
-    let (slot, outcome) = if spec.artifact().as_file().is_none() {
-        let rejection = Rejection::new(
-            RejectionCode::UnsupportedArtifact,
-            format!(
-                "`{}` is an OCI reference; this host starts providers from local executables \
-                 only (`file:///path/to/provider`): pull the provider's binary to the host and \
-                 name its path",
-                spec.artifact()
-            ),
-        );
-        (None, ApplyOutcome::Rejected(rejection))
-    } else {
-        state.providers.admit(&spec)
-    };
+    // File references name the executable; OCI references name a provider archive, pulled
+    // when the revision starts (`resolve_executable`).
+    let (slot, outcome) = state.providers.admit(&spec);
     let ack = ApplyProviderSpecAck::new(&spec, outcome);
     crate::server::respond(
         state,
@@ -532,7 +521,7 @@ async fn run_apply(state: Arc<HostState>, slot: Arc<ProviderSlot>, spec: Arc<Pro
         return; // a newer apply came in while this one waited
     }
     // 1. The executable, checked before the running revision is touched.
-    let checked = match check_executable(&spec) {
+    let checked = match resolve_executable(&state, &spec).await {
         Ok(exe) => check_config(&state, &spec).await.map(|()| exe),
         Err(reason) => Err(reason),
     };
@@ -570,7 +559,7 @@ async fn replace(
             fail_revision(&state, &slot, &spec, reason).await;
             // 3. The previous revision serves again.
             if let Some(previous) = previous
-                && let Ok(exe) = check_executable(&previous)
+                && let Ok(exe) = resolve_executable(&state, &previous).await
             {
                 tracing::warn!(provider = %slot.id, revision = %previous.revision(), "starting the previous revision again");
                 let _ = start_instance(&state, &slot, previous, exe).await;
@@ -616,7 +605,7 @@ async fn upgrade(
             // lattice kit (1.x SDK) cannot be told apart from the serving process while both
             // run, so it is upgraded by replacement instead.
             tracing::warn!(provider = %slot.id, revision = %spec.revision(), "the new revision does not answer its instance health subject; upgrading by replacement");
-            let exe = match check_executable(&spec) {
+            let exe = match resolve_executable(state, &spec).await {
                 Ok(exe) => exe,
                 Err(reason) => return fail_revision(state, slot, &spec, reason).await,
             };
@@ -710,6 +699,110 @@ async fn check_config(state: &HostState, spec: &ProviderSpec) -> Result<(), Stat
         ));
     }
     Ok(())
+}
+
+/// The executable to start for `spec`: a file reference names it; an OCI reference names a
+/// provider archive (`.par`), pulled with the host's fetcher (its registry settings) and
+/// read for this machine's target, whose binary is extracted to a content-addressed path.
+async fn resolve_executable(
+    state: &HostState,
+    spec: &ProviderSpec,
+) -> Result<PathBuf, StatusReason> {
+    if spec.artifact().as_file().is_some() {
+        return check_executable(spec);
+    }
+    let revision = spec.revision();
+    let in_revision = |mut reason: StatusReason| {
+        reason.message = format!("revision {revision}: {}", reason.message);
+        reason
+    };
+    let archive = state
+        .fetcher
+        .fetch_provider_archive(spec.artifact())
+        .await
+        .map_err(|error| {
+            let mut reason = StatusReason::from(&error);
+            // The manifest exists but carries no provider archive (a component, say): the
+            // artifact is wrong, not the registry.
+            if error.kind() == lattice_artifact::FetchErrorKind::InvalidManifest {
+                reason.code = ReasonCode::InvalidArtifact;
+            }
+            in_revision(reason)
+        })?;
+    if let Some(pin) = spec.digest_pin() {
+        lattice_artifact::verify_pin(&archive, pin).map_err(|error| {
+            in_revision(StatusReason::from(
+                &error.for_artifact(spec.artifact().as_str()),
+            ))
+        })?;
+    }
+    let artifact = spec.artifact().to_string();
+    tokio::task::spawn_blocking(move || extract_provider_binary(&archive, &artifact))
+        .await
+        .map_err(|e| {
+            StatusReason::new(
+                ReasonCode::Internal,
+                format!("extracting the provider binary panicked: {e}"),
+            )
+        })?
+        .map_err(in_revision)
+}
+
+/// The directory extracted provider binaries are kept in, one file per binary digest.
+fn provider_cache_dir() -> PathBuf {
+    std::env::temp_dir().join("lattice-providers")
+}
+
+/// Reads `archive` for this machine's target and writes the binary to
+/// `{temp}/lattice-providers/sha256-{hex}` (mode 0755) unless it is there already. The path is
+/// keyed by the binary's digest, and written to a temporary file renamed into place, so an
+/// upgrade never rewrites an executable that is running.
+fn extract_provider_binary(archive: &[u8], artifact: &str) -> Result<PathBuf, StatusReason> {
+    let target = lattice_artifact::current_target();
+    let binary = lattice_artifact::provider_archive_binary(archive, &target).map_err(|error| {
+        StatusReason::new(
+            ReasonCode::InvalidArtifact,
+            format!("`{artifact}`: {error}"),
+        )
+    })?;
+    let dir = provider_cache_dir();
+    let digest = ContentDigest::sha256_of(&binary);
+    let path = dir.join(digest.as_str().replace(':', "-"));
+    if path.is_file() {
+        return Ok(path); // complete: files only appear here by rename
+    }
+    let failed = |action: &str, e: std::io::Error| {
+        StatusReason::new(
+            ReasonCode::StartFailed,
+            format!(
+                "cannot {action} the provider binary of `{artifact}` under {}: {e}",
+                dir.display()
+            ),
+        )
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| failed("create a directory for", e))?;
+    let temp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("binary"),
+        std::process::id(),
+        uuid_like()
+    ));
+    let written = (|| {
+        std::fs::write(&temp, &binary)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o755))?;
+        }
+        std::fs::rename(&temp, &path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(failed("write", e));
+    }
+    Ok(path)
 }
 
 fn check_executable(spec: &ProviderSpec) -> Result<PathBuf, StatusReason> {
