@@ -322,31 +322,6 @@ impl ArtifactFetcher for MemoryFetcher {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn component_wat_compiles_to_components() {
-        let bytes = component(
-            &["wasi:keyvalue/store@0.2.0", "greeting"],
-            &["run", "a:b/c"],
-        );
-        assert!(wasmparser::Parser::is_component(&bytes));
-        assert!(wasmparser::Parser::is_core_wasm(&core_module()));
-    }
-
-    #[test]
-    fn references_without_tag_are_refused() {
-        let root = tempfile::tempdir().unwrap();
-        let digest = ContentDigest::sha256_of(b"x");
-        let error =
-            write_oci_layout(root.path(), &format!("ghcr.io/a/b@{digest}"), b"x").unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
-        assert!(write_oci_layout(root.path(), "./a.wasm", b"x").is_err());
-    }
-}
-
 /// A provider archive (PAR) holding `binaries` (`(target, bytes)`, stored as `{target}.bin`)
 /// and a `claims.jwt` listing their SHA-256 in `wascap.target_hashes`, gzip-compressed when
 /// `gzip`. `hash_override` replaces every listed hash (to build a corrupt archive).
@@ -414,4 +389,29 @@ pub fn provider_archive(
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     io::Write::write_all(&mut encoder, &tar).expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_wat_compiles_to_components() {
+        let bytes = component(
+            &["wasi:keyvalue/store@0.2.0", "greeting"],
+            &["run", "a:b/c"],
+        );
+        assert!(wasmparser::Parser::is_component(&bytes));
+        assert!(wasmparser::Parser::is_core_wasm(&core_module()));
+    }
+
+    #[test]
+    fn references_without_tag_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let digest = ContentDigest::sha256_of(b"x");
+        let error =
+            write_oci_layout(root.path(), &format!("ghcr.io/a/b@{digest}"), b"x").unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert!(write_oci_layout(root.path(), "./a.wasm", b"x").is_err());
+    }
 }
