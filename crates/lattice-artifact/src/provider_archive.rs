@@ -107,8 +107,16 @@ impl ProviderArchiveError {
 }
 
 /// Reads a provider archive and returns the binary for `target` (see [`current_target`]),
-/// checked against the hash its claims list. The JWT's signature is **not** verified (see
-/// the [module docs](self)).
+/// checked against the hash its claims list.
+///
+/// A provider archive (wasmCloud 1.x `wash par create`) is a tar, gzip-compressed or not
+/// (gzip magic `1f 8b`), holding `claims.jwt` and one `{target}.bin` per target; the JWT's
+/// payload lists each binary's uppercase-hex SHA-256 under `wascap.target_hashes`.
+///
+/// **The JWT's signature is not verified**: lattice holds no issuer keys to check it against.
+/// The payload is decoded only to check that the binary is the one the archive's author
+/// listed, which catches a corrupt or edited archive, not a forged one; authenticity comes
+/// from the registry (credentials, TLS) and the spec's digest pin.
 ///
 /// ```
 /// use lattice_artifact::{ProviderArchiveErrorKind, provider_archive_binary};

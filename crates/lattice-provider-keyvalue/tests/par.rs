@@ -40,6 +40,17 @@ async fn within<F: Future>(future: F) -> F::Output {
 /// whole archive, media type `…provider.archive.layer.v1+par`) and a `{}` config blob of
 /// media type `…provider.archive.config`.
 async fn push_par(registry: &Registry, reference: &str, par: Vec<u8>) {
+    push(
+        registry,
+        reference,
+        par,
+        PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES[0],
+    )
+    .await;
+}
+
+/// Pushes `bytes` as the one layer of an image, with `media_type`.
+async fn push(registry: &Registry, reference: &str, bytes: Vec<u8>, media_type: &str) {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
@@ -47,7 +58,7 @@ async fn push_par(registry: &Registry, reference: &str, par: Vec<u8>) {
         protocol: ClientProtocol::Http,
         ..ClientConfig::default()
     });
-    let layer = ImageLayer::new(par, PROVIDER_ARCHIVE_LAYER_MEDIA_TYPES[0].to_owned(), None);
+    let layer = ImageLayer::new(bytes, media_type.to_owned(), None);
     let config = Config::new(
         b"{}".to_vec(),
         PROVIDER_ARCHIVE_CONFIG_MEDIA_TYPE.to_owned(),
@@ -204,5 +215,37 @@ async fn a_provider_archive_from_a_registry_runs_and_a_corrupt_one_is_refused() 
     // The previous revision keeps running, in the same process.
     assert_eq!(entry.status.state, ProviderState::Running);
     assert_eq!(entry.revision, Some(1.into()));
+    assert_eq!(lattice.host.provider_process_id(&id), Some(pid));
+
+    // Revision 3: an image whose layer is a WebAssembly component, not a provider archive.
+    let component_ref = lattice.registry.reference("providers/keyvalue:3");
+    push(
+        &lattice.registry,
+        &component_ref,
+        binary,
+        "application/wasm",
+    )
+    .await;
+    assert_eq!(
+        lattice.apply(&spec("keyvalue", 3, &component_ref)).await,
+        ApplyOutcome::Accepted
+    );
+    let entry = lattice
+        .wait_for("keyvalue", |p| {
+            p.status
+                .reason
+                .as_ref()
+                .is_some_and(|r| r.message.contains("revision 3"))
+        })
+        .await;
+    let reason = entry.status.reason.unwrap();
+    assert_eq!(reason.code, ReasonCode::InvalidArtifact, "{reason:?}");
+    assert!(
+        reason
+            .message
+            .contains("has no provider archive layer (media type application/vnd.wasmcloud.provider.archive.layer.v1+par"),
+        "{reason:?}"
+    );
+    assert_eq!(entry.status.state, ProviderState::Running);
     assert_eq!(lattice.host.provider_process_id(&id), Some(pid));
 }
