@@ -813,7 +813,7 @@ fn check_executable(spec: &ProviderSpec) -> Result<PathBuf, StatusReason> {
         .ok_or_else(|| {
             StatusReason::new(
                 ReasonCode::FetchFailed,
-                "this host starts providers from local executables only",
+                "not a file reference (OCI references name provider archives)",
             )
         })?;
     let not_executable = |message: String| {
