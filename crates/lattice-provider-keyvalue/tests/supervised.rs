@@ -687,9 +687,13 @@ async fn a_provider_upgrade_under_component_load_loses_no_invocation() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut callers = Vec::new();
     for caller in 0..6 {
-        let invoker = within(Invoker::new(lattice.nats.clone(), &lattice.lattice, &component))
-            .await
-            .unwrap();
+        let invoker = within(Invoker::new(
+            lattice.nats.clone(),
+            &lattice.lattice,
+            &component,
+        ))
+        .await
+        .unwrap();
         let stop = stop.clone();
         callers.push(tokio::spawn(async move {
             let mut answers = Vec::new();
@@ -744,12 +748,6 @@ async fn a_provider_upgrade_under_component_load_loses_no_invocation() {
     }
 
     let failed: Vec<_> = answers.iter().filter(|a| a.is_err()).collect();
-    eprintln!(
-        "{} invocations, {} during the upgrade, {} failed",
-        answers.len(),
-        after_takeover - before_upgrade,
-        failed.len()
-    );
     assert!(
         failed.is_empty(),
         "{} of {} invocations failed: {failed:?}",
