@@ -8,6 +8,12 @@
 //! `wit-bindgen-wrpc` generates from the provider's world subscribes the exports on it; and
 //! [`spawn_invocations`] runs the invocations it yields until the returned task is aborted.
 //!
+//! **Draining.** A provider that is stopped while calls reach it (a provider upgrade under
+//! load: the host runs the old and the new process side by side in the queue group, then
+//! sends the old one SIGTERM) uses [`relayed_client`] and [`serve_invocations`] instead, and
+//! calls [`Invocations::drain`] on SIGTERM: it leaves the queue group without dropping a call
+//! the server already routed to it, and finishes every call it took, within a bound.
+//!
 //! ```no_run
 //! # async fn run(exports: Vec<(&'static str, &'static str, std::pin::Pin<Box<dyn futures::Stream<Item = anyhow::Result<std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>>> + Send>>)>) -> Result<(), Box<dyn std::error::Error>> {
 //! let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
