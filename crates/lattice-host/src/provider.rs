@@ -69,9 +69,14 @@
 //! not become healthy the previous revision is started again. Replacement is also used when
 //! nothing serves (the provider is failed or restarting).
 //!
-//! During the overlap both processes are in the provider id's wRPC queue group, so calls are
-//! served by either; a call in flight on the old process when it is stopped is lost unless the
-//! provider drains on SIGTERM (the key-value provider of this workspace does not yet).
+//! During the overlap both processes are in the provider id's wRPC queue group
+//! (`wrpc-transport-nats` queue-subscribes the invocation subjects when given a group, and the
+//! provider kit gives it the provider id), so each call is served by exactly one of them, never
+//! by both. A call in flight on the old process when it is stopped is lost unless the provider
+//! drains on SIGTERM: kit providers built on `lattice_provider::wrpc::serve_invocations` (as
+//! the key-value provider of this workspace) leave the queue group without dropping a call
+//! already routed to them and finish those in flight before they exit, within a bound below
+//! [`ProviderSupervision::stop_timeout`].
 
 use crate::state::HostState;
 use lattice_ctl::{

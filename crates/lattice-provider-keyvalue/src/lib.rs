@@ -229,11 +229,15 @@ impl atomics::Handler<Headers> for KeyValueProvider {
     }
 }
 
-/// A running provider: its link subscriptions and its wRPC exports. Dropping it stops both.
+/// How long [`RunningProvider::shutdown`] lets the invocations in flight finish.
+pub const DRAIN_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A running provider: its link subscriptions and its wRPC exports. Dropping it stops both
+/// at once; [`shutdown`](Self::shutdown) drains.
 #[derive(Debug)]
 pub struct RunningProvider {
     links: Option<lattice_provider::ProviderHandle>,
-    exports: tokio::task::JoinHandle<()>,
+    exports: Option<lattice_provider::wrpc::Invocations>,
     provider: KeyValueProvider,
 }
 
@@ -244,18 +248,19 @@ impl RunningProvider {
         &self.provider
     }
 
-    /// Stops serving links and invocations.
-    pub async fn shutdown(mut self) {
-        self.exports.abort();
+    /// Stops serving invocations without losing one that reached this process — it leaves
+    /// the provider id's queue group, then finishes every call routed to it, within
+    /// [`DRAIN_BOUND`] ([`lattice_provider::wrpc::Invocations::drain`]) — then stops serving
+    /// links. Returns how many invocations were cut off at the bound.
+    pub async fn shutdown(mut self) -> usize {
+        let cut_off = match self.exports.take() {
+            Some(exports) => exports.drain(DRAIN_BOUND).await,
+            None => 0,
+        };
         if let Some(links) = self.links.take() {
             links.shutdown().await;
         }
-    }
-}
-
-impl Drop for RunningProvider {
-    fn drop(&mut self) {
-        self.exports.abort();
+        cut_off
     }
 }
 
@@ -281,13 +286,14 @@ pub async fn start(
     )
     .serve()
     .await?;
-    let wrpc = lattice_provider::wrpc::client(nats.clone(), lattice, provider_id).await?;
+    let (wrpc, relay) =
+        lattice_provider::wrpc::relayed_client(nats.clone(), lattice, provider_id).await?;
     let exports = serve(&wrpc, provider.clone()).await?;
-    let exports = lattice_provider::wrpc::spawn_invocations(wrpc, exports);
+    let exports = lattice_provider::wrpc::serve_invocations(wrpc, relay, exports).await?;
     lattice_provider::wrpc::confirm(&nats).await?;
     Ok(RunningProvider {
         links: Some(links),
-        exports,
+        exports: Some(exports),
         provider,
     })
 }
@@ -327,13 +333,14 @@ pub async fn start_from_host_data(
     )?
     .serve()
     .await?;
-    let wrpc = lattice_provider::wrpc::client(nats.clone(), &lattice, &provider_id).await?;
+    let (wrpc, relay) =
+        lattice_provider::wrpc::relayed_client(nats.clone(), &lattice, &provider_id).await?;
     let exports = serve(&wrpc, provider.clone()).await?;
-    let exports = lattice_provider::wrpc::spawn_invocations(wrpc, exports);
+    let exports = lattice_provider::wrpc::serve_invocations(wrpc, relay, exports).await?;
     lattice_provider::wrpc::confirm(&nats).await?;
     Ok(RunningProvider {
         links: Some(links),
-        exports,
+        exports: Some(exports),
         provider,
     })
 }

@@ -62,7 +62,10 @@ async fn run_from_host_data() -> anyhow::Result<()> {
         result = tokio::signal::ctrl_c() => result?,
         () = terminated() => tracing::info!("terminated"),
     }
-    running.shutdown().await;
+    let cut_off = running.shutdown().await;
+    if cut_off > 0 {
+        tracing::warn!(cut_off, "invocations were cut off by the drain bound");
+    }
     nats.flush().await?;
     Ok(())
 }

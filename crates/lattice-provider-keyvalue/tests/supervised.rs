@@ -628,3 +628,149 @@ async fn a_candidate_is_never_judged_by_the_old_processes_health_answers() {
         .await;
     assert_eq!(entry.revision, Some(1.into()));
 }
+
+/// Issue 10, done-when: a provider upgrade under component load loses no invocation.
+///
+/// Several callers invoke the greeter (each invocation opens the linked bucket and increments
+/// a counter through `wasi:keyvalue` on this provider, a real process) without pause while a
+/// new provider revision is applied. Both processes are in the provider id's wRPC queue group
+/// during the overlap, so each import call reaches exactly one of them; the old one is
+/// stopped with SIGTERM after the new one serves and has its links, and drains the calls it
+/// took. The provider keeps its buckets in memory: state is **not** carried from the old
+/// process to the new one (the visit counts start again), so only lost calls are asserted,
+/// not data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_upgrade_under_component_load_loses_no_invocation() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let lattice = Lattice::start().await;
+    let id: ProviderId = "keyvalue".parse().unwrap();
+    let component: lattice_spec::ComponentId = "greeter".parse().unwrap();
+    lattice.apply(&spec("keyvalue", 1, PROVIDER)).await;
+    lattice
+        .wait_for("keyvalue", |p| p.status.state == ProviderState::Running)
+        .await;
+    let greeter =
+        ComponentSpecDraft::new("greeter", example_component_ref("greeter/greeter-v1.wasm"))
+            .config_value("greeting", "Hi")
+            .link(
+                LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store", "atomics"])
+                    .target_config_value("bucket", "visits"),
+            )
+            .validate()
+            .unwrap();
+    within(
+        lattice
+            .client
+            .apply_and_wait(lattice.host.host_id(), &greeter, DEADLINE),
+    )
+    .await
+    .unwrap();
+    let old_pid = lattice.host.provider_process_id(&id).unwrap();
+    let served = || {
+        lattice
+            .host
+            .invocation_counters(&component)
+            .map_or(0, |(served, _)| served)
+    };
+    let wait_served = |at_least: u64, what: &'static str| {
+        lattice_test_support::read_until(
+            what,
+            DEADLINE,
+            move || async move { served() },
+            move |n| *n >= at_least,
+            String::new,
+        )
+    };
+
+    // Six callers, each invoking without pause until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut callers = Vec::new();
+    for caller in 0..6 {
+        let invoker = within(Invoker::new(
+            lattice.nats.clone(),
+            &lattice.lattice,
+            &component,
+        ))
+        .await
+        .unwrap();
+        let stop = stop.clone();
+        callers.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                answers.push(
+                    invoker
+                        .invoke::<_, (String,)>(
+                            "lattice:greeter/greet@0.1.0",
+                            "hello",
+                            (format!("caller-{caller}"),),
+                        )
+                        .await
+                        .map(|(answer,)| answer),
+                );
+            }
+            answers
+        }));
+    }
+    wait_served(50, "the callers running on revision 1").await;
+
+    // Revision 2 while the load runs: it starts beside revision 1, takes over, and revision
+    // 1's process is stopped.
+    let before_upgrade = served();
+    let v2 = ProviderSpecDraft::new("keyvalue", format!("file://{PROVIDER}"))
+        .revision(2)
+        .config_value("generation", "2")
+        .validate()
+        .unwrap();
+    assert_eq!(lattice.apply(&v2).await, ApplyOutcome::Accepted);
+    lattice
+        .wait_for("keyvalue", |p| {
+            p.revision == Some(2.into()) && p.status.state == ProviderState::Running
+        })
+        .await;
+    let new_pid = lattice.host.provider_process_id(&id).unwrap();
+    assert_ne!(new_pid, old_pid);
+    lattice_test_support::read_until(
+        "the old provider process gone",
+        DEADLINE,
+        || async { alive(old_pid) },
+        |alive| !alive,
+        String::new,
+    )
+    .await;
+    let after_takeover = served();
+    // The load ran through the upgrade, and goes on on the new process.
+    wait_served(after_takeover + 50, "calls served after the takeover").await;
+    stop.store(true, Ordering::SeqCst);
+    let mut answers = Vec::new();
+    for caller in callers {
+        answers.extend(within(caller).await.unwrap());
+    }
+
+    let failed: Vec<_> = answers.iter().filter(|a| a.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} invocations failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    assert!(
+        after_takeover > before_upgrade,
+        "no invocation was served while the upgrade ran"
+    );
+    // The new process (whose memory is new) served: its counts started again.
+    let restarted = answers
+        .iter()
+        .flatten()
+        .filter(|a| a.contains("You are visitor #1."))
+        .count();
+    assert!(
+        restarted >= 2,
+        "visit #1 once per process expected: {restarted}"
+    );
+    let entry = lattice
+        .wait_for("keyvalue", |p| p.status.state == ProviderState::Running)
+        .await;
+    assert_eq!(entry.revision, Some(2.into()));
+    assert_eq!(lattice.host.provider_process_id(&id), Some(new_pid));
+}

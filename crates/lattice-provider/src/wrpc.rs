@@ -8,6 +8,12 @@
 //! `wit-bindgen-wrpc` generates from the provider's world subscribes the exports on it; and
 //! [`spawn_invocations`] runs the invocations it yields until the returned task is aborted.
 //!
+//! **Draining.** A provider that is stopped while calls reach it (a provider upgrade under
+//! load: the host runs the old and the new process side by side in the queue group, then
+//! sends the old one SIGTERM) uses [`relayed_client`] and [`serve_invocations`] instead, and
+//! calls [`Invocations::drain`] on SIGTERM: it leaves the queue group without dropping a call
+//! the server already routed to it, and finishes every call it took, within a bound.
+//!
 //! ```no_run
 //! # async fn run(exports: Vec<(&'static str, &'static str, std::pin::Pin<Box<dyn futures::Stream<Item = anyhow::Result<std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>>> + Send>>)>) -> Result<(), Box<dyn std::error::Error>> {
 //! let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
@@ -116,4 +122,297 @@ pub async fn confirm(nats: &async_nats::Client) -> Result<(), crate::ProviderErr
             source: source.into(),
         }),
     }
+}
+
+/// How many more invocations the server may route to a draining instance after it leaves the
+/// queue group (see [`Invocations::drain`]): at least the number that can be on the wire
+/// between the server and this process at once.
+const DRAIN_HEADROOM: u64 = 256;
+
+/// Where a relayed wRPC server takes the invocations of one provider id: the queue group
+/// `provider_id` on the public prefix `{lattice}.{provider_id}`, and a private prefix (under
+/// this connection's inbox) on which the generated `serve` subscribes. Made by
+/// [`relayed_client`]; consumed by [`serve_invocations`].
+#[derive(Debug)]
+pub struct Relay {
+    nats: async_nats::Client,
+    public: String,
+    private: String,
+    group: String,
+}
+
+/// The wRPC server of `provider_id` in `lattice` that can **drain**: the generated `serve`
+/// subscribes the exports on the returned [`Client`] under a private prefix of this process,
+/// and [`serve_invocations`] joins the queue group of the public prefix `{lattice}.{provider_id}`
+/// (as [`client`] does) and relays each call there to the private prefix, unchanged (reply
+/// subject, headers, payload), one local hop. The process can then leave the queue group
+/// without losing a call the server already routed to it ([`Invocations::drain`]) — which
+/// `wrpc-transport-nats` cannot do for its own subscriptions (they are unsubscribed only by
+/// dropping them, with whatever they buffered). [`NatsContext::subject`] is the private
+/// subject.
+///
+/// # Errors
+///
+/// When the transport cannot subscribe its inbox.
+pub async fn relayed_client(
+    nats: async_nats::Client,
+    lattice: &LatticeName,
+    provider_id: &ProviderId,
+) -> anyhow::Result<(Client, Relay)> {
+    let private = format!("{}.{lattice}.{provider_id}", nats.new_inbox());
+    let client = Client::new(nats.clone(), private.clone(), None).await?;
+    Ok((
+        client,
+        Relay {
+            nats,
+            public: format!("{lattice}.{provider_id}"),
+            private,
+            group: provider_id.as_str().to_owned(),
+        },
+    ))
+}
+
+/// The invocations of a relayed wRPC server ([`serve_invocations`]), each run in its own task.
+/// [`drain`](Self::drain) stops it gracefully; dropping it stops at once (calls in flight are
+/// lost).
+#[derive(Debug)]
+pub struct Invocations {
+    stop: Option<tokio::sync::oneshot::Sender<std::time::Duration>>,
+    task: JoinHandle<usize>,
+}
+
+impl Invocations {
+    /// Stops taking invocations without losing one that reached this process, and waits for
+    /// those in flight, all within `bound`:
+    ///
+    /// 1. the queue subscriptions are unsubscribed with a headroom (`UNSUB <sid> <max>`): the
+    ///    server stops routing to this process once it has delivered `max` in all, and the
+    ///    process keeps reading — and relaying — until it has received exactly that many, so
+    ///    no call the server routed here is dropped on the wire (a plain unsubscribe drops
+    ///    those still in flight); with no load the headroom is not reached and the
+    ///    subscription is closed after a server round trip and half the bound;
+    /// 2. every relayed call is accepted (its wRPC handshake answered) and run to its end;
+    /// 3. the private subscriptions are closed.
+    ///
+    /// Returns how many invocations were cut off at the bound (0: none lost; `usize::MAX`
+    /// when the serving task panicked).
+    pub async fn drain(mut self, bound: std::time::Duration) -> usize {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(bound);
+        }
+        // A serving task that panicked may have lost any number.
+        (&mut self.task).await.unwrap_or(usize::MAX)
+    }
+}
+
+impl Drop for Invocations {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves the invocations of `exports` (subscribed by the generated `serve` on the client of
+/// [`relayed_client`]) through `relay`: joins the queue group of each export's public subject
+/// and relays its calls, each run in its own task, until [`Invocations::drain`]. A failed
+/// invocation or accept is logged (`tracing`) and never stops the others. Returns once the
+/// queue subscriptions are made (confirm them with [`confirm`]).
+///
+/// # Errors
+///
+/// When a queue subscription cannot be made.
+pub async fn serve_invocations<S, F>(
+    wrpc: Client,
+    relay: Relay,
+    exports: Vec<(&'static str, &'static str, S)>,
+) -> anyhow::Result<Invocations>
+where
+    S: Stream<Item = anyhow::Result<F>> + Send + Unpin + 'static,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let exported = exports
+        .iter()
+        .map(|(instance, name, _)| {
+            wrpc_transport_nats::invocation_subject(&relay.public, instance, name)
+        })
+        .collect();
+    // One subscription for every export, so the drain's headroom is counted over all calls.
+    let queue = relay
+        .nats
+        .queue_subscribe(
+            format!("{}.{}.>", relay.public, wrpc_transport_nats::PROTOCOL),
+            relay.group.clone(),
+        )
+        .await?;
+    let invocations =
+        futures::stream::select_all(exports.into_iter().map(|(instance, name, stream)| {
+            stream.map(move |invocation| (instance, name, invocation))
+        }));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(relay_and_serve(
+        wrpc,
+        relay,
+        exported,
+        queue,
+        invocations,
+        stopped,
+    ));
+    Ok(Invocations {
+        stop: Some(stop),
+        task,
+    })
+}
+
+type Accepted<F> = (&'static str, &'static str, anyhow::Result<F>);
+
+fn accept<F>(running: &mut tokio::task::JoinSet<()>, (instance, name, invocation): Accepted<F>)
+where
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    match invocation {
+        Ok(call) => {
+            running.spawn(async move {
+                if let Err(error) = call.await {
+                    tracing::warn!(instance, name, error = %format!("{error:#}"), "an invocation failed");
+                }
+            });
+        }
+        Err(error) => {
+            tracing::warn!(instance, name, error = %format!("{error:#}"), "cannot accept an invocation");
+        }
+    }
+}
+
+async fn relay_and_serve<F>(
+    wrpc: Client,
+    relay: Relay,
+    exported: std::collections::HashSet<String>,
+    mut queue: async_nats::Subscriber,
+    mut invocations: impl Stream<Item = Accepted<F>> + Unpin,
+    mut stopped: tokio::sync::oneshot::Receiver<std::time::Duration>,
+) -> usize
+where
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    use tokio::time::Instant;
+    let _wrpc = wrpc;
+    let mut running = tokio::task::JoinSet::new();
+    // Messages received on the queue subscription; calls relayed to an export (each yields
+    // exactly one accepted invocation); invocations accepted.
+    let mut received = 0_u64;
+    let mut relayed = 0_u64;
+    let mut accepted = 0_u64;
+
+    // Serving: relay every call routed here, run every call accepted.
+    let bound = loop {
+        tokio::select! {
+            bound = &mut stopped => break bound.unwrap_or_default(),
+            Some(message) = queue.next() => {
+                received += 1;
+                relayed += u64::from(forward(&relay, &exported, message).await);
+            }
+            Some(invocation) = invocations.next() => {
+                accepted += 1;
+                accept(&mut running, invocation);
+            }
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    };
+    let deadline = Instant::now() + bound;
+    let leave = tokio::time::sleep_until(Instant::now() + bound / 2);
+    tokio::pin!(leave);
+
+    // Leaving the queue group: the server delivers at most `DRAIN_HEADROOM` more, and the
+    // subscription ends here once it has received as many — none is dropped on the wire.
+    let _ = queue.unsubscribe_after(received + DRAIN_HEADROOM).await;
+    loop {
+        tokio::select! {
+            () = &mut leave => {
+                // Little load: the headroom was not used up in time.
+                let _ = queue.unsubscribe().await;
+                break;
+            }
+            message = queue.next() => match message {
+                Some(message) => relayed += u64::from(forward(&relay, &exported, message).await),
+                None => break,
+            },
+            Some(invocation) = invocations.next() => {
+                accepted += 1;
+                accept(&mut running, invocation);
+            }
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    drop(queue);
+    let _ = relay.nats.flush().await;
+
+    // Every relayed call accepted, then every accepted call finished.
+    let until = tokio::time::sleep_until(deadline);
+    tokio::pin!(until);
+    while accepted < relayed {
+        tokio::select! {
+            () = &mut until => break,
+            Some(invocation) = invocations.next() => {
+                accepted += 1;
+                accept(&mut running, invocation);
+            }
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    drop(invocations);
+    let never_accepted = usize::try_from(relayed.saturating_sub(accepted)).unwrap_or(usize::MAX);
+    while !running.is_empty() {
+        tokio::select! {
+            () = &mut until => break,
+            _ = running.join_next() => {}
+        }
+    }
+    let cut_off = running.len() + never_accepted;
+    running.abort_all();
+    if cut_off > 0 {
+        tracing::warn!(cut_off, "invocations cut off by the drain bound");
+    }
+    let _ = relay.nats.flush().await;
+    cut_off
+}
+
+/// Publishes `message` on the private prefix, as it came (reply subject, headers, payload);
+/// whether it called an export (then it yields one accepted invocation). A call of a function
+/// that is not exported is relayed too (its caller gets the server's "no responders", as
+/// without the relay).
+async fn forward(
+    relay: &Relay,
+    exported: &std::collections::HashSet<String>,
+    message: async_nats::Message,
+) -> bool {
+    let Some(rest) = message.subject.strip_prefix(relay.public.as_str()) else {
+        return false;
+    };
+    let export = exported.contains(message.subject.as_str());
+    let subject = format!("{}{rest}", relay.private);
+    let result = match (message.reply, message.headers) {
+        (Some(reply), Some(headers)) => {
+            relay
+                .nats
+                .publish_with_reply_and_headers(subject, reply, headers, message.payload)
+                .await
+        }
+        (Some(reply), None) => {
+            relay
+                .nats
+                .publish_with_reply(subject, reply, message.payload)
+                .await
+        }
+        (None, Some(headers)) => {
+            relay
+                .nats
+                .publish_with_headers(subject, headers, message.payload)
+                .await
+        }
+        (None, None) => relay.nats.publish(subject, message.payload).await,
+    };
+    if let Err(error) = result {
+        tracing::warn!(%error, "cannot relay an invocation");
+        return false;
+    }
+    export
 }
