@@ -12,6 +12,11 @@
 //! **Bad input.** A link whose `bucket` is empty or longer than 255 bytes is refused with
 //! `invalid_configuration`; opening the empty identifier without a link fails with
 //! `no-such-store`.
+//!
+//! **Secrets.** The provider needs none. So that a deployment can check that a host delivers a
+//! provider's own secrets (host data `secrets`, on stdin only), a secret named [`PROBE_SECRET`]
+//! in the host data makes its health answers carry `probe sha256:<hex>` — a digest of the
+//! value, never the value.
 
 use bytes::Bytes;
 use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
@@ -30,6 +35,18 @@ mod bindings {
 use bindings::exports::wasi::keyvalue::{atomics, store};
 pub use bindings::serve;
 
+/// The name of the host-data secret whose SHA-256 the provider's health answers report.
+pub const PROBE_SECRET: &str = "probe";
+
+/// The health message for a [`PROBE_SECRET`] of `value`: `probe sha256:<hex>`.
+#[must_use]
+pub fn probe_message(value: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(value);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("probe sha256:{hex}")
+}
+
 /// The bucket a link uses when its `target_config` names none.
 pub const DEFAULT_BUCKET: &str = "default";
 
@@ -45,6 +62,8 @@ struct State {
     links: Mutex<HashMap<(String, String), String>>,
     /// bucket → key → value.
     buckets: Mutex<HashMap<String, BTreeMap<String, Bytes>>>,
+    /// The health message for the host data's [`PROBE_SECRET`], if it had one.
+    probe: Mutex<Option<String>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -126,6 +145,14 @@ impl LinkHandler for KeyValueProvider {
         Box::pin(async move {
             lock(&self.state.links).remove(&(link.source_id.to_string(), link.name.to_string()));
             Ok(())
+        })
+    }
+
+    fn health<'a>(&'a self) -> BoxFuture<'a, lattice_link::HealthCheckResponse> {
+        Box::pin(async move {
+            let mut response = lattice_link::HealthCheckResponse::healthy();
+            response.message = lock(&self.state.probe).clone();
+            response
         })
     }
 }
@@ -306,6 +333,9 @@ pub async fn start_from_host_data(
     data: &lattice_link::HostData,
 ) -> anyhow::Result<RunningProvider> {
     let provider = KeyValueProvider::new();
+    if let Some(probe) = data.secrets.get(PROBE_SECRET) {
+        *lock(&provider.state.probe) = Some(probe_message(probe.as_bytes()));
+    }
     for link in &data.link_definitions {
         let put = serde_json::to_vec(link)
             .map_err(anyhow::Error::from)
