@@ -47,6 +47,9 @@ async fn within<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// Every message tapped: subject, headers, payload.
+type Wiretap = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
 /// This test binary's tracing output, at debug level.
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -110,7 +113,7 @@ async fn a_supervised_provider_gets_its_secret_on_stdin_only_and_a_missing_one_k
     // Every message on the server's non-inbox subjects, from before anything runs (a tap on
     // `_INBOX.>` would answer the "no responders" probes hosts and providers confirm their
     // subscriptions with; the replies that matter, the inventory's, are checked below).
-    let wiretap: Arc<Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    let wiretap = Wiretap::default();
     for subjects in ["wasmbus.>", "wasmcloud.>", "$JS.>", "$KV.>"] {
         let mut tapped = nats.subscribe(subjects).await.unwrap();
         let tap = wiretap.clone();
