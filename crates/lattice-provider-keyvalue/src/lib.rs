@@ -16,7 +16,10 @@
 //! **Secrets.** The provider needs none. So that a deployment can check that a host delivers a
 //! provider's own secrets (host data `secrets`, on stdin only), a secret named [`PROBE_SECRET`]
 //! in the host data makes its health answers carry `probe sha256:<hex>` — a digest of the
-//! value, never the value.
+//! value, never the value. Started from host data, it opens a link's sealed secrets with the
+//! xkey its host handed it ([`lattice_provider::secrets::open_link`]) and refuses a link whose
+//! secrets do not open (`invalid_configuration`); a link secret named [`PROBE_SECRET`] adds
+//! `link-probe sha256:<hex>` to its health answers.
 
 use bytes::Bytes;
 use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
@@ -64,6 +67,27 @@ struct State {
     buckets: Mutex<HashMap<String, BTreeMap<String, Bytes>>>,
     /// The health message for the host data's [`PROBE_SECRET`], if it had one.
     probe: Mutex<Option<String>>,
+    /// The health message for the last link [`PROBE_SECRET`] opened, if any.
+    link_probe: Mutex<Option<String>>,
+    /// The instance xkey from the host data and the host's public xkey: what a link's sealed
+    /// secrets open with.
+    xkey: Mutex<Option<OpeningKey>>,
+}
+
+/// The instance xkey (its `Debug` shows the public key only) and the host's public xkey.
+#[derive(Clone)]
+struct OpeningKey {
+    key: Arc<lattice_provider::secrets::XKey>,
+    host: String,
+}
+
+impl std::fmt::Debug for OpeningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpeningKey")
+            .field("public_key", &self.key.public_key())
+            .field("host", &self.host)
+            .finish()
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,6 +153,26 @@ impl LinkHandler for KeyValueProvider {
                     ),
                 });
             }
+            if link.source_secrets.is_some() || link.target_secrets.is_some() {
+                let key = lock(&self.state.xkey).clone();
+                let refused = |message: String| LinkRefusal {
+                    kind: LinkErrorKind::InvalidConfiguration,
+                    message,
+                };
+                let Some(OpeningKey { key, host }) = key else {
+                    return Err(refused(
+                        "the link carries secrets and this provider has no xkey to open them"
+                            .to_owned(),
+                    ));
+                };
+                let (_, target) =
+                    lattice_provider::secrets::open_link(link, &key, Some(host.as_str()))
+                        .map_err(|e| refused(format!("cannot open the link's secrets: {e}")))?;
+                if let Some(probe) = target.get(PROBE_SECRET) {
+                    *lock(&self.state.link_probe) =
+                        Some(format!("link-{}", probe_message(probe.as_bytes())));
+                }
+            }
             lock(&self.state.links).insert(
                 (link.source_id.to_string(), link.name.to_string()),
                 bucket.to_owned(),
@@ -151,7 +195,14 @@ impl LinkHandler for KeyValueProvider {
     fn health<'a>(&'a self) -> BoxFuture<'a, lattice_link::HealthCheckResponse> {
         Box::pin(async move {
             let mut response = lattice_link::HealthCheckResponse::healthy();
-            response.message = lock(&self.state.probe).clone();
+            let parts: Vec<String> = [
+                lock(&self.state.probe).clone(),
+                lock(&self.state.link_probe).clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            response.message = (!parts.is_empty()).then(|| parts.join(", "));
             response
         })
     }
@@ -335,6 +386,13 @@ pub async fn start_from_host_data(
     let provider = KeyValueProvider::new();
     if let Some(probe) = data.secrets.get(PROBE_SECRET) {
         *lock(&provider.state.probe) = Some(probe_message(probe.as_bytes()));
+    }
+    if !data.provider_xkey_private_key.is_empty() {
+        let key = lattice_provider::secrets::XKey::from_seed(&data.provider_xkey_private_key)?;
+        *lock(&provider.state.xkey) = Some(OpeningKey {
+            key: Arc::new(key),
+            host: data.host_xkey_public_key.clone(),
+        });
     }
     for link in &data.link_definitions {
         let put = serde_json::to_vec(link)

@@ -10,7 +10,9 @@
 //! tracing output at debug level, not in the inventory, not in any status event, and not in
 //! the clear in any message on the NATS server (a wiretap on every subject but inboxes). A revision naming a missing
 //! secret fails with `secret_not_found`, naming backend and key, while the running revision
-//! keeps running.
+//! keeps running. A component's link to the provider carrying the same secret is sealed to the
+//! xkey the host generated for the provider, and the provider opens it with the seed from its
+//! host data.
 
 use futures::StreamExt as _;
 use lattice_client::Client;
@@ -20,10 +22,11 @@ use lattice_link::{HealthCheckResponse, SecretValue};
 use lattice_runtime_wasmtime::WasmtimeRuntime;
 use lattice_secrets_kv::{SecretsAdmin, SecretsServer, ServerConfig};
 use lattice_spec::{
-    LatticeName, ProviderId, ProviderSpec, ProviderSpecDraft, SecretRefDraft, WireMessage,
+    ComponentSpecDraft, LatticeName, LinkDraft, ProviderId, ProviderSpec, ProviderSpecDraft,
+    SecretRefDraft, WireMessage,
 };
 use lattice_status::{ProviderState, ReasonCode};
-use lattice_test_support::NatsServer;
+use lattice_test_support::{NatsServer, example_component_ref};
 use std::{
     future::Future,
     io::Write,
@@ -247,6 +250,28 @@ async fn a_supervised_provider_gets_its_secret_on_stdin_only_and_a_missing_one_k
     assert_eq!(restarted.revision, Some(1.into()));
     assert_ne!(host.provider_process_id(&id), Some(pid));
     assert_eq!(health(&nats).await.message.as_deref(), Some(&*expected));
+
+    // A component's link to the provider with a secret: the host seals it to the xkey it
+    // generated for the provider (registered with its `LinkSecrets` when it started the
+    // process; this test never calls `provider_key`), and the provider opens it with the seed
+    // from its host data (it refuses a link whose secrets do not open).
+    let greeter =
+        ComponentSpecDraft::new("greeter", example_component_ref("greeter/greeter-v1.wasm"))
+            .config_value("greeting", "Hi")
+            .link(
+                LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store", "atomics"])
+                    .target_config_value("bucket", "visits")
+                    .target_secret(SecretRefDraft::new("probe", BACKEND, "probe/value")),
+            )
+            .validate()
+            .unwrap();
+    within(client.apply_and_wait(host.host_id(), &greeter, DEADLINE))
+        .await
+        .unwrap();
+    assert_eq!(
+        health(&nats).await.message.as_deref(),
+        Some(&*format!("{expected}, link-{expected}"))
+    );
 
     // Never exposed: the inventory, the status events, every message on NATS, the logs.
     let inventory = within(on_host.inventory()).await.unwrap();
