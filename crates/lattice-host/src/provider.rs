@@ -54,7 +54,7 @@
 //! # A new revision
 //!
 //! Its executable and configuration are checked first (exists, is a file, is executable,
-//! matches the digest pin, named configurations exist) — a bad one fails that revision and the
+//! matches the digest pin, named configurations exist, secrets resolve) — a bad one fails that revision and the
 //! running one is not touched. Then, while the running revision is `running` or `unhealthy`,
 //! the upgrade **overlaps** them:
 //!
