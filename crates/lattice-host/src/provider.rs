@@ -14,6 +14,15 @@
 //! `crates/host/src/wasmbus/mod.rs`, `handle_start_provider_task`). The process is killed if
 //! the host drops it (`kill_on_drop`).
 //!
+//! The spec's secret references are resolved through
+//! [`HostConfig::secrets_backend`](crate::HostConfig::secrets_backend) (entity: the provider id)
+//! when a revision is applied — a missing, refused or unreachable secret fails that revision
+//! with `secret_not_found`, `secret_denied` or `secrets_unavailable` and the running one is not
+//! touched — and again at every start of a process; the values go in the host data's
+//! `secrets` (stdin only, as 1.x hosts do), never on NATS, in the inventory, events or logs.
+//! With [`HostConfig::link_secrets`](crate::HostConfig::link_secrets) set, the provider's xkey
+//! is registered there, so link secrets are sealed to the key its process was handed.
+//!
 //! # Status
 //!
 //! `pending` (accepted) → `starting` (process spawned) → `running` once its health subject
@@ -45,7 +54,7 @@
 //! # A new revision
 //!
 //! Its executable and configuration are checked first (exists, is a file, is executable,
-//! matches the digest pin, named configurations exist) — a bad one fails that revision and the
+//! matches the digest pin, named configurations exist, secrets resolve) — a bad one fails that revision and the
 //! running one is not touched. Then, while the running revision is `running` or `unhealthy`,
 //! the upgrade **overlaps** them:
 //!
@@ -673,8 +682,9 @@ async fn fail_revision(
     set_status(state, slot, status).await;
 }
 
-/// The spec's configuration must resolve, and its secret references cannot be delivered yet:
-/// both are refused before anything is touched, never started without.
+/// The spec's configuration and secret references must resolve (secrets through
+/// [`HostConfig::secrets_backend`](crate::HostConfig::secrets_backend), for the provider id):
+/// both are checked before anything is touched, never started without.
 async fn check_config(state: &HostState, spec: &ProviderSpec) -> Result<(), StatusReason> {
     if let Err(e) = crate::config::resolve(state.configs.as_ref(), spec.config()).await {
         return Err(StatusReason::new(
@@ -692,17 +702,9 @@ async fn check_config(state: &HostState, spec: &ProviderSpec) -> Result<(), Stat
             ),
         ));
     }
-    if let Some(secret) = spec.secrets().first() {
-        return Err(StatusReason::new(
-            ReasonCode::StartFailed,
-            format!(
-                "revision {}: the spec references secret `{}`, and this host does not deliver \
-                 secrets to providers yet; remove the reference",
-                spec.revision(),
-                secret.name()
-            ),
-        ));
-    }
+    crate::secrets::resolve_provider(state.config.secrets_backend.as_ref(), spec)
+        .await
+        .map_err(|(_, reason)| reason)?;
     Ok(())
 }
 
@@ -992,7 +994,15 @@ fn nats_url(state: &HostState) -> String {
     format!("nats://{host}:{}", info.port)
 }
 
-async fn host_data(state: &HostState, slot: &ProviderSlot, spec: &ProviderSpec) -> HostData {
+async fn host_data(
+    state: &HostState,
+    slot: &ProviderSlot,
+    spec: &ProviderSpec,
+) -> Result<HostData, (crate::SecretErrorKind, StatusReason)> {
+    // Its own secrets, resolved again for every process (a value changed in the backend
+    // reaches the next start); they travel on stdin only.
+    let secrets =
+        crate::secrets::resolve_provider(state.config.secrets_backend.as_ref(), spec).await?;
     let mut data = HostData::new(
         state.config.host_id.to_string(),
         state.config.lattice.to_string(),
@@ -1002,9 +1012,14 @@ async fn host_data(state: &HostState, slot: &ProviderSlot, spec: &ProviderSpec) 
     data.instance_id = uuid_like();
     data.provider_xkey_private_key = slot.xkey.seed().unwrap_or_default();
     data.host_xkey_public_key = match &state.config.link_secrets {
-        Some(secrets) => secrets.host_public_key(),
+        Some(link_secrets) => {
+            // Link secrets for this provider are sealed to the key its process holds.
+            link_secrets.register_supervised(&slot.id, &slot.xkey);
+            link_secrets.host_public_key()
+        }
         None => String::new(),
     };
+    data.secrets = secrets;
     if data.host_xkey_public_key.is_empty() {
         // No secrets backend: a 1.x SDK still needs both keys or neither; send neither.
         data.provider_xkey_private_key.clear();
@@ -1028,7 +1043,7 @@ async fn host_data(state: &HostState, slot: &ProviderSlot, spec: &ProviderSpec) 
             config
         }
     };
-    data
+    Ok(data)
 }
 
 /// The links of this host's serving components that name `provider`, as 1.x hosts hand
@@ -1131,7 +1146,29 @@ async fn supervise(
             None => ProviderStatus::new(ProviderState::Starting),
         };
         run.report(&state, &slot, starting).await;
-        let data = host_data(&state, &slot, &spec).await;
+        let data = match host_data(&state, &slot, &spec).await {
+            Ok(data) => data,
+            // The first start: the apply waiting for it keeps the previous revision.
+            Err((_, reason)) if ready.is_some() => {
+                return give_up(&state, &slot, &run, &mut ready, reason).await;
+            }
+            // A restart: a backend that is down may come back (retried with the backoff, as
+            // a quick exit); a secret that is gone or refused stays so until someone acts.
+            Err((kind, reason)) => {
+                quick_exits += 1;
+                tracing::warn!(provider = %slot.id, revision = %spec.revision(), reason = %reason.message, "the provider's secrets cannot be resolved for a restart");
+                if !kind.is_retryable() || quick_exits >= policy.max_quick_exits {
+                    return give_up(&state, &slot, &run, &mut ready, reason).await;
+                }
+                restart_reason = Some(reason.with_provider(&slot.id));
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(policy.max_backoff);
+                continue;
+            }
+        };
         let mut child = match spawn_process(&exe, &data).await {
             Ok(child) => child,
             Err(e) => {

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use lattice_link::{LinkErrorKind, LinkRefusal, SecretMap, SecretValue};
-use lattice_spec::{ComponentSpec, ProviderId, SecretRef};
+use lattice_spec::{ComponentSpec, ProviderId, ProviderSpec, SecretRef};
 use lattice_status::{ReasonCode, StatusReason};
 use nkeys::XKey;
 use std::{
@@ -219,6 +219,58 @@ pub(crate) async fn resolve_component(
     Ok(values)
 }
 
+/// Resolves the secret references of the provider `spec` (entity: the provider id): name →
+/// value, for the `secrets` of its host data. Called when a revision is applied, before
+/// anything is touched (a failure leaves the running revision serving), and again at each
+/// start of its process. The reason names the reference, never a value.
+pub(crate) async fn resolve_provider(
+    backend: Option<&Arc<dyn SecretsBackend>>,
+    spec: &ProviderSpec,
+) -> Result<BTreeMap<String, SecretValue>, (SecretErrorKind, StatusReason)> {
+    let mut values = BTreeMap::new();
+    if spec.secrets().is_empty() {
+        return Ok(values);
+    }
+    let Some(backend) = backend else {
+        return Err((
+            SecretErrorKind::Unavailable,
+            StatusReason::new(
+                ReasonCode::SecretsUnavailable,
+                format!(
+                    "revision {}: the provider names secret references, and this host has no \
+                     secrets backend to resolve them (HostConfig::secrets_backend)",
+                    spec.revision()
+                ),
+            ),
+        ));
+    };
+    for reference in spec.secrets() {
+        let value = backend
+            .get(spec.id().as_str(), reference)
+            .await
+            .map_err(|e| {
+                (
+                    e.kind(),
+                    StatusReason::new(
+                        e.kind().reason_code(),
+                        format!(
+                            "revision {}: secret `{}`: {e}",
+                            spec.revision(),
+                            reference.name()
+                        ),
+                    ),
+                )
+            })?;
+        values.insert(reference.name().to_owned(), value);
+    }
+    tracing::debug!(
+        provider = %spec.id(),
+        secrets = ?values.keys().collect::<Vec<_>>(),
+        "provider secrets resolved"
+    );
+    Ok(values)
+}
+
 /// How a host delivers link secrets: where values come from (a [`SecretsBackend`], asked on
 /// behalf of the provider that receives them), its own xkey (which seals), and
 /// the public xkeys of the providers it may send secrets to.
@@ -230,14 +282,25 @@ pub(crate) async fn resolve_component(
 pub struct LinkSecrets {
     source: Arc<dyn SecretsBackend>,
     host_key: Arc<XKey>,
-    providers: HashMap<ProviderId, Arc<XKey>>,
+    /// Shared by every clone (the host's link requests and its provider supervisor), so a key
+    /// the supervisor registers for a provider it starts is the one link secrets are sealed to.
+    providers: Arc<RwLock<HashMap<ProviderId, Arc<XKey>>>>,
 }
 
 impl fmt::Debug for LinkSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LinkSecrets")
             .field("host_key", &self.host_key.public_key())
-            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .field(
+                "providers",
+                &self
+                    .providers
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -258,7 +321,7 @@ impl LinkSecrets {
         Self {
             source,
             host_key: Arc::new(XKey::new()),
-            providers: HashMap::new(),
+            providers: Arc::new(RwLock::new(HashMap::new())),
         }
     }
 
@@ -267,17 +330,30 @@ impl LinkSecrets {
     /// # Errors
     ///
     /// [`InvalidXKey`] when `public_key` is not a public xkey.
-    pub fn provider_key(
-        mut self,
-        provider: ProviderId,
-        public_key: &str,
-    ) -> Result<Self, InvalidXKey> {
+    pub fn provider_key(self, provider: ProviderId, public_key: &str) -> Result<Self, InvalidXKey> {
         let key = XKey::from_public_key(public_key).map_err(|source| InvalidXKey {
             key: public_key.to_owned(),
             source,
         })?;
-        self.providers.insert(provider, Arc::new(key));
+        self.providers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(provider, Arc::new(key));
         Ok(self)
+    }
+
+    /// Records the xkey the host generated for a provider it supervises (its seed goes to the
+    /// provider in the host data), so link secrets for that provider are sealed to it. Replaces
+    /// a key registered with [`provider_key`](Self::provider_key): the process the host started
+    /// holds this one.
+    pub(crate) fn register_supervised(&self, provider: &ProviderId, key: &XKey) {
+        let Ok(public) = XKey::from_public_key(&key.public_key()) else {
+            return;
+        };
+        self.providers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(provider.clone(), Arc::new(public));
     }
 
     /// The host's public xkey: what providers open the secrets with.
@@ -299,7 +375,13 @@ impl LinkSecrets {
             kind: LinkErrorKind::InvalidConfiguration,
             message,
         };
-        let recipient = self.providers.get(provider).ok_or_else(|| {
+        let recipient = self
+            .providers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(provider)
+            .cloned();
+        let recipient = recipient.ok_or_else(|| {
             refused(format!(
                 "the link has secrets for provider `{provider}`, whose xkey this host does not \
                  know; secrets are only ever sent sealed to a known provider key"
@@ -326,7 +408,7 @@ impl LinkSecrets {
             .map_err(|e| refused(format!("cannot encode the link's secrets: {e}")))?;
         let sealed = self
             .host_key
-            .seal(&plaintext, recipient)
+            .seal(&plaintext, &recipient)
             .map_err(|e| refused(format!("cannot seal the link's secrets: {e}")))?;
         Ok(Some(Bytes::from(sealed)))
     }

@@ -12,6 +12,14 @@
 //! **Bad input.** A link whose `bucket` is empty or longer than 255 bytes is refused with
 //! `invalid_configuration`; opening the empty identifier without a link fails with
 //! `no-such-store`.
+//!
+//! **Secrets.** The provider needs none. So that a deployment can check that a host delivers a
+//! provider's own secrets (host data `secrets`, on stdin only), a secret named [`PROBE_SECRET`]
+//! in the host data makes its health answers carry `probe sha256:<hex>` — a digest of the
+//! value, never the value. Started from host data, it opens a link's sealed secrets with the
+//! xkey its host handed it ([`lattice_provider::secrets::open_link`]) and refuses a link whose
+//! secrets do not open (`invalid_configuration`); a link secret named [`PROBE_SECRET`] adds
+//! `link-probe sha256:<hex>` to its health answers.
 
 use bytes::Bytes;
 use lattice_link::{LinkDeleteRequest, LinkErrorKind, LinkPutRequest, LinkRefusal};
@@ -30,6 +38,18 @@ mod bindings {
 use bindings::exports::wasi::keyvalue::{atomics, store};
 pub use bindings::serve;
 
+/// The name of the host-data secret whose SHA-256 the provider's health answers report.
+pub const PROBE_SECRET: &str = "probe";
+
+/// The health message for a [`PROBE_SECRET`] of `value`: `probe sha256:<hex>`.
+#[must_use]
+pub fn probe_message(value: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(value);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("probe sha256:{hex}")
+}
+
 /// The bucket a link uses when its `target_config` names none.
 pub const DEFAULT_BUCKET: &str = "default";
 
@@ -45,6 +65,29 @@ struct State {
     links: Mutex<HashMap<(String, String), String>>,
     /// bucket → key → value.
     buckets: Mutex<HashMap<String, BTreeMap<String, Bytes>>>,
+    /// The health message for the host data's [`PROBE_SECRET`], if it had one.
+    probe: Mutex<Option<String>>,
+    /// The health message for the last link [`PROBE_SECRET`] opened, if any.
+    link_probe: Mutex<Option<String>>,
+    /// The instance xkey from the host data and the host's public xkey: what a link's sealed
+    /// secrets open with.
+    xkey: Mutex<Option<OpeningKey>>,
+}
+
+/// The instance xkey (its `Debug` shows the public key only) and the host's public xkey.
+#[derive(Clone)]
+struct OpeningKey {
+    key: Arc<lattice_provider::secrets::XKey>,
+    host: String,
+}
+
+impl std::fmt::Debug for OpeningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpeningKey")
+            .field("public_key", &self.key.public_key())
+            .field("host", &self.host)
+            .finish()
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -110,6 +153,26 @@ impl LinkHandler for KeyValueProvider {
                     ),
                 });
             }
+            if link.source_secrets.is_some() || link.target_secrets.is_some() {
+                let key = lock(&self.state.xkey).clone();
+                let refused = |message: String| LinkRefusal {
+                    kind: LinkErrorKind::InvalidConfiguration,
+                    message,
+                };
+                let Some(OpeningKey { key, host }) = key else {
+                    return Err(refused(
+                        "the link carries secrets and this provider has no xkey to open them"
+                            .to_owned(),
+                    ));
+                };
+                let (_, target) =
+                    lattice_provider::secrets::open_link(link, &key, Some(host.as_str()))
+                        .map_err(|e| refused(format!("cannot open the link's secrets: {e}")))?;
+                if let Some(probe) = target.get(PROBE_SECRET) {
+                    *lock(&self.state.link_probe) =
+                        Some(format!("link-{}", probe_message(probe.as_bytes())));
+                }
+            }
             lock(&self.state.links).insert(
                 (link.source_id.to_string(), link.name.to_string()),
                 bucket.to_owned(),
@@ -126,6 +189,21 @@ impl LinkHandler for KeyValueProvider {
         Box::pin(async move {
             lock(&self.state.links).remove(&(link.source_id.to_string(), link.name.to_string()));
             Ok(())
+        })
+    }
+
+    fn health<'a>(&'a self) -> BoxFuture<'a, lattice_link::HealthCheckResponse> {
+        Box::pin(async move {
+            let mut response = lattice_link::HealthCheckResponse::healthy();
+            let parts: Vec<String> = [
+                lock(&self.state.probe).clone(),
+                lock(&self.state.link_probe).clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            response.message = (!parts.is_empty()).then(|| parts.join(", "));
+            response
         })
     }
 }
@@ -312,6 +390,16 @@ pub async fn start_from_host_data(
     data: &lattice_link::HostData,
 ) -> anyhow::Result<RunningProvider> {
     let provider = KeyValueProvider::new();
+    if let Some(probe) = data.secrets.get(PROBE_SECRET) {
+        *lock(&provider.state.probe) = Some(probe_message(probe.as_bytes()));
+    }
+    if !data.provider_xkey_private_key.is_empty() {
+        let key = lattice_provider::secrets::XKey::from_seed(&data.provider_xkey_private_key)?;
+        *lock(&provider.state.xkey) = Some(OpeningKey {
+            key: Arc::new(key),
+            host: data.host_xkey_public_key.clone(),
+        });
+    }
     for link in &data.link_definitions {
         let put = serde_json::to_vec(link)
             .map_err(anyhow::Error::from)

@@ -266,8 +266,8 @@ async fn bad_executables_fail_with_a_reason_naming_what_to_fix() {
     assert_eq!(reason.code, ReasonCode::FetchFailed);
     assert!(reason.message.contains("no-such-provider"), "{reason:?}");
 
-    // A named configuration that does not exist, and a secret reference (not delivered to
-    // providers yet): refused, never started without them.
+    // A named configuration that does not exist, and a secret reference on a host without a
+    // secrets backend: refused, never started without them.
     let unconfigured = ProviderSpecDraft::new("unconfigured", format!("file://{PROVIDER}"))
         .config_name("no-such-config")
         .validate()
@@ -284,8 +284,11 @@ async fn bad_executables_fail_with_a_reason_naming_what_to_fix() {
         .unwrap();
     lattice.apply(&with_secret).await;
     let reason = lattice.failed("with-secret").await.status.reason.unwrap();
-    assert_eq!(reason.code, ReasonCode::StartFailed);
-    assert!(reason.message.contains("secret `token`"), "{reason:?}");
+    assert_eq!(reason.code, ReasonCode::SecretsUnavailable);
+    assert!(
+        reason.message.contains("HostConfig::secrets_backend"),
+        "{reason:?}"
+    );
     assert_eq!(
         lattice
             .host
