@@ -343,7 +343,8 @@ where
         }
     }
     drop(queue);
-    let _ = relay.nats.flush().await;
+    // Bounded: a flush waits for a server that may be gone (the drain must end anyway).
+    let _ = tokio::time::timeout_at(deadline, relay.nats.flush()).await;
 
     // Every relayed call accepted, then every accepted call finished.
     let until = tokio::time::sleep_until(deadline);
@@ -371,9 +372,14 @@ where
     if cut_off > 0 {
         tracing::warn!(cut_off, "invocations cut off by the drain bound");
     }
-    let _ = relay.nats.flush().await;
+    // The replies of the last calls leave now, when a server is there to take them; without
+    // one, a flush would wait for its return.
+    let _ = tokio::time::timeout(FINAL_FLUSH_BOUND, relay.nats.flush()).await;
     cut_off
 }
+
+/// How long the end of a drain waits for the last replies to be flushed to the server.
+const FINAL_FLUSH_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Publishes `message` on the private prefix, as it came (reply subject, headers, payload);
 /// whether it called an export (then it yields one accepted invocation). A call of a function
