@@ -103,6 +103,29 @@ impl Lattice {
         self.wait_for(id, |p| p.status.state == ProviderState::Failed)
             .await
     }
+
+    /// The key-value provider (revision 1) running, and the greeter component linked to it
+    /// (every greeting increments a counter on the provider) running.
+    async fn greeter_on_keyvalue(&self) {
+        self.apply(&spec("keyvalue", 1, PROVIDER)).await;
+        self.wait_for("keyvalue", |p| p.status.state == ProviderState::Running)
+            .await;
+        let greeter =
+            ComponentSpecDraft::new("greeter", example_component_ref("greeter/greeter-v1.wasm"))
+                .config_value("greeting", "Hi")
+                .link(
+                    LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store", "atomics"])
+                        .target_config_value("bucket", "visits"),
+                )
+                .validate()
+                .unwrap();
+        within(
+            self.client
+                .apply_and_wait(self.host.host_id(), &greeter, DEADLINE),
+        )
+        .await
+        .unwrap();
+    }
 }
 
 fn spec(id: &str, revision: u64, artifact: &str) -> ProviderSpec {
@@ -384,26 +407,7 @@ async fn a_bad_new_revision_leaves_the_previous_one_serving() {
 async fn a_component_follows_its_providers_health_and_its_links_come_back_after_a_restart() {
     let lattice = Lattice::start().await;
     let id: ProviderId = "keyvalue".parse().unwrap();
-    lattice.apply(&spec("keyvalue", 1, PROVIDER)).await;
-    lattice
-        .wait_for("keyvalue", |p| p.status.state == ProviderState::Running)
-        .await;
-    let greeter =
-        ComponentSpecDraft::new("greeter", example_component_ref("greeter/greeter-v1.wasm"))
-            .config_value("greeting", "Hi")
-            .link(
-                LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store", "atomics"])
-                    .target_config_value("bucket", "visits"),
-            )
-            .validate()
-            .unwrap();
-    within(
-        lattice
-            .client
-            .apply_and_wait(lattice.host.host_id(), &greeter, DEADLINE),
-    )
-    .await
-    .unwrap();
+    lattice.greeter_on_keyvalue().await;
     let invoker = within(Invoker::new(
         lattice.nats.clone(),
         &lattice.lattice,
@@ -535,26 +539,7 @@ async fn a_provider_gets_host_data_on_stdin_and_a_cleared_environment() {
 async fn an_upgrade_runs_the_new_revision_beside_the_old_until_it_is_healthy() {
     let lattice = Lattice::start().await;
     let id: ProviderId = "keyvalue".parse().unwrap();
-    lattice.apply(&spec("keyvalue", 1, PROVIDER)).await;
-    lattice
-        .wait_for("keyvalue", |p| p.status.state == ProviderState::Running)
-        .await;
-    let greeter =
-        ComponentSpecDraft::new("greeter", example_component_ref("greeter/greeter-v1.wasm"))
-            .config_value("greeting", "Hi")
-            .link(
-                LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store", "atomics"])
-                    .target_config_value("bucket", "visits"),
-            )
-            .validate()
-            .unwrap();
-    within(
-        lattice
-            .client
-            .apply_and_wait(lattice.host.host_id(), &greeter, DEADLINE),
-    )
-    .await
-    .unwrap();
+    lattice.greeter_on_keyvalue().await;
     let old_pid = lattice.host.provider_process_id(&id).unwrap();
 
     let mut events = lattice.events("keyvalue").await;
@@ -649,26 +634,7 @@ async fn a_provider_upgrade_under_component_load_loses_no_invocation() {
     let lattice = Lattice::start().await;
     let id: ProviderId = "keyvalue".parse().unwrap();
     let component: lattice_spec::ComponentId = "greeter".parse().unwrap();
-    lattice.apply(&spec("keyvalue", 1, PROVIDER)).await;
-    lattice
-        .wait_for("keyvalue", |p| p.status.state == ProviderState::Running)
-        .await;
-    let greeter =
-        ComponentSpecDraft::new("greeter", example_component_ref("greeter/greeter-v1.wasm"))
-            .config_value("greeting", "Hi")
-            .link(
-                LinkDraft::new("keyvalue", "wasi", "keyvalue", ["store", "atomics"])
-                    .target_config_value("bucket", "visits"),
-            )
-            .validate()
-            .unwrap();
-    within(
-        lattice
-            .client
-            .apply_and_wait(lattice.host.host_id(), &greeter, DEADLINE),
-    )
-    .await
-    .unwrap();
+    lattice.greeter_on_keyvalue().await;
     let old_pid = lattice.host.provider_process_id(&id).unwrap();
     let served = || {
         lattice

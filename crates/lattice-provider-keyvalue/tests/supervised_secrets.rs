@@ -29,8 +29,7 @@ use lattice_status::{ProviderState, ReasonCode};
 use lattice_test_support::{NatsServer, example_component_ref};
 use std::{
     future::Future,
-    io::Write,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -42,7 +41,7 @@ async fn within<F: Future>(future: F) -> F::Output {
     match tokio::time::timeout(DEADLINE, future).await {
         Ok(output) => output,
         Err(_) => {
-            let logs = captured_logs();
+            let logs = lattice_test_support::captured_logs("debug,async_nats=info");
             let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
             let tail: String = logs.lines().rev().take(40).collect::<Vec<_>>().join("\n");
             panic!("timed out; the last log lines, newest first:\n{tail}");
@@ -52,35 +51,6 @@ async fn within<F: Future>(future: F) -> F::Output {
 
 /// Every message tapped: subject, headers, payload.
 type Wiretap = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
-
-/// This test binary's tracing output, at debug level.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,async_nats=info"))
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .init();
-        logs
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn spec(revision: u64, key: &str) -> ProviderSpec {
     ProviderSpecDraft::new("keyvalue", format!("file://{PROVIDER}"))
@@ -107,7 +77,7 @@ async fn health(nats: &async_nats::Client) -> HealthCheckResponse {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_supervised_provider_gets_its_secret_on_stdin_only_and_a_missing_one_keeps_the_old_revision()
  {
-    let logs = captured_logs();
+    let logs = lattice_test_support::captured_logs("debug,async_nats=info");
     let server = NatsServer::start().expect("nats-server starts");
     let url = server.url();
     let nats = within(async_nats::connect(&url)).await.unwrap();

@@ -26,42 +26,12 @@ use lattice_status::{ReasonCode, RolloutState, StatusReason};
 use lattice_test_support::example_component_ref;
 use nkeys::XKey;
 use std::{
-    io::Write,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 use support::{BackendProcess, cli, keygen, marker, within};
 
 const GREET: &str = "lattice:greeter/greet@0.1.0";
-
-/// This test binary's tracing output (every test's), at debug level.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .init();
-        logs
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Every message the NATS server carried while the test ran: subject, headers, payload.
 type Wiretap = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
@@ -237,7 +207,9 @@ impl Fixture {
     /// traffic, and that each of them is not empty (so the check means something).
     fn assert_not_exposed(&self) {
         let secret = &self.secret;
-        let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
+        let logs =
+            String::from_utf8_lossy(&lattice_test_support::captured_logs("debug").lock().unwrap())
+                .into_owned();
         assert!(
             logs.contains("component secrets resolved") && logs.contains("secret fetched"),
             "the host logs at debug level"
@@ -263,7 +235,7 @@ impl Fixture {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_reaches_the_component_and_the_provider_and_nothing_else() {
-    let logs = captured_logs();
+    let logs = lattice_test_support::captured_logs("debug");
     let fixture = Fixture::start(true).await;
     let lattice = &fixture.lattice;
 
@@ -366,7 +338,7 @@ async fn a_secret_reaches_the_component_and_the_provider_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_secret_or_a_down_backend_fails_the_apply_and_the_previous_revision_serves() {
-    let _logs = captured_logs();
+    let _logs = lattice_test_support::captured_logs("debug");
     let mut fixture = Fixture::start(false).await;
     let host_id = fixture.host.host_id().clone();
     within(fixture.client.apply_and_wait(

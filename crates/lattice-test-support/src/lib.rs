@@ -25,11 +25,13 @@
 
 mod eventually;
 mod examples;
+mod logs;
 mod registry;
 mod wash;
 
 pub use eventually::{READ_INTERVAL, read_until};
 pub use examples::{example_component, example_component_ref};
 pub use lattice_local::{NATS_SERVER_BIN_ENV, NatsServer, NatsServerBuilder, StartError};
+pub use logs::captured_logs;
 pub use registry::{DOCKER_REGISTRY_BIN_ENV, Registry, RegistryBuilder, RegistryStartError};
 pub use wash::{PushError, PushedComponent, WASH_BIN_ENV, Wash};
