@@ -43,4 +43,4 @@ pub use error::{
 };
 pub use events::{EventError, EventErrorKind, EventStream, StatusEvent};
 pub use host::HostApi;
-pub use lattice_nats::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind, ConfigKvError};
+pub use lattice_nats::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind, KvError};

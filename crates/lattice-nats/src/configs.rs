@@ -2,6 +2,7 @@
 //! scheduler and `lattice config`, read by hosts. The layout (keys, values, pinned copies,
 //! content digests) is [`lattice_spec::configdata`]'s; this is its one writer.
 
+use crate::KvError;
 use async_nats::jetstream::{self, kv};
 use futures::TryStreamExt as _;
 use lattice_spec::{
@@ -71,38 +72,8 @@ pub enum ConfigBucketError {
         key: String,
         /// The async-nats error.
         #[source]
-        source: ConfigKvError,
+        source: KvError,
     },
-}
-
-/// The async-nats error of a failed configuration-bucket operation, whole.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigKvError {
-    /// Looking the bucket up failed.
-    #[error(transparent)]
-    Bucket(#[from] jetstream::context::KeyValueError),
-    /// Creating the bucket failed.
-    #[error(transparent)]
-    CreateBucket(#[from] jetstream::context::CreateKeyValueError),
-    /// Reading an entry failed.
-    #[error(transparent)]
-    Entry(#[from] kv::EntryError),
-    /// Writing an entry failed.
-    #[error(transparent)]
-    Put(#[from] kv::PutError),
-    /// Creating an entry failed.
-    #[error(transparent)]
-    Create(#[from] kv::CreateError),
-    /// Purging an entry failed.
-    #[error(transparent)]
-    Purge(#[from] kv::UpdateError),
-    /// Listing keys failed.
-    #[error(transparent)]
-    Keys(#[from] kv::WatchError),
-    /// Listing keys failed on the way.
-    #[error(transparent)]
-    Watcher(#[from] kv::WatcherError),
 }
 
 /// What went wrong, as a value to `match` on.
@@ -135,7 +106,7 @@ impl ConfigBucketError {
     }
 }
 
-fn failed<E: Into<ConfigKvError>>(
+fn failed<E: Into<KvError>>(
     operation: &'static str,
     key: &str,
 ) -> impl FnOnce(E) -> ConfigBucketError {

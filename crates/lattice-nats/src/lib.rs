@@ -15,7 +15,9 @@
 
 mod barrier;
 mod configs;
+mod kv_error;
 pub mod trace;
 
 pub use barrier::{Barrier, BarrierError, BarrierErrorKind, server_barrier};
-pub use configs::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind, ConfigKvError};
+pub use configs::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind};
+pub use kv_error::KvError;

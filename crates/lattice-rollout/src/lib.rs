@@ -38,9 +38,10 @@ pub use engine::{
     NoReconcilers, PreflightError, PreflightErrorKind, Reconcilers, RolloutError, RolloutErrorKind,
     Scheduler, elapsed, event_subject,
 };
+pub use lattice_nats::KvError;
 pub use manifest::{Manifest, ManifestComponent, ManifestProvider};
 pub use model::{AppName, AppRevision, HostSelector, Placement, ProviderPlacement};
 pub use plan::{OnFailure, RolloutOptions, Strategy};
 pub use record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
-pub use store::{KvError, RolloutStore, StoreError, StoreErrorKind};
+pub use store::{RolloutStore, StoreError, StoreErrorKind};
 pub use watch::RolloutEvents;
