@@ -66,6 +66,9 @@ static NEXT_SERVER: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug)]
 pub struct NatsServer {
     child: Child,
+    // The command that started `child`, kept so `restart` runs the same one again.
+    command: Command,
+    jetstream: bool,
     port: u16,
     name: String,
     log_path: PathBuf,
@@ -182,6 +185,66 @@ impl NatsServer {
             if now < deadline {
                 thread::sleep(POLL_INTERVAL.min(deadline - now));
             }
+        }
+    }
+}
+
+impl NatsServer {
+    /// Kills the server (SIGKILL, as a crash would) and starts it again with the same
+    /// command: the same port, server name, store directory (JetStream keeps what it stored)
+    /// and log file. Returns once it is ready again. For fault tests: clients see the
+    /// connection drop and reconnect.
+    ///
+    /// ```no_run
+    /// let mut server = lattice_local::NatsServer::start()?;
+    /// server.restart()?;
+    /// # Ok::<(), lattice_local::StartError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`NatsServerBuilder::start`]; [`StartError::PortInUse`] if another process took the
+    /// port while the server was down.
+    pub fn restart(&mut self) -> Result<(), StartError> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = self.command.spawn().map_err(|source| StartError::Spawn {
+            binary: PathBuf::from(self.command.get_program()),
+            source,
+        })?;
+        let started = Instant::now();
+        let deadline = started + READY_TIMEOUT;
+        loop {
+            let exited = self.child.try_wait().map_err(|source| StartError::Io {
+                action: "check whether nats-server is still running",
+                source,
+            })?;
+            if let Some(status) = exited {
+                let log_tail = self.log_tail();
+                return Err(if mentions_port_in_use(&log_tail) {
+                    StartError::PortInUse {
+                        port: self.port,
+                        log_tail,
+                    }
+                } else {
+                    StartError::Exited { status, log_tail }
+                });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StartError::NotReady {
+                    after: started.elapsed(),
+                    log_tail: self.log_tail(),
+                });
+            }
+            if let Some(info) = probe(self.port, (deadline - now).min(PROBE_TIMEOUT))
+                && info.server_name.as_deref() == Some(self.name.as_str())
+                && (info.jetstream || !self.jetstream)
+            {
+                return Ok(());
+            }
+            // A readiness poll of a process this code does not control, inside the deadline.
+            thread::sleep(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
         }
     }
 }
@@ -342,6 +405,8 @@ impl NatsServerBuilder {
         // From here on, dropping `server` (on any error) kills and reaps the child.
         let server = NatsServer {
             child,
+            command,
+            jetstream: self.jetstream,
             port,
             name,
             log_path,
