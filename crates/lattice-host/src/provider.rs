@@ -1443,8 +1443,14 @@ async fn components_follow(state: &HostState, provider: &ProviderId, status: &Pr
 /// Puts the links of every component on this host that uses `provider` again: a provider
 /// process that (re)started has none of them (1.x hosts hand them over in the host data;
 /// this host sends them as link requests, which both kinds of provider receive).
+///
+/// Each component's apply lock is held meanwhile: an upgrade in progress (whose link request
+/// may have died with the old process) ends first, so the links put are those of the
+/// revision that serves after it — not the one it replaced, which would leave the provider
+/// with the old configuration and the new revision's link `unacknowledged` for good.
 async fn reput_links(state: &HostState, provider: &ProviderId) {
     for slot in state.slots() {
+        let _serial = slot.apply_lock.lock().await;
         let Some((revision, spec)) = slot
             .record()
             .serving
