@@ -290,6 +290,7 @@ async fn host_killed_mid_upgrade_and_restarted_converges_and_loses_no_call() {
         HostProcess::start(&url, "host-2")
     });
     lattice.hosts[1] = restarted;
+    let back_at = callers.elapsed();
 
     let record = within(rollout)
         .await
@@ -303,7 +304,10 @@ async fn host_killed_mid_upgrade_and_restarted_converges_and_loses_no_call() {
     )
     .await;
     let tally = callers.stop().await;
-    eprintln!("killed at {mid_upgrade:?}\n{record:?}\n{tally:#?}");
+    eprintln!("killed at {mid_upgrade:?}, back at {back_at:?}\n{record:?}\n{tally:#?}");
+    // Calls the killed host had accepted are never answered by it; their callers retry.
+    // (Once it is back, an attempt may still time out while the rollback restores the hosts:
+    // seen in 1 run of 3, one attempt; not asserted, counted in the tally.)
     tally.assert_none_lost(10);
     assert!([2, 3].contains(&converged.revision.0), "{converged:?}");
 }

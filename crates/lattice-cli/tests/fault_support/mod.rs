@@ -170,8 +170,8 @@ impl Callers {
 
 impl Callers {
     /// How long one call may take, all its attempts together: above the longest stall a
-    /// fault row may cause (after a server restart, an import call of the greeter whose
-    /// request was lost holds its instance for the runtime's 10 s import timeout).
+    /// fault row causes (after a server restart mid-rollout, an invoker that had a call in
+    /// flight at the kill answers nothing for 9–10 s; README, "Fault matrix").
     pub(crate) const CALL_BUDGET: Duration = Duration::from_secs(20);
 
     /// `count` callers over `nats`, each with its own invoker (timeout `timeout` per attempt).
