@@ -139,3 +139,33 @@ fn bad_config_file_reports_exit_with_log_tail() {
         "log tail should name the config file: {err}"
     );
 }
+
+#[test]
+fn restart_comes_back_on_the_same_port_name_and_store() {
+    let mut server = NatsServer::start().expect("start nats-server");
+    let (port, pid, store) = (server.port(), server.pid(), server.store_dir().to_owned());
+    let before = read_info(port);
+    assert!(
+        store.join("jetstream").is_dir(),
+        "JetStream's store is in the store dir"
+    );
+
+    server.restart().expect("restart nats-server");
+
+    assert_ne!(server.pid(), pid, "a new process");
+    assert_eq!(server.port(), port);
+    assert_eq!(server.store_dir(), store);
+    let after = read_info(port);
+    assert_eq!(after["server_name"], before["server_name"]);
+    assert_eq!(after["jetstream"], Value::Bool(true));
+    assert!(
+        store.join("jetstream").is_dir(),
+        "JetStream's store is kept"
+    );
+    let pid = server.pid();
+    drop(server);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "killed and reaped on drop"
+    );
+}
