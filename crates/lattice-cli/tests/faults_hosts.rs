@@ -253,6 +253,14 @@ async fn nats_server_restarted_mid_rollout_converges_and_loses_no_call() {
     eprintln!("{record:?}\n{tally:#?}");
     tally.assert_none_lost(10);
     assert_eq!(converged.record.plan.to.0, 2);
+    // JetStream kept what the scheduler stored before the restart: no revision lost.
+    let stored = within(lattice.scheduler.store().revisions(&app()))
+        .await
+        .unwrap();
+    assert!(
+        stored.iter().map(|r| r.0).eq(1..=converged.revision.0),
+        "{stored:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
