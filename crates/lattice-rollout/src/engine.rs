@@ -832,6 +832,9 @@ impl Scheduler {
     }
 
     /// Each host of the step must still run the new revision after the minimum healthy time.
+    /// A read that fails retryably (no responders while the host reconnects to a restarted
+    /// NATS server, a timeout) is made again until `per_host_deadline` passes: it says
+    /// nothing of the host's health yet.
     async fn health_gate(
         &self,
         target: &AppRevision,
@@ -842,10 +845,8 @@ impl Scheduler {
         tokio::time::sleep(options.min_healthy).await;
         for host in hosts {
             for spec in providers_on(target, plan, host) {
-                let entry = self
-                    .client
-                    .host(host)
-                    .provider(spec.id())
+                let api = self.client.host(host);
+                let entry = read_patiently(options.per_host_deadline, || api.provider(spec.id()))
                     .await
                     .map_err(|e| {
                         RolloutFailure::new(
@@ -871,18 +872,18 @@ impl Scheduler {
             }
             for spec in specs_on(target, plan, host) {
                 // Read from whichever inventory the host speaks (1.x hosts included).
-                let serving = self
-                    .client
-                    .serving_revision(host, spec.id())
-                    .await
-                    .map_err(|e| {
-                        RolloutFailure::new(
-                            FailureCode::HealthGate,
-                            format!("cannot read the inventory: {e}"),
-                        )
-                        .on_host(host.clone())
-                        .component(spec.id().clone())
-                    })?;
+                let serving = read_patiently(options.per_host_deadline, || {
+                    self.client.serving_revision(host, spec.id())
+                })
+                .await
+                .map_err(|e| {
+                    RolloutFailure::new(
+                        FailureCode::HealthGate,
+                        format!("cannot read the inventory: {e}"),
+                    )
+                    .on_host(host.clone())
+                    .component(spec.id().clone())
+                })?;
                 let healthy = serving.is_some_and(|(revision, state)| {
                     revision == spec.revision() && state == ComponentState::Running
                 });
@@ -1176,4 +1177,44 @@ fn host_failure(host: &HostId, spec: &ComponentSpec, error: &WaitError) -> Rollo
 #[must_use]
 pub fn elapsed(record: &RolloutRecord) -> Duration {
     Duration::from_millis(record.updated_ms.saturating_sub(record.started_ms))
+}
+
+/// How long a patient read waits before it asks again.
+const READ_AGAIN_AFTER: Duration = Duration::from_millis(100);
+
+/// Calls `read` until it succeeds, fails with an error that is not retryable, or `bound` has
+/// passed (then with its last error). A host reconnecting to NATS after a server restart
+/// answers "no responders" for a moment: a read that fails so is no verdict on the host.
+async fn read_patiently<T, E, F>(bound: Duration, mut read: impl FnMut() -> F) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: Retryable,
+{
+    let deadline = Instant::now() + bound;
+    loop {
+        match read().await {
+            Err(e) if e.is_retryable() && Instant::now() + READ_AGAIN_AFTER < deadline => {
+                tracing::debug!("a read failed retryably; reading again");
+                tokio::time::sleep(READ_AGAIN_AFTER).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// An error that says whether the same request may succeed if made again.
+trait Retryable {
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for lattice_client::RequestError {
+    fn is_retryable(&self) -> bool {
+        lattice_client::RequestError::is_retryable(self)
+    }
+}
+
+impl Retryable for lattice_client::ApplyError {
+    fn is_retryable(&self) -> bool {
+        lattice_client::ApplyError::is_retryable(self)
+    }
 }
