@@ -171,7 +171,7 @@ impl Callers {
 impl Callers {
     /// How long one call may take, all its attempts together: above the longest stall a
     /// fault row causes (after a server restart mid-rollout, an invoker that had a call in
-    /// flight at the kill answers nothing for 9–10 s; README, "Fault matrix").
+    /// flight at the kill may answer nothing for up to 10 s; README, "Fault matrix").
     pub(crate) const CALL_BUDGET: Duration = Duration::from_secs(20);
 
     /// `count` callers over `nats`, each with its own invoker (timeout `timeout` per attempt).
