@@ -820,12 +820,24 @@ impl Scheduler {
         options: &RolloutOptions,
     ) -> Result<(), RolloutFailure> {
         for spec in specs_on(target, plan, host) {
-            if let Err(error) = self
-                .client
-                .apply_and_wait(host, spec, options.per_host_deadline)
-                .await
-            {
-                return Err(host_failure(host, spec, &error));
+            // A host that cannot be reached right now (reconnecting to a restarted NATS
+            // server, or restarted itself and back without the component) is asked again
+            // until the per-host deadline: applying the same spec twice changes nothing.
+            let deadline = Instant::now() + options.per_host_deadline;
+            loop {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                match self.client.apply_and_wait(host, spec, remaining).await {
+                    Ok(_) => break,
+                    Err(error)
+                        if error.is_retryable()
+                            && deadline.saturating_duration_since(Instant::now())
+                                > READ_AGAIN_AFTER =>
+                    {
+                        tracing::debug!(%host, component = %spec.id(), %error, "applying again");
+                        tokio::time::sleep(READ_AGAIN_AFTER).await;
+                    }
+                    Err(error) => return Err(host_failure(host, spec, &error)),
+                }
             }
         }
         Ok(())
