@@ -3,7 +3,9 @@
 //! providers' binaries; this module holds the hints for what goes wrong with them (`hints`
 //! defers to these).
 
+use lattice_client::PermissionViolation;
 pub(crate) use lattice_client::auth::{AuthError, AuthMethod, AuthUsed, NatsAuth};
+use lattice_spec::LatticeName;
 use std::io;
 
 /// The hint for an [`AuthError`].
@@ -97,5 +99,53 @@ pub(crate) fn signing_hint(used: &AuthUsed) -> String {
             path.display()
         ),
         _ => "the nkey could not sign the server's challenge: check --nkey".to_owned(),
+    }
+}
+
+/// Who a connection made with `auth` authenticates as, for messages: no secret in it.
+pub(crate) fn who(auth: &NatsAuth) -> String {
+    if let Some(user) = &auth.user {
+        format!("user `{user}` (--user)")
+    } else if let Some(path) = &auth.creds {
+        format!("the user of `{}` (--creds)", path.display())
+    } else if auth.nkey.is_some() {
+        "the user of --nkey".to_owned()
+    } else if auth.token.is_some() {
+        "the user of --token".to_owned()
+    } else if auth.tls_cert.is_some() {
+        "the user of the client certificate (--tls-cert)".to_owned()
+    } else {
+        "the server's default user".to_owned()
+    }
+}
+
+/// The hint for a subject the server denied: which lattice the user may be for, the inbox
+/// prefix, where the permission template is.
+pub(crate) fn denied_hint(violation: &PermissionViolation, lattice: &LatticeName) -> String {
+    let subject = &violation.subject;
+    let template = "the README's \"Authenticated isolation\" lists the subjects a lattice's \
+         users need";
+    if subject.starts_with("_INBOX") {
+        return format!(
+            "the server does not let this user use the reply inbox `{subject}`: pass the prefix the user was given with --inbox-prefix (or \
+             LATTICE_NATS_INBOX_PREFIX), e.g. `_INBOX_{lattice}`; {template}"
+        );
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    let names_lattice = tokens.contains(&lattice.as_str())
+        || tokens.iter().any(|t| t.ends_with(&format!("_{lattice}")));
+    if names_lattice {
+        format!(
+            "this user may not {} `{subject}`, a subject of lattice `{lattice}`: is --lattice \
+             (LATTICE_LATTICE, now `{lattice}`) the lattice the user was given? Otherwise ask \
+             for the lattice's permissions; {template}",
+            violation.operation
+        )
+    } else {
+        format!(
+            "this user may not {} `{subject}`: ask the server's operator to allow it; \
+             {template}",
+            violation.operation
+        )
     }
 }

@@ -27,6 +27,7 @@ pub mod conditions;
 mod error;
 mod events;
 mod host;
+mod permissions;
 mod provider;
 mod wait;
 
@@ -44,3 +45,4 @@ pub use error::{
 pub use events::{EventError, EventErrorKind, EventStream, StatusEvent};
 pub use host::HostApi;
 pub use lattice_nats::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind, KvError};
+pub use permissions::{PermissionOperation, PermissionViolation, PermissionWatch};
