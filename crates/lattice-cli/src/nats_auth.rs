@@ -149,3 +149,50 @@ pub(crate) fn denied_hint(violation: &PermissionViolation, lattice: &LatticeName
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lattice_client::PermissionOperation;
+
+    #[test]
+    fn a_denied_subject_hint_points_at_the_lattice_or_the_inbox_prefix() {
+        let lattice: LatticeName = "b".parse().unwrap();
+        let control = PermissionViolation::new(
+            PermissionOperation::Publish,
+            "wasmbus.ctl.v2alpha1.b.host.ping",
+        );
+        let hint = denied_hint(&control, &lattice);
+        assert!(
+            hint.contains("`wasmbus.ctl.v2alpha1.b.host.ping`"),
+            "{hint}"
+        );
+        assert!(hint.contains("--lattice"), "{hint}");
+        let bucket = PermissionViolation::new(
+            PermissionOperation::Publish,
+            "$JS.API.STREAM.INFO.KV_CONFIGDATA_b",
+        );
+        assert!(denied_hint(&bucket, &lattice).contains("--lattice"));
+        let inbox = PermissionViolation::new(PermissionOperation::Subscribe, "_INBOX.abc.*");
+        let hint = denied_hint(&inbox, &lattice);
+        assert!(hint.contains("--inbox-prefix"), "{hint}");
+        assert!(hint.contains("`_INBOX_b`"), "{hint}");
+        let other = PermissionViolation::new(PermissionOperation::Publish, "elsewhere.x");
+        assert!(!denied_hint(&other, &lattice).contains("--lattice"));
+    }
+
+    #[test]
+    fn who_names_the_user_without_a_secret() {
+        let auth = NatsAuth {
+            user: Some("alice".into()),
+            password: Some(lattice_client::auth::Secret::new("pw-123")),
+            ..NatsAuth::default()
+        };
+        assert_eq!(who(&auth), "user `alice` (--user)");
+        let token = NatsAuth {
+            token: Some(lattice_client::auth::Secret::new("tok-123")),
+            ..NatsAuth::default()
+        };
+        assert!(!who(&token).contains("tok-123"));
+    }
+}
