@@ -152,7 +152,7 @@ impl Cli {
         }
         let watch = globals.permissions.clone();
         let denied = |violation, after| CliError::PermissionDenied {
-            violation,
+            violation: Box::new(violation),
             endpoint: globals.endpoint(),
             who: nats_auth::who(&globals.auth),
             after,

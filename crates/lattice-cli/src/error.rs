@@ -259,7 +259,7 @@ pub(crate) enum CliError {
     #[error("{violation} (connected as {who})")]
     PermissionDenied {
         /// What the server refused.
-        violation: lattice_client::PermissionViolation,
+        violation: Box<lattice_client::PermissionViolation>,
         /// Where.
         endpoint: Endpoint,
         /// Who the connection authenticated as, without secrets (`user `alice``).

@@ -1,34 +1,4 @@
-//! Permission violations, reported as errors instead of timeouts.
-//!
-//! A NATS server that denies a publish or a subscription (the user's `permissions` block, see
-//! the README's "Authenticated isolation") does not fail the operation: it drops the message
-//! or the subscription and sends `-ERR 'Permissions Violation for Publish to "…"'` to the
-//! connection, which async-nats hands to the connection's event callback only. A denied
-//! request therefore looks like a timeout and a denied subscription like silence.
-//!
-//! A [`PermissionWatch`] installed on the connect options records those reports; a
-//! [`Client`](crate::Client) given the watch ([`Client::with_permission_watch`](crate::Client::with_permission_watch))
-//! fails a request the server denied at once with
-//! [`RequestError::PermissionDenied`](crate::RequestError::PermissionDenied) (kind
-//! [`RequestErrorKind::PermissionDenied`](crate::RequestErrorKind::PermissionDenied)) naming
-//! the subject, and ends an event stream whose subscription was denied with
-//! [`EventError::PermissionDenied`](crate::EventError::PermissionDenied). Tools that do more
-//! than the client does (JetStream buckets) can race their work against
-//! [`PermissionWatch::next_violation`].
-//!
-//! ```no_run
-//! use lattice_client::{Client, PermissionWatch};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let watch = PermissionWatch::new();
-//! let options = watch.install(async_nats::ConnectOptions::with_user_and_password(
-//!     "alice".into(),
-//!     "secret".into(),
-//! ));
-//! let nats = options.connect("nats://127.0.0.1:4222").await?;
-//! let client = Client::new(nats, "a".parse()?).with_permission_watch(watch);
-//! # Ok(()) }
-//! ```
+//! Permission violations, reported as errors instead of timeouts: see [`PermissionWatch`].
 
 use std::{
     fmt,
@@ -169,8 +139,38 @@ fn quoted(text: &str) -> Option<(&str, &str)> {
     Some((&inner[..end], &inner[end + 1..]))
 }
 
-/// Records the permission violations a NATS server reports on one connection (see the
-/// [module docs](self)). Cloning is cheap: clones share what was recorded.
+/// Records the permission violations a NATS server reports on one connection. Cloning is
+/// cheap: clones share what was recorded.
+///
+/// A NATS server that denies a publish or a subscription (the user's `permissions` block, see
+/// the README's "Authenticated isolation") does not fail the operation: it drops the message
+/// or the subscription and sends `-ERR 'Permissions Violation for Publish to "…"'` to the
+/// connection, which async-nats hands to the connection's event callback only. A denied
+/// request therefore looks like a timeout and a denied subscription like silence.
+///
+/// A [`PermissionWatch`] installed on the connect options records those reports; a
+/// [`Client`](crate::Client) given the watch ([`Client::with_permission_watch`](crate::Client::with_permission_watch))
+/// fails a request the server denied at once with
+/// [`RequestError::PermissionDenied`](crate::RequestError::PermissionDenied) (kind
+/// [`RequestErrorKind::PermissionDenied`](crate::RequestErrorKind::PermissionDenied)) naming
+/// the subject, and ends an event stream whose subscription was denied with
+/// [`EventError::PermissionDenied`](crate::EventError::PermissionDenied). Tools that do more
+/// than the client does (JetStream buckets) can race their work against
+/// [`PermissionWatch::next_violation`].
+///
+/// ```no_run
+/// use lattice_client::{Client, PermissionWatch};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let watch = PermissionWatch::new();
+/// let options = watch.install(async_nats::ConnectOptions::with_user_and_password(
+///     "alice".into(),
+///     "secret".into(),
+/// ));
+/// let nats = options.connect("nats://127.0.0.1:4222").await?;
+/// let client = Client::new(nats, "a".parse()?).with_permission_watch(watch);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Default)]
 pub struct PermissionWatch {
     inner: Arc<Inner>,
