@@ -134,6 +134,7 @@ impl Cli {
             self.command,
             Command::Up(_) | Command::Schema(_) | Command::Host(_)
         );
+        let is_host = matches!(self.command, Command::Host(_));
         let run = async {
             match self.command {
                 Command::Up(args) => up::run(&globals, args).await,
@@ -147,6 +148,24 @@ impl Cli {
                 Command::Config(command) => config::run(&globals, command).await,
             }
         };
+        if is_host {
+            // A host keeps serving what it may; each denial is said on stderr.
+            let watch = globals.permissions.clone();
+            let lattice = globals.lattice.clone();
+            let report = async move {
+                for mark in 0.. {
+                    let violation = watch.next_violation(mark).await;
+                    eprintln!(
+                        "warning: {violation}\nhint: {}",
+                        nats_auth::denied_hint(&violation, &lattice)
+                    );
+                }
+            };
+            return tokio::select! {
+                result = run => result,
+                () = report => Ok(()),
+            };
+        }
         if !stop_when_denied {
             return run.await;
         }

@@ -286,6 +286,36 @@ fn a_user_of_lattice_a_runs_a_and_can_neither_read_nor_change_b() {
     assert_ne!(configs.code(), Some(0), "{configs:#?}");
     assert!(!configs.stdout.contains("greeting"), "{configs:#?}");
 
+    // A host kit of alice's joining lattice b: it is denied b's control subjects and says so
+    // on stderr (and serves nothing of b).
+    let mut host = support::spawn(
+        Path::new(env!("CARGO_BIN_EXE_lattice")),
+        &[
+            "--nats-url",
+            &url,
+            "--user",
+            ALICE.name,
+            "--password",
+            ALICE.password,
+            "--inbox-prefix",
+            ALICE.inbox_prefix,
+            "--lattice",
+            "b",
+            "host",
+            "--host-id",
+            "intruder",
+            "--runtime",
+            "echo",
+        ],
+    );
+    let warning = support::first_line(host.stderr.take().unwrap());
+    support::kill("-INT", &host.id().to_string());
+    let stopped = support::finish(host);
+    assert!(
+        warning.starts_with("warning: the NATS server denied subscribe to `wasmbus.ctl."),
+        "{warning:?} {stopped:#?}"
+    );
+
     // Nothing in b changed.
     assert_eq!(state_of_b(&lattice), before);
 }
