@@ -7,11 +7,11 @@ use crate::{
     apply, config, delete, duration,
     error::{CliError, Endpoint},
     get, host, invoke,
-    nats_auth::NatsAuth,
+    nats_auth::{self, NatsAuth},
     rollout, schema, up,
 };
 use clap::{Args, Parser, Subcommand};
-use lattice_client::Client;
+use lattice_client::{Client, PermissionWatch};
 use lattice_spec::LatticeName;
 use std::time::Duration;
 
@@ -33,12 +33,13 @@ Exit codes:
   1  the operation failed (an apply was rejected or its revision failed, a host refused)
   2  usage error or invalid input (bad options, an invalid spec document)
   3  NATS or the hosts cannot be reached (connection refused, no responders, timeout, the
-     server refused the credentials)
+     server refused the credentials or denied this user a subject)
 
 A secured NATS server: one of --creds FILE, --nkey FILE|SEED, --token TOKEN or --user USER
 --password PASSWORD, and --tls-ca FILE (--tls-cert FILE --tls-key FILE for client
 certificates); each also from LATTICE_NATS_CREDS, _NKEY, _TOKEN, _USER, _PASSWORD, _TLS_CA,
-_TLS_CERT, _TLS_KEY. `lattice up` runs its own server and does not use them.";
+_TLS_CERT, _TLS_KEY. A server isolating lattices may also want --inbox-prefix
+(LATTICE_NATS_INBOX_PREFIX), e.g. `_INBOX_prod`. `lattice up` runs its own server and does not use them.";
 
 /// The `lattice` command.
 #[derive(Debug, Parser)]
@@ -81,6 +82,9 @@ pub(crate) struct Globals {
     /// How to authenticate to the NATS server and secure the connection.
     #[command(flatten)]
     pub(crate) auth: NatsAuth,
+    /// What the server denied on the connections made through [`Globals::connect`].
+    #[arg(skip)]
+    pub(crate) permissions: PermissionWatch,
 }
 
 /// The command groups.
@@ -124,16 +128,65 @@ impl Cli {
         if !matches!(self.command, Command::Up(_) | Command::Schema(_)) {
             globals.auth.check()?;
         }
-        match self.command {
-            Command::Up(args) => up::run(&globals, args).await,
-            Command::Host(args) => host::run(&globals, args).await,
-            Command::Invoke(args) => invoke::run(&globals, args).await,
-            Command::Get(command) => get::run(&globals, command).await,
-            Command::Apply(args) => apply::run(&globals, args).await,
-            Command::Delete(args) => delete::run(&globals, args).await,
-            Command::Rollout(command) => rollout::run(&globals, command).await,
-            Command::Schema(command) => schema::run(command),
-            Command::Config(command) => config::run(&globals, command).await,
+        // A host serves on (its violations are logged); every other command stops at the
+        // first subject the server denies, instead of waiting out a timeout.
+        let stop_when_denied = !matches!(
+            self.command,
+            Command::Up(_) | Command::Schema(_) | Command::Host(_)
+        );
+        let is_host = matches!(self.command, Command::Host(_));
+        let run = async {
+            match self.command {
+                Command::Up(args) => up::run(&globals, args).await,
+                Command::Host(args) => host::run(&globals, args).await,
+                Command::Invoke(args) => invoke::run(&globals, args).await,
+                Command::Get(command) => get::run(&globals, command).await,
+                Command::Apply(args) => apply::run(&globals, args).await,
+                Command::Delete(args) => delete::run(&globals, args).await,
+                Command::Rollout(command) => rollout::run(&globals, command).await,
+                Command::Schema(command) => schema::run(command),
+                Command::Config(command) => config::run(&globals, command).await,
+            }
+        };
+        if is_host {
+            // A host keeps serving what it may; each denial is said on stderr.
+            let watch = globals.permissions.clone();
+            let lattice = globals.lattice.clone();
+            let report = async move {
+                for mark in 0.. {
+                    let violation = watch.next_violation(mark).await;
+                    eprintln!(
+                        "warning: {violation}\nhint: {}",
+                        nats_auth::denied_hint(&violation, &lattice)
+                    );
+                }
+            };
+            return tokio::select! {
+                result = run => result,
+                () = report => Ok(()),
+            };
+        }
+        if !stop_when_denied {
+            return run.await;
+        }
+        let watch = globals.permissions.clone();
+        let denied = |violation, after| CliError::PermissionDenied {
+            violation: Box::new(violation),
+            endpoint: globals.endpoint(),
+            who: nats_auth::who(&globals.auth),
+            after,
+        };
+        tokio::select! {
+            result = run => match result {
+                // A failure that followed a denial (a timeout, nothing found) is reported as
+                // the denial it came from.
+                Err(error) if !error.is_permission_denied() => match watch.find(0, |_| true) {
+                    Some(violation) => Err(denied(violation, Some(Box::new(error)))),
+                    None => Err(error),
+                },
+                other => other,
+            },
+            violation = watch.next_violation(0) => Err(denied(violation, None)),
         }
     }
 }
@@ -152,7 +205,8 @@ impl Globals {
     /// goes through here.
     pub(crate) async fn connect(&self, name: &str) -> Result<async_nats::Client, CliError> {
         let (options, auth) = self.auth.connect_options()?;
-        options
+        self.permissions
+            .install(options)
             .name(name)
             .connection_timeout(self.timeout)
             .connect(self.nats_url.as_str())
@@ -170,7 +224,8 @@ impl Globals {
         let nats = self.connect("lattice-cli").await?;
         Ok(Client::new(nats, self.lattice.clone())
             .with_timeout(self.timeout)
-            .with_v1_fallback(true))
+            .with_v1_fallback(true)
+            .with_permission_watch(self.permissions.clone()))
     }
 }
 

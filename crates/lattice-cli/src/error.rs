@@ -52,6 +52,19 @@ pub(crate) enum Failure {
     Invoke(InvokeCallErrorKind),
     /// A configuration-bucket operation failed.
     Config(lattice_client::ConfigBucketErrorKind),
+    /// The NATS server denied the user a subject the command needed.
+    PermissionDenied,
+}
+
+/// Whether `failure` is a subject the server denied, directly or inside another kind.
+pub(crate) fn is_denied(failure: Failure) -> bool {
+    match failure {
+        Failure::PermissionDenied | Failure::Request(RequestErrorKind::PermissionDenied) => true,
+        Failure::Apply(ApplyErrorKind::Request(kind))
+        | Failure::Wait(WaitErrorKind::Follow(kind)) => is_denied(Failure::Request(kind)),
+        Failure::Wait(WaitErrorKind::Apply(kind)) => is_denied(Failure::Apply(kind)),
+        _ => false,
+    }
 }
 
 /// The process exit code of a failure: the documented classes (`lattice --help`).
@@ -70,6 +83,8 @@ pub(crate) fn exit_code(failure: Failure) -> u8 {
             RolloutErrorKind::Plan | RolloutErrorKind::Spec | RolloutErrorKind::Preflight,
         ) => EXIT_USAGE,
         Failure::Connect(_)
+        | Failure::PermissionDenied
+        | Failure::Request(RequestErrorKind::PermissionDenied)
         | Failure::NoHosts
         | Failure::Discover(_)
         | Failure::Request(
@@ -240,6 +255,19 @@ pub(crate) enum CliError {
         #[source]
         source: Option<Box<lattice_client::ConfigBucketError>>,
     },
+    /// The NATS server denied the user a subject the command needed (its `permissions`).
+    #[error("{violation} (connected as {who})")]
+    PermissionDenied {
+        /// What the server refused.
+        violation: Box<lattice_client::PermissionViolation>,
+        /// Where.
+        endpoint: Endpoint,
+        /// Who the connection authenticated as, without secrets (`user `alice``).
+        who: String,
+        /// The failure the denial caused, when the command ended with one first.
+        #[source]
+        after: Option<Box<CliError>>,
+    },
     /// A result could not be printed as JSON or YAML.
     #[error("cannot print the result: {message}")]
     Output {
@@ -307,6 +335,15 @@ impl CliError {
             Self::WriteSchema { .. } | Self::LocalLattice { .. } | Self::Output { .. } => {
                 Failure::Failed
             }
+            Self::PermissionDenied { .. } => Failure::PermissionDenied,
+        }
+    }
+
+    /// Whether the error is (or, for several hosts, includes) a subject the server denied.
+    pub(crate) fn is_permission_denied(&self) -> bool {
+        match self {
+            Self::Several { errors, .. } => errors.iter().any(Self::is_permission_denied),
+            _ => is_denied(self.failure()),
         }
     }
 
@@ -377,6 +414,18 @@ mod tests {
         for failure in unreachable {
             assert_eq!(exit_code(failure), EXIT_UNREACHABLE, "{failure:?}");
         }
+        // A denied subject exits as the refused credentials do, however deep it is.
+        for failure in [
+            Failure::PermissionDenied,
+            Failure::Request(RequestErrorKind::PermissionDenied),
+            Failure::Wait(WaitErrorKind::Apply(ApplyErrorKind::Request(
+                RequestErrorKind::PermissionDenied,
+            ))),
+        ] {
+            assert_eq!(exit_code(failure), EXIT_UNREACHABLE, "{failure:?}");
+            assert!(is_denied(failure), "{failure:?}");
+        }
+        assert!(!is_denied(Failure::Request(RequestErrorKind::TimedOut)));
         // A rollout already running, or another scheduler's win, is not an outage.
         let failed = [
             Failure::Rollout(RolloutErrorKind::Store(StoreErrorKind::Conflict)),

@@ -56,6 +56,11 @@ pub(crate) fn hint(error: &CliError) -> Option<String> {
             failure,
             ..
         } => host_failure(host, endpoint, failure)?,
+        CliError::PermissionDenied {
+            violation,
+            endpoint,
+            ..
+        } => nats_auth::denied_hint(violation, &endpoint.lattice),
         CliError::WriteSchema { .. } => "check that the directory is writable".to_owned(),
         CliError::Several { .. } | CliError::Output { .. } => return None,
     })
@@ -113,6 +118,10 @@ fn request(host: &HostId, endpoint: &Endpoint, error: &RequestError) -> String {
             "host `{host}` does not speak this CLI's API version: `lattice get hosts` lists the \
              versions each host speaks; upgrade the host or use a matching CLI"
         ),
+        RequestErrorKind::PermissionDenied => match error.permission_violation() {
+            Some(violation) => nats_auth::denied_hint(violation, &endpoint.lattice),
+            None => "the NATS server denied this user the request".to_owned(),
+        },
         RequestErrorKind::Decode => format!(
             "host `{host}` answered with a message this CLI cannot read: compare versions with \
              `lattice get hosts`"

@@ -3,7 +3,9 @@
 //! providers' binaries; this module holds the hints for what goes wrong with them (`hints`
 //! defers to these).
 
+use lattice_client::PermissionViolation;
 pub(crate) use lattice_client::auth::{AuthError, AuthMethod, AuthUsed, NatsAuth};
+use lattice_spec::LatticeName;
 use std::io;
 
 /// The hint for an [`AuthError`].
@@ -97,5 +99,100 @@ pub(crate) fn signing_hint(used: &AuthUsed) -> String {
             path.display()
         ),
         _ => "the nkey could not sign the server's challenge: check --nkey".to_owned(),
+    }
+}
+
+/// Who a connection made with `auth` authenticates as, for messages: no secret in it.
+pub(crate) fn who(auth: &NatsAuth) -> String {
+    if let Some(user) = &auth.user {
+        format!("user `{user}` (--user)")
+    } else if let Some(path) = &auth.creds {
+        format!("the user of `{}` (--creds)", path.display())
+    } else if auth.nkey.is_some() {
+        "the user of --nkey".to_owned()
+    } else if auth.token.is_some() {
+        "the user of --token".to_owned()
+    } else if auth.tls_cert.is_some() {
+        "the user of the client certificate (--tls-cert)".to_owned()
+    } else {
+        "the server's default user".to_owned()
+    }
+}
+
+/// The hint for a subject the server denied: which lattice the user may be for, the inbox
+/// prefix, where the permission template is.
+pub(crate) fn denied_hint(violation: &PermissionViolation, lattice: &LatticeName) -> String {
+    let subject = &violation.subject;
+    let template = "the README's \"Authenticated isolation\" lists the subjects a lattice's \
+         users need";
+    if subject.starts_with("_INBOX") {
+        return format!(
+            "the server does not let this user use the reply inbox `{subject}`: pass the prefix the user was given with --inbox-prefix (or \
+             LATTICE_NATS_INBOX_PREFIX), e.g. `_INBOX_{lattice}`; {template}"
+        );
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    let names_lattice = tokens.contains(&lattice.as_str())
+        || tokens.iter().any(|t| t.ends_with(&format!("_{lattice}")));
+    if names_lattice {
+        format!(
+            "this user may not {} `{subject}`, a subject of lattice `{lattice}`: is --lattice \
+             (LATTICE_LATTICE, now `{lattice}`) the lattice the user was given? Otherwise ask \
+             for the lattice's permissions; {template}",
+            violation.operation
+        )
+    } else {
+        format!(
+            "this user may not {} `{subject}`: ask the server's operator to allow it; \
+             {template}",
+            violation.operation
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lattice_client::PermissionOperation;
+
+    #[test]
+    fn a_denied_subject_hint_points_at_the_lattice_or_the_inbox_prefix() {
+        let lattice: LatticeName = "b".parse().unwrap();
+        let control = PermissionViolation::new(
+            PermissionOperation::Publish,
+            "wasmbus.ctl.v2alpha1.b.host.ping",
+        );
+        let hint = denied_hint(&control, &lattice);
+        assert!(
+            hint.contains("`wasmbus.ctl.v2alpha1.b.host.ping`"),
+            "{hint}"
+        );
+        assert!(hint.contains("--lattice"), "{hint}");
+        let bucket = PermissionViolation::new(
+            PermissionOperation::Publish,
+            "$JS.API.STREAM.INFO.KV_CONFIGDATA_b",
+        );
+        assert!(denied_hint(&bucket, &lattice).contains("--lattice"));
+        let inbox = PermissionViolation::new(PermissionOperation::Subscribe, "_INBOX.abc.*");
+        let hint = denied_hint(&inbox, &lattice);
+        assert!(hint.contains("--inbox-prefix"), "{hint}");
+        assert!(hint.contains("`_INBOX_b`"), "{hint}");
+        let other = PermissionViolation::new(PermissionOperation::Publish, "elsewhere.x");
+        assert!(!denied_hint(&other, &lattice).contains("--lattice"));
+    }
+
+    #[test]
+    fn who_names_the_user_without_a_secret() {
+        let auth = NatsAuth {
+            user: Some("alice".into()),
+            password: Some(lattice_client::auth::Secret::new("pw-123")),
+            ..NatsAuth::default()
+        };
+        assert_eq!(who(&auth), "user `alice` (--user)");
+        let token = NatsAuth {
+            token: Some(lattice_client::auth::Secret::new("tok-123")),
+            ..NatsAuth::default()
+        };
+        assert!(!who(&token).contains("tok-123"));
     }
 }

@@ -2,6 +2,11 @@
 //! credentials file (operator mode), TLS with a private CA and with client certificates. Each
 //! test starts its own real nats-server and a host in-process that connects with valid
 //! credentials, then runs `lattice get hosts` as a separate process, under a deadline.
+//!
+//! Every method is also the one the kits connect with ([`kits_connect`]): on each test's
+//! server, the host kit (`lattice host`) and the provider kit (`lattice-provider-keyvalue`) run
+//! as processes with the same options as the CLI — one server per method, three components
+//! against it.
 
 mod support;
 
@@ -9,10 +14,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use lattice_test_support::NatsServer;
 use nkeys::KeyPair;
 use serde_json::{Value, json};
-use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
-};
+use std::path::{Path, PathBuf};
 use support::{Lattice, Run, lattice, lattice_with_env};
 
 /// The token of `configs/token.conf`.
@@ -61,6 +63,59 @@ fn assert_lists_host_a(run: &Run) {
     let hosts = run.json();
     assert_eq!(hosts.as_array().map(Vec::len), Some(1), "{run:#?}");
     assert_eq!(hosts[0]["host_id"], "host-a", "{run:#?}");
+}
+
+/// The host kit (`lattice host`, echo runtime) and the provider kit
+/// (`lattice-provider-keyvalue`) connect to the lattice's server with `options`, as the CLI
+/// does: the host serves and `lattice get hosts` (same options) lists it next to `host-a`,
+/// the provider prints `ready` (its link and wRPC subscriptions are live); both stop cleanly
+/// on SIGINT. A kit that cannot authenticate exits with an error before its first line.
+fn kits_connect(lattice: &Lattice, options: &[&str]) {
+    let url = lattice.server.url();
+    let with = |args: &[&str]| {
+        let mut all = vec!["--nats-url", url.as_str()];
+        all.extend_from_slice(options);
+        all.extend_from_slice(args);
+        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let host_args = with(&["host", "--host-id", "host-kit", "--runtime", "echo"]);
+    let host_args: Vec<&str> = host_args.iter().map(String::as_str).collect();
+    let mut host = support::spawn(Path::new(env!("CARGO_BIN_EXE_lattice")), &host_args);
+    let provider_args = with(&["--provider-id", "kv-kit"]);
+    let provider_args: Vec<&str> = provider_args.iter().map(String::as_str).collect();
+    let mut provider = support::spawn(&support::provider_binary(), &provider_args);
+
+    let serving = support::first_line(host.stdout.take().unwrap());
+    let ready = support::first_line(provider.stdout.take().unwrap());
+    let listed = get_hosts(lattice, options);
+    for child in [&host, &provider] {
+        support::kill("-INT", &child.id().to_string());
+    }
+    let host_stopped = support::finish(host);
+    let provider_stopped = support::finish(provider);
+
+    assert!(
+        serving.starts_with("host host-kit serving"),
+        "{options:?}: {serving:?} {host_stopped:#?}"
+    );
+    assert!(
+        host_stopped.status.success(),
+        "{options:?}: {host_stopped:#?}"
+    );
+    assert_eq!(ready.trim(), "ready", "{options:?}: {provider_stopped:#?}");
+    assert!(
+        provider_stopped.status.success(),
+        "{options:?}: {provider_stopped:#?}"
+    );
+    assert_eq!(listed.code(), Some(0), "{options:?}: {listed:#?}");
+    let hosts = listed.json();
+    let ids: Vec<&str> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["host_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["host-a", "host-kit"], "{options:?}: {listed:#?}");
 }
 
 /// The run exited `code` with a hint that mentions every one of `mentions`, and none of
@@ -115,35 +170,26 @@ fn a_token_reaches_a_secured_lattice_and_a_wrong_one_exits_3_with_a_hint() {
     let anonymous = get_hosts(&lattice, &[]);
     assert_fails(&anonymous, 3, &["requires authentication", "--token"], &[]);
 
-    // `lattice host` connects the same way: its host joins the secured lattice.
+    kits_connect(&lattice, &["--token", TOKEN]);
+
+    // Neither kit gets in with a wrong token: each exits with an error, naming the server.
     let url = lattice.server.url();
-    let mut host = support::command()
-        .args([
-            "--nats-url",
-            &url,
-            "--token",
-            TOKEN,
-            "host",
-            "--host-id",
-            "host-b",
-        ])
-        .args(["--runtime", "echo"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("lattice host starts");
-    let serving = support::first_line(host.stdout.take().unwrap());
-    let listed = get_hosts(&lattice, &["--token", TOKEN]);
-    support::kill("-INT", &host.id().to_string());
-    let stopped = support::finish(host);
-    assert!(
-        serving.starts_with("host host-b serving"),
-        "{serving:?} {stopped:#?}"
+    let wrong = ["--nats-url", url.as_str(), "--token", "not-the-token"];
+    let host = support::spawn(
+        Path::new(env!("CARGO_BIN_EXE_lattice")),
+        &[
+            &wrong[..],
+            &["host", "--host-id", "host-x", "--runtime", "echo"],
+        ]
+        .concat(),
     );
-    assert!(stopped.status.success(), "{stopped:#?}");
-    assert_eq!(listed.code(), Some(0), "{listed:#?}");
-    assert_eq!(listed.json()[1]["host_id"], "host-b", "{listed:#?}");
+    let provider = support::spawn(&support::provider_binary(), &wrong);
+    for refused in [support::finish(host), support::finish(provider)] {
+        assert!(!refused.status.success(), "{refused:#?}");
+        assert!(refused.stdout.is_empty(), "{refused:#?}");
+        assert!(refused.stderr.contains(&url), "{refused:#?}");
+        assert!(!refused.stderr.contains("not-the-token"), "{refused:#?}");
+    }
 }
 
 #[test]
@@ -165,6 +211,8 @@ fn a_user_and_password_reach_a_secured_lattice() {
             ("LATTICE_NATS_PASSWORD", PASSWORD),
         ],
     ));
+
+    kits_connect(&lattice, &["--user", USER, "--password", PASSWORD]);
 
     let wrong = get_hosts(&lattice, &["--user", USER, "--password", "wrong-password"]);
     assert_fails(
@@ -201,6 +249,7 @@ fn an_nkey_seed_or_seed_file_reaches_a_secured_lattice() {
         &["--nkey", seed_file.to_str().unwrap()],
     ));
     assert_lists_host_a(&get_hosts(&lattice, &["--nkey", &seed]));
+    kits_connect(&lattice, &["--nkey", seed_file.to_str().unwrap()]);
     assert_lists_host_a(&get_hosts_with_env(
         &lattice,
         &[],
@@ -313,6 +362,8 @@ fn a_credentials_file_reaches_an_operator_mode_lattice() {
         &[],
         &[("LATTICE_NATS_CREDS", user_creds.to_str().unwrap())],
     ));
+
+    kits_connect(&lattice, &["--creds", user_creds.to_str().unwrap()]);
 
     // A user of an account the operator never signed is refused; the hint names the file.
     let stranger = write(
@@ -531,6 +582,8 @@ fn tls_with_a_private_ca_needs_tls_ca() {
         &[("LATTICE_NATS_TLS_CA", ca)],
     ));
 
+    kits_connect(&lattice, &["--tls-ca", ca]);
+
     // Without the CA the server's certificate is not trusted.
     let untrusted = get_hosts(&lattice, &[]);
     assert_fails(&untrusted, 3, &["TLS handshake", "--tls-ca"], &[]);
@@ -553,6 +606,11 @@ fn tls_client_certificates_reach_a_verifying_server() {
         &lattice,
         &["--tls-ca", ca, "--tls-cert", cert, "--tls-key", key],
     ));
+
+    kits_connect(
+        &lattice,
+        &["--tls-ca", ca, "--tls-cert", cert, "--tls-key", key],
+    );
 
     // Without a client certificate the server ends the handshake.
     let anonymous = get_hosts(&lattice, &["--tls-ca", ca]);

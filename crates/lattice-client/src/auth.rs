@@ -5,8 +5,8 @@
 //! was used without the secret, for a hint when the server refuses.
 //!
 //! With the `clap` feature, [`NatsAuth`] is a `clap::Args` group: `--creds`, `--nkey`,
-//! `--token`, `--user`/`--password`, `--tls-ca`, `--tls-cert`/`--tls-key`, each also from a
-//! `LATTICE_NATS_*` variable; the `lattice` CLI and the example providers flatten it, so every
+//! `--token`, `--user`/`--password`, `--tls-ca`, `--tls-cert`/`--tls-key`, `--inbox-prefix`,
+//! each also from a `LATTICE_NATS_*` variable; the `lattice` CLI and the example providers flatten it, so every
 //! tool takes the same options. Errors name those options.
 //!
 //! Secrets (token, password, nkey seed) never reach a message or a `Debug` output: they are
@@ -99,6 +99,43 @@ pub struct NatsAuth {
         arg(long, global = true, env = "LATTICE_NATS_TLS_KEY", value_name = "FILE")
     )]
     pub tls_key: Option<PathBuf>,
+    /// The prefix of the connection's reply inboxes (default `_INBOX`). A server isolating
+    /// lattices gives each lattice's users their own (`_INBOX_{lattice}`), so no user can
+    /// read another lattice's replies: see the README's "Authenticated isolation".
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            env = "LATTICE_NATS_INBOX_PREFIX",
+            value_name = "PREFIX",
+            value_parser = parse_inbox_prefix
+        )
+    )]
+    pub inbox_prefix: Option<String>,
+}
+
+/// Checks an inbox prefix: one or more subject tokens, no wildcard, no space.
+///
+/// # Errors
+///
+/// A message saying what is wrong.
+pub fn parse_inbox_prefix(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .chars()
+                    .all(|c| !c.is_whitespace() && c != '*' && c != '>')
+        });
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a subject prefix: tokens separated by `.`, without spaces, `*` \
+             or `>` (e.g. `_INBOX_prod`)"
+        ))
+    }
 }
 
 /// A secret option value: printed as `<redacted>` by `Debug`, never displayed.
@@ -403,6 +440,9 @@ impl NatsAuth {
         if tls {
             options = options.require_tls(true);
         }
+        if let Some(prefix) = &self.inbox_prefix {
+            options = options.custom_inbox_prefix(prefix);
+        }
         Ok((options, AuthUsed { method, tls }))
     }
 }
@@ -463,6 +503,17 @@ fn user_seed(nkey: &Secret) -> Result<(String, String), AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inbox_prefix_is_subject_tokens_without_wildcards() {
+        for good in ["_INBOX_a", "_I.lattice-a", "x"] {
+            assert_eq!(parse_inbox_prefix(good).as_deref(), Ok(good));
+        }
+        for bad in ["", "_INBOX.", "a..b", "a.*", "a.>", "a b"] {
+            let error = parse_inbox_prefix(bad).unwrap_err();
+            assert!(error.contains("not a subject prefix"), "{bad}: {error}");
+        }
+    }
 
     const SEED_SHAPE: &str = "SUAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
 

@@ -48,6 +48,7 @@ pub struct Client {
     pub(crate) timeout: Duration,
     pub(crate) recheck_interval: Duration,
     pub(crate) v1_fallback: bool,
+    pub(crate) permissions: Option<crate::PermissionWatch>,
 }
 
 /// How to gather the answers of a host discovery.
@@ -97,7 +98,26 @@ impl Client {
             timeout: DEFAULT_TIMEOUT,
             recheck_interval: DEFAULT_RECHECK_INTERVAL,
             v1_fallback: false,
+            permissions: None,
         }
+    }
+
+    /// Reports what the NATS server denies this user as errors naming the subject, instead
+    /// of timeouts: `watch` must be installed on the options the client's connection was made
+    /// with ([`PermissionWatch::install`](crate::PermissionWatch::install)). A request the
+    /// server denied (its subject, or the reply inbox) fails as soon as the server says so
+    /// with [`RequestError::PermissionDenied`]; an event stream whose subscription was denied
+    /// ends with [`EventError::PermissionDenied`](crate::EventError::PermissionDenied).
+    #[must_use]
+    pub fn with_permission_watch(mut self, watch: crate::PermissionWatch) -> Self {
+        self.permissions = Some(watch);
+        self
+    }
+
+    /// The permission watch given with [`Client::with_permission_watch`].
+    #[must_use]
+    pub fn permission_watch(&self) -> Option<&crate::PermissionWatch> {
+        self.permissions.as_ref()
     }
 
     /// Sets how long each request waits for its reply.
@@ -301,12 +321,20 @@ impl Client {
     /// [`SubscribeError`] when the subscription cannot be made.
     pub async fn events(&self, filter: &EventFilter) -> Result<EventStream, SubscribeError> {
         let subject = filter.to_string();
+        let mark = self.permissions.as_ref().map(crate::PermissionWatch::mark);
         let subscriber = self
             .nats
             .subscribe(subject.clone())
             .await
-            .map_err(|source| SubscribeError { subject, source })?;
-        Ok(EventStream::new(subscriber))
+            .map_err(|source| SubscribeError {
+                subject: subject.clone(),
+                source,
+            })?;
+        let stream = EventStream::new(subscriber);
+        Ok(match (&self.permissions, mark) {
+            (Some(watch), Some(mark)) => stream.watched(watch.clone(), mark, subject),
+            _ => stream,
+        })
     }
 
     /// Asks `provider` — the link's target, or its source for a provider-source link — to
@@ -388,6 +416,36 @@ impl Client {
             .payload(payload)
             .headers(crate::trace::headers())
             .timeout(Some(self.timeout));
+        let Some(watch) = &self.permissions else {
+            return self.send_request(subject, request).await;
+        };
+        // The server reports a denial on the connection, not on the request: race them.
+        let mark = watch.mark();
+        let inbox = self.nats.new_inbox();
+        let inbox_prefix = inbox.rsplit_once('.').map_or(inbox.as_str(), |(p, _)| p);
+        let concerns = |v: &crate::PermissionViolation| v.concerns_request(subject, inbox_prefix);
+        let denied = |violation| RequestError::PermissionDenied {
+            subject: subject.to_owned(),
+            violation,
+        };
+        tokio::select! {
+            biased;
+            violation = watch.matching(mark, concerns) => Err(denied(violation)),
+            result = self.send_request(subject, request) => match result {
+                // The report may trail the timeout it caused.
+                Err(e) if e.kind() == RequestErrorKind::TimedOut => {
+                    Err(watch.find(mark, concerns).map_or(e, denied))
+                }
+                other => other,
+            },
+        }
+    }
+
+    async fn send_request(
+        &self,
+        subject: &str,
+        request: async_nats::Request,
+    ) -> Result<async_nats::Message, RequestError> {
         self.nats
             .send_request(subject.to_owned(), request)
             .await

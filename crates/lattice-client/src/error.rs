@@ -26,6 +26,10 @@ pub enum RequestErrorKind {
     Transport,
     /// The request could not be encoded (see [`EncodeError`]).
     Encode,
+    /// The NATS server denied the user the request's subject or its reply inbox (the user's
+    /// `permissions`): sending again will not help. Reported only by a client given a
+    /// [`PermissionWatch`](crate::PermissionWatch).
+    PermissionDenied,
 }
 
 impl RequestErrorKind {
@@ -96,6 +100,15 @@ pub enum RequestError {
         #[source]
         source: async_nats::SubscribeError,
     },
+    /// The NATS server denied the request (its subject, or the reply inbox) to this user;
+    /// nothing reached a host.
+    #[error("request on `{subject}` refused: {violation}")]
+    PermissionDenied {
+        /// The request subject.
+        subject: String,
+        /// What the server refused.
+        violation: crate::PermissionViolation,
+    },
 }
 
 impl RequestError {
@@ -112,6 +125,7 @@ impl RequestError {
             Self::Decode { .. } => RequestErrorKind::Decode,
             Self::Transport { .. } | Self::Subscribe { .. } => RequestErrorKind::Transport,
             Self::Encode(_) => RequestErrorKind::Encode,
+            Self::PermissionDenied { .. } => RequestErrorKind::PermissionDenied,
         }
     }
 
@@ -122,6 +136,15 @@ impl RequestError {
         match self {
             Self::Host { error, .. } => error.retryable,
             _ => self.kind().is_retryable(),
+        }
+    }
+
+    /// What the server refused, for a request it denied.
+    #[must_use]
+    pub fn permission_violation(&self) -> Option<&crate::PermissionViolation> {
+        match self {
+            Self::PermissionDenied { violation, .. } => Some(violation),
+            _ => None,
         }
     }
 

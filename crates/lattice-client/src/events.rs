@@ -105,6 +105,15 @@ pub enum EventError {
         #[source]
         source: DecodeError,
     },
+    /// The NATS server denied the subscription to this user (its `permissions`): no event
+    /// will come; the stream ends after this error.
+    #[error("cannot follow events on `{subject}`: {violation}")]
+    PermissionDenied {
+        /// The filter's subject.
+        subject: String,
+        /// What the server refused.
+        violation: crate::PermissionViolation,
+    },
 }
 
 /// What went wrong reading an event, as a value to `match` on.
@@ -115,6 +124,8 @@ pub enum EventErrorKind {
     UnknownType,
     /// The body could not be decoded.
     Decode,
+    /// The server denied the subscription; the stream ends.
+    PermissionDenied,
 }
 
 impl EventError {
@@ -124,19 +135,54 @@ impl EventError {
         match self {
             Self::UnknownType { .. } => EventErrorKind::UnknownType,
             Self::Decode { .. } => EventErrorKind::Decode,
+            Self::PermissionDenied { .. } => EventErrorKind::PermissionDenied,
         }
     }
 }
 
-/// Status events as they arrive; ends when the subscription ends.
-#[derive(Debug)]
+/// Status events as they arrive; ends when the subscription ends (or, with a
+/// [`PermissionWatch`](crate::PermissionWatch), after the server denied it).
 pub struct EventStream {
     subscriber: async_nats::Subscriber,
+    denied: Option<futures::future::BoxFuture<'static, EventError>>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("subscriber", &self.subscriber)
+            .field("watched", &self.denied.is_some())
+            .finish()
+    }
 }
 
 impl EventStream {
     pub(crate) fn new(subscriber: async_nats::Subscriber) -> Self {
-        Self { subscriber }
+        Self {
+            subscriber,
+            denied: None,
+            ended: false,
+        }
+    }
+
+    /// The stream ends with [`EventError::PermissionDenied`] when `watch` records a denial of
+    /// `subject` after `mark`.
+    pub(crate) fn watched(
+        mut self,
+        watch: crate::PermissionWatch,
+        mark: usize,
+        subject: String,
+    ) -> Self {
+        self.denied = Some(Box::pin(async move {
+            let violation = watch
+                .matching(mark, |v| {
+                    v.operation == crate::PermissionOperation::Subscribe && v.subject == subject
+                })
+                .await;
+            EventError::PermissionDenied { subject, violation }
+        }));
+        self
     }
 }
 
@@ -148,6 +194,16 @@ impl Stream for EventStream {
     type Item = Result<StatusEvent, EventError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if let Some(denied) = self.denied.as_mut()
+            && let Poll::Ready(error) = denied.as_mut().poll(cx)
+        {
+            self.denied = None;
+            self.ended = true;
+            return Poll::Ready(Some(Err(error)));
+        }
         self.subscriber
             .poll_next_unpin(cx)
             .map(|message| message.map(|m| decode_event(&m)))

@@ -18,7 +18,9 @@
 //! error ([`ApplyError::V1Only`]).
 //!
 //! Each operation has its own error with a `kind()` to `match` on; a host's or provider's
-//! refusal travels inside the error whole.
+//! refusal travels inside the error whole. With a [`PermissionWatch`] on the connection
+//! ([`Client::with_permission_watch`]), a subject the NATS server denies the user is an error
+//! naming it (`PermissionDenied`), not a timeout.
 
 mod apply;
 pub mod auth;
@@ -27,6 +29,7 @@ pub mod conditions;
 mod error;
 mod events;
 mod host;
+mod permissions;
 mod provider;
 mod wait;
 
@@ -44,3 +47,4 @@ pub use error::{
 pub use events::{EventError, EventErrorKind, EventStream, StatusEvent};
 pub use host::HostApi;
 pub use lattice_nats::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind, KvError};
+pub use permissions::{PermissionOperation, PermissionViolation, PermissionWatch};

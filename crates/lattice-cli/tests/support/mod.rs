@@ -126,14 +126,31 @@ impl Lattice {
         options: impl Fn() -> async_nats::ConnectOptions,
         host_ids: &[&str],
     ) -> Self {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let url = server.url();
-        let hosts = runtime.block_on(async {
+        let mut lattice = Self {
+            _hosts: Vec::new(),
+            _runtime: tokio::runtime::Runtime::new().expect("runtime"),
+            server,
+        };
+        lattice.add_hosts(options, "default", host_ids);
+        lattice
+    }
+
+    /// Starts these hosts of `lattice_name` on the server, each connected with `options()`
+    /// (a server may hold several lattices).
+    pub(crate) fn add_hosts(
+        &mut self,
+        options: impl Fn() -> async_nats::ConnectOptions,
+        lattice_name: &str,
+        host_ids: &[&str],
+    ) {
+        let url = self.server.url();
+        let hosts = self._runtime.block_on(async {
             let mut hosts = Vec::new();
             for id in host_ids {
                 let start = async {
                     let nats = options().connect(url.as_str()).await.expect("connect");
-                    let config = HostConfig::new(id.parse().unwrap(), "default".parse().unwrap());
+                    let config =
+                        HostConfig::new(id.parse().unwrap(), lattice_name.parse().unwrap());
                     Host::new(nats, config, Arc::new(RevisionEchoRuntime))
                         .start()
                         .await
@@ -146,11 +163,7 @@ impl Lattice {
             }
             hosts
         });
-        Self {
-            _hosts: hosts,
-            _runtime: runtime,
-            server,
-        }
+        self._hosts.extend(hosts);
     }
 
     /// `lattice --nats-url URL --timeout 2s args…`.
@@ -180,4 +193,53 @@ pub(crate) fn first_line(pipe: impl Read + Send + 'static) -> String {
     received
         .recv_timeout(DEADLINE)
         .expect("a line within the deadline")
+}
+
+/// The `lattice-provider-keyvalue` executable (the provider kit's binary), built by cargo next
+/// to this test's binary (`CARGO_BIN_EXE_*` only names a test's own package's binaries).
+pub(crate) fn provider_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "lattice-provider-keyvalue",
+                    "--bin",
+                    "lattice-provider-keyvalue",
+                ])
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "cargo builds lattice-provider-keyvalue");
+            // target/debug/deps/auth-… -> target/debug/lattice-provider-keyvalue
+            let exe = std::env::current_exe().unwrap();
+            let path = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .unwrap()
+                .join("lattice-provider-keyvalue");
+            assert!(path.exists(), "{} exists", path.display());
+            path
+        })
+        .clone()
+}
+
+/// `binary args…` with no `LATTICE_*` variable of the test's environment, its output piped.
+pub(crate) fn spawn(binary: &std::path::Path, args: &[&str]) -> Child {
+    let mut command = Command::new(binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("LATTICE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()))
 }
