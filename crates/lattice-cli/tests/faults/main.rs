@@ -1,0 +1,398 @@
+//! The fault matrix, scheduler side (README "Fault matrix"): real processes against a real
+//! nats-server (the `lattice` binary as the scheduler, host kits serving the control
+//! interface), each fault ending in one check — every host on one revision, the store's
+//! desired = stable = what the hosts serve, and no invocation lost ([`converge`]).
+//!
+//! - a scheduler SIGKILLed while its first step's hosts are mid-apply (their artifact
+//!   download parked at a registry the test holds), recovered by another process;
+//! - two schedulers racing to roll out one application: one wins, the other is refused;
+//! - 50,000 control requests at concurrency 64, every reply counted.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod converge;
+mod gated_registry;
+
+use converge::{InvocationLoad, assert_converged};
+use gated_registry::GatedRegistry;
+use lattice_local::LocalLattice;
+use lattice_rollout::{AppName, HostProgress, RolloutStore};
+use lattice_spec::HostId;
+use lattice_status::{ComponentState, RolloutState};
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::Duration,
+};
+use support::{Run, finish, kill};
+
+/// Every wait of a test for a state sits under this bound.
+const BOUND: Duration = Duration::from_secs(30);
+
+/// Revisions the CLI keeps per application (its `HISTORY`); the tests' store handle reads
+/// the same bucket.
+const HISTORY: usize = 20;
+
+fn app() -> AppName {
+    "shop".parse().unwrap()
+}
+
+/// A nats-server with `hosts` host kits (`host-1` …) serving lattice `default`, the CLI's.
+async fn lattice_with(hosts: usize) -> LocalLattice {
+    tokio::time::timeout(BOUND, LocalLattice::builder().hosts(hosts).start())
+        .await
+        .expect("the lattice starts in time")
+        .expect("the lattice starts")
+}
+
+async fn store_of(lattice: &LocalLattice) -> RolloutStore {
+    RolloutStore::open(lattice.nats().clone(), lattice.lattice(), HISTORY)
+        .await
+        .expect("the rollout bucket opens")
+}
+
+fn host_ids(lattice: &LocalLattice) -> Vec<HostId> {
+    lattice.host_ids().cloned().collect()
+}
+
+/// Starts `lattice --nats-url URL args…` without waiting for it.
+fn spawn_cli(url: &str, args: &[&str]) -> Child {
+    support::command()
+        .args(["--nats-url", url, "--timeout", "5s"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the lattice binary starts")
+}
+
+/// Waits for a spawned `lattice` off the async runtime (bounded by `support::DEADLINE`).
+async fn finished(child: Child) -> Run {
+    tokio::task::spawn_blocking(move || finish(child))
+        .await
+        .expect("the wait does not panic")
+}
+
+async fn cli(url: &str, args: &[&str]) -> Run {
+    finished(spawn_cli(url, args)).await
+}
+
+/// A real component with no imports, at `dir/name`.
+fn write_component(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lattice_artifact::testing::component_importing(&[])).unwrap();
+    path
+}
+
+/// The manifest of `shop`: component `web` from `artifact` on every host, rolled
+/// `max_parallel` hosts at a time.
+fn write_manifest(dir: &Path, name: &str, artifact: &str, max_parallel: usize) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "name: shop\nstrategy:\n  type: rolling\n  max_parallel: {max_parallel}\noptions:\n  min_healthy_ms: 100\n  per_host_deadline_ms: 20000\ncomponents:\n  - spec:\n      id: web\n      revision: 1\n      artifact: {artifact}\n      scale: 1\n    hosts: all\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_killed_while_hosts_are_mid_apply_is_recovered_by_another_process() {
+    let lattice = lattice_with(4).await;
+    let (url, hosts, app) = (lattice.url(), host_ids(&lattice), app());
+    let store = store_of(&lattice).await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = write_component(dir.path(), "web-1.wasm");
+    let v1 = write_manifest(
+        dir.path(),
+        "v1.yaml",
+        &format!("file://{}", v1.display()),
+        2,
+    );
+    let applied = cli(&url, &["apply", "-f", v1.to_str().unwrap()]).await;
+    assert_eq!(applied.code(), Some(0), "{applied:#?}");
+    let before = assert_converged(lattice.client(), &store, &app, &hosts).await;
+    assert_eq!(before.revision.0, 1);
+
+    // Revision 2 comes from a registry that answers the scheduler's pre-flight download and
+    // then holds every host's: the first step's hosts stay mid-apply for as long as the
+    // test wants.
+    let registry = GatedRegistry::serve(&lattice_artifact::testing::component_importing(&[]), 1);
+    let v2 = write_manifest(dir.path(), "v2.yaml", &registry.reference("2"), 2);
+    let load = InvocationLoad::start(lattice.nats(), lattice.lattice(), "web", 4).await;
+    let driver = spawn_cli(&url, &["apply", "-f", v2.to_str().unwrap()]);
+    tokio::task::block_in_place(|| registry.wait_held(2, BOUND));
+    assert_eq!(
+        registry.layers_served(),
+        1,
+        "only the pre-flight downloaded"
+    );
+
+    // The scheduler dies with its first step's two hosts fetching.
+    kill("-KILL", &driver.id().to_string());
+    let killed = finished(driver).await;
+    assert!(!killed.status.success(), "{killed:#?}");
+    let (record, at_kill) = store.rollout(&app).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state, record.next_step, record.plan.to.0),
+        (RolloutState::Progressing, 0, 2),
+        "{record:#?}"
+    );
+    let applying: Vec<&HostId> = record
+        .hosts
+        .iter()
+        .filter(|(_, p)| **p == HostProgress::Applying)
+        .map(|(h, _)| h)
+        .collect();
+    assert_eq!(applying.len(), 2, "{record:#?}");
+    for host in &applying {
+        let entry = lattice
+            .client()
+            .host(host)
+            .component(&"web".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.desired.revision.0, 2, "{entry:#?}");
+        assert_eq!(entry.desired.status.state, ComponentState::Fetching);
+        assert_eq!(
+            entry.serving.as_ref().map(|s| s.revision.0),
+            Some(1),
+            "{entry:#?}"
+        );
+    }
+
+    // Another process picks the rollout up from the store while those hosts are still mid-
+    // apply: it drives the step again (its first store write), then the downloads finish.
+    let recovering = spawn_cli(&url, &["rollout", "recover", "shop"]);
+    lattice_test_support::read_until(
+        "the recovering scheduler driving the step",
+        BOUND,
+        || async { store.rollout(&app).await.unwrap().unwrap().1 },
+        |revision| *revision > at_kill,
+        String::new,
+    )
+    .await;
+    assert_eq!(registry.held(), 2, "the hosts were still mid-apply");
+    registry.release();
+    let recovered = finished(recovering).await;
+    assert_eq!(recovered.code(), Some(0), "{recovered:#?}");
+    assert!(
+        recovered.stdout.contains("succeeded"),
+        "{}",
+        recovered.stdout
+    );
+
+    let after = assert_converged(lattice.client(), &store, &app, &hosts).await;
+    assert_eq!(
+        (after.revision.0, after.state),
+        (2, RolloutState::Succeeded)
+    );
+    let load = load.stop().await;
+    println!("invocations during the fault: {load}");
+    load.assert_none_lost(&[1]);
+    let answer = lattice_host::Invoker::new(
+        lattice.nats().clone(),
+        lattice.lattice(),
+        &"web".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .call("after")
+    .await
+    .unwrap();
+    assert!(answer.contains("web@2: after"), "{answer}");
+}
+
+/// Records what a scheduler asked of its reconcilers.
+#[derive(Default)]
+struct RecordingReconcilers {
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl RecordingReconcilers {
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl lattice_rollout::Reconcilers for RecordingReconcilers {
+    fn suspend<'a>(&'a self, app: &'a AppName) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move { self.calls.lock().unwrap().push(format!("suspend {app}")) })
+    }
+
+    fn resume<'a>(
+        &'a self,
+        app: &'a AppName,
+        revision: lattice_spec::Revision,
+    ) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("resume {app} at {revision}"))
+        })
+    }
+}
+
+/// The placements of `shop` with component `web` from `artifact` on every host.
+fn placements(artifact: &Path) -> Vec<lattice_rollout::Placement> {
+    let yaml = format!(
+        "name: shop\ncomponents:\n  - spec:\n      id: web\n      revision: 1\n      artifact: file://{}\n      scale: 1\n    hosts: all\n",
+        artifact.display()
+    );
+    let manifest: lattice_rollout::Manifest = serde_yaml_ng::from_str(&yaml).unwrap();
+    manifest.validate().unwrap().1
+}
+
+/// One scheduler of its own: its own NATS connection, store handle and reconcilers.
+async fn racer(
+    lattice: &LocalLattice,
+    name: &str,
+) -> (
+    lattice_rollout::Scheduler,
+    std::sync::Arc<RecordingReconcilers>,
+) {
+    let nats = lattice.connect(name).await.unwrap();
+    let store = RolloutStore::open(nats.clone(), lattice.lattice(), HISTORY)
+        .await
+        .unwrap();
+    let client = lattice_client::Client::new(nats, lattice.lattice().clone());
+    let reconcilers = std::sync::Arc::new(RecordingReconcilers::default());
+    let scheduler = lattice_rollout::Scheduler::new(client, store)
+        .with_discovery(lattice_client::Discover::expecting(lattice.hosts().len()))
+        .with_reconcilers(reconcilers.clone());
+    (scheduler, reconcilers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_racing_on_one_application_one_wins_the_other_is_refused() {
+    use lattice_rollout::{RolloutError, RolloutOptions, StoreError, Strategy};
+
+    const ROUNDS: usize = 30;
+    let lattice = lattice_with(2).await;
+    let (hosts, app) = (host_ids(&lattice), app());
+    let store = store_of(&lattice).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, a_reconcilers) = racer(&lattice, "scheduler a").await;
+    let (b, b_reconcilers) = racer(&lattice, "scheduler b").await;
+    // Long enough that the winner is still rolling out when the loser reaches the store.
+    let options: RolloutOptions =
+        serde_json::from_value(serde_json::json!({"min_healthy_ms": 200})).unwrap();
+    let first = a
+        .rollout(
+            &app,
+            placements(&write_component(dir.path(), "web-0.wasm")),
+            Strategy::AllAtOnce,
+            options.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.state, RolloutState::Succeeded);
+    let load = InvocationLoad::start(lattice.nats(), lattice.lattice(), "web", 2).await;
+
+    let (mut wins, mut conflicts, mut lost_swaps) = ([0usize; 2], 0usize, 0usize);
+    for round in 1..=ROUNDS {
+        let revisions_before = store.revisions(&app).await.unwrap();
+        let calls_before = [a_reconcilers.calls().len(), b_reconcilers.calls().len()];
+        let artifacts = [
+            write_component(dir.path(), &format!("web-{round}-a.wasm")),
+            write_component(dir.path(), &format!("web-{round}-b.wasm")),
+        ];
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let race = |scheduler: &lattice_rollout::Scheduler, artifact: &Path| {
+            let (scheduler, start, app, options) = (
+                scheduler.clone(),
+                start.clone(),
+                app.clone(),
+                options.clone(),
+            );
+            let placements = placements(artifact);
+            tokio::spawn(async move {
+                start.wait().await;
+                scheduler
+                    .rollout(&app, placements, Strategy::AllAtOnce, options)
+                    .await
+            })
+        };
+        let (ra, rb) = (race(&a, &artifacts[0]), race(&b, &artifacts[1]));
+        let results = [
+            tokio::time::timeout(BOUND, ra).await.unwrap().unwrap(),
+            tokio::time::timeout(BOUND, rb).await.unwrap().unwrap(),
+        ];
+        let winners: Vec<usize> = (0..2).filter(|i| results[*i].is_ok()).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one wins: {results:#?}"
+        );
+        let (winner, loser) = (winners[0], 1 - winners[0]);
+        wins[winner] += 1;
+        let record = results[winner].as_ref().unwrap();
+        assert_eq!(
+            record.state,
+            RolloutState::Succeeded,
+            "round {round}: {record:#?}"
+        );
+        match &results[loser] {
+            Err(RolloutError::Store(StoreError::Conflict {
+                app: refused,
+                revision,
+                ..
+            })) => {
+                assert_eq!(
+                    (refused, *revision),
+                    (&app, record.plan.to),
+                    "round {round}"
+                );
+                conflicts += 1;
+            }
+            Err(RolloutError::Store(StoreError::Changed { .. })) => lost_swaps += 1,
+            other => {
+                panic!("round {round}: the loser is refused with a typed conflict: {other:#?}")
+            }
+        }
+
+        // Nothing half-applied: one new revision (the winner's), desired = stable = it,
+        // every host serving it, and the loser never suspended or resumed its reconcilers.
+        let revisions = store.revisions(&app).await.unwrap();
+        assert_eq!(
+            revisions.len().min(HISTORY),
+            (revisions_before.len() + 1).min(HISTORY),
+            "round {round}: {revisions_before:?} -> {revisions:?}"
+        );
+        let converged = assert_converged(lattice.client(), &store, &app, &hosts).await;
+        assert_eq!(converged.revision, record.plan.to, "round {round}");
+        let stored = store
+            .revision(&app, converged.revision)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.components[0].spec.artifact().as_str(),
+            format!("file://{}", artifacts[winner].display()),
+            "round {round}: the store holds the winner's revision"
+        );
+        let calls_after = [a_reconcilers.calls().len(), b_reconcilers.calls().len()];
+        assert_eq!(
+            calls_after[loser], calls_before[loser],
+            "round {round}: the loser touched its reconcilers"
+        );
+        assert_eq!(
+            calls_after[winner],
+            calls_before[winner] + 2,
+            "round {round}"
+        );
+    }
+    println!(
+        "{ROUNDS} rounds: a won {}, b won {}; the loser was refused {conflicts} times with a conflict, {lost_swaps} times with a lost compare-and-swap",
+        wins[0], wins[1]
+    );
+    let load = load.stop().await;
+    println!("invocations during the races: {load}");
+    load.assert_none_lost(&[]);
+}
