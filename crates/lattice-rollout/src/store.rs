@@ -450,32 +450,42 @@ impl RolloutStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Conflict`] when a rollout is in progress, [`StoreError::Changed`] when
-    /// another scheduler wrote the record between our read and our write (it won the race),
-    /// or [`StoreError::JetStream`] (a timeout among them: the record may or may not have
-    /// been written).
+    /// [`StoreError::Conflict`] when a rollout is in progress — read before our write, or
+    /// written by another scheduler between our read and our write (it won the race) —,
+    /// [`StoreError::Changed`] when the record changed under us and no rollout is in progress
+    /// now, or [`StoreError::JetStream`] (a timeout among them: the record may or may not
+    /// have been written).
     pub async fn begin(&self, record: &RolloutRecord) -> Result<u64, StoreError> {
         let app = &record.app;
         let key = RolloutKey::Record(app.clone()).to_string();
-        match self.rollout(app).await? {
+        let written = match self.rollout(app).await? {
             Some((current, _)) if !current.is_finished() => {
-                return Err(StoreError::Conflict {
-                    app: current.app.clone(),
-                    revision: current.plan.to,
-                    state: current.state,
-                });
+                return Err(Self::conflict(&current));
             }
             Some((_, revision)) => self
                 .kv
                 .update(&key, Self::encode(&key, record)?, revision)
                 .await
-                .map_err(|e| Self::swap_failed(app, &key, "update", e.into()))?,
+                .map_err(|e| Self::swap_failed(app, &key, "update", e.into())),
             None => self
                 .kv
                 .create(&key, Self::encode(&key, record)?)
                 .await
-                .map_err(|e| Self::swap_failed(app, &key, "create", e.into()))?,
+                .map_err(|e| Self::swap_failed(app, &key, "create", e.into())),
         };
+        if let Err(error) = written {
+            // A lost compare-and-swap is another scheduler's rollout starting at the same
+            // moment: refused the same way as one read before the write (naming it, and not
+            // retryable), not as a store failure.
+            if error.kind() == StoreErrorKind::Changed
+                && let Some((winner, _)) = self.rollout(app).await?
+                && !winner.is_finished()
+            {
+                tracing::debug!(%app, "lost the race to begin a rollout to another scheduler");
+                return Err(Self::conflict(&winner));
+            }
+            return Err(error);
+        }
         // Clear stale control commands of an earlier rollout.
         let control = RolloutKey::Control(app.clone()).to_string();
         self.kv
@@ -543,6 +553,15 @@ impl RolloutStore {
             }
         }
         Err(StoreError::WatchEnded { key })
+    }
+
+    /// The refusal of a rollout because `current` is in progress.
+    fn conflict(current: &RolloutRecord) -> StoreError {
+        StoreError::Conflict {
+            app: current.app.clone(),
+            revision: current.plan.to,
+            state: current.state,
+        }
     }
 
     /// A compare-and-swap write (`operation`) of `key` that failed: lost to another writer, or

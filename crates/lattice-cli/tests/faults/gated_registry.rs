@@ -7,7 +7,8 @@
 //! The gate makes "the hosts are mid-apply" a state the test can wait for instead of a race:
 //! the first `free` layer downloads are answered (the scheduler's pre-flight fetches the
 //! artifact once, and strictly before any host is asked to apply), and every request after
-//! them is held — its connection open, no byte answered — until [`GatedRegistry::release`].
+//! them is held — its connection open, no byte answered — until [`GatedRegistry::release`]
+//! (or answered `503` by [`GatedRegistry::fail_one_held`]).
 //! [`GatedRegistry::wait_held`] waits until that many requests are parked at the gate.
 
 use lattice_spec::ContentDigest;
@@ -47,6 +48,8 @@ struct Gate {
     layers_served: usize,
     /// Requests parked at the gate now.
     held: usize,
+    /// Held requests still to be answered with an error (see `fail_one_held`).
+    to_fail: usize,
     released: bool,
     stopped: bool,
 }
@@ -77,6 +80,7 @@ impl GatedRegistry {
                 free,
                 layers_served: 0,
                 held: 0,
+                to_fail: 0,
                 released: false,
                 stopped: false,
             }),
@@ -109,11 +113,11 @@ impl GatedRegistry {
         format!("127.0.0.1:{}/faults/web:{tag}", self.port)
     }
 
-    /// Waits until at least `count` requests are held at the gate; panics after `bound`.
+    /// Waits until exactly `count` requests are held at the gate; panics after `bound`.
     pub(crate) fn wait_held(&self, count: usize, bound: Duration) {
         let deadline = Instant::now() + bound;
         let mut gate = self.shared.gate();
-        while gate.held < count {
+        while gate.held != count {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero(),
@@ -138,6 +142,13 @@ impl GatedRegistry {
         self.shared.gate().layers_served
     }
 
+    /// Answers one held request with `503 Service Unavailable` (a download that fails);
+    /// the others stay held.
+    pub(crate) fn fail_one_held(&self) {
+        self.shared.gate().to_fail += 1;
+        self.shared.changed.notify_all();
+    }
+
     /// Opens the gate for good: held requests are answered, later ones are not held.
     pub(crate) fn release(&self) {
         self.shared.gate().released = true;
@@ -152,6 +163,13 @@ impl Drop for GatedRegistry {
         // Wakes the accept loop so it sees `stopped`.
         let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
     }
+}
+
+/// What the gate let a request do.
+enum Passed {
+    Open,
+    Failed,
+    Stopped,
 }
 
 impl Shared {
@@ -179,10 +197,25 @@ impl Shared {
             }
             let mut parts = request_line.split_whitespace();
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            if !self.pass_gate() {
-                return;
-            }
-            let (status, content_type, digest, body, is_layer) = self.answer(path);
+            // The registry client's version check (`GET /v2/`) is never held: what is held is
+            // the download itself (manifest, blobs), so a failed one fails the fetch.
+            let gated = !(path == "/v2/" || path == "/v2");
+            let passed = if gated {
+                self.pass_gate()
+            } else {
+                Passed::Open
+            };
+            let (status, content_type, digest, body, is_layer) = match passed {
+                Passed::Stopped => return,
+                Passed::Failed => (
+                    "503 Service Unavailable",
+                    "application/json",
+                    None,
+                    &br#"{"errors":[{"code":"UNAVAILABLE","message":"failed by the test"}]}"#[..],
+                    false,
+                ),
+                Passed::Open => self.answer(path),
+            };
             let mut head = format!(
                 "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\n",
                 body.len()
@@ -205,19 +238,27 @@ impl Shared {
         }
     }
 
-    /// Holds the request while the gate is closed; `false` when the registry stopped.
-    fn pass_gate(&self) -> bool {
+    /// Holds the request while the gate is closed.
+    fn pass_gate(&self) -> Passed {
         let mut gate = self.gate();
-        if gate.layers_served < gate.free || gate.released {
-            return !gate.stopped;
+        if gate.layers_served >= gate.free && !gate.released && !gate.stopped {
+            gate.held += 1;
+            self.changed.notify_all();
+            while !gate.released && !gate.stopped && gate.to_fail == 0 {
+                gate = self.changed.wait(gate).unwrap_or_else(|e| e.into_inner());
+            }
+            gate.held -= 1;
+            self.changed.notify_all();
+            if gate.to_fail > 0 && !gate.stopped {
+                gate.to_fail -= 1;
+                return Passed::Failed;
+            }
         }
-        gate.held += 1;
-        self.changed.notify_all();
-        while !gate.released && !gate.stopped {
-            gate = self.changed.wait(gate).unwrap_or_else(|e| e.into_inner());
+        if gate.stopped {
+            Passed::Stopped
+        } else {
+            Passed::Open
         }
-        gate.held -= 1;
-        !gate.stopped
     }
 
     fn answer(&self, path: &str) -> (&'static str, &'static str, Option<&str>, &[u8], bool) {

@@ -4,7 +4,8 @@
 //! desired = stable = what the hosts serve, and no invocation lost ([`converge`]).
 //!
 //! - a scheduler SIGKILLed while its first step's hosts are mid-apply (their artifact
-//!   download parked at a registry the test holds), recovered by another process;
+//!   downloads parked at a registry the test holds; one then fails while no scheduler is
+//!   alive), recovered by another process;
 //! - two schedulers racing to roll out one application: one wins, the other is refused;
 //! - 50,000 control requests at concurrency 64, every reply counted.
 
@@ -166,8 +167,40 @@ async fn a_scheduler_killed_while_hosts_are_mid_apply_is_recovered_by_another_pr
         );
     }
 
-    // Another process picks the rollout up from the store while those hosts are still mid-
-    // apply: it drives the step again (its first store write), then the downloads finish.
+    // With no scheduler alive, one of the two downloads fails: that host reports revision 2
+    // failed (revision 1 keeps serving); the other host is still fetching.
+    registry.fail_one_held();
+    tokio::task::block_in_place(|| registry.wait_held(1, BOUND));
+    let web: lattice_spec::ComponentId = "web".parse().unwrap();
+    let failed = lattice_test_support::read_until(
+        "a host reporting its download of revision 2 failed",
+        BOUND,
+        || async {
+            let mut failed = Vec::new();
+            for host in &applying {
+                let entry = lattice.client().host(host).component(&web).await.unwrap();
+                if let Some(entry) = entry
+                    && entry.desired.status.state == ComponentState::Failed
+                {
+                    failed.push(entry);
+                }
+            }
+            failed
+        },
+        |failed| failed.len() == 1,
+        String::new,
+    )
+    .await;
+    assert_eq!(failed[0].desired.revision.0, 2, "{failed:#?}");
+    assert_eq!(
+        failed[0].serving.as_ref().map(|s| s.revision.0),
+        Some(1),
+        "{failed:#?}"
+    );
+
+    // Another process picks the rollout up from the store while the other host is still
+    // mid-apply: it drives the step again (its first store write), then the held download
+    // finishes. It must apply again where the download failed and follow the one in flight.
     let recovering = spawn_cli(&url, &["rollout", "recover", "shop"]);
     lattice_test_support::read_until(
         "the recovering scheduler driving the step",
@@ -177,7 +210,7 @@ async fn a_scheduler_killed_while_hosts_are_mid_apply_is_recovered_by_another_pr
         String::new,
     )
     .await;
-    assert_eq!(registry.held(), 2, "the hosts were still mid-apply");
+    assert_eq!(registry.held(), 1, "a host was still mid-apply");
     registry.release();
     let recovered = finished(recovering).await;
     assert_eq!(recovered.code(), Some(0), "{recovered:#?}");
@@ -271,9 +304,14 @@ async fn racer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_schedulers_racing_on_one_application_one_wins_the_other_is_refused() {
-    use lattice_rollout::{RolloutError, RolloutOptions, StoreError, Strategy};
+    use lattice_rollout::{
+        RolloutError, RolloutErrorKind, RolloutOptions, StoreError, StoreErrorKind, Strategy,
+    };
 
     const ROUNDS: usize = 30;
+    // The store says at debug level when a begin lost its compare-and-swap: how often the
+    // two really collided.
+    let logs = lattice_test_support::captured_logs("lattice_rollout::store=debug");
     let lattice = lattice_with(2).await;
     let (hosts, app) = (host_ids(&lattice), app());
     let store = store_of(&lattice).await;
@@ -295,7 +333,7 @@ async fn two_schedulers_racing_on_one_application_one_wins_the_other_is_refused(
     assert_eq!(first.state, RolloutState::Succeeded);
     let load = InvocationLoad::start(lattice.nats(), lattice.lattice(), "web", 2).await;
 
-    let (mut wins, mut conflicts, mut lost_swaps) = ([0usize; 2], 0usize, 0usize);
+    let (mut wins, mut conflicts) = ([0usize; 2], 0usize);
     for round in 1..=ROUNDS {
         let revisions_before = store.revisions(&app).await.unwrap();
         let calls_before = [a_reconcilers.calls().len(), b_reconcilers.calls().len()];
@@ -351,11 +389,16 @@ async fn two_schedulers_racing_on_one_application_one_wins_the_other_is_refused(
                 );
                 conflicts += 1;
             }
-            Err(RolloutError::Store(StoreError::Changed { .. })) => lost_swaps += 1,
             other => {
                 panic!("round {round}: the loser is refused with a typed conflict: {other:#?}")
             }
         }
+        let refused = results[loser].as_ref().unwrap_err();
+        assert_eq!(
+            refused.kind(),
+            RolloutErrorKind::Store(StoreErrorKind::Conflict)
+        );
+        assert!(!refused.is_retryable(), "{refused:?}");
 
         // Nothing half-applied: one new revision (the winner's), desired = stable = it,
         // every host serving it, and the loser never suspended or resumed its reconcilers.
@@ -388,11 +431,230 @@ async fn two_schedulers_racing_on_one_application_one_wins_the_other_is_refused(
             "round {round}"
         );
     }
+    let lost_swaps = String::from_utf8_lossy(&logs.lock().unwrap())
+        .matches("lost the race to begin a rollout")
+        .count();
     println!(
-        "{ROUNDS} rounds: a won {}, b won {}; the loser was refused {conflicts} times with a conflict, {lost_swaps} times with a lost compare-and-swap",
+        "{ROUNDS} rounds: a won {}, b won {}; the loser was refused {conflicts} times with a conflict, {lost_swaps} of them after losing the compare-and-swap",
         wins[0], wins[1]
     );
+    assert_eq!(conflicts, ROUNDS);
     let load = load.stop().await;
     println!("invocations during the races: {load}");
     load.assert_none_lost(&[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_lattice_processes_racing_on_one_application_one_wins_the_other_exits_1() {
+    const ROUNDS: usize = 4;
+    let lattice = lattice_with(2).await;
+    let (url, hosts, app) = (lattice.url(), host_ids(&lattice), app());
+    let store = store_of(&lattice).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |name: &str| {
+        let artifact = write_component(dir.path(), &format!("{name}.wasm"));
+        let path = dir.path().join(format!("{name}.yaml"));
+        // Long enough that the winner is still rolling out when the loser reaches the store.
+        std::fs::write(
+            &path,
+            format!(
+                "name: shop\noptions:\n  min_healthy_ms: 600\ncomponents:\n  - spec:\n      id: web\n      revision: 1\n      artifact: file://{}\n      scale: 1\n    hosts: all\n",
+                artifact.display()
+            ),
+        )
+        .unwrap();
+        (path, artifact)
+    };
+    let (first, _) = manifest("web-0");
+    let applied = cli(&url, &["apply", "-f", first.to_str().unwrap()]).await;
+    assert_eq!(applied.code(), Some(0), "{applied:#?}");
+    let load = InvocationLoad::start(lattice.nats(), lattice.lattice(), "web", 2).await;
+    for round in 1..=ROUNDS {
+        let racers = [
+            manifest(&format!("web-{round}-a")),
+            manifest(&format!("web-{round}-b")),
+        ];
+        let children: Vec<Child> = racers
+            .iter()
+            .map(|(path, _)| spawn_cli(&url, &["apply", "-f", path.to_str().unwrap()]))
+            .collect();
+        let mut runs = Vec::new();
+        for child in children {
+            runs.push(finished(child).await);
+        }
+        let winners: Vec<usize> = (0..2).filter(|i| runs[*i].code() == Some(0)).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one wins: {runs:#?}"
+        );
+        let (winner, loser) = (winners[0], 1 - winners[0]);
+        assert!(
+            runs[winner].stdout.contains("succeeded"),
+            "{:#?}",
+            runs[winner]
+        );
+        let refused = &runs[loser];
+        println!("round {round}: the loser said {:?}", refused.stderr);
+        assert_eq!(refused.code(), Some(1), "round {round}: {refused:#?}");
+        assert!(
+            refused
+                .stderr
+                .contains("error: the rollout of `shop` did not start"),
+            "round {round}: {refused:#?}"
+        );
+        let converged = assert_converged(lattice.client(), &store, &app, &hosts).await;
+        // Whether it lost at the read or at the compare-and-swap, the loser names the
+        // winner's rollout and says nothing was touched.
+        assert!(
+            refused.stderr.contains(&format!(
+                "caused by: a rollout of `shop` to revision {} is already",
+                converged.revision
+            )),
+            "round {round}: {refused:#?}"
+        );
+        assert!(
+            refused
+                .stderr
+                .contains("hint: nothing was touched; see the message for what to change"),
+            "round {round}: {refused:#?}"
+        );
+        let stored = store
+            .revision(&app, converged.revision)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.components[0].spec.artifact().as_str(),
+            format!("file://{}", racers[winner].1.display()),
+            "round {round}: the store holds the winner's revision"
+        );
+    }
+    let load = load.stop().await;
+    println!("invocations during the races: {load}");
+    load.assert_none_lost(&[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_control_requests_at_concurrency_64_lose_no_reply() {
+    use futures::StreamExt as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const REQUESTS: usize = 50_000;
+    const CONCURRENCY: usize = 64;
+    let lattice = lattice_with(4).await;
+    let hosts = host_ids(&lattice);
+    // Each reply may wait behind the 63 others in flight on a loaded machine: a late reply is
+    // a lost one only after this long.
+    let client = lattice
+        .client()
+        .clone()
+        .with_timeout(Duration::from_secs(10));
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = write_component(dir.path(), "web.wasm");
+    let spec =
+        lattice_spec::ComponentSpecDraft::new("web", format!("file://{}", artifact.display()))
+            .validate()
+            .unwrap();
+    for host in &hosts {
+        let report = client
+            .apply_and_wait(host, &spec, BOUND)
+            .await
+            .expect("web runs");
+        assert_eq!(report.status.state, ComponentState::Running);
+    }
+
+    // A mix through the typed client: a ping of the lattice (one reply per host), a host's
+    // inventory, an apply of the spec it runs (acknowledged unchanged), the component's
+    // serving revision (an inventory read).
+    let replies = AtomicUsize::new(0);
+    let kinds = ["ping", "inventory", "apply", "status"];
+    let started = std::time::Instant::now();
+    let errors: Vec<String> = futures::stream::iter(0..REQUESTS)
+        .map(|n| {
+            let (client, spec, replies, hosts) = (&client, &spec, &replies, &hosts);
+            let host = &hosts[n / kinds.len() % hosts.len()];
+            async move {
+                let outcome = match n % kinds.len() {
+                    0 => match client
+                        .discover_hosts(lattice_client::Discover::expecting(hosts.len()))
+                        .await
+                    {
+                        Ok(found) => {
+                            replies.fetch_add(found.len(), Ordering::Relaxed);
+                            if found.len() == hosts.len() {
+                                Ok(())
+                            } else {
+                                Err(format!("{} of {} hosts answered", found.len(), hosts.len()))
+                            }
+                        }
+                        Err(e) => Err(e.to_string()),
+                    },
+                    1 => client
+                        .inventory(host)
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|inventory| {
+                            replies.fetch_add(1, Ordering::Relaxed);
+                            inventory
+                                .component(spec.id())
+                                .map(drop)
+                                .ok_or_else(|| format!("{host} lost `web`"))
+                        }),
+                    2 => client
+                        .apply(host, spec)
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|applied| {
+                            replies.fetch_add(1, Ordering::Relaxed);
+                            if applied.is_unchanged() {
+                                Ok(())
+                            } else {
+                                Err(format!(
+                                    "{host} did not find the spec unchanged: {applied:?}"
+                                ))
+                            }
+                        }),
+                    _ => client
+                        .serving_revision(host, spec.id())
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|serving| {
+                            replies.fetch_add(1, Ordering::Relaxed);
+                            match serving {
+                                Some((revision, ComponentState::Running))
+                                    if revision == spec.revision() =>
+                                {
+                                    Ok(())
+                                }
+                                other => Err(format!("{host} serves {other:?}")),
+                            }
+                        }),
+                };
+                outcome
+                    .err()
+                    .map(|e| format!("request {n} ({}): {e}", kinds[n % kinds.len()]))
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter_map(|error| async move { error })
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let replies = replies.into_inner();
+    let pings = REQUESTS.div_ceil(kinds.len());
+    let expected = (REQUESTS - pings) + pings * hosts.len();
+    println!(
+        "{REQUESTS} control requests at concurrency {CONCURRENCY} on {} hosts: {replies} replies of {expected} expected, {} errors, in {elapsed:.1?} ({:.0} requests/s)",
+        hosts.len(),
+        errors.len(),
+        REQUESTS as f64 / elapsed.as_secs_f64()
+    );
+    assert!(
+        errors.is_empty(),
+        "{} requests failed; the first: {:#?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert_eq!(replies, expected, "every reply arrived");
 }
