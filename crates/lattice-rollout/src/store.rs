@@ -179,6 +179,10 @@ fn failed<E: Into<KvError>>(operation: &'static str, key: &str) -> impl FnOnce(E
     }
 }
 
+/// How long a store read or write that found JetStream briefly unavailable (no stream
+/// leader while a cluster elects one; for writes, a timeout too) is tried again.
+pub(crate) const TRANSIENT_RETRY: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The scheduler's bucket.
 #[derive(Clone, Debug)]
 pub struct RolloutStore {
@@ -279,9 +283,27 @@ impl RolloutStore {
         Ok(Some((value, revision)))
     }
 
-    /// The value of `key` and its store revision; `None` when missing or deleted.
+    /// The value of `key` and its store revision; `None` when missing or deleted. A read
+    /// that finds no stream leader (a cluster electing one) is tried again for up to
+    /// [`TRANSIENT_RETRY`]; a timeout is reported at once.
     async fn read_bytes(&self, key: &str) -> Result<Option<(Bytes, u64)>, StoreError> {
-        let Some(entry) = self.kv.entry(key).await.map_err(failed("read", key))? else {
+        let deadline = tokio::time::Instant::now() + TRANSIENT_RETRY;
+        let mut pause = std::time::Duration::from_millis(50);
+        let entry = loop {
+            match self.kv.entry(key).await {
+                Ok(entry) => break entry,
+                Err(error) => {
+                    let error = KvError::from(error);
+                    if !error.is_unavailable() || tokio::time::Instant::now() + pause >= deadline {
+                        return Err(failed("read", key)(error));
+                    }
+                    tracing::debug!(%key, %error, "jetstream unavailable; reading again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+            }
+        };
+        let Some(entry) = entry else {
             return Ok(None);
         };
         if entry.value.is_empty() {
@@ -450,12 +472,30 @@ impl RolloutStore {
         .await
     }
 
+    /// Writes `value` whole (last writer wins, so trying again is safe), riding out a
+    /// JetStream that is briefly unavailable: a write that times out, or finds no stream
+    /// leader while a cluster elects one after losing a server, is tried again for up to
+    /// [`TRANSIENT_RETRY`]. Without it a scheduler stopped mid-rollout at the first lost
+    /// server, leaving its hosts half way until someone ran `recover`.
     async fn put<T: Serialize>(&self, key: String, value: &T) -> Result<(), StoreError> {
-        self.kv
-            .put(&key, Self::encode(&key, value)?)
-            .await
-            .map_err(failed("write", &key))
-            .map(drop)
+        let bytes = Self::encode(&key, value)?;
+        let deadline = tokio::time::Instant::now() + TRANSIENT_RETRY;
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            match self.kv.put(&key, bytes.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(error) => {
+                    let error = KvError::from(error);
+                    let transient = error.is_timeout() || error.is_unavailable();
+                    if !transient || tokio::time::Instant::now() + pause >= deadline {
+                        return Err(failed("write", &key)(error));
+                    }
+                    tracing::debug!(%key, %error, "jetstream unavailable; writing again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+            }
+        }
     }
 
     /// The rollout of `app` (the current one, or the last one), with its store revision.

@@ -29,7 +29,9 @@ pub(crate) struct Converged {
 /// Asserts that `app` converged on `hosts`: its last rollout is over, the store's desired and
 /// stable revisions are one revision R, and every host serves every component of R at R,
 /// `running`, with nothing newer applied (no host left pending, fetching or failed on another
-/// revision).
+/// revision). After a rollback R is the stable revision restored as a new one; a host the
+/// rolled-back rollout never touched still serves the stable revision itself (the same
+/// content: the engine restores only the hosts it touched), and that counts as R.
 pub(crate) async fn assert_converged(
     client: &Client,
     store: &RolloutStore,
@@ -58,14 +60,27 @@ pub(crate) async fn assert_converged(
         .expect("the store answers")
         .unwrap_or_else(|| panic!("revision {revision} of `{app}` is not stored"));
     assert!(!stored.components.is_empty(), "{stored:#?}");
+    let converged_revision = revision;
+    let untouched_serves = match (record.state, record.plan.from) {
+        (RolloutState::RolledBack | RolloutState::Aborted, Some(from)) => Some(from),
+        _ => None,
+    };
     for host in hosts {
+        let touched = record
+            .hosts
+            .get(host)
+            .is_some_and(|p| *p != lattice_rollout::HostProgress::Pending);
+        let revision = match untouched_serves {
+            Some(from) if !touched => from,
+            _ => revision,
+        };
         let inventory = client
             .inventory(host)
             .await
             .unwrap_or_else(|e| panic!("the inventory of {host}: {e}"));
         for placement in &stored.components {
             let spec = &placement.spec;
-            assert_eq!(spec.revision(), revision, "{stored:#?}");
+            assert_eq!(spec.revision(), converged_revision, "{stored:#?}");
             let entry = inventory.component(spec.id()).unwrap_or_else(|| {
                 panic!(
                     "{host} does not have `{}` of revision {revision}: {inventory:#?}",
@@ -99,9 +114,12 @@ pub(crate) async fn assert_converged(
 /// until stopped, each call recorded with its answer.
 pub(crate) struct InvocationLoad {
     stop: Arc<AtomicBool>,
-    callers: Vec<tokio::task::JoinHandle<Vec<(String, Result<String, String>)>>>,
+    callers: Vec<tokio::task::JoinHandle<Vec<Call>>>,
     started: Instant,
 }
+
+/// One call: its payload, when it was sent, and its answer.
+pub(crate) type Call = (String, Instant, Result<String, String>);
 
 /// What the callers saw.
 #[derive(Debug)]
@@ -111,7 +129,9 @@ pub(crate) struct LoadReport {
     /// Answers by the revision that gave them.
     pub(crate) by_revision: BTreeMap<u64, usize>,
     /// Calls without an answer, or with an answer that is not theirs.
-    pub(crate) lost: Vec<(String, Result<String, String>)>,
+    pub(crate) lost: Vec<Call>,
+    /// How many callers there were (each has at most one call in flight).
+    pub(crate) callers: usize,
     /// How long the load ran.
     pub(crate) elapsed: Duration,
 }
@@ -150,8 +170,9 @@ impl InvocationLoad {
                 let mut calls = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let payload = format!("{caller}-{}", calls.len());
+                    let sent = Instant::now();
                     let answer = invoker.call(payload.clone()).await;
-                    calls.push((payload, answer.map_err(|e| e.to_string())));
+                    calls.push((payload, sent, answer.map_err(|e| e.to_string())));
                 }
                 calls
             }));
@@ -171,6 +192,7 @@ impl InvocationLoad {
             sent: 0,
             by_revision: BTreeMap::new(),
             lost: Vec::new(),
+            callers: self.callers.len(),
             elapsed,
         };
         for caller in self.callers {
@@ -178,7 +200,7 @@ impl InvocationLoad {
                 .await
                 .expect("a caller stops")
                 .expect("a caller does not panic");
-            for (payload, answer) in calls {
+            for (payload, sent, answer) in calls {
                 report.sent += 1;
                 match answer
                     .as_deref()
@@ -186,7 +208,7 @@ impl InvocationLoad {
                     .and_then(|a| revision_of(a, &payload))
                 {
                     Some(revision) => *report.by_revision.entry(revision).or_default() += 1,
-                    None => report.lost.push((payload, answer)),
+                    None => report.lost.push((payload, sent, answer)),
                 }
             }
         }
@@ -204,12 +226,32 @@ impl LoadReport {
     /// Asserts that every call sent was answered (by its own answer), and that some were
     /// answered by each revision in `revisions`.
     pub(crate) fn assert_none_lost(&self, revisions: &[u64]) {
+        self.assert_none_lost_but_in_flight_at(None, revisions);
+    }
+
+    /// As [`assert_none_lost`](Self::assert_none_lost), except for calls in flight at
+    /// `moment` (sent before it, at most one per caller): core NATS delivers at most once,
+    /// and a request on its way through a server that is killed is gone with it. Every call
+    /// sent after `moment` must be answered.
+    pub(crate) fn assert_none_lost_but_in_flight_at(
+        &self,
+        moment: Option<Instant>,
+        revisions: &[u64],
+    ) {
+        let (in_flight, lost): (Vec<&Call>, Vec<&Call>) = self
+            .lost
+            .iter()
+            .partition(|(_, sent, _)| moment.is_some_and(|m| *sent < m));
         assert!(
-            self.lost.is_empty(),
+            in_flight.len() <= self.callers,
+            "more calls lost than were in flight at the fault: {in_flight:?}"
+        );
+        assert!(
+            lost.is_empty(),
             "{} of {} invocations were lost or failed; the first: {:?}",
-            self.lost.len(),
+            lost.len(),
             self.sent,
-            &self.lost[..self.lost.len().min(5)]
+            &lost[..lost.len().min(5)]
         );
         assert!(self.sent > 0, "no invocation was sent");
         for revision in revisions {

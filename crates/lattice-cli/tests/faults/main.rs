@@ -658,3 +658,211 @@ async fn fifty_thousand_control_requests_at_concurrency_64_lose_no_reply() {
     );
     assert_eq!(replies, expected, "every reply arrived");
 }
+
+/// A connection to a cluster that tries `urls` in this order (its first server first) and
+/// fails over to the next when its server goes.
+async fn connect_in_order(urls: &[String], name: &str) -> async_nats::Client {
+    tokio::time::timeout(
+        BOUND,
+        async_nats::ConnectOptions::new()
+            .name(name)
+            .retain_servers_order()
+            .connect(urls),
+    )
+    .await
+    .expect("connects in time")
+    .expect("connects")
+}
+
+/// `urls` rotated so that server `first` comes first.
+fn starting_at(urls: &[String], first: usize) -> Vec<String> {
+    (0..urls.len())
+        .map(|i| urls[(first + i) % urls.len()].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_node_lost_mid_rollout_loses_no_revision_with_r3_buckets() {
+    use lattice_rollout::{RolloutOptions, Strategy};
+
+    let mut cluster = tokio::task::spawn_blocking(lattice_local::NatsCluster::start)
+        .await
+        .unwrap()
+        .expect("a three-server cluster");
+    let urls = cluster.urls();
+    let lattice_name: lattice_spec::LatticeName = "default".parse().unwrap();
+    let app = app();
+
+    // The scheduler's bucket, three copies; the server leading its stream is the one lost,
+    // and the scheduler is connected to it.
+    let probe = async_nats::jetstream::new(connect_in_order(&urls, "probe").await);
+    let store = RolloutStore::open_replicated(probe.clone(), &lattice_name, HISTORY, 3)
+        .await
+        .expect("the R3 rollout bucket");
+    let stream = format!("KV_{}", lattice_ctl::rollout::bucket(&lattice_name));
+    let info = probe
+        .get_stream(&stream)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.config.num_replicas, 3);
+    let leader = info
+        .cluster
+        .and_then(|c| c.leader)
+        .expect("a stream leader");
+    let lost = cluster
+        .servers()
+        .iter()
+        .position(|s| s.name() == leader)
+        .expect("the leader is a cluster server");
+    let scheduler_nats = connect_in_order(&starting_at(&urls, lost), "scheduler").await;
+    let scheduler = lattice_rollout::Scheduler::new(
+        lattice_client::Client::new(scheduler_nats.clone(), lattice_name.clone()),
+        RolloutStore::open_replicated(
+            async_nats::jetstream::new(scheduler_nats),
+            &lattice_name,
+            HISTORY,
+            3,
+        )
+        .await
+        .unwrap(),
+    )
+    .with_discovery(lattice_client::Discover::expecting(6));
+
+    // Six host kits, two on each server (each fails over to the others).
+    let mut hosts = Vec::new();
+    for n in 1..=6 {
+        let nats =
+            connect_in_order(&starting_at(&urls, n % urls.len()), &format!("host-{n}")).await;
+        let config = lattice_host::HostConfig::new(
+            format!("host-{n}").parse().unwrap(),
+            lattice_name.clone(),
+        );
+        hosts.push(
+            lattice_host::Host::new(
+                nats,
+                config,
+                std::sync::Arc::new(lattice_host::RevisionEchoRuntime),
+            )
+            .start()
+            .await
+            .expect("a host starts"),
+        );
+    }
+    let host_ids: Vec<HostId> = hosts.iter().map(|h| h.host_id().clone()).collect();
+    let client_nats = connect_in_order(&starting_at(&urls, lost + 1), "checks").await;
+    let client = lattice_client::Client::new(client_nats.clone(), lattice_name.clone());
+    // A host's subscriptions reach the other servers over the routes a moment after it
+    // started: the scheduler's discovery must see all six before its plan is made.
+    lattice_test_support::read_until(
+        "every host answering a ping from the scheduler's server",
+        BOUND,
+        || async {
+            scheduler
+                .client()
+                .discover_hosts(
+                    lattice_client::Discover::expecting(6).window(Duration::from_millis(500)),
+                )
+                .await
+                .map(|hosts| hosts.len())
+                .unwrap_or(0)
+        },
+        |found| *found == 6,
+        String::new,
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let options: RolloutOptions =
+        serde_json::from_value(serde_json::json!({"min_healthy_ms": 100})).unwrap();
+    let strategy: Strategy =
+        serde_json::from_value(serde_json::json!({"type": "rolling", "max_parallel": 2})).unwrap();
+    let first = scheduler
+        .rollout(
+            &app,
+            placements(&write_component(dir.path(), "web-1.wasm")),
+            strategy.clone(),
+            options.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.state, RolloutState::Succeeded, "{first:#?}");
+    assert_converged(&client, &store, &app, &host_ids).await;
+
+    // Revision 2: the first step's hosts held mid-apply at the registry, then the server
+    // leading the scheduler's bucket (and serving the scheduler and two hosts) is SIGKILLed.
+    let registry = GatedRegistry::serve(&lattice_artifact::testing::component_importing(&[]), 1);
+    let v2 = {
+        let yaml = format!(
+            "name: shop\ncomponents:\n  - spec:\n      id: web\n      revision: 1\n      artifact: {}\n      scale: 1\n    hosts: all\n",
+            registry.reference("2")
+        );
+        let manifest: lattice_rollout::Manifest = serde_yaml_ng::from_str(&yaml).unwrap();
+        manifest.validate().unwrap().1
+    };
+    let load = InvocationLoad::start(&client_nats, &lattice_name, "web", 4).await;
+    let rolling = tokio::spawn({
+        let (scheduler, app) = (scheduler.clone(), app.clone());
+        async move { scheduler.rollout(&app, v2, strategy, options).await }
+    });
+    tokio::task::block_in_place(|| registry.wait_held(2, BOUND));
+    cluster.kill(lost).unwrap();
+    let cluster =
+        tokio::task::spawn_blocking(move || cluster.wait_until_formed().map(|()| cluster))
+            .await
+            .unwrap()
+            .expect("two servers keep a meta leader");
+    let formed_at = std::time::Instant::now();
+    registry.release();
+    let record = tokio::time::timeout(Duration::from_secs(45), rolling)
+        .await
+        .expect("the rollout ends in time")
+        .unwrap()
+        .expect("the rollout rides out the lost server");
+    // No revision lost, whichever way it ended: forward (revisions 1 and 2, 2 everywhere), or
+    // — when the scheduler could not follow a host through the failover — back (revision 3,
+    // revision 1's content, everywhere).
+    let converged = assert_converged(&client, &store, &app, &host_ids).await;
+    let revisions = store.revisions(&app).await.unwrap();
+    println!(
+        "the rollout ended {:?} ({:?}); revisions {revisions:?}",
+        record.state, record.failure
+    );
+    match record.state {
+        RolloutState::Succeeded => {
+            assert_eq!(revisions, [1, 2].map(lattice_spec::Revision));
+            assert_eq!(converged.revision.0, 2);
+        }
+        RolloutState::RolledBack => {
+            assert_eq!(revisions, [1, 2, 3].map(lattice_spec::Revision));
+            assert_eq!(converged.revision.0, 3);
+            let (one, three) = (
+                store
+                    .revision(&app, lattice_spec::Revision(1))
+                    .await
+                    .unwrap()
+                    .unwrap(),
+                store
+                    .revision(&app, lattice_spec::Revision(3))
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+            assert_eq!(
+                one.components[0].spec.artifact().as_str(),
+                three.components[0].spec.artifact().as_str()
+            );
+        }
+        other => panic!("the rollout ended {other}: {record:#?}"),
+    }
+    let load = load.stop().await;
+    println!("invocations while a cluster node was lost: {load}");
+    // Calls on their way through the killed server before the survivors re-formed are gone
+    // with it (core NATS, at most once): at most one per caller. Every call sent after is
+    // answered.
+    load.assert_none_lost_but_in_flight_at(Some(formed_at), &[1]);
+    drop(cluster);
+}
