@@ -132,11 +132,6 @@ impl GatedRegistry {
         }
     }
 
-    /// Requests held at the gate now.
-    pub(crate) fn held(&self) -> usize {
-        self.shared.gate().held
-    }
-
     /// Layer downloads answered so far.
     pub(crate) fn layers_served(&self) -> usize {
         self.shared.gate().layers_served
