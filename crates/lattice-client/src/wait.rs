@@ -21,6 +21,10 @@ pub(crate) enum Seen<'a> {
     Inventory(Option<&'a ComponentInventory>),
 }
 
+/// The pause before reading again the inventory of a host that answered before and did not
+/// answer now.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
 /// Follows one component on one host: its status and link events, and its inventory entry
 /// read again after each batch of events and after each quiet recheck interval.
 pub(crate) struct Follower<'a> {
@@ -68,16 +72,30 @@ impl<'a> Follower<'a> {
         condition: &impl Condition,
         seen: &mut impl FnMut(Seen<'_>),
     ) -> Result<Option<ComponentInventory>, FollowError> {
+        let mut answered = false;
         loop {
-            let inventory =
-                self.client
-                    .inventory(self.host)
-                    .await
-                    .map_err(|source| FollowError {
+            let inventory = match self.client.inventory(self.host).await {
+                Ok(inventory) => {
+                    answered = true;
+                    inventory
+                }
+                // A host that answered this follow before and does not now is briefly out of
+                // reach (its connection, or ours, failing over to another server of a
+                // cluster): read again; the caller bounds the wait. The first read still
+                // fails at once (no such host, a host without this interface).
+                Err(source) if answered && source.is_retryable() => {
+                    tracing::debug!(host = %self.host, error = %source, "inventory read failed; reading again");
+                    tokio::time::sleep(self.client.recheck_interval.min(RETRY_PAUSE)).await;
+                    continue;
+                }
+                Err(source) => {
+                    return Err(FollowError {
                         host: self.host.clone(),
                         component: self.component.clone(),
                         source,
-                    })?;
+                    });
+                }
+            };
             // Events that arrived during the read may be older or newer than what it shows:
             // when there were any, the entry is read again rather than waiting for another.
             let arrived = self.drain(seen);

@@ -51,6 +51,24 @@ impl KvError {
         std::iter::successors(Some(error), |e| e.source()).any(timed_out)
     }
 
+    /// Whether JetStream had no one to answer (no responders to the request, a publish
+    /// acknowledged "stream not found"): what a replicated bucket answers while its cluster
+    /// elects a new stream leader after losing a server. Worth trying again shortly.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        let error: &(dyn std::error::Error + 'static) = match self {
+            Self::Bucket(e) => e,
+            Self::CreateBucket(e) => e,
+            Self::Entry(e) => e,
+            Self::Create(e) => e,
+            Self::Update(e) => e,
+            Self::Put(e) => e,
+            Self::Watch(e) => e,
+            Self::Watcher(e) => e,
+        };
+        std::iter::successors(Some(error), |e| e.source()).any(unanswered)
+    }
+
     /// Whether this is a lost compare-and-swap: `wrong last revision` on an update,
     /// `already exists` on a create.
     #[must_use]
@@ -83,6 +101,23 @@ fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
         e.kind() == JsRequestErrorKind::TimedOut
     } else if let Some(e) = error.downcast_ref::<async_nats::RequestError>() {
         e.kind() == async_nats::RequestErrorKind::TimedOut
+    } else {
+        false
+    }
+}
+
+/// Whether `error` itself says nobody answered: no responders, or a publish to no stream.
+fn unanswered(error: &(dyn std::error::Error + 'static)) -> bool {
+    use jetstream::context::{
+        PublishError, PublishErrorKind, RequestError as JsRequestError,
+        RequestErrorKind as JsRequestErrorKind,
+    };
+    if let Some(e) = error.downcast_ref::<PublishError>() {
+        e.kind() == PublishErrorKind::StreamNotFound
+    } else if let Some(e) = error.downcast_ref::<JsRequestError>() {
+        e.kind() == JsRequestErrorKind::NoResponders
+    } else if let Some(e) = error.downcast_ref::<async_nats::RequestError>() {
+        e.kind() == async_nats::RequestErrorKind::NoResponders
     } else {
         false
     }

@@ -179,6 +179,10 @@ fn failed<E: Into<KvError>>(operation: &'static str, key: &str) -> impl FnOnce(E
     }
 }
 
+/// How long a store read or write that found JetStream briefly unavailable (no stream
+/// leader while a cluster elects one; for writes, a timeout too) is tried again.
+pub(crate) const TRANSIENT_RETRY: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The scheduler's bucket.
 #[derive(Clone, Debug)]
 pub struct RolloutStore {
@@ -218,6 +222,35 @@ impl RolloutStore {
         lattice: &LatticeName,
         history: usize,
     ) -> Result<Self, StoreError> {
+        Self::open_replicated(context, lattice, history, 1).await
+    }
+
+    /// As [`RolloutStore::open_with`], creating a missing bucket with `replicas` copies of
+    /// its data (JetStream's `num_replicas`; 3 on a three-server cluster, so the scheduler's
+    /// state outlives a lost server). A bucket that exists is opened as it is, whatever its
+    /// replica count. `replicas` of 0 is taken as 1.
+    ///
+    /// ```no_run
+    /// use lattice_rollout::RolloutStore;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let nats = async_nats::connect("nats://127.0.0.1:4222,nats://127.0.0.1:4223").await?;
+    /// let context = async_nats::jetstream::new(nats);
+    /// let store = RolloutStore::open_replicated(context, &"default".parse()?, 10, 3).await?;
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`RolloutStore::open`]; creating an R3 bucket on a server that is not part of a
+    /// cluster of at least three fails with [`StoreError::JetStream`].
+    pub async fn open_replicated(
+        context: jetstream::Context,
+        lattice: &LatticeName,
+        history: usize,
+        replicas: usize,
+    ) -> Result<Self, StoreError> {
         let bucket = lattice_ctl::rollout::bucket(lattice);
         let kv = match context.get_key_value(&bucket).await {
             Ok(kv) => kv,
@@ -228,6 +261,7 @@ impl RolloutStore {
                     bucket: bucket.clone(),
                     history: 5,
                     description: "lattice rollouts: owned by the scheduler".into(),
+                    num_replicas: replicas.max(1),
                     ..Default::default()
                 })
                 .await
@@ -249,9 +283,27 @@ impl RolloutStore {
         Ok(Some((value, revision)))
     }
 
-    /// The value of `key` and its store revision; `None` when missing or deleted.
+    /// The value of `key` and its store revision; `None` when missing or deleted. A read
+    /// that finds no stream leader (a cluster electing one) is tried again for up to
+    /// [`TRANSIENT_RETRY`]; a timeout is reported at once.
     async fn read_bytes(&self, key: &str) -> Result<Option<(Bytes, u64)>, StoreError> {
-        let Some(entry) = self.kv.entry(key).await.map_err(failed("read", key))? else {
+        let deadline = tokio::time::Instant::now() + TRANSIENT_RETRY;
+        let mut pause = std::time::Duration::from_millis(50);
+        let entry = loop {
+            match self.kv.entry(key).await {
+                Ok(entry) => break entry,
+                Err(error) => {
+                    let error = KvError::from(error);
+                    if !error.is_unavailable() || tokio::time::Instant::now() + pause >= deadline {
+                        return Err(failed("read", key)(error));
+                    }
+                    tracing::debug!(%key, %error, "jetstream unavailable; reading again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+            }
+        };
+        let Some(entry) = entry else {
             return Ok(None);
         };
         if entry.value.is_empty() {
@@ -420,12 +472,30 @@ impl RolloutStore {
         .await
     }
 
+    /// Writes `value` whole (last writer wins, so trying again is safe), riding out a
+    /// JetStream that is briefly unavailable: a write that times out, or finds no stream
+    /// leader while a cluster elects one after losing a server, is tried again for up to
+    /// [`TRANSIENT_RETRY`]. Without it a scheduler stopped mid-rollout at the first lost
+    /// server, leaving its hosts half way until someone ran `recover`.
     async fn put<T: Serialize>(&self, key: String, value: &T) -> Result<(), StoreError> {
-        self.kv
-            .put(&key, Self::encode(&key, value)?)
-            .await
-            .map_err(failed("write", &key))
-            .map(drop)
+        let bytes = Self::encode(&key, value)?;
+        let deadline = tokio::time::Instant::now() + TRANSIENT_RETRY;
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            match self.kv.put(&key, bytes.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(error) => {
+                    let error = KvError::from(error);
+                    let transient = error.is_timeout() || error.is_unavailable();
+                    if !transient || tokio::time::Instant::now() + pause >= deadline {
+                        return Err(failed("write", &key)(error));
+                    }
+                    tracing::debug!(%key, %error, "jetstream unavailable; writing again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+            }
+        }
     }
 
     /// The rollout of `app` (the current one, or the last one), with its store revision.
@@ -450,32 +520,42 @@ impl RolloutStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Conflict`] when a rollout is in progress, [`StoreError::Changed`] when
-    /// another scheduler wrote the record between our read and our write (it won the race),
-    /// or [`StoreError::JetStream`] (a timeout among them: the record may or may not have
-    /// been written).
+    /// [`StoreError::Conflict`] when a rollout is in progress — read before our write, or
+    /// written by another scheduler between our read and our write (it won the race) —,
+    /// [`StoreError::Changed`] when the record changed under us and no rollout is in progress
+    /// now, or [`StoreError::JetStream`] (a timeout among them: the record may or may not
+    /// have been written).
     pub async fn begin(&self, record: &RolloutRecord) -> Result<u64, StoreError> {
         let app = &record.app;
         let key = RolloutKey::Record(app.clone()).to_string();
-        match self.rollout(app).await? {
+        let written = match self.rollout(app).await? {
             Some((current, _)) if !current.is_finished() => {
-                return Err(StoreError::Conflict {
-                    app: current.app.clone(),
-                    revision: current.plan.to,
-                    state: current.state,
-                });
+                return Err(Self::conflict(&current));
             }
             Some((_, revision)) => self
                 .kv
                 .update(&key, Self::encode(&key, record)?, revision)
                 .await
-                .map_err(|e| Self::swap_failed(app, &key, "update", e.into()))?,
+                .map_err(|e| Self::swap_failed(app, &key, "update", e.into())),
             None => self
                 .kv
                 .create(&key, Self::encode(&key, record)?)
                 .await
-                .map_err(|e| Self::swap_failed(app, &key, "create", e.into()))?,
+                .map_err(|e| Self::swap_failed(app, &key, "create", e.into())),
         };
+        if let Err(error) = written {
+            // A lost compare-and-swap is another scheduler's rollout starting at the same
+            // moment: refused the same way as one read before the write (naming it, and not
+            // retryable), not as a store failure.
+            if error.kind() == StoreErrorKind::Changed
+                && let Some((winner, _)) = self.rollout(app).await?
+                && !winner.is_finished()
+            {
+                tracing::debug!(%app, "lost the race to begin a rollout to another scheduler");
+                return Err(Self::conflict(&winner));
+            }
+            return Err(error);
+        }
         // Clear stale control commands of an earlier rollout.
         let control = RolloutKey::Control(app.clone()).to_string();
         self.kv
@@ -543,6 +623,15 @@ impl RolloutStore {
             }
         }
         Err(StoreError::WatchEnded { key })
+    }
+
+    /// The refusal of a rollout because `current` is in progress.
+    fn conflict(current: &RolloutRecord) -> StoreError {
+        StoreError::Conflict {
+            app: current.app.clone(),
+            revision: current.plan.to,
+            state: current.state,
+        }
     }
 
     /// A compare-and-swap write (`operation`) of `key` that failed: lost to another writer, or
