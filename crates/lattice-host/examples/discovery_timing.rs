@@ -73,6 +73,20 @@ async fn measure(n: usize) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     times.sort();
+    let mut floor = Vec::new();
+    for _ in 0..RUNS {
+        let at = Instant::now();
+        let hosts = client
+            .discover_hosts(Discover::expecting(n).window(Duration::from_secs(10)))
+            .await?;
+        floor.push(at.elapsed());
+        assert_eq!(hosts.len(), n);
+    }
+    floor.sort();
+    println!(
+        "{n} hosts: Discover::expecting({n}) (no directory, no quiet period: the gather floor) median {:?}",
+        floor[RUNS / 2]
+    );
     let at = Instant::now();
     let directory = client.host_directory().await?.len();
     let directory_read = at.elapsed();
