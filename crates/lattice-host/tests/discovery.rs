@@ -140,7 +140,7 @@ async fn a_listed_host_that_never_answers_is_reported_and_a_stopped_host_is_not_
         .unwrap();
     assert_eq!(ids(&discovery.hosts), ["host-a"], "{discovery:?}");
     let silent: HostId = "silent-host".parse().unwrap();
-    assert_eq!(discovery.unanswered, [silent.clone()], "{discovery:?}");
+    assert_eq!(discovery.unanswered, [silent], "{discovery:?}");
 
     // A caller that must not go on without it (a rollout) gets a typed, retryable error.
     let error = discovery.into_complete().unwrap_err();
