@@ -50,6 +50,10 @@ pub struct Client {
     pub(crate) v1_fallback: bool,
 }
 
+/// How long [`Discover::live`] waits for the host directory after the last answer before it
+/// goes on without it ([`DirectoryErrorKind::TimedOut`](crate::DirectoryErrorKind)).
+pub const DIRECTORY_PATIENCE: Duration = Duration::from_secs(1);
+
 /// How long [`Discover::live`] waits, after every host the directory lists answered, for a
 /// host it does not list (a newcomer, a 1.x host) before it returns.
 pub const DEFAULT_QUIET: Duration = Duration::from_millis(20);
@@ -389,7 +393,9 @@ impl Client {
                         until.listed(listed, &hosts);
                     }
                     () = tokio::time::sleep_until(until.wake()) => {
-                        if Instant::now() >= until.wake() {
+                        if !until.directory_read && Instant::now() < until.deadline {
+                            until.gave_up_on_directory();
+                        } else if Instant::now() >= until.wake() {
                             break;
                         }
                     }
@@ -681,7 +687,12 @@ impl Completion {
 
     /// When to stop waiting if nothing else happens.
     fn wake(&self) -> Instant {
-        if !self.discover.directory || !self.directory_read || !self.missing.is_empty() {
+        if !self.directory_read {
+            // A directory that does not come (a JetStream request without permission is
+            // only answered by its timeout) must not hold discovery for its whole window.
+            return (self.last + DIRECTORY_PATIENCE).min(self.deadline);
+        }
+        if !self.discover.directory || !self.missing.is_empty() {
             return self.deadline;
         }
         let quiet = if self.listed.unwrap_or(0) == 0 {
@@ -690,6 +701,15 @@ impl Completion {
             self.discover.quiet
         };
         (self.last + quiet).min(self.deadline)
+    }
+
+    fn gave_up_on_directory(&mut self) {
+        tracing::warn!(
+            patience = ?DIRECTORY_PATIENCE,
+            "discovery goes on without the host directory: it did not come in time"
+        );
+        self.directory_read = true;
+        self.directory_error = Some(crate::DirectoryErrorKind::TimedOut);
     }
 
     /// Whether enough hosts answered for an expected count.

@@ -529,6 +529,9 @@ pub enum DirectoryErrorKind {
     Refused,
     /// The NATS connection failed or timed out.
     Transport,
+    /// Discovery did not get the directory within
+    /// [`DIRECTORY_PATIENCE`](crate::DIRECTORY_PATIENCE) of the last answer.
+    TimedOut,
 }
 
 /// What went wrong subscribing to events.

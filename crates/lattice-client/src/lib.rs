@@ -36,8 +36,8 @@ pub use lattice_nats::trace;
 
 pub use apply::{Applied, WaitReport};
 pub use client::{
-    Client, DEFAULT_QUIET, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT, Discover, Discovery,
-    LinkError, LinkErrorKind, QUIET_WITHOUT_DIRECTORY,
+    Client, DEFAULT_QUIET, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT, DIRECTORY_PATIENCE, Discover,
+    Discovery, LinkError, LinkErrorKind, QUIET_WITHOUT_DIRECTORY,
 };
 pub use error::{
     ApplyError, ApplyErrorKind, DirectoryError, DirectoryErrorKind, DiscoverError,
