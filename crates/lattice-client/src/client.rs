@@ -848,3 +848,56 @@ fn summary_of_v1(host: lattice_ctl::v1::Host, lattice: &LatticeName) -> Option<H
     summary.uptime_seconds = host.uptime_seconds;
     Some(summary)
 }
+
+#[cfg(test)]
+mod completion_tests {
+    use super::*;
+    use crate::directory::KnownHost;
+    use lattice_ctl::PresenceState;
+
+    fn known(id: &str, state: PresenceState, age: Duration) -> KnownHost {
+        let mut host = KnownHost::new(id.parse().unwrap(), state);
+        host.heartbeat_interval = Duration::from_secs(30);
+        host.age = age;
+        host
+    }
+
+    #[test]
+    fn live_discovery_waits_for_listed_hosts_then_only_a_quiet_period() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut until = Completion::new(Discover::live(), deadline);
+        // Until the directory comes, at most its patience.
+        assert_eq!(until.wake(), until.last + DIRECTORY_PATIENCE);
+        let fresh = Duration::from_secs(1);
+        let listed = vec![
+            known("host-a", PresenceState::Alive, fresh),
+            known("host-b", PresenceState::Alive, fresh),
+            known("host-stopped", PresenceState::Stopped, fresh),
+            known("host-stale", PresenceState::Alive, Duration::from_secs(120)),
+        ];
+        until.listed(Some(Ok(listed)), &Discovered::default());
+        assert_eq!(until.listed, Some(2));
+        // A listed live host is missing: wait up to the deadline.
+        assert_eq!(until.wake(), deadline);
+        until.answered("host-a".parse().unwrap());
+        assert_eq!(until.wake(), deadline);
+        until.answered("host-b".parse().unwrap());
+        // Everyone listed answered: only the quiet period for newcomers.
+        assert_eq!(until.wake(), until.last + DEFAULT_QUIET);
+        assert!(until.into_discovery(Vec::new()).unanswered.is_empty());
+    }
+
+    #[test]
+    fn an_empty_directory_falls_back_to_the_longer_quiet_period_and_missing_hosts_are_reported() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut until = Completion::new(Discover::live(), deadline);
+        until.listed(Some(Ok(Vec::new())), &Discovered::default());
+        assert_eq!(until.wake(), until.last + QUIET_WITHOUT_DIRECTORY);
+
+        let mut until = Completion::new(Discover::live(), deadline);
+        let listed = vec![known("host-z", PresenceState::Alive, Duration::ZERO)];
+        until.listed(Some(Ok(listed)), &Discovered::default());
+        let discovery = until.into_discovery(Vec::new());
+        assert_eq!(discovery.unanswered, ["host-z".parse::<HostId>().unwrap()]);
+    }
+}

@@ -60,6 +60,18 @@ pub struct KnownHost {
 }
 
 impl KnownHost {
+    /// A host in `state`, just seen, publishing its presence only at start and stop (set the
+    /// public fields for the rest).
+    #[must_use]
+    pub fn new(host_id: HostId, state: PresenceState) -> Self {
+        Self {
+            host_id,
+            state,
+            heartbeat_interval: Duration::ZERO,
+            age: Duration::ZERO,
+        }
+    }
+
     /// Whether discovery should wait for this host: its last presence says alive and is not
     /// stale (see the [module documentation](self)).
     #[must_use]
