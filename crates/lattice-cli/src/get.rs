@@ -16,8 +16,8 @@ use std::time::Duration;
 /// What to read.
 #[derive(Debug, Subcommand)]
 pub(crate) enum GetCommand {
-    /// The hosts that answer discovery within --timeout: id, labels, version, API versions,
-    /// uptime.
+    /// Every live host (as soon as each host the host directory lists answered; --timeout at
+    /// most): id, labels, version, API versions, uptime.
     Hosts(HostsArgs),
     /// One host's inventory, or every discovered host's: per component the desired and the
     /// serving revision with their states, links, and the failure reason if any.
@@ -50,18 +50,36 @@ pub(crate) async fn run(globals: &Globals, command: GetCommand) -> Result<(), Cl
     }
 }
 
-/// Every host that answers within the timeout, sorted by id; none is an error.
+/// Every live host, sorted by id; none is an error. Returns as soon as every host the host
+/// directory lists answered (plus a short quiet period), within the timeout at most; a listed
+/// host that did not answer is named in a warning on stderr, not silently left out.
 pub(crate) async fn discover(
     globals: &Globals,
     client: &Client,
 ) -> Result<Vec<HostSummary>, CliError> {
-    let mut hosts = client
-        .discover_hosts(Discover::all().window(globals.timeout))
+    let discovery = client
+        .discover(Discover::live().window(globals.timeout))
         .await
         .map_err(|source| CliError::Discover {
             endpoint: globals.endpoint(),
             source,
         })?;
+    if !discovery.unanswered.is_empty() {
+        let names: Vec<String> = discovery
+            .unanswered
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        eprintln!(
+            "warning: {} host(s) the host directory lists as live did not answer within {}: {} \
+             (a host killed without stopping leaves the directory after {} missed heartbeats)",
+            names.len(),
+            duration::human(discovery.window),
+            names.join(", "),
+            lattice_client::directory::STALE_AFTER_HEARTBEATS,
+        );
+    }
+    let mut hosts = discovery.hosts;
     if hosts.is_empty() {
         return Err(CliError::NoHosts {
             endpoint: globals.endpoint(),

@@ -51,7 +51,27 @@ pub struct Client {
     pub(crate) permissions: Option<crate::PermissionWatch>,
 }
 
+/// How long [`Discover::live`] waits for the host directory after the last answer before it
+/// goes on without it ([`DirectoryErrorKind::TimedOut`](crate::DirectoryErrorKind)).
+pub const DIRECTORY_PATIENCE: Duration = Duration::from_secs(1);
+
+/// How long [`Discover::live`] waits, after every host the directory lists answered, for a
+/// host it does not list (a newcomer, a 1.x host) before it returns.
+pub const DEFAULT_QUIET: Duration = Duration::from_millis(20);
+
+/// The quiet period [`Discover::live`] uses instead when the host directory lists no live host
+/// (it was just created, or cannot be read): with nothing to wait for, the answers' arrival is
+/// the only evidence, so it waits longer after the last one.
+pub const QUIET_WITHOUT_DIRECTORY: Duration = Duration::from_millis(250);
+
 /// How to gather the answers of a host discovery.
+///
+/// - [`Discover::live`] (what the scheduler and the CLI use): waits for every host the
+///   [host directory](crate::directory) lists as live, then a short quiet period for hosts it
+///   does not list; bounded by the window; a listed host that did not answer is reported in
+///   [`Discovery::unanswered`].
+/// - [`Discover::expecting`]: returns as soon as a known number of hosts answered.
+/// - [`Discover::all`]: gathers for the whole window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Discover {
@@ -59,15 +79,23 @@ pub struct Discover {
     pub expected: Option<usize>,
     /// Return when this much time has passed since the ping, whatever answered.
     pub window: Duration,
+    /// Wait for the hosts the host directory lists (see [`Discover::live`]).
+    pub directory: bool,
+    /// With the directory: how long no new answer must arrive, once every listed host
+    /// answered, before discovery returns.
+    pub quiet: Duration,
 }
 
 impl Discover {
-    /// Gather for the whole window (default 1 s): for "who is out there?".
+    /// Gather for the whole window (default 1 s): for "who is out there?" when no host
+    /// directory can be used. [`Discover::live`] returns as soon as it is done.
     #[must_use]
     pub fn all() -> Self {
         Self {
             expected: None,
             window: Duration::from_secs(1),
+            directory: false,
+            quiet: DEFAULT_QUIET,
         }
     }
 
@@ -77,14 +105,75 @@ impl Discover {
         Self {
             expected: Some(hosts),
             window: Duration::from_secs(5),
+            directory: false,
+            quiet: DEFAULT_QUIET,
         }
     }
 
-    /// Sets the gather window.
+    /// Every live host, returned as soon as discovery knows it is done: when every host the
+    /// [host directory](crate::directory) lists as live answered and then no new answer came
+    /// for the quiet period ([`DEFAULT_QUIET`]; [`QUIET_WITHOUT_DIRECTORY`] when the directory
+    /// lists none) — or at the end of the window (default 5 s), with the listed hosts that
+    /// did not answer in [`Discovery::unanswered`]. The client creates the directory's stream
+    /// when it is missing (see [`crate::directory`]).
+    #[must_use]
+    pub fn live() -> Self {
+        Self {
+            expected: None,
+            window: Duration::from_secs(5),
+            directory: true,
+            quiet: DEFAULT_QUIET,
+        }
+    }
+
+    /// Sets the gather window (with [`Discover::live`], the most it waits for a listed host).
     #[must_use]
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
+    }
+
+    /// Sets the quiet period of [`Discover::live`].
+    #[must_use]
+    pub fn quiet(mut self, quiet: Duration) -> Self {
+        self.quiet = quiet;
+        self
+    }
+}
+
+/// What a discovery found: the hosts that answered, and — with [`Discover::live`] — the hosts
+/// the directory lists as live that did not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Discovery {
+    /// Every host that answered, in order of first answer.
+    pub hosts: Vec<HostSummary>,
+    /// Hosts the directory lists as live that did not answer within the window, sorted.
+    pub unanswered: Vec<HostId>,
+    /// How many live hosts the directory listed; `None` when it was not used or could not
+    /// be read in time.
+    pub directory: Option<usize>,
+    /// Why the directory could not be used, when it could not.
+    pub directory_error: Option<crate::DirectoryErrorKind>,
+    /// The window discovery was bounded by.
+    pub window: Duration,
+}
+
+impl Discovery {
+    /// The hosts, provided every host the directory lists as live answered.
+    ///
+    /// # Errors
+    ///
+    /// [`DiscoverError::Unanswered`] naming the hosts that did not.
+    pub fn into_complete(self) -> Result<Vec<HostSummary>, DiscoverError> {
+        if self.unanswered.is_empty() {
+            Ok(self.hosts)
+        } else {
+            Err(DiscoverError::Unanswered {
+                hosts: self.unanswered,
+                window: self.window,
+            })
+        }
     }
 }
 
@@ -212,11 +301,47 @@ impl Client {
         &self.nats
     }
 
+    /// Reads the [host directory](crate::directory): every host whose last presence the
+    /// directory stream keeps, creating the stream first if it is missing.
+    ///
+    /// # Errors
+    ///
+    /// [`DirectoryError`](crate::DirectoryError) when the stream cannot be created or read.
+    pub async fn host_directory(
+        &self,
+    ) -> Result<Vec<crate::directory::KnownHost>, crate::DirectoryError> {
+        crate::directory::read(&self.nats, &self.lattice).await
+    }
+
+    /// Discovers the hosts of the lattice — lattice hosts and wasmCloud 1.x hosts alike — and
+    /// returns the hosts that answered; [`Client::discover`] says more (the hosts the
+    /// directory lists that did not answer, which this logs as a warning).
+    ///
+    /// # Errors
+    ///
+    /// [`DiscoverError`] when the ping cannot be sent.
+    pub async fn discover_hosts(
+        &self,
+        discover: Discover,
+    ) -> Result<Vec<HostSummary>, DiscoverError> {
+        let discovery = self.discover(discover).await?;
+        if !discovery.unanswered.is_empty() {
+            tracing::warn!(
+                unanswered = ?discovery.unanswered,
+                window = ?discovery.window,
+                "hosts the host directory lists as live did not answer discovery"
+            );
+        }
+        Ok(discovery.hosts)
+    }
+
     /// Discovers the hosts of the lattice — lattice hosts and wasmCloud 1.x hosts alike:
     /// publishes the v2alpha1 ping and the 1.x `host.ping` (same reply inbox) and gathers
-    /// every host's answer until `discover.expected` distinct hosts answered or
-    /// `discover.window` passed. Never a fixed sleep: with an expected count it returns as
-    /// soon as the last host answers.
+    /// every host's answer until `discover` says it is done (see [`Discover`]): with
+    /// [`Discover::live`] once every host the [host directory](crate::directory) lists as
+    /// live answered and a quiet period passed; with [`Discover::expecting`] once that many
+    /// hosts answered; else, or at the latest, at the end of the window. Never a fixed sleep.
+    /// The directory is read while the answers arrive.
     ///
     /// A host is listed once, with the API versions it speaks in `api_versions`: a lattice
     /// host answers both pings and says `["v1", "v2alpha1"]` in either answer (its 1.x `Host`
@@ -225,14 +350,15 @@ impl Client {
     /// `Host`. A v2alpha1 summary wins over one built from a 1.x answer. With an expected
     /// count, a host counts at its first answer.
     ///
+    /// When the directory cannot be read (no JetStream, no permission), discovery goes on
+    /// without it, with [`QUIET_WITHOUT_DIRECTORY`], and says why in
+    /// [`Discovery::directory_error`].
+    ///
     /// # Errors
     ///
     /// [`DiscoverError`] when the ping cannot be sent. Hosts whose answer does not decode are
     /// skipped (and logged).
-    pub async fn discover_hosts(
-        &self,
-        discover: Discover,
-    ) -> Result<Vec<HostSummary>, DiscoverError> {
+    pub async fn discover(&self, discover: Discover) -> Result<Discovery, DiscoverError> {
         let subject = CtlSubject::HostPing {
             lattice: self.lattice.clone(),
         }
@@ -265,15 +391,38 @@ impl Client {
                 })?;
             let deadline = Instant::now() + discover.window;
             let mut hosts = Discovered::default();
-            while discover.expected.is_none_or(|n| hosts.len() < n) {
-                let Ok(Some(message)) = tokio::time::timeout_at(deadline, answers.next()).await
-                else {
-                    break;
-                };
-                hosts.add(&message.payload, &self.lattice);
+            let mut until = Completion::new(discover, deadline);
+            let directory = async {
+                if discover.directory {
+                    Some(crate::directory::read(&self.nats, &self.lattice).await)
+                } else {
+                    None
+                }
+            };
+            tokio::pin!(directory);
+            while !until.done(hosts.len()) {
+                tokio::select! {
+                    biased;
+                    message = answers.next() => {
+                        let Some(message) = message else { break };
+                        if let Some(host) = hosts.add(&message.payload, &self.lattice) {
+                            until.answered(host);
+                        }
+                    }
+                    listed = &mut directory, if !until.directory_read => {
+                        until.listed(listed, &hosts);
+                    }
+                    () = tokio::time::sleep_until(until.wake()) => {
+                        if !until.directory_read && Instant::now() < until.deadline {
+                            until.gave_up_on_directory();
+                        } else if Instant::now() >= until.wake() {
+                            break;
+                        }
+                    }
+                }
             }
             let _ = answers.unsubscribe().await;
-            Ok(hosts.into_vec())
+            Ok(until.into_discovery(hosts.into_vec()))
         }
         .instrument(tracing::info_span!("lattice.discover_hosts", lattice = %self.lattice))
         .await
@@ -527,10 +676,123 @@ impl LinkError {
 /// Encodes a message.
 pub(crate) use crate::error::encode;
 
+/// When a discovery is done: the rule of [`Discover`], as state updated by each answer.
+struct Completion {
+    discover: Discover,
+    deadline: Instant,
+    /// Whether the directory was read (or failed, or is not used).
+    directory_read: bool,
+    /// The live hosts the directory lists that did not answer yet.
+    missing: std::collections::HashSet<HostId>,
+    /// How many live hosts the directory listed.
+    listed: Option<usize>,
+    directory_error: Option<crate::DirectoryErrorKind>,
+    /// The last answer (or the directory's arrival): the quiet period counts from it.
+    last: Instant,
+}
+
+impl Completion {
+    fn new(discover: Discover, deadline: Instant) -> Self {
+        Self {
+            discover,
+            deadline,
+            directory_read: !discover.directory,
+            missing: std::collections::HashSet::new(),
+            listed: None,
+            directory_error: None,
+            last: Instant::now(),
+        }
+    }
+
+    fn answered(&mut self, host: HostId) {
+        self.missing.remove(&host);
+        self.last = Instant::now();
+    }
+
+    fn listed(
+        &mut self,
+        listed: Option<Result<Vec<crate::directory::KnownHost>, crate::DirectoryError>>,
+        answered: &Discovered,
+    ) {
+        self.directory_read = true;
+        self.last = Instant::now();
+        match listed {
+            Some(Ok(known)) => {
+                let live: Vec<HostId> = known
+                    .into_iter()
+                    .filter(crate::directory::KnownHost::is_expected)
+                    .map(|host| host.host_id)
+                    .collect();
+                self.listed = Some(live.len());
+                self.missing = live
+                    .into_iter()
+                    .filter(|host| !answered.contains(host))
+                    .collect();
+            }
+            Some(Err(error)) => {
+                let mut chain = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    chain = format!("{chain}: {cause}");
+                    source = cause.source();
+                }
+                tracing::warn!(error = %chain, "discovery goes on without the host directory");
+                self.directory_error = Some(error.kind());
+            }
+            None => {}
+        }
+    }
+
+    /// When to stop waiting if nothing else happens.
+    fn wake(&self) -> Instant {
+        if !self.directory_read {
+            // A directory that does not come (a JetStream request without permission is
+            // only answered by its timeout) must not hold discovery for its whole window.
+            return (self.last + DIRECTORY_PATIENCE).min(self.deadline);
+        }
+        if !self.discover.directory || !self.missing.is_empty() {
+            return self.deadline;
+        }
+        let quiet = if self.listed.unwrap_or(0) == 0 {
+            self.discover.quiet.max(QUIET_WITHOUT_DIRECTORY)
+        } else {
+            self.discover.quiet
+        };
+        (self.last + quiet).min(self.deadline)
+    }
+
+    fn gave_up_on_directory(&mut self) {
+        tracing::warn!(
+            patience = ?DIRECTORY_PATIENCE,
+            "discovery goes on without the host directory: it did not come in time"
+        );
+        self.directory_read = true;
+        self.directory_error = Some(crate::DirectoryErrorKind::TimedOut);
+    }
+
+    /// Whether enough hosts answered for an expected count.
+    fn done(&self, answered: usize) -> bool {
+        self.discover.expected.is_some_and(|n| answered >= n)
+    }
+
+    fn into_discovery(self, hosts: Vec<HostSummary>) -> Discovery {
+        let mut unanswered: Vec<HostId> = self.missing.into_iter().collect();
+        unanswered.sort();
+        Discovery {
+            hosts,
+            unanswered,
+            directory: self.listed,
+            directory_error: self.directory_error,
+            window: self.discover.window,
+        }
+    }
+}
+
 /// Hosts discovered so far, in order of first answer, one entry per host id.
 #[derive(Default)]
 struct Discovered {
     hosts: Vec<HostSummary>,
+    index: std::collections::HashMap<HostId, usize>,
 }
 
 impl Discovered {
@@ -538,18 +800,34 @@ impl Discovered {
         self.hosts.len()
     }
 
+    fn contains(&self, host: &HostId) -> bool {
+        self.index.contains_key(host)
+    }
+
     /// Adds one ping answer: a v2alpha1 `HostSummaryReply` (it has `api_version`) or a 1.x
-    /// `CtlResponse<Host>`.
-    fn add(&mut self, payload: &[u8], lattice: &LatticeName) {
-        let is_v2 = serde_json::from_slice::<serde_json::Value>(payload)
-            .is_ok_and(|value| value.get("api_version").is_some());
-        let (summary, v1) = if is_v2 {
-            match HostSummaryReply::decode(payload).map(Reply::into_result) {
+    /// `CtlResponse<Host>`. Returns the host that answered, unless the answer was unusable.
+    fn add(&mut self, payload: &[u8], lattice: &LatticeName) -> Option<HostId> {
+        // A cheap test first (one parse per answer matters at 10,000 hosts): a v2alpha1
+        // answer names `api_version`; a 1.x answer might too (in a label), so one that does
+        // not decode as v2alpha1 but has no top-level `api_version` is read as 1.x.
+        let v2 = memchr_api_version(payload)
+            .then(|| HostSummaryReply::decode(payload).map(Reply::into_result))
+            .filter(|decoded| {
+                decoded.is_ok()
+                    || serde_json::from_slice::<serde_json::Value>(payload)
+                        .is_ok_and(|value| value.get("api_version").is_some())
+            });
+        let (summary, v1) = if let Some(decoded) = v2 {
+            match decoded {
                 Ok(Ok(summary)) => (summary, false),
                 Ok(Err(error)) => {
-                    return tracing::warn!(%error, "a host answered the ping with an error");
+                    tracing::warn!(%error, "a host answered the ping with an error");
+                    return None;
                 }
-                Err(error) => return tracing::warn!(%error, "cannot decode a host's ping answer"),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot decode a host's ping answer");
+                    return None;
+                }
             }
         } else {
             match serde_json::from_slice::<lattice_ctl::v1::CtlResponse<lattice_ctl::v1::Host>>(
@@ -560,16 +838,25 @@ impl Discovered {
             {
                 Ok(Some(host)) => match summary_of_v1(host, lattice) {
                     Some(summary) => (summary, true),
-                    None => return tracing::warn!("a 1.x host answered with an invalid host id"),
+                    None => {
+                        tracing::warn!("a 1.x host answered with an invalid host id");
+                        return None;
+                    }
                 },
-                Ok(None) => return tracing::warn!("a 1.x host answered the ping with no host"),
+                Ok(None) => {
+                    tracing::warn!("a 1.x host answered the ping with no host");
+                    return None;
+                }
                 Err(error) => {
-                    return tracing::warn!(%error, "cannot decode a 1.x host's ping answer");
+                    tracing::warn!(%error, "cannot decode a 1.x host's ping answer");
+                    return None;
                 }
             }
         };
-        match self.hosts.iter_mut().find(|h| h.host_id == summary.host_id) {
-            Some(known) => {
+        let host_id = summary.host_id.clone();
+        match self.index.get(&host_id) {
+            Some(&at) => {
+                let known = &mut self.hosts[at];
                 let versions: Vec<String> = known.api_versions.clone();
                 if !v1 {
                     // The host's own v2alpha1 summary wins over one built from its 1.x answer.
@@ -585,13 +872,23 @@ impl Discovered {
                 }
                 known.api_versions.sort();
             }
-            None => self.hosts.push(summary),
+            None => {
+                self.index.insert(host_id.clone(), self.hosts.len());
+                self.hosts.push(summary);
+            }
         }
+        Some(host_id)
     }
 
     fn into_vec(self) -> Vec<HostSummary> {
         self.hosts
     }
+}
+
+/// Whether `payload` contains `"api_version"` anywhere.
+fn memchr_api_version(payload: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"\"api_version\"";
+    payload.windows(NEEDLE.len()).any(|window| window == NEEDLE)
 }
 
 /// The summary of a host that answered the 1.x ping, speaking `v1`.
@@ -608,4 +905,57 @@ fn summary_of_v1(host: lattice_ctl::v1::Host, lattice: &LatticeName) -> Option<H
     summary.version = host.version.unwrap_or_default();
     summary.uptime_seconds = host.uptime_seconds;
     Some(summary)
+}
+
+#[cfg(test)]
+mod completion_tests {
+    use super::*;
+    use crate::directory::KnownHost;
+    use lattice_ctl::PresenceState;
+
+    fn known(id: &str, state: PresenceState, age: Duration) -> KnownHost {
+        let mut host = KnownHost::new(id.parse().unwrap(), state);
+        host.heartbeat_interval = Duration::from_secs(30);
+        host.age = age;
+        host
+    }
+
+    #[test]
+    fn live_discovery_waits_for_listed_hosts_then_only_a_quiet_period() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut until = Completion::new(Discover::live(), deadline);
+        // Until the directory comes, at most its patience.
+        assert_eq!(until.wake(), until.last + DIRECTORY_PATIENCE);
+        let fresh = Duration::from_secs(1);
+        let listed = vec![
+            known("host-a", PresenceState::Alive, fresh),
+            known("host-b", PresenceState::Alive, fresh),
+            known("host-stopped", PresenceState::Stopped, fresh),
+            known("host-stale", PresenceState::Alive, Duration::from_secs(120)),
+        ];
+        until.listed(Some(Ok(listed)), &Discovered::default());
+        assert_eq!(until.listed, Some(2));
+        // A listed live host is missing: wait up to the deadline.
+        assert_eq!(until.wake(), deadline);
+        until.answered("host-a".parse().unwrap());
+        assert_eq!(until.wake(), deadline);
+        until.answered("host-b".parse().unwrap());
+        // Everyone listed answered: only the quiet period for newcomers.
+        assert_eq!(until.wake(), until.last + DEFAULT_QUIET);
+        assert!(until.into_discovery(Vec::new()).unanswered.is_empty());
+    }
+
+    #[test]
+    fn an_empty_directory_falls_back_to_the_longer_quiet_period_and_missing_hosts_are_reported() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut until = Completion::new(Discover::live(), deadline);
+        until.listed(Some(Ok(Vec::new())), &Discovered::default());
+        assert_eq!(until.wake(), until.last + QUIET_WITHOUT_DIRECTORY);
+
+        let mut until = Completion::new(Discover::live(), deadline);
+        let listed = vec![known("host-z", PresenceState::Alive, Duration::ZERO)];
+        until.listed(Some(Ok(listed)), &Discovered::default());
+        let discovery = until.into_discovery(Vec::new());
+        assert_eq!(discovery.unanswered, ["host-z".parse::<HostId>().unwrap()]);
+    }
 }

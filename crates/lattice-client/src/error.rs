@@ -448,6 +448,22 @@ pub enum DiscoverError {
     /// The ping could not be encoded; nothing was sent.
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// Hosts the directory lists as live did not answer within the window (returned by
+    /// [`Discovery::into_complete`](crate::Discovery::into_complete), for callers that must
+    /// not go on without them, such as a rollout planning its hosts).
+    #[error(
+        "{} host(s) the host directory lists as live did not answer discovery within {window:?}: {}; \
+         a host that was killed leaves the directory after {} missed heartbeats",
+        hosts.len(),
+        hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        crate::directory::STALE_AFTER_HEARTBEATS
+    )]
+    Unanswered {
+        /// The hosts that did not answer.
+        hosts: Vec<lattice_spec::HostId>,
+        /// How long discovery waited for them.
+        window: std::time::Duration,
+    },
 }
 
 /// What went wrong with a discovery, as a value to `match` on.
@@ -458,13 +474,16 @@ pub enum DiscoverErrorKind {
     Transport,
     /// The ping could not be encoded.
     Encode,
+    /// Hosts the directory lists as live did not answer; see [`DiscoverError::Unanswered`].
+    Unanswered,
 }
 
 impl DiscoverErrorKind {
-    /// Whether discovering again may succeed: a transport failure may be transient.
+    /// Whether discovering again may succeed: a transport failure may be transient, and a
+    /// host that did not answer may answer next time (or leave the directory).
     #[must_use]
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Transport)
+        matches!(self, Self::Transport | Self::Unanswered)
     }
 }
 
@@ -475,8 +494,67 @@ impl DiscoverError {
         match self {
             Self::Subscribe(_) | Self::Publish { .. } => DiscoverErrorKind::Transport,
             Self::Encode(_) => DiscoverErrorKind::Encode,
+            Self::Unanswered { .. } => DiscoverErrorKind::Unanswered,
         }
     }
+}
+
+/// The host directory could not be read (discovery then goes on without it; see
+/// [`Discovery::directory`](crate::Discovery)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectoryError {
+    /// The directory stream could not be found or created (no JetStream, or no permission).
+    #[error("cannot open or create the host directory stream `{stream}`")]
+    Stream {
+        /// The stream's name.
+        stream: String,
+        /// What async-nats said.
+        #[source]
+        source: async_nats::jetstream::context::CreateStreamError,
+    },
+    /// The consumer reading the stream could not be created.
+    #[error("cannot read the host directory stream `{stream}`")]
+    Consumer {
+        /// The stream's name.
+        stream: String,
+        /// What async-nats said.
+        #[source]
+        source: async_nats::jetstream::stream::ConsumerError,
+    },
+    /// The consumer's messages could not be requested.
+    #[error("cannot read the host directory stream `{stream}`")]
+    Messages {
+        /// The stream's name.
+        stream: String,
+        /// What async-nats said.
+        #[source]
+        source: async_nats::jetstream::consumer::StreamError,
+    },
+    /// Reading the stream failed part way.
+    #[error("cannot read the host directory stream `{stream}`")]
+    Read {
+        /// The stream's name.
+        stream: String,
+        /// What async-nats said.
+        #[source]
+        source: async_nats::jetstream::consumer::pull::OrderedError,
+    },
+}
+
+/// What went wrong reading the host directory, as a value to `match` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DirectoryErrorKind {
+    /// The server has no JetStream.
+    Unavailable,
+    /// JetStream refused (for example: no permission to create or read the stream).
+    Refused,
+    /// The NATS connection failed or timed out.
+    Transport,
+    /// Discovery did not get the directory within
+    /// [`DIRECTORY_PATIENCE`](crate::DIRECTORY_PATIENCE) of the last answer.
+    TimedOut,
 }
 
 /// What went wrong subscribing to events.

@@ -1,8 +1,8 @@
 //! Typed async client for the lattice control interface, over the caller's async-nats
 //! connection.
 //!
-//! Every v2alpha1 operation: [`Client::discover_hosts`] (returns as soon as the expected hosts
-//! answered), and, on a [`HostApi`] bound to one host by [`Client::host`]:
+//! Every v2alpha1 operation: [`Client::discover`] / [`Client::discover_hosts`] (returns as
+//! soon as every host the [`directory`] lists answered, or the expected hosts), and, on a [`HostApi`] bound to one host by [`Client::host`]:
 //! [`HostApi::inventory`], [`HostApi::apply`] (the host's acknowledgement),
 //! [`HostApi::wait_for`] (until a [`conditions::Condition`] holds, with the timeout left to
 //! the caller), [`HostApi::apply_and_wait`] (sugar: apply, then wait for
@@ -26,6 +26,7 @@ mod apply;
 pub mod auth;
 mod client;
 pub mod conditions;
+pub mod directory;
 mod error;
 mod events;
 mod host;
@@ -38,11 +39,13 @@ pub use lattice_nats::trace;
 
 pub use apply::{Applied, WaitReport};
 pub use client::{
-    Client, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT, Discover, LinkError, LinkErrorKind,
+    Client, DEFAULT_QUIET, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT, DIRECTORY_PATIENCE, Discover,
+    Discovery, LinkError, LinkErrorKind, QUIET_WITHOUT_DIRECTORY,
 };
 pub use error::{
-    ApplyError, ApplyErrorKind, DiscoverError, DiscoverErrorKind, EncodeError, FollowError,
-    RequestError, RequestErrorKind, SubscribeError, SubscribeErrorKind, WaitError, WaitErrorKind,
+    ApplyError, ApplyErrorKind, DirectoryError, DirectoryErrorKind, DiscoverError,
+    DiscoverErrorKind, EncodeError, FollowError, RequestError, RequestErrorKind, SubscribeError,
+    SubscribeErrorKind, WaitError, WaitErrorKind,
 };
 pub use events::{EventError, EventErrorKind, EventStream, StatusEvent};
 pub use host::HostApi;

@@ -39,6 +39,7 @@ mod apply;
 pub mod cloudevent;
 mod event;
 mod host;
+mod presence;
 mod provider;
 mod reply;
 pub mod rollout;
@@ -57,6 +58,7 @@ pub use host::{
     ComponentInventory, HostInventory, HostInventoryReply, HostInventoryRequest, HostPingRequest,
     HostSummary, HostSummaryReply, LinkInventory, ProviderInventory, RevisionStatus,
 };
+pub use presence::{HostPresence, PresenceState, PresenceSubject};
 pub use provider::{
     ApplyProviderDecodeError, ApplyProviderDecodeErrorKind, ApplyProviderSpecAck,
     ApplyProviderSpecReply, ApplyProviderSpecRequest, DeleteProviderSpecAck,

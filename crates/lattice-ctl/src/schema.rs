@@ -131,6 +131,7 @@ pub fn catalog() -> Vec<MessageSchema> {
         document::<ComponentSpec>("ComponentSpec", "v2alpha1"),
         message::<HostPingRequest>(),
         message::<HostSummaryReply>(),
+        message::<HostPresence>(),
         message::<HostInventoryRequest>(),
         message::<HostInventoryReply>(),
         message::<ApplyComponentSpecRequest>(),

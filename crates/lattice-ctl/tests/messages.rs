@@ -149,6 +149,7 @@ fn every_message_round_trips_matches_its_schema_and_tolerates_newer_peers() {
             check::<ApplyProviderSpecReply>(u, &schemas)?,
             check::<DeleteProviderSpecRequest>(u, &schemas)?,
             check::<DeleteProviderSpecReply>(u, &schemas)?,
+            check::<HostPresence>(u, &schemas)?,
             check::<ComponentStatusEvent>(u, &schemas)?,
             check::<ProviderStatusEvent>(u, &schemas)?,
             check::<LinkStatusEvent>(u, &schemas)?,

@@ -202,6 +202,8 @@ impl HostHandle {
     pub async fn shutdown(mut self, grace: Duration) -> Shutdown {
         self.task.abort();
         self.heartbeat.abort();
+        // It answers no more pings: discovery must not wait for it.
+        crate::v1::publish_presence(&self.state, lattice_ctl::PresenceState::Stopped).await;
         let tasks = &self.state.tasks;
         tasks.close();
         let cancelled = match tokio::time::timeout(grace, tasks.wait()).await {

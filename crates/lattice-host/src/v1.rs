@@ -14,7 +14,9 @@
 //!   what is not supported and why.
 //! - **Events**: `host_started` and a `host_heartbeat` at start, a heartbeat every
 //!   [`HostConfig::heartbeat_interval`](crate::HostConfig), `host_stopped` when the handle is
-//!   dropped.
+//!   dropped. Beside each, the v2alpha1 [`HostPresence`] on the host's own presence subject
+//!   (alive at start and with every heartbeat, stopped when it stops), from which clients keep
+//!   their host directory.
 
 use crate::{
     config::V1LatticeWide,
@@ -24,7 +26,7 @@ use crate::{
 };
 use bytes::Bytes;
 use lattice_ctl::{
-    ApplyOutcome,
+    ApplyOutcome, HostPresence, PresenceState,
     v1::{
         CloudEvent, ComponentDescription, CtlResponse, HOST_HEARTBEAT, HOST_STARTED, HOST_STOPPED,
         Host, HostInventory, HostStarted, HostStopped, ProviderDescription, ScaleComponentCommand,
@@ -354,6 +356,7 @@ pub(crate) fn spawn_heartbeat(state: Arc<HostState>) -> tokio::task::JoinHandle<
         let config = &state.config;
         let started =
             HostStarted::new(config.friendly_name.clone(), config.labels.clone(), VERSION);
+        publish_presence(&state, PresenceState::Alive).await;
         publish_event(&state, HOST_STARTED, &started).await;
         publish_event(&state, HOST_HEARTBEAT, &inventory(&state)).await;
         let interval = config.heartbeat_interval;
@@ -364,6 +367,7 @@ pub(crate) fn spawn_heartbeat(state: Arc<HostState>) -> tokio::task::JoinHandle<
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
+            publish_presence(&state, PresenceState::Alive).await;
             publish_event(&state, HOST_HEARTBEAT, &inventory(&state)).await;
         }
     })
@@ -376,11 +380,35 @@ pub(crate) fn publish_stopped(state: &Arc<HostState>) {
     };
     let state = state.clone();
     runtime.spawn(async move {
+        publish_presence(&state, PresenceState::Stopped).await;
         let stopped = HostStopped::new(state.config.labels.clone());
         publish_event(&state, HOST_STOPPED, &stopped).await;
         // The handle is gone: make sure the event leaves before this last task ends.
         let _ = tokio::time::timeout(Duration::from_secs(1), state.nats.flush()).await;
     });
+}
+
+/// Publishes the host's v2alpha1 presence on its own subject (see [`HostPresence`]): at start
+/// and with every heartbeat `Alive`, when it stops `Stopped`. Only a publish: a client keeps
+/// the directory.
+pub(crate) async fn publish_presence(state: &HostState, presence: PresenceState) {
+    let interval_ms =
+        u64::try_from(state.config.heartbeat_interval.as_millis()).unwrap_or(u64::MAX);
+    let message = HostPresence::new(
+        state.config.host_id.clone(),
+        state.config.lattice.clone(),
+        presence,
+        interval_ms,
+    );
+    let subject = message.subject().to_string();
+    match lattice_spec::WireMessage::encode(&message) {
+        Ok(payload) => {
+            if let Err(error) = state.nats.publish(subject.clone(), payload).await {
+                tracing::warn!(%error, %subject, "cannot publish the host's presence");
+            }
+        }
+        Err(error) => tracing::error!(%error, %subject, "cannot encode the host's presence"),
+    }
 }
 
 async fn publish_event<T: Serialize>(state: &HostState, event: &str, data: &T) {

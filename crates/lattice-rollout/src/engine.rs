@@ -241,7 +241,7 @@ impl Scheduler {
             client,
             store,
             reconcilers: Arc::new(NoReconcilers),
-            discover: Discover::all(),
+            discover: Discover::live(),
             preflight: Some((
                 Arc::new(DefaultFetcher::new()),
                 Arc::new(WasmComponentValidator::new()),
@@ -328,7 +328,9 @@ impl Scheduler {
         self
     }
 
-    /// Discovers hosts with `discover` (for example, expecting a known number of hosts).
+    /// Discovers hosts with `discover` (default [`Discover::live`]: every host the host
+    /// directory lists as live, returned as soon as they answered; for example, expecting a
+    /// known number of hosts instead).
     #[must_use]
     pub fn with_discovery(mut self, discover: Discover) -> Self {
         self.discover = discover;
@@ -370,10 +372,13 @@ impl Scheduler {
     }
 
     async fn hosts(&self) -> Result<Vec<(HostId, BTreeMap<String, String>)>, RolloutError> {
+        // Every live host the directory lists must answer: one that does not is reported
+        // (`DiscoverError::Unanswered`), never silently left out of the plan.
         let summaries = self
             .client
-            .discover_hosts(self.discover)
+            .discover(self.discover)
             .await
+            .and_then(lattice_client::Discovery::into_complete)
             .map_err(RolloutError::Discover)?;
         Ok(summaries
             .into_iter()

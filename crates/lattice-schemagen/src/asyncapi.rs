@@ -145,6 +145,16 @@ pub const CHANNELS: &[Channel] = &[
         replier: None,
     },
     Channel {
+        id: "hostPresence",
+        address: "wasmbus.status.v2alpha1.{lattice}.host.{host_id}",
+        parameters: &[LATTICE, HOST_ID],
+        description: "A host's presence: published when it starts, with every heartbeat (its interval in the message) and when it stops gracefully. Clients keep a directory of the live hosts from it (a JetStream stream the client creates, `LATTICE_HOSTS_{lattice}`, keeps the last message per host) so discovery knows which hosts to wait for.",
+        message: "HostPresence",
+        reply: None,
+        publisher: HOST,
+        replier: None,
+    },
+    Channel {
         id: "rolloutStatus",
         address: "wasmbus.status.v2alpha1.{lattice}.rollout.{app}",
         parameters: &[LATTICE, APP],

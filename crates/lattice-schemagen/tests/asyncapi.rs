@@ -61,6 +61,11 @@ fn every_address_is_a_subject_of_the_contract() {
                 .parse::<lattice_ctl::RolloutSubject>()
                 .map(drop)
                 .map_err(|e| e.to_string())
+        } else if subject.contains(".host.") && subject.starts_with(lattice_ctl::EVENT_PREFIX) {
+            subject
+                .parse::<lattice_ctl::PresenceSubject>()
+                .map(drop)
+                .map_err(|e| e.to_string())
         } else if subject.starts_with(lattice_ctl::EVENT_PREFIX) {
             subject
                 .parse::<lattice_ctl::EventSubject>()
