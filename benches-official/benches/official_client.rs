@@ -23,7 +23,7 @@
 //!   `wasmcloud_control_interface::CtlResponse<HostInventory>` — the same bytes. Both are
 //!   checked to decode the same ids first.
 //!
-//! Run it with `scripts/bench` (or `cargo bench --manifest-path interop/Cargo.toml --bench
+//! Run it with `scripts/bench` (or `cargo bench --manifest-path benches-official/Cargo.toml --bench
 //! official_client`); it writes `benches/report/official.json` through `lattice-benches`,
 //! like the workspace's benches, and nothing when a check fails or the run was filtered.
 
