@@ -23,6 +23,10 @@ fn the_readme_table_is_generated_from_the_committed_reports() {
 fn every_committed_report_names_where_and_when_it_was_measured() {
     for name in table::REPORTS {
         let path = report_dir().join(format!("{name}.json"));
+        if !path.exists() {
+            // The table says so (`the_readme_table_is_generated_from_the_committed_reports`).
+            continue;
+        }
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}")))
                 .expect("JSON");
