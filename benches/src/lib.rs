@@ -543,10 +543,16 @@ mod tests {
     fn estimates_older_than_the_run_are_not_reported() {
         let criterion = tempfile::tempdir().unwrap();
         let reports = tempfile::tempdir().unwrap();
-        // A previous run measured both.
-        estimates(criterion.path(), "g/subject");
-        estimates(criterion.path(), "g/baseline");
-        std::thread::sleep(Duration::from_millis(20)); // file times, not synchronisation
+        // A previous run (an hour ago) measured both.
+        for id in ["g/subject", "g/baseline"] {
+            estimates(criterion.path(), id);
+            fs::File::options()
+                .write(true)
+                .open(criterion.path().join(id).join("new/estimates.json"))
+                .unwrap()
+                .set_modified(SystemTime::now() - Duration::from_secs(3600))
+                .unwrap();
+        }
         let run = Run::start();
         // This run measured only the subject (the baseline was filtered out).
         estimates(criterion.path(), "g/subject");
