@@ -23,14 +23,15 @@
 //! pause should be about one timeout (it was about two before: a delete and a put, each
 //! waiting out the timeout).
 //!
-//! Asserted (correctness, not speed): every upgrade ends `running` on the new revision, no
-//! invocation failed, no caller saw an older revision after a newer one, and the host served
-//! every invocation answered. Reported, not asserted: the pause distribution per series and
+//! Asserted (correctness, not speed; a failed check ends the bench before it writes a report):
+//! every upgrade ends `running` on the new revision, no invocation failed, at least one
+//! invocation was held by a pause (the callers overlapped the upgrades), no caller saw an
+//! older revision after a newer one, and the host served every invocation answered. Reported, not asserted: the pause distribution per series and
 //! whether the silent pause stayed within one timeout + [`MARGIN`].
 //!
 //! Writes `benches/report/pause.json`.
 
-use lattice_benches::{Distribution, write_report_with};
+use lattice_benches::{Distribution, Run};
 use lattice_client::Client;
 use lattice_host::{HostHandle, Invoker};
 use lattice_local::{AcceptAll, LocalLattice};
@@ -253,6 +254,10 @@ async fn series(bench: &Bench, providers: Providers, upgrades: u64) -> serde_jso
         }));
     }
 
+    let (_, held_before) = bench
+        .host()
+        .invocation_counters(&bench.component)
+        .expect("counters");
     let (mut pauses, mut elapsed) = (Vec::new(), Vec::new());
     for revision in 2..=upgrades + 1 {
         elapsed.push(bench.apply(&bench.spec(revision)).await);
@@ -280,14 +285,20 @@ async fn series(bench: &Bench, providers: Providers, upgrades: u64) -> serde_jso
         total.first_error
     );
     assert_eq!(total.went_back, 0, "a caller saw an older revision");
-    let (served, held) = bench
+    let (served, held_after) = bench
         .host()
         .invocation_counters(&bench.component)
         .expect("counters");
+    let held = held_after - held_before;
     assert!(
         served >= total.answered,
         "served {served} < answered {}",
         total.answered
+    );
+    assert!(
+        held >= 1,
+        "{}: no invocation was held by a pause: the callers did not overlap the upgrades",
+        providers.label()
     );
     assert!(
         bench
@@ -337,6 +348,7 @@ async fn series(bench: &Bench, providers: Providers, upgrades: u64) -> serde_jso
 }
 
 fn main() {
+    let run = Run::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -371,5 +383,5 @@ fn main() {
             "series": results,
         }),
     );
-    write_report_with("pause", &[], extra).expect("report written");
+    run.finish("pause", &[], extra);
 }

@@ -18,7 +18,7 @@
 //! `benches/report/runtime.json`.
 
 use criterion::Criterion;
-use lattice_benches::{Comparison, write_report};
+use lattice_benches::{Comparison, Run};
 use lattice_host::Invoker;
 use lattice_local::LocalLattice;
 use lattice_runtime_wasmtime::WasmtimeRuntime;
@@ -97,6 +97,7 @@ impl Direct {
 }
 
 fn main() {
+    let run = Run::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -185,32 +186,26 @@ fn main() {
         .invocation_counters(&"unruly".parse().expect("id"))
         .expect("serving");
     assert!(served > 0, "the host served the wRPC calls");
-    let report = write_report(
-        "runtime",
-        &[
-            Comparison {
-                what: "invoke hello: gate + wRPC over NATS vs wasmtime directly (fresh instance each)",
-                subject: "invoke_hello/lattice_wrpc_gate",
-                baseline: "invoke_hello/wasmtime_fresh_instance",
-            },
-            Comparison {
-                what: "invoke hello on wasmtime: fresh instance per call vs one reused instance",
-                subject: "invoke_hello/wasmtime_fresh_instance",
-                baseline: "invoke_hello/wasmtime_reused_instance",
-            },
-            Comparison {
-                what: "invoke hello on wasmtime, fresh instance: pooling allocator vs on demand",
-                subject: "invoke_hello/wasmtime_fresh_instance_pooling",
-                baseline: "invoke_hello/wasmtime_fresh_instance",
-            },
-        ],
-    );
+    let comparisons = [
+        Comparison {
+            what: "invoke hello: gate + wRPC over NATS vs wasmtime directly (fresh instance each)",
+            subject: "invoke_hello/lattice_wrpc_gate",
+            baseline: "invoke_hello/wasmtime_fresh_instance",
+        },
+        Comparison {
+            what: "invoke hello on wasmtime: fresh instance per call vs one reused instance",
+            subject: "invoke_hello/wasmtime_fresh_instance",
+            baseline: "invoke_hello/wasmtime_reused_instance",
+        },
+        Comparison {
+            what: "invoke hello on wasmtime, fresh instance: pooling allocator vs on demand",
+            subject: "invoke_hello/wasmtime_fresh_instance_pooling",
+            baseline: "invoke_hello/wasmtime_fresh_instance",
+        },
+    ];
     runtime.block_on(async move {
         drop(invoker);
         local.shutdown(std::time::Duration::from_secs(5)).await;
     });
-    if let Err(e) = report {
-        eprintln!("cannot write the bench report: {e}");
-        std::process::exit(1);
-    }
+    run.finish("runtime", &comparisons, serde_json::Map::new());
 }
