@@ -160,6 +160,34 @@ impl ConfigBucket {
         context: jetstream::Context,
         lattice: &LatticeName,
     ) -> Result<Self, ConfigBucketError> {
+        Self::open_replicated(context, lattice, 1).await
+    }
+
+    /// As [`ConfigBucket::open_with`], creating a missing bucket with `replicas` copies of its
+    /// data (JetStream's `num_replicas`; 3 on a three-server cluster). A bucket that exists is
+    /// opened as it is. `replicas` of 0 is taken as 1.
+    ///
+    /// ```no_run
+    /// use lattice_nats::ConfigBucket;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let nats = async_nats::connect("nats://127.0.0.1:4222,nats://127.0.0.1:4223").await?;
+    /// let configs =
+    ///     ConfigBucket::open_replicated(async_nats::jetstream::new(nats), &"default".parse()?, 3)
+    ///         .await?;
+    /// # let _ = configs;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`ConfigBucket::open`]; creating an R3 bucket on a server that is not part of a
+    /// cluster of at least three fails with [`ConfigBucketError::JetStream`].
+    pub async fn open_replicated(
+        context: jetstream::Context,
+        lattice: &LatticeName,
+        replicas: usize,
+    ) -> Result<Self, ConfigBucketError> {
         let bucket = configdata::bucket_name(lattice);
         let kv = match context.get_key_value(&bucket).await {
             Ok(kv) => kv,
@@ -170,6 +198,7 @@ impl ConfigBucket {
                     description: "named configurations (wasmCloud 1.x CONFIGDATA layout, plus \
                                   lattice's pinned copies)"
                         .into(),
+                    num_replicas: replicas.max(1),
                     ..Default::default()
                 })
                 .await

@@ -218,6 +218,35 @@ impl RolloutStore {
         lattice: &LatticeName,
         history: usize,
     ) -> Result<Self, StoreError> {
+        Self::open_replicated(context, lattice, history, 1).await
+    }
+
+    /// As [`RolloutStore::open_with`], creating a missing bucket with `replicas` copies of
+    /// its data (JetStream's `num_replicas`; 3 on a three-server cluster, so the scheduler's
+    /// state outlives a lost server). A bucket that exists is opened as it is, whatever its
+    /// replica count. `replicas` of 0 is taken as 1.
+    ///
+    /// ```no_run
+    /// use lattice_rollout::RolloutStore;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let nats = async_nats::connect("nats://127.0.0.1:4222,nats://127.0.0.1:4223").await?;
+    /// let context = async_nats::jetstream::new(nats);
+    /// let store = RolloutStore::open_replicated(context, &"default".parse()?, 10, 3).await?;
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`RolloutStore::open`]; creating an R3 bucket on a server that is not part of a
+    /// cluster of at least three fails with [`StoreError::JetStream`].
+    pub async fn open_replicated(
+        context: jetstream::Context,
+        lattice: &LatticeName,
+        history: usize,
+        replicas: usize,
+    ) -> Result<Self, StoreError> {
         let bucket = lattice_ctl::rollout::bucket(lattice);
         let kv = match context.get_key_value(&bucket).await {
             Ok(kv) => kv,
@@ -228,6 +257,7 @@ impl RolloutStore {
                     bucket: bucket.clone(),
                     history: 5,
                     description: "lattice rollouts: owned by the scheduler".into(),
+                    num_replicas: replicas.max(1),
                     ..Default::default()
                 })
                 .await
