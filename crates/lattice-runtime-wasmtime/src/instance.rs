@@ -53,7 +53,9 @@ fn instantiate_error(what: &str) -> impl Fn(wasmtime::Error) -> RuntimeError + '
 }
 
 impl WasmtimeInstance {
-    /// Compiles, links, pre-instantiates and trial-instantiates `spec`'s component.
+    /// Compiles (once per engine and `digest`), links, pre-instantiates and trial-instantiates
+    /// `spec`'s component.
+    #[allow(clippy::too_many_arguments)] // Crate-private: each is one piece of the revision.
     pub(crate) async fn prepare(
         runtime: Arc<RuntimeInner>,
         spec: &ComponentSpec,

@@ -38,6 +38,9 @@ use std::{
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
+/// The scheduler client's request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long any one phase may take before the harness gives up.
 const PHASE_DEADLINE: Duration = Duration::from_secs(900);
 
@@ -308,7 +311,10 @@ async fn coordinate(
         .name("lattice-scale scheduler")
         .connect(urls.split(',').collect::<Vec<_>>())
         .await?;
-    let client = Client::new(nats.clone(), lattice.clone());
+    // A request timeout above the default 5 s: with the hosts of a process busy applying, an
+    // inventory recheck of the scheduler's wait can take longer, and one timed-out recheck
+    // fails the whole rollout (`cannot follow`; see the README's "Scale" section).
+    let client = Client::new(nats.clone(), lattice.clone()).with_timeout(REQUEST_TIMEOUT);
     let discover = Discover::expecting(hosts).window(Duration::from_secs(120));
     let started = Instant::now();
     let found = client.discover_hosts(discover).await?;
@@ -352,6 +358,9 @@ async fn coordinate(
         .await?;
     let deploy_time = started.elapsed();
     eprintln!("scale: deployed v1 in {deploy_time:?}: {:?}", first.state);
+    if let Some(failure) = &first.failure {
+        eprintln!("scale: deploy failure: {failure:?}");
+    }
     let started = Instant::now();
     let second = scheduler
         .rollout(
@@ -450,6 +459,8 @@ async fn coordinate(
         "hosts": hosts,
         "processes": processes,
         "max_parallel": max_parallel,
+        "client_request_timeout_s": REQUEST_TIMEOUT.as_secs(),
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
         "runtime": "wasmtime",
         "component": "examples/components/greeter (v1 -> v2), failing: faulty/start-trap",
         "commit": git(&["rev-parse", "--short", "HEAD"]),
@@ -468,6 +479,8 @@ async fn coordinate(
         "outcome": {
             "discovered": found.len(),
             "deploy_v1": format!("{:?}", first.state),
+            "deploy_v1_failure": first.failure.as_ref().map(|f| format!("{f:?}")),
+            "rollout_failure": second.failure.as_ref().map(|f| format!("{f:?}")),
             "rollout": format!("{:?}", second.state),
             "rollout_hosts_running": count(&second, HostProgress::Running),
             "failing_rollout": format!("{:?}", failed.state),
