@@ -171,7 +171,7 @@ impl ConfigBucket {
     /// use lattice_nats::ConfigBucket;
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let nats = async_nats::connect("nats://127.0.0.1:4222,nats://127.0.0.1:4223").await?;
+    /// let nats = async_nats::connect(["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"].as_slice()).await?;
     /// let configs =
     ///     ConfigBucket::open_replicated(async_nats::jetstream::new(nats), &"default".parse()?, 3)
     ///         .await?;

@@ -234,7 +234,7 @@ impl RolloutStore {
     /// use lattice_rollout::RolloutStore;
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let nats = async_nats::connect("nats://127.0.0.1:4222,nats://127.0.0.1:4223").await?;
+    /// let nats = async_nats::connect(["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"].as_slice()).await?;
     /// let context = async_nats::jetstream::new(nats);
     /// let store = RolloutStore::open_replicated(context, &"default".parse()?, 10, 3).await?;
     /// # let _ = store;

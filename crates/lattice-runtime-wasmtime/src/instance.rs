@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use lattice_host::{
     ComponentInstance, ExportedFunction, Invocation, RuntimeError, RuntimeErrorKind,
 };
-use lattice_spec::{ComponentSpec, Revision};
+use lattice_spec::{ComponentSpec, ContentDigest, Revision};
 use std::{
     collections::{BTreeMap, HashMap},
     sync::Arc,
@@ -53,34 +53,26 @@ fn instantiate_error(what: &str) -> impl Fn(wasmtime::Error) -> RuntimeError + '
 }
 
 impl WasmtimeInstance {
-    /// Compiles, links, pre-instantiates and trial-instantiates `spec`'s component.
+    /// Compiles (once per engine and `digest`), links, pre-instantiates and trial-instantiates
+    /// `spec`'s component.
+    #[allow(clippy::too_many_arguments)] // Crate-private: each is one piece of the revision.
     pub(crate) async fn prepare(
         runtime: Arc<RuntimeInner>,
         spec: &ComponentSpec,
+        digest: &ContentDigest,
         bytes: Bytes,
         config: &BTreeMap<String, String>,
         secrets: &lattice_host::SecretMap,
         limits: Limits,
         import_timeout: Duration,
     ) -> Result<Self, RuntimeError> {
-        let engine = runtime.engine.clone();
-        // Compilation is CPU-bound: it runs on the blocking pool, before the host pauses.
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await
-            .map_err(|e| RuntimeError::new(format!("the compilation task failed: {e}")))?
-            .map_err(|e| {
-                // With the pooling allocator, a module whose memories or tables exceed the
-                // pool's slots is refused at compilation; wasmtime has no typed error for it,
-                // only this wording.
-                if format!("{e:#}").contains("pooling allocator") {
-                    RuntimeError::with_kind(
-                        RuntimeErrorKind::ResourceLimit,
-                        format!("the component does not fit the host's instance pool: {e:#}"),
-                    )
-                } else {
-                    instantiate_error("cannot compile the component")(e)
-                }
-            })?;
+        // Compilation is CPU-bound: it runs on the blocking pool, before the host pauses, and
+        // once per engine and artifact digest.
+        let component = runtime
+            .shared
+            .compiled
+            .get_or_compile(&runtime.engine, digest, bytes)
+            .await?;
 
         let mut linker = Linker::<Ctx>::new(&runtime.engine);
         // Links win over host-provided interfaces of the same name.

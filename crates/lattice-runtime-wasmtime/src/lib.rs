@@ -26,7 +26,15 @@
 //!   function or wants more memory than allowed fails the apply (`instantiate_failed`,
 //!   `resource_limit`) while the old revision keeps serving, and the host's pause window never
 //!   includes compilation.
-//! - **One engine per runtime** (so per host), shared by every component and revision.
+//! - **One engine per runtime** (so per host), shared by every component and revision —
+//!   or per process: [`WasmtimeRuntime::for_host`] makes the runtime of another host in the
+//!   same process over that host's own connection, sharing the engine, its epoch thread and
+//!   its compiled components.
+//! - **Compiled once per engine.** Compiled components are kept per engine, keyed by the
+//!   artifact's content digest (the validator's [`ValidatedComponent::digest`]), the 16 most
+//!   recently used: a rollback to a revision compiled before does not compile again, and
+//!   10,000 hosts in one process sharing an engine compile a component once, not 10,000 times
+//!   (concurrent applies of one component wait for one compilation).
 //! - **A fresh instance per invocation**, from the `InstancePre`, as wasmCloud 1.x does:
 //!   invocations never share state, a trap cannot poison later calls, and the limits are per
 //!   invocation. `benches/` measures what this costs against calling an already instantiated
@@ -45,6 +53,7 @@
 //!   [`RuntimeErrorKind::ResourceLimit`](lattice_host::RuntimeErrorKind); a trap answers the
 //!   invocation with an error and the next invocation runs in a new instance.
 
+mod compiled;
 mod imports;
 mod instance;
 mod limits;
@@ -93,20 +102,27 @@ impl fmt::Debug for WasmtimeRuntime {
     }
 }
 
+/// What every runtime sharing an engine shares: the engine, its epoch thread (stopped when
+/// the last runtime goes) and its compiled components.
+pub(crate) struct SharedEngine {
+    ticking: Arc<AtomicBool>,
+    pub(crate) compiled: compiled::CompiledCache,
+}
+
+impl Drop for SharedEngine {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
+}
+
 /// What every revision on the host shares: the engine, the NATS connection import calls go
 /// over, and one wRPC client per link target.
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
+    pub(crate) shared: Arc<SharedEngine>,
     nats: async_nats::Client,
     lattice: LatticeName,
     targets: tokio::sync::Mutex<HashMap<String, Arc<wrpc_transport_nats::Client>>>,
-    ticking: Arc<AtomicBool>,
-}
-
-impl Drop for RuntimeInner {
-    fn drop(&mut self) {
-        self.ticking.store(false, Ordering::Relaxed);
-    }
 }
 
 impl RuntimeInner {
@@ -197,6 +213,53 @@ impl WasmtimeRuntime {
     #[must_use]
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The runtime of another host in this process, whose components call their imports over
+    /// that host's connection `nats` in `lattice`, with this runtime's limits and import
+    /// timeout, sharing this runtime's engine, epoch thread and compiled components: many
+    /// hosts in one process (a test, a benchmark, the scale harness) compile a component
+    /// once and run one epoch thread, not one per host.
+    ///
+    /// ```no_run
+    /// use lattice_host::{Host, HostConfig};
+    /// use lattice_runtime_wasmtime::WasmtimeRuntime;
+    /// use std::sync::Arc;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let lattice = "default".parse()?;
+    /// let first = async_nats::connect("nats://127.0.0.1:4222").await?;
+    /// let template = WasmtimeRuntime::new(first.clone(), &lattice)?;
+    /// let mut hosts = Vec::new();
+    /// for n in 0..100 {
+    ///     let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
+    ///     let runtime = template.for_host(nats.clone(), &lattice);
+    ///     let config = HostConfig::new(format!("host-{n}").parse()?, lattice.clone());
+    ///     hosts.push(Host::new(nats, config, Arc::new(runtime)).start().await?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn for_host(&self, nats: async_nats::Client, lattice: &LatticeName) -> WasmtimeRuntime {
+        WasmtimeRuntime {
+            inner: Arc::new(RuntimeInner {
+                engine: self.inner.engine.clone(),
+                shared: self.inner.shared.clone(),
+                nats,
+                lattice: lattice.clone(),
+                targets: tokio::sync::Mutex::new(HashMap::new()),
+            }),
+            limits: self.limits,
+            import_timeout: self.import_timeout,
+        }
+    }
+
+    /// How many times this runtime's engine compiled a component (for every runtime sharing
+    /// it, see [`WasmtimeRuntime::for_host`]); an apply served from the compiled components
+    /// kept does not count.
+    #[must_use]
+    pub fn compilations(&self) -> u64 {
+        self.inner.shared.compiled.compilations()
     }
 }
 
@@ -291,10 +354,13 @@ impl RuntimeBuilder {
         Ok(WasmtimeRuntime {
             inner: Arc::new(RuntimeInner {
                 engine,
+                shared: Arc::new(SharedEngine {
+                    ticking,
+                    compiled: compiled::CompiledCache::default(),
+                }),
                 nats: self.nats,
                 lattice: self.lattice,
                 targets: tokio::sync::Mutex::new(HashMap::new()),
-                ticking,
             }),
             limits,
             import_timeout: Duration::from_secs(10),
@@ -306,7 +372,7 @@ impl ComponentRuntime for WasmtimeRuntime {
     fn instantiate<'a>(
         &'a self,
         spec: &'a ComponentSpec,
-        _component: &'a ValidatedComponent,
+        component: &'a ValidatedComponent,
         bytes: Bytes,
         config: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<Arc<dyn ComponentInstance>, RuntimeError>> {
@@ -314,6 +380,7 @@ impl ComponentRuntime for WasmtimeRuntime {
             let instance = WasmtimeInstance::prepare(
                 self.inner.clone(),
                 spec,
+                &component.digest,
                 bytes,
                 config,
                 &lattice_host::SecretMap::new(),
@@ -329,7 +396,7 @@ impl ComponentRuntime for WasmtimeRuntime {
     fn instantiate_with_secrets<'a>(
         &'a self,
         spec: &'a ComponentSpec,
-        _component: &'a ValidatedComponent,
+        component: &'a ValidatedComponent,
         bytes: Bytes,
         config: &'a BTreeMap<String, String>,
         secrets: &'a lattice_host::SecretMap,
@@ -338,6 +405,7 @@ impl ComponentRuntime for WasmtimeRuntime {
             let instance = WasmtimeInstance::prepare(
                 self.inner.clone(),
                 spec,
+                &component.digest,
                 bytes,
                 config,
                 secrets,
