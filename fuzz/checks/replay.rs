@@ -9,10 +9,24 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The files of `dir` whose names match `pattern` (at most one `*`), sorted.
+/// Whether `name` matches `pattern`, where `*` matches any run of characters.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            let Some(tail) = name.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .filter(|&i| tail.is_char_boundary(i))
+                .any(|i| wildcard(rest, &tail[i..]))
+        }
+    }
+}
+
+/// The files of `dir` whose names match `pattern` (`*` matches any run of characters),
+/// sorted.
 fn matching(dir: &Path, pattern: &str) -> Vec<PathBuf> {
-    let (prefix, suffix) = pattern.split_once('*').unwrap_or((pattern, ""));
-    let exact = !pattern.contains('*');
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -20,14 +34,9 @@ fn matching(dir: &Path, pattern: &str) -> Vec<PathBuf> {
                 .map(|entry| entry.path())
                 .filter(|path| path.is_file())
                 .filter(|path| {
-                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    if exact {
-                        name == pattern
-                    } else {
-                        name.len() >= prefix.len() + suffix.len()
-                            && name.starts_with(prefix)
-                            && name.ends_with(suffix)
-                    }
+                    path.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|name| wildcard(pattern, name))
                 })
                 .collect()
         })
