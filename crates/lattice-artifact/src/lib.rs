@@ -36,6 +36,8 @@
 
 mod fetch;
 mod fetch_error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod oci_layout;
 mod oci_registry;
 mod provider_archive;

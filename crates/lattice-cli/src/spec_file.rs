@@ -4,8 +4,7 @@
 //! module reads the file and words them for the command line.
 
 use crate::error::CliError;
-use lattice_spec::{ComponentSpec, SpecDocument, SpecDocumentError};
-use serde_json::Value;
+use lattice_spec::{ComponentSpec, DocumentFormat, SpecDocument, SpecDocumentError};
 use std::{
     io::Read,
     path::{Path, PathBuf},
@@ -45,28 +44,20 @@ pub(crate) fn load(path: &Path) -> Result<LoadedSpec, CliError> {
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         (std::fs::read_to_string(path).map_err(read_error)?, is_json)
     };
-    let value = parse(path, &text, json)?;
-    decode(path, value)
-}
-
-/// Parses the document's text into a JSON value.
-fn parse(path: &Path, text: &str, json: bool) -> Result<Value, CliError> {
-    let parse_error = |format, message| CliError::ParseSpec {
-        path: path.to_owned(),
-        format,
-        message,
-    };
-    if json {
-        serde_json::from_str(text).map_err(|e| parse_error("JSON", e.to_string()))
+    let format = if json {
+        DocumentFormat::Json
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| parse_error("YAML", e.to_string()))
-    }
+        DocumentFormat::Yaml
+    };
+    decode(path, SpecDocument::parse(&text, format))
 }
 
-/// Decodes and validates a parsed document; [`SpecDocument::decode`] finds every problem and
-/// every ignored field.
-fn decode(path: &Path, value: Value) -> Result<LoadedSpec, CliError> {
-    match SpecDocument::decode(&value) {
+/// Words what [`SpecDocument::parse`] found for the command line.
+fn decode(
+    path: &Path,
+    document: Result<SpecDocument, SpecDocumentError>,
+) -> Result<LoadedSpec, CliError> {
+    match document {
         Ok(document) => Ok(LoadedSpec {
             spec: document.spec,
             warnings: document
@@ -74,6 +65,14 @@ fn decode(path: &Path, value: Value) -> Result<LoadedSpec, CliError> {
                 .into_iter()
                 .map(|field| format!("spec field `{field}`: {IGNORED}"))
                 .collect(),
+        }),
+        Err(SpecDocumentError::Parse { format, message }) => Err(CliError::ParseSpec {
+            path: path.to_owned(),
+            format: match format {
+                DocumentFormat::Json => "JSON",
+                _ => "YAML",
+            },
+            message,
         }),
         Err(error @ SpecDocumentError::NotAMapping) => Err(CliError::ParseSpec {
             path: path.to_owned(),
@@ -101,9 +100,18 @@ fn decode(path: &Path, value: Value) -> Result<LoadedSpec, CliError> {
 mod tests {
     use super::*;
 
+    /// Parses and decodes `text` as `load` does for a file at `path`.
+    fn load_text(path: &str, text: &str) -> Result<LoadedSpec, CliError> {
+        let format = if path.ends_with(".json") {
+            DocumentFormat::Json
+        } else {
+            DocumentFormat::Yaml
+        };
+        decode(Path::new(path), SpecDocument::parse(text, format))
+    }
+
     fn problems_of(yaml: &str) -> Vec<String> {
-        let value = parse(Path::new("t.yaml"), yaml, false).unwrap();
-        match decode(Path::new("t.yaml"), value) {
+        match load_text("t.yaml", yaml) {
             Err(CliError::InvalidSpec { problems, .. }) => {
                 problems.into_iter().map(|(path, _)| path).collect()
             }
@@ -114,8 +122,7 @@ mod tests {
     #[test]
     fn a_valid_document_decodes_with_warnings_for_unknown_fields() {
         let yaml = "id: web\nrevision: 2\nartifact: ghcr.io/acme/web:2.0.0\nscale: 3\nscael: 1\n";
-        let value = parse(Path::new("t.yaml"), yaml, false).unwrap();
-        let loaded = decode(Path::new("t.yaml"), value).unwrap();
+        let loaded = load_text("t.yaml", yaml).unwrap();
         assert_eq!(loaded.spec.id().as_str(), "web");
         assert_eq!(loaded.spec.scale().get(), 3);
         assert_eq!(
@@ -142,11 +149,14 @@ mod tests {
     #[test]
     fn json_documents_decode_too() {
         let json = r#"{"id":"web","revision":1,"artifact":"./web.wasm","scale":1}"#;
-        let value = parse(Path::new("t.json"), json, true).unwrap();
-        assert!(decode(Path::new("t.json"), value).is_ok());
+        assert!(load_text("t.json", json).is_ok());
         assert!(matches!(
-            parse(Path::new("t.json"), "{", true),
-            Err(CliError::ParseSpec { .. })
+            load_text("t.json", "{"),
+            Err(CliError::ParseSpec { format: "JSON", .. })
+        ));
+        assert!(matches!(
+            load_text("t.yaml", "id: [web"),
+            Err(CliError::ParseSpec { format: "YAML", .. })
         ));
     }
 
@@ -155,8 +165,7 @@ mod tests {
         let yaml = "id: web\nrevision: 1\nartifact: ./web.wasm\nscale: 1\nlinks:\n  - target: kv\n    \
                     traget: kv\n    wit_namespace: wasi\n    wit_package: keyvalue\n    \
                     interfaces: [store]\n";
-        let value = parse(Path::new("t.yaml"), yaml, false).unwrap();
-        let loaded = decode(Path::new("t.yaml"), value).unwrap();
+        let loaded = load_text("t.yaml", yaml).unwrap();
         assert_eq!(
             loaded.warnings,
             ["spec field `links[0].traget`: unknown field, ignored (a typo?)"]

@@ -36,7 +36,56 @@ pub struct SpecDocument {
     pub ignored: Vec<String>,
 }
 
+/// The text format of a spec document ([`SpecDocument::parse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DocumentFormat {
+    /// YAML (a superset of JSON, so a JSON document reads as YAML too).
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+impl fmt::Display for DocumentFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Yaml => "YAML",
+            Self::Json => "JSON",
+        })
+    }
+}
+
 impl SpecDocument {
+    /// Parses a spec document's text (what `lattice apply -f` reads) and decodes it with
+    /// [`SpecDocument::decode`].
+    ///
+    /// ```
+    /// use lattice_spec::{DocumentFormat, SpecDocument, SpecDocumentErrorKind};
+    ///
+    /// let yaml = "id: web\nrevision: 2\nartifact: ghcr.io/acme/web:2.0.0\nscale: 3\n";
+    /// let document = SpecDocument::parse(yaml, DocumentFormat::Yaml)?;
+    /// assert_eq!(document.spec.scale().get(), 3);
+    /// let error = SpecDocument::parse("{", DocumentFormat::Json).unwrap_err();
+    /// assert_eq!(error.kind(), SpecDocumentErrorKind::Parse);
+    /// # Ok::<(), lattice_spec::SpecDocumentError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SpecDocumentError::Parse`] when the text is not YAML (or JSON); otherwise as
+    /// [`SpecDocument::decode`].
+    #[cfg(feature = "yaml")]
+    pub fn parse(text: &str, format: DocumentFormat) -> Result<Self, SpecDocumentError> {
+        let parsed = match format {
+            DocumentFormat::Json => serde_json::from_str::<Value>(text).map_err(|e| e.to_string()),
+            DocumentFormat::Yaml => {
+                serde_yaml_ng::from_str::<Value>(text).map_err(|e| e.to_string())
+            }
+        };
+        let value = parsed.map_err(|message| SpecDocumentError::Parse { format, message })?;
+        Self::decode(&value)
+    }
+
     /// Decodes and validates a spec document already parsed into a JSON value (a YAML parser
     /// such as `serde_yaml_ng` produces one too).
     ///
@@ -171,6 +220,14 @@ pub enum SpecDocumentError {
         /// The path of every field the spec does not have.
         ignored: Vec<String>,
     },
+    /// The text is not a document of its format ([`SpecDocument::parse`]).
+    #[error("not {format}: {message}")]
+    Parse {
+        /// The format it was read as.
+        format: DocumentFormat,
+        /// What the parser said, with the line and column.
+        message: String,
+    },
 }
 
 /// Why a spec document was refused, as a value to `match` on.
@@ -181,6 +238,8 @@ pub enum SpecDocumentErrorKind {
     NotAMapping,
     /// See [`SpecDocumentError::Invalid`].
     Invalid,
+    /// See [`SpecDocumentError::Parse`].
+    Parse,
 }
 
 impl SpecDocumentError {
@@ -190,6 +249,7 @@ impl SpecDocumentError {
         match self {
             Self::NotAMapping => SpecDocumentErrorKind::NotAMapping,
             Self::Invalid { .. } => SpecDocumentErrorKind::Invalid,
+            Self::Parse { .. } => SpecDocumentErrorKind::Parse,
         }
     }
 }

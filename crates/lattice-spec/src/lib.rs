@@ -27,7 +27,8 @@ mod version;
 pub use artifact::{ArtifactError, ArtifactErrorKind, ArtifactRef, ContentDigest};
 pub use diff::{Change, LinkChange, LinkFieldChanges, SpecDiff};
 pub use document::{
-    DocumentProblem, DocumentProblemKind, SpecDocument, SpecDocumentError, SpecDocumentErrorKind,
+    DocumentFormat, DocumentProblem, DocumentProblemKind, SpecDocument, SpecDocumentError,
+    SpecDocumentErrorKind,
 };
 pub use draft::{ComponentSpecDraft, ConfigDraft, LinkDraft, SecretRefDraft, is_wit_identifier};
 pub use error::{FieldError, SpecErrorCode, SpecErrors};
