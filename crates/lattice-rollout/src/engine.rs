@@ -5,9 +5,10 @@
 use crate::model::{AppName, AppRevision, Placement, ProviderPlacement};
 use crate::plan::{Gate, OnFailure, Plan, RolloutOptions, Strategy, plan};
 use crate::record::{
-    Control, FailureCode, HostProgress, MoveTo as _, RolloutFailure, RolloutRecord,
+    Control, FailureCode, HostFailures, HostProgress, MoveTo as _, RolloutFailure, RolloutRecord,
 };
 use crate::store::{RolloutStore, StoreError};
+use futures::StreamExt as _;
 use futures::future::{BoxFuture, join_all};
 use lattice_artifact::{
     ArtifactFetcher, ComponentValidator, DefaultFetcher, FetchErrorKind, WasmComponentValidator,
@@ -623,6 +624,7 @@ impl Scheduler {
                 };
                 record.hosts.insert(host.clone(), progress);
                 if let Err(failure) = result {
+                    HostFailures::add(&mut record.host_failures, host.clone(), &failure);
                     first_failure.get_or_insert(failure);
                 }
             }
@@ -910,6 +912,12 @@ impl Scheduler {
         failure: RolloutFailure,
     ) -> Result<RolloutRecord, StoreError> {
         tracing::warn!(app = %record.app, code = %failure.code, message = %failure.message, "rollout failed");
+        // A host the health gate failed is listed with the hosts whose upgrade failed.
+        if let Some(host) = &failure.host
+            && !record.host_failures.iter().any(|g| g.hosts.contains(host))
+        {
+            HostFailures::add(&mut record.host_failures, host.clone(), &failure);
+        }
         record.failure = Some(failure);
         match record.options.on_failure {
             OnFailure::Freeze => {
@@ -959,90 +967,59 @@ impl Scheduler {
             }
             (None, _) => None,
         };
+        // A recovered rollback tries every host not restored yet again: the failures of an
+        // earlier attempt are its own.
+        record.rollback_failures.clear();
+        let plan = record.plan.clone();
+        let deadline = record.options.rollback_per_host_deadline;
+        let bound = record.options.rollback_max_parallel.get();
+        // Hosts are restored `bound` at a time, each within its deadline, so a host that does
+        // not answer holds one slot for at most that long and never the others.
+        let mut restores = futures::stream::iter(touched)
+            .map(|host| {
+                let (plan, restored) = (&plan, restored.as_ref());
+                async move {
+                    let restore = self.restore_host(&host, plan, restored, deadline);
+                    let result = tokio::time::timeout(deadline, restore)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(RolloutFailure::new(
+                                FailureCode::Deadline,
+                                format!("not back on the stable revision within {deadline:?}"),
+                            )
+                            .on_host(host.clone()))
+                        });
+                    (host, result)
+                }
+            })
+            .buffer_unordered(bound);
+        // Progress is stored in batches: after every `bound` hosts, and at least every
+        // `ROLLBACK_SAVE_EVERY` while hosts finish — not after each host. A scheduler that
+        // stops in between restores the unsaved hosts again when recovered (the same spec
+        // applied again changes nothing on a host).
         let mut all_back = true;
-        for host in touched {
-            let back = match &restored {
-                Some(restored) => {
-                    let mut ok = true;
-                    let new_providers = record.plan.providers.get(&host);
-                    let removal = record.plan.removals.get(&host);
-                    // Providers first: the stable revision's providers on this host (the ones
-                    // the failed revision changed, or removed) running again before the
-                    // components that link to them are restored.
-                    let providers = new_providers
-                        .into_iter()
-                        .flatten()
-                        .chain(removal.into_iter().flat_map(|r| &r.providers));
-                    for provider in providers {
-                        if let Some(placement) = restored.provider(provider) {
-                            ok &= self
-                                .apply_provider_and_wait(
-                                    &host,
-                                    &placement.spec,
-                                    record.options.rollback_per_host_deadline,
-                                )
-                                .await
-                                .inspect_err(|f| tracing::warn!(host = %host, provider = %provider, message = %f.message, "rollback cannot restore a provider"))
-                                .is_ok();
-                        }
-                    }
-                    // Components the failed revision removed from this host come back too.
-                    for component in removal.into_iter().flat_map(|r| &r.components) {
-                        if let Some(placement) = restored.component(component) {
-                            ok &= self
-                                .client
-                                .apply_and_wait(
-                                    &host,
-                                    &placement.spec,
-                                    record.options.rollback_per_host_deadline,
-                                )
-                                .await
-                                .is_ok();
-                        }
-                    }
-                    for component in record.plan.targets.get(&host).into_iter().flatten() {
-                        ok &= match restored.component(component) {
-                            Some(placement) => self
-                                .client
-                                .apply_and_wait(
-                                    &host,
-                                    &placement.spec,
-                                    record.options.rollback_per_host_deadline,
-                                )
-                                .await
-                                .is_ok(),
-                            // New in the failed revision: not part of the stable one.
-                            None => self.client.delete(&host, component).await.is_ok(),
-                        };
-                    }
-                    // Providers new in the failed revision go last, after the components
-                    // that could link to them.
-                    for provider in new_providers.into_iter().flatten() {
-                        if restored.provider(provider).is_none() {
-                            ok &= self.client.delete_provider(&host, provider).await.is_ok();
-                        }
-                    }
-                    ok
+        let mut unsaved = 0_usize;
+        let mut saved_at = Instant::now();
+        while let Some((host, result)) = restores.next().await {
+            match result {
+                Ok(()) => {
+                    record.hosts.insert(host, HostProgress::RolledBack);
                 }
-                // No stable revision: the components, then the providers, are removed from
-                // the hosts touched.
-                None => {
-                    let mut ok = true;
-                    for component in record.plan.targets.get(&host).into_iter().flatten() {
-                        ok &= self.client.delete(&host, component).await.is_ok();
-                    }
-                    for provider in record.plan.providers.get(&host).into_iter().flatten() {
-                        ok &= self.client.delete_provider(&host, provider).await.is_ok();
-                    }
-                    ok
+                Err(failure) => {
+                    tracing::warn!(host = %host, code = %failure.code, message = %failure.message, "rollback cannot restore a host");
+                    all_back = false;
+                    HostFailures::add(&mut record.rollback_failures, host, &failure);
                 }
-            };
-            all_back &= back;
-            if back {
-                record.hosts.insert(host, HostProgress::RolledBack);
             }
-            self.save(&record).await?;
+            unsaved += 1;
+            if unsaved >= bound || saved_at.elapsed() >= ROLLBACK_SAVE_EVERY {
+                record.updated_ms = crate::record::now_ms();
+                self.save(&record).await?;
+                unsaved = 0;
+                saved_at = Instant::now();
+            }
         }
+        drop(restores);
         let aborted = record
             .failure
             .as_ref()
@@ -1061,7 +1038,130 @@ impl Scheduler {
         self.reconcilers.resume(&app, desired).await;
         Ok(record)
     }
+
+    /// Puts `host` back on `restored` (the stable revision as a new revision): the providers
+    /// the failed revision changed or removed there running again, then the components it
+    /// removed or changed, then what it added deleted. With no stable revision, what the
+    /// failed revision placed on the host is removed. Every part is tried; the first failure
+    /// is returned.
+    async fn restore_host(
+        &self,
+        host: &HostId,
+        plan: &Plan,
+        restored: Option<&AppRevision>,
+        deadline: Duration,
+    ) -> Result<(), RolloutFailure> {
+        let mut first: Option<RolloutFailure> = None;
+        let mut note = |result: Result<(), RolloutFailure>| {
+            if let Err(failure) = result {
+                first.get_or_insert(failure);
+            }
+        };
+        let deleted = |component: &lattice_spec::ComponentId| {
+            let component = component.clone();
+            move |e: lattice_client::RequestError| {
+                RolloutFailure::new(
+                    FailureCode::Host,
+                    format!("cannot delete `{component}`, new in the failed revision: {e}"),
+                )
+                .on_host(host.clone())
+                .component(component)
+            }
+        };
+        let provider_deleted = |provider: &lattice_spec::ProviderId| {
+            let provider = provider.clone();
+            move |e: lattice_client::RequestError| {
+                RolloutFailure::new(
+                    FailureCode::Host,
+                    format!("cannot delete provider `{provider}`, new in the failed revision: {e}"),
+                )
+                .on_host(host.clone())
+                .provider(provider)
+            }
+        };
+        let new_providers = plan.providers.get(host);
+        let Some(restored) = restored else {
+            // No stable revision: the components, then the providers, are removed.
+            for component in plan.targets.get(host).into_iter().flatten() {
+                note(
+                    self.client
+                        .delete(host, component)
+                        .await
+                        .map(drop)
+                        .map_err(deleted(component)),
+                );
+            }
+            for provider in new_providers.into_iter().flatten() {
+                note(
+                    self.client
+                        .delete_provider(host, provider)
+                        .await
+                        .map(drop)
+                        .map_err(provider_deleted(provider)),
+                );
+            }
+            return first.map_or(Ok(()), Err);
+        };
+        let removal = plan.removals.get(host);
+        // Providers first: the stable revision's providers on this host (the ones the failed
+        // revision changed, or removed) running again before the components that link to
+        // them are restored.
+        let providers = new_providers
+            .into_iter()
+            .flatten()
+            .chain(removal.into_iter().flat_map(|r| &r.providers));
+        for provider in providers {
+            if let Some(placement) = restored.provider(provider) {
+                note(
+                    self.apply_provider_and_wait(host, &placement.spec, deadline)
+                        .await,
+                );
+            }
+        }
+        // Components the failed revision removed from this host come back, and the ones it
+        // changed go back.
+        let components = removal
+            .into_iter()
+            .flat_map(|r| &r.components)
+            .chain(plan.targets.get(host).into_iter().flatten());
+        for component in components {
+            match restored.component(component) {
+                Some(placement) => note(
+                    self.client
+                        .apply_and_wait(host, &placement.spec, deadline)
+                        .await
+                        .map(drop)
+                        .map_err(|e| host_failure(host, &placement.spec, &e)),
+                ),
+                // New in the failed revision: not part of the stable one.
+                None => note(
+                    self.client
+                        .delete(host, component)
+                        .await
+                        .map(drop)
+                        .map_err(deleted(component)),
+                ),
+            }
+        }
+        // Providers new in the failed revision go last, after the components that could link
+        // to them.
+        for provider in new_providers.into_iter().flatten() {
+            if restored.provider(provider).is_none() {
+                note(
+                    self.client
+                        .delete_provider(host, provider)
+                        .await
+                        .map(drop)
+                        .map_err(provider_deleted(provider)),
+                );
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
 }
+
+/// How often, at least, a rollback stores its progress while hosts finish.
+const ROLLBACK_SAVE_EVERY: Duration = Duration::from_millis(500);
 
 /// The subject a rollout's status events are published on
 /// ([`lattice_ctl::RolloutSubject`]: `wasmbus.status.v2alpha1.{lattice}.rollout.{app}`), each a
