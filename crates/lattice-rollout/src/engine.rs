@@ -993,14 +993,30 @@ impl Scheduler {
                 }
             })
             .buffer_unordered(bound);
-        // Progress is stored in batches: after every `bound` hosts, and at least every
-        // `ROLLBACK_SAVE_EVERY` while hosts finish — not after each host. A scheduler that
-        // stops in between restores the unsaved hosts again when recovered (the same spec
-        // applied again changes nothing on a host).
+        // Progress is stored in batches, not after each host: after every `bound` hosts, and
+        // every `ROLLBACK_SAVE_EVERY` while hosts are still out (so the record shows the hosts
+        // restored while one is slow). A scheduler that stops in between restores the unsaved
+        // hosts again when recovered (the same spec applied again changes nothing on a host).
         let mut all_back = true;
         let mut unsaved = 0_usize;
-        let mut saved_at = Instant::now();
-        while let Some((host, result)) = restores.next().await {
+        let mut ticks = tokio::time::interval(ROLLBACK_SAVE_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.reset();
+        loop {
+            let finished = tokio::select! {
+                finished = restores.next() => finished,
+                _ = ticks.tick() => {
+                    if unsaved > 0 {
+                        record.updated_ms = crate::record::now_ms();
+                        self.save(&record).await?;
+                        unsaved = 0;
+                    }
+                    continue;
+                }
+            };
+            let Some((host, result)) = finished else {
+                break;
+            };
             match result {
                 Ok(()) => {
                     record.hosts.insert(host, HostProgress::RolledBack);
@@ -1012,11 +1028,11 @@ impl Scheduler {
                 }
             }
             unsaved += 1;
-            if unsaved >= bound || saved_at.elapsed() >= ROLLBACK_SAVE_EVERY {
+            if unsaved >= bound {
                 record.updated_ms = crate::record::now_ms();
                 self.save(&record).await?;
                 unsaved = 0;
-                saved_at = Instant::now();
+                ticks.reset();
             }
         }
         drop(restores);
