@@ -980,15 +980,14 @@ impl Scheduler {
                 let (plan, restored) = (&plan, restored.as_ref());
                 async move {
                     let restore = self.restore_host(&host, plan, restored, deadline);
-                    let result = tokio::time::timeout(deadline, restore)
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(RolloutFailure::new(
-                                FailureCode::Deadline,
-                                format!("not back on the stable revision within {deadline:?}"),
-                            )
-                            .on_host(host.clone()))
-                        });
+                    let result = match tokio::time::timeout(deadline, restore).await {
+                        Ok(result) => result,
+                        Err(_) => Err(RolloutFailure::new(
+                            FailureCode::Deadline,
+                            format!("not back on the stable revision within {deadline:?}"),
+                        )
+                        .on_host(host.clone())),
+                    };
                     (host, result)
                 }
             })

@@ -848,7 +848,10 @@ async fn a_host_that_cannot_be_restored_holds_back_no_other_and_a_crashed_rollba
         FailureCode::HealthGate
     );
     assert_eq!(failed.host_failures.len(), 1, "{:?}", failed.host_failures);
-    assert_eq!(failed.host_failures[0].hosts, [stuck_id.clone()]);
+    assert_eq!(
+        failed.host_failures[0].hosts,
+        std::slice::from_ref(&stuck_id)
+    );
     assert_eq!(
         failed.rollback_failures.len(),
         1,
@@ -857,7 +860,7 @@ async fn a_host_that_cannot_be_restored_holds_back_no_other_and_a_crashed_rollba
     );
     let not_restored = &failed.rollback_failures[0];
     assert_eq!(not_restored.code, FailureCode::Deadline, "{not_restored:?}");
-    assert_eq!(not_restored.hosts, [stuck_id.clone()]);
+    assert_eq!(not_restored.hosts, std::slice::from_ref(&stuck_id));
     for (host, progress) in &failed.hosts {
         if *host != stuck_id {
             assert_eq!(*progress, HostProgress::RolledBack, "{host}");
