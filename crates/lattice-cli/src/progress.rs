@@ -82,13 +82,12 @@ impl RolloutProgress {
 
     /// A live bar drawn on `target`.
     pub(crate) fn live(target: ProgressDrawTarget, verbose: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(0), target);
+        // No length until the first record: a spinner, not an empty bar drawn full.
+        let bar = ProgressBar::with_draw_target(None, target);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} hosts  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{spinner} {elapsed:>4} [{wide_bar}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
         let mut progress = Self::plain(verbose);
@@ -207,13 +206,11 @@ fn done_of(record: &RolloutRecord) -> (usize, usize) {
     }
 }
 
-/// `rolling_back, step 2/3`.
+/// `hosts rolling_back, step 2/3`: short, so the bar keeps to one line of a narrow terminal.
 fn phase_text(record: &RolloutRecord) -> String {
     let mut text = format!(
-        "{} {} → revision {}, step {}/{}",
-        record.app,
+        "hosts {}, step {}/{}",
         record.state,
-        record.plan.to,
         (record.next_step + 1).min(record.plan.steps.len()),
         record.plan.steps.len(),
     );
@@ -446,15 +443,10 @@ mod tests {
         progress.update(&rolling);
         let bar = progress.bar.clone().unwrap();
         assert_eq!((bar.position(), bar.length()), (1, Some(3)));
-        assert!(
-            bar.message()
-                .contains("shop progressing → revision 2, step 1/1"),
-            "{}",
-            bar.message()
-        );
+        assert_eq!(bar.message(), "hosts progressing, step 1/1");
         bar.tick();
         let drawn = screen.0.lock().unwrap().join("\n");
-        assert!(drawn.contains("1/3 hosts"), "{drawn}");
+        assert!(drawn.contains("] 1/3 hosts progressing"), "{drawn}");
         assert!(
             drawn.contains("host-1: running"),
             "one line per host with -v: {drawn}"
