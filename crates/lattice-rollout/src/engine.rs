@@ -348,9 +348,10 @@ impl Scheduler {
         &self.store
     }
 
-    /// Stores the rollout's progress and publishes it as a status event (best effort: the
-    /// store is the source of truth).
-    async fn save(&self, record: &RolloutRecord) -> Result<(), StoreError> {
+    /// Stamps the rollout's progress with now, stores it and publishes it as a status event
+    /// (best effort: the store is the source of truth).
+    async fn save(&self, record: &mut RolloutRecord) -> Result<(), StoreError> {
+        record.updated_ms = crate::record::now_ms();
         self.store.save(record).await?;
         let event = lattice_ctl::RolloutStatusEvent::new(
             self.client.lattice().clone(),
@@ -578,7 +579,7 @@ impl Scheduler {
         }
         if record.state == RolloutState::Pending {
             record.move_to(RolloutState::Progressing);
-            self.save(&record).await?;
+            self.save(&mut record).await?;
         }
         let deadline = Instant::now() + record.options.progress_deadline;
         while record.next_step < record.plan.steps.len() {
@@ -596,7 +597,7 @@ impl Scheduler {
             for host in &step.hosts {
                 record.hosts.insert(host.clone(), HostProgress::Applying);
             }
-            self.save(&record).await?;
+            self.save(&mut record).await?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let applies = step
                 .hosts
@@ -628,7 +629,7 @@ impl Scheduler {
                     first_failure.get_or_insert(failure);
                 }
             }
-            self.save(&record).await?;
+            self.save(&mut record).await?;
             let failed = record
                 .hosts
                 .values()
@@ -657,10 +658,10 @@ impl Scheduler {
                 }
             }
             record.next_step += 1;
-            self.save(&record).await?;
+            self.save(&mut record).await?;
         }
         record.move_to(RolloutState::Succeeded);
-        self.save(&record).await?;
+        self.save(&mut record).await?;
         self.store.set_stable(&record.app, record.plan.to).await?;
         self.reconcilers.resume(&record.app, record.plan.to).await;
         Ok(record)
@@ -922,13 +923,13 @@ impl Scheduler {
         match record.options.on_failure {
             OnFailure::Freeze => {
                 record.move_to(RolloutState::Failed);
-                self.save(&record).await?;
+                self.save(&mut record).await?;
                 self.reconcilers.resume(&record.app, record.plan.to).await;
                 Ok(record)
             }
             _ => {
                 record.move_to(RolloutState::RollingBack);
-                self.save(&record).await?;
+                self.save(&mut record).await?;
                 self.roll_back(record).await
             }
         }
@@ -962,7 +963,7 @@ impl Scheduler {
                         })?;
                 self.store.put_revision(&restored).await?;
                 record.rollback_revision = Some(revision);
-                self.save(&record).await?;
+                self.save(&mut record).await?;
                 Some(restored)
             }
             (None, _) => None,
@@ -979,14 +980,40 @@ impl Scheduler {
             .map(|host| {
                 let (plan, restored) = (&plan, restored.as_ref());
                 async move {
-                    let restore = self.restore_host(&host, plan, restored, deadline);
-                    let result = match tokio::time::timeout(deadline, restore).await {
+                    // A host that fails only for a transient reason (a request timed out under
+                    // load, a host reconnecting) is tried again, within its deadline.
+                    let mut last: Option<RolloutFailure> = None;
+                    let attempts = async {
+                        let mut pause = Duration::from_millis(100);
+                        loop {
+                            match self.restore_host(&host, plan, restored, deadline).await {
+                                Ok(()) => return Ok(()),
+                                Err((failure, true)) => {
+                                    tracing::debug!(host = %host, message = %failure.message, "rollback tries a host again");
+                                    last = Some(failure);
+                                    tokio::time::sleep(pause).await;
+                                    pause = (pause * 2).min(Duration::from_secs(2));
+                                }
+                                Err((failure, false)) => return Err(failure),
+                            }
+                        }
+                    };
+                    let result = match tokio::time::timeout(deadline, attempts).await {
                         Ok(result) => result,
-                        Err(_) => Err(RolloutFailure::new(
-                            FailureCode::Deadline,
-                            format!("not back on the stable revision within {deadline:?}"),
-                        )
-                        .on_host(host.clone())),
+                        Err(_) => Err(match last {
+                            Some(mut failure) => {
+                                failure.message = format!(
+                                    "not back on the stable revision within {deadline:?}: {}",
+                                    failure.message
+                                );
+                                failure
+                            }
+                            None => RolloutFailure::new(
+                                FailureCode::Deadline,
+                                format!("not back on the stable revision within {deadline:?}"),
+                            )
+                            .on_host(host.clone()),
+                        }),
                     };
                     (host, result)
                 }
@@ -1006,8 +1033,7 @@ impl Scheduler {
                 finished = restores.next() => finished,
                 _ = ticks.tick() => {
                     if unsaved > 0 {
-                        record.updated_ms = crate::record::now_ms();
-                        self.save(&record).await?;
+                        self.save(&mut record).await?;
                         unsaved = 0;
                     }
                     continue;
@@ -1028,8 +1054,7 @@ impl Scheduler {
             }
             unsaved += 1;
             if unsaved >= bound {
-                record.updated_ms = crate::record::now_ms();
-                self.save(&record).await?;
+                self.save(&mut record).await?;
                 unsaved = 0;
                 ticks.reset();
             }
@@ -1048,7 +1073,7 @@ impl Scheduler {
             self.store.set_desired(&app, restored.revision).await?;
             self.store.set_stable(&app, restored.revision).await?;
         }
-        self.save(&record).await?;
+        self.save(&mut record).await?;
         let desired = restored.as_ref().map_or(record.plan.to, |r| r.revision);
         self.reconcilers.resume(&app, desired).await;
         Ok(record)
@@ -1058,64 +1083,69 @@ impl Scheduler {
     /// the failed revision changed or removed there running again, then the components it
     /// removed or changed, then what it added deleted. With no stable revision, what the
     /// failed revision placed on the host is removed. Every part is tried; the first failure
-    /// is returned.
+    /// is returned, with whether every failure was transient (a timeout, no responders, a
+    /// lost connection), so trying the host again may succeed.
     async fn restore_host(
         &self,
         host: &HostId,
         plan: &Plan,
         restored: Option<&AppRevision>,
         deadline: Duration,
-    ) -> Result<(), RolloutFailure> {
+    ) -> Result<(), (RolloutFailure, bool)> {
         let mut first: Option<RolloutFailure> = None;
-        let mut note = |result: Result<(), RolloutFailure>| {
+        let mut transient = true;
+        let mut note = |result: Result<(), RolloutFailure>, retryable: bool| {
             if let Err(failure) = result {
+                transient &= retryable;
                 first.get_or_insert(failure);
             }
         };
-        let deleted = |component: &lattice_spec::ComponentId| {
-            let component = component.clone();
+        let request_failed = |what: String| {
             move |e: lattice_client::RequestError| {
-                RolloutFailure::new(
-                    FailureCode::Host,
-                    format!("cannot delete `{component}`, new in the failed revision: {e}"),
+                let retryable = e.kind().is_retryable();
+                (
+                    RolloutFailure::new(FailureCode::Host, format!("{what}: {e}"))
+                        .on_host(host.clone()),
+                    retryable,
                 )
-                .on_host(host.clone())
-                .component(component)
             }
         };
-        let provider_deleted = |provider: &lattice_spec::ProviderId| {
-            let provider = provider.clone();
-            move |e: lattice_client::RequestError| {
-                RolloutFailure::new(
-                    FailureCode::Host,
-                    format!("cannot delete provider `{provider}`, new in the failed revision: {e}"),
-                )
-                .on_host(host.clone())
-                .provider(provider)
-            }
+        let delete = async |component: &lattice_spec::ComponentId| {
+            self.client
+                .delete(host, component)
+                .await
+                .map(drop)
+                .map_err(request_failed(format!(
+                    "cannot delete `{component}`, new in the failed revision"
+                )))
+                .map_err(|(f, r)| (f.component(component.clone()), r))
+        };
+        let delete_provider = async |provider: &lattice_spec::ProviderId| {
+            self.client
+                .delete_provider(host, provider)
+                .await
+                .map(drop)
+                .map_err(request_failed(format!(
+                    "cannot delete provider `{provider}`, new in the failed revision"
+                )))
+                .map_err(|(f, r)| (f.provider(provider.clone()), r))
+        };
+        let split = |result: Result<(), (RolloutFailure, bool)>| match result {
+            Ok(()) => (Ok(()), true),
+            Err((failure, retryable)) => (Err(failure), retryable),
         };
         let new_providers = plan.providers.get(host);
         let Some(restored) = restored else {
             // No stable revision: the components, then the providers, are removed.
             for component in plan.targets.get(host).into_iter().flatten() {
-                note(
-                    self.client
-                        .delete(host, component)
-                        .await
-                        .map(drop)
-                        .map_err(deleted(component)),
-                );
+                let (result, retryable) = split(delete(component).await);
+                note(result, retryable);
             }
             for provider in new_providers.into_iter().flatten() {
-                note(
-                    self.client
-                        .delete_provider(host, provider)
-                        .await
-                        .map(drop)
-                        .map_err(provider_deleted(provider)),
-                );
+                let (result, retryable) = split(delete_provider(provider).await);
+                note(result, retryable);
             }
-            return first.map_or(Ok(()), Err);
+            return first.map_or(Ok(()), |f| Err((f, transient)));
         };
         let removal = plan.removals.get(host);
         // Providers first: the stable revision's providers on this host (the ones the failed
@@ -1130,6 +1160,7 @@ impl Scheduler {
                 note(
                     self.apply_provider_and_wait(host, &placement.spec, deadline)
                         .await,
+                    false,
                 );
             }
         }
@@ -1140,38 +1171,34 @@ impl Scheduler {
             .flat_map(|r| &r.components)
             .chain(plan.targets.get(host).into_iter().flatten());
         for component in components {
-            match restored.component(component) {
-                Some(placement) => note(
-                    self.client
+            let (result, retryable) = match restored.component(component) {
+                Some(placement) => {
+                    match self
+                        .client
                         .apply_and_wait(host, &placement.spec, deadline)
                         .await
-                        .map(drop)
-                        .map_err(|e| host_failure(host, &placement.spec, &e)),
-                ),
+                    {
+                        Ok(_) => (Ok(()), true),
+                        Err(e) => (
+                            Err(host_failure(host, &placement.spec, &e)),
+                            e.kind().is_retryable(),
+                        ),
+                    }
+                }
                 // New in the failed revision: not part of the stable one.
-                None => note(
-                    self.client
-                        .delete(host, component)
-                        .await
-                        .map(drop)
-                        .map_err(deleted(component)),
-                ),
-            }
+                None => split(delete(component).await),
+            };
+            note(result, retryable);
         }
         // Providers new in the failed revision go last, after the components that could link
         // to them.
         for provider in new_providers.into_iter().flatten() {
             if restored.provider(provider).is_none() {
-                note(
-                    self.client
-                        .delete_provider(host, provider)
-                        .await
-                        .map(drop)
-                        .map_err(provider_deleted(provider)),
-                );
+                let (result, retryable) = split(delete_provider(provider).await);
+                note(result, retryable);
             }
         }
-        first.map_or(Ok(()), Err)
+        first.map_or(Ok(()), |f| Err((f, transient)))
     }
 }
 
