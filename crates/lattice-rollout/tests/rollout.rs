@@ -735,6 +735,28 @@ async fn a_mixed_lattice_rolls_forward_and_back_each_host_in_the_version_it_spea
     lattice.assert_restored(restored).await;
 }
 
+/// The `updated_ms` of the first rollout event to revision `to` with every host `wanted`, in
+/// `progressing`.
+async fn stamp_when(
+    events: &mut async_nats::Subscriber,
+    to: Revision,
+    wanted: HostProgress,
+) -> u64 {
+    within(async {
+        while let Some(message) = futures::StreamExt::next(events).await {
+            let event: lattice_ctl::RolloutStatusEvent<RolloutRecord> =
+                lattice_spec::WireMessage::decode(&message.payload).unwrap();
+            let record = event.rollout;
+            if record.plan.to == to && record.hosts.values().all(|p| *p == wanted) {
+                assert_eq!(record.state, RolloutState::Progressing);
+                return record.updated_ms;
+            }
+        }
+        panic!("the events ended")
+    })
+    .await
+}
+
 /// Takes `host`'s place on its control subjects and answers nothing: a host that stopped
 /// answering without its subscriptions going away (requests time out, not `no responders`).
 async fn black_hole(lattice: &Lattice, host: &lattice_spec::HostId) -> async_nats::Subscriber {
@@ -764,6 +786,14 @@ async fn a_host_that_cannot_be_restored_holds_back_no_other_and_a_crashed_rollba
     // Revision 2 runs everywhere, then `host-0` stops answering while the step bakes: the
     // health gate fails and the rollback starts. Its deadline per host is long: the others
     // must be restored while `host-0` is still out.
+    let mut events = within(
+        lattice
+            .client
+            .nats()
+            .subscribe(lattice_rollout::event_subject(&lattice.lattice, &app())),
+    )
+    .await
+    .unwrap();
     let mut baking = options();
     baking.min_healthy = Duration::from_secs(2);
     baking.rollback_per_host_deadline = Duration::from_secs(30);
@@ -795,6 +825,12 @@ async fn a_host_that_cannot_be_restored_holds_back_no_other_and_a_crashed_rollba
         (HostProgress::Running, 0),
         "host-0 is still out (neither restored nor given up) while the others are back: {midway:?}"
     );
+
+    // Every stored record is stamped: the step's hosts running is later than them applying,
+    // within the one state (`progressing`).
+    let applying_at = stamp_when(&mut events, Revision(2), HostProgress::Applying).await;
+    let running_at = stamp_when(&mut events, Revision(2), HostProgress::Running).await;
+    assert!(running_at > applying_at, "{running_at} > {applying_at}");
 
     // The scheduler dies mid-rollback. `host-0` comes back (empty); another scheduler
     // recovers the rollback and restores it too.
