@@ -1145,7 +1145,10 @@ impl Scheduler {
                 let (result, retryable) = split(delete_provider(provider).await);
                 note(result, retryable);
             }
-            return first.map_or(Ok(()), |f| Err((f, transient)));
+            return match first {
+                Some(failure) => Err((failure, transient)),
+                None => Ok(()),
+            };
         };
         let removal = plan.removals.get(host);
         // Providers first: the stable revision's providers on this host (the ones the failed
@@ -1198,7 +1201,10 @@ impl Scheduler {
                 note(result, retryable);
             }
         }
-        first.map_or(Ok(()), |f| Err((f, transient)))
+        match first {
+            Some(failure) => Err((failure, transient)),
+            None => Ok(()),
+        }
     }
 }
 
