@@ -1,5 +1,6 @@
-//! `lattice apply -f SPEC --host H … [--wait]`: apply a component spec to hosts, and with
-//! `--wait` follow each host to `running` or `failed`, printing every state on its way.
+//! `lattice apply -f SPEC --host H … [--wait] [-v]`: apply a component spec to hosts, and with
+//! `--wait` follow each host to `running` or `failed`, printing every state on its way (for
+//! several hosts only with `-v`; without it, one summary line).
 
 use crate::{
     cli::Globals,
@@ -65,12 +66,17 @@ pub(crate) struct ApplyArgs {
     /// With --wait: how long each host may take to reach `running`.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse, requires = "wait")]
     deadline: Duration,
+    /// One line per host: every state each host goes through (with --wait on several hosts),
+    /// or each host's progress in a rollout (a manifest). Without it, several hosts are
+    /// summed up.
+    #[arg(short = 'v', long)]
+    verbose: bool,
 }
 
 /// Validates the spec, then applies it to every host concurrently.
 pub(crate) async fn run(globals: &Globals, args: ApplyArgs) -> Result<(), CliError> {
     if args.hosts.is_empty() {
-        return crate::rollout::apply_manifest(globals, &args.file).await;
+        return crate::rollout::apply_manifest(globals, &args.file, args.verbose).await;
     }
     let loaded = spec_file::load(&args.file)?;
     for warning in &loaded.warnings {
@@ -80,9 +86,11 @@ pub(crate) async fn run(globals: &Globals, args: ApplyArgs) -> Result<(), CliErr
     let client = globals.client().await?;
     let started = Instant::now();
     let (client, spec) = (&client, &spec);
+    // One host, or -v: every host's states as they happen. Several hosts: one summary line.
+    let per_host = args.verbose || args.hosts.len() == 1;
     let results = futures::future::join_all(args.hosts.iter().map(|host| async move {
         let outcome = if args.wait {
-            apply_and_wait(client, host, spec, args.deadline, started).await
+            apply_and_wait(client, host, spec, args.deadline, started, per_host).await
         } else {
             apply(client, host, spec).await
         };
@@ -99,6 +107,21 @@ pub(crate) async fn run(globals: &Globals, args: ApplyArgs) -> Result<(), CliErr
     }))
     .await;
     let errors: Vec<CliError> = results.into_iter().filter_map(Result::err).collect();
+    if args.wait && !per_host {
+        println!(
+            "{} revision {} of `{}` is running on {} of {} hosts{}",
+            stamp(started),
+            spec.revision(),
+            spec.id(),
+            args.hosts.len() - errors.len(),
+            args.hosts.len(),
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!("; {} failed (below)", errors.len())
+            }
+        );
+    }
     CliError::from_hosts(errors, args.hosts.len())
 }
 
@@ -151,15 +174,22 @@ async fn apply_and_wait(
     spec: &ComponentSpec,
     deadline: Duration,
     started: Instant,
+    per_host: bool,
 ) -> Result<(), HostFailure> {
     // Subscribed before the apply is sent on the same connection, so no event is missed.
-    let progress = watch(client, host, spec, started).await;
+    let progress = if per_host {
+        watch(client, host, spec, started).await
+    } else {
+        None
+    };
     let result = client.apply_and_wait(host, spec, deadline).await;
     if let Some(progress) = progress {
         progress.abort();
     }
     let report = result?;
-    print_report(host, spec, &report, started);
+    if per_host {
+        print_report(host, spec, &report, started);
+    }
     Ok(())
 }
 

@@ -28,6 +28,7 @@ mod host;
 mod invoke;
 mod nats_auth;
 mod output;
+mod progress;
 mod rollout;
 mod schema;
 mod signal;

@@ -12,12 +12,13 @@ use crate::{
     cli::Globals,
     error::{CliError, Failure},
     output::{OutputArgs, OutputFormat, Table, print_structured},
+    progress::{RolloutProgress, failed_hosts_summary, progress_line},
 };
 use clap::{Args, Subcommand};
 use futures::StreamExt;
 use lattice_rollout::{
-    AppName, Control, HostProgress, Manifest, RolloutError, RolloutEvents, RolloutOptions,
-    RolloutRecord, RolloutStore, Scheduler, Strategy,
+    AppName, Control, Manifest, RolloutError, RolloutEvents, RolloutOptions, RolloutRecord,
+    RolloutStore, Scheduler, Strategy,
 };
 use lattice_spec::Revision;
 use lattice_status::RolloutState;
@@ -50,7 +51,7 @@ pub(crate) enum RolloutCommand {
     /// Pass a gate that waits for promotion (canary steps, blue-green release).
     Promote(AppArgs),
     /// Continue, in this process, a rollout whose scheduler stopped.
-    Recover(AppArgs),
+    Recover(RecoverArgs),
 }
 
 /// An application name and an output format.
@@ -62,6 +63,16 @@ pub(crate) struct AppArgs {
     output: OutputArgs,
 }
 
+/// `rollout recover`
+#[derive(Debug, Args)]
+pub(crate) struct RecoverArgs {
+    /// The application.
+    app: AppName,
+    /// Print one line per host as its progress changes.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+}
+
 /// `rollout status`
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
@@ -70,6 +81,9 @@ pub(crate) struct StatusArgs {
     /// Follow the rollout until it ends; exit non-zero unless it succeeded.
     #[arg(short = 'w', long)]
     watch: bool,
+    /// With -w: print one line per host as its progress changes.
+    #[arg(short = 'v', long, requires = "watch")]
+    verbose: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -82,6 +96,9 @@ pub(crate) struct UndoArgs {
     /// The stored revision to return to.
     #[arg(long = "to-revision", value_name = "N")]
     to_revision: Option<u64>,
+    /// Print one line per host as its progress changes.
+    #[arg(short = 'v', long)]
+    verbose: bool,
 }
 
 fn failed(message: impl Into<String>, hint: impl Into<String>, failure: Failure) -> CliError {
@@ -179,13 +196,17 @@ fn validated(manifest: &Manifest, path: &Path) -> Result<Validated, CliError> {
     Ok((app, components, providers))
 }
 
-/// `lattice apply -f app.yaml`: rolls the manifest out, showing progress, and exits non-zero
-/// unless the rollout succeeded.
-pub(crate) async fn apply_manifest(globals: &Globals, path: &Path) -> Result<(), CliError> {
+/// `lattice apply -f app.yaml`: rolls the manifest out, showing progress (one line per host
+/// with `verbose`), and exits non-zero unless the rollout succeeded.
+pub(crate) async fn apply_manifest(
+    globals: &Globals,
+    path: &Path,
+    verbose: bool,
+) -> Result<(), CliError> {
     let manifest = load_manifest(path)?;
     let (app, components, providers) = validated(&manifest, path)?;
     let scheduler = scheduler(globals).await?;
-    let progress = follow(&scheduler, &app).await?;
+    let progress = follow(&scheduler, &app, verbose).await?;
     let result = scheduler
         .rollout_with_providers(
             &app,
@@ -195,7 +216,7 @@ pub(crate) async fn apply_manifest(globals: &Globals, path: &Path) -> Result<(),
             manifest.options,
         )
         .await;
-    progress.abort();
+    progress.end().await;
     let record = result.map_err(|e| {
         let hint = if matches!(e.kind(), lattice_rollout::RolloutErrorKind::Config(kind)
             if kind != lattice_client::ConfigBucketErrorKind::Unavailable)
@@ -218,26 +239,45 @@ pub(crate) async fn apply_manifest(globals: &Globals, path: &Path) -> Result<(),
     finished(&record)
 }
 
-/// Prints every status event of `app`'s rollout as it arrives.
+/// Shows `app`'s rollout as its status events arrive, until [`Following::end`].
+struct Following {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Following {
+    /// Stops following, and clears a live bar so the summary prints in its place.
+    async fn end(self) {
+        drop(self.stop);
+        let _ = self.task.await;
+    }
+}
+
+/// Follows `app`'s rollout with a [`RolloutProgress`] for this process's output.
 async fn follow(
     scheduler: &Scheduler,
     app: &AppName,
-) -> Result<tokio::task::JoinHandle<()>, CliError> {
+    verbose: bool,
+) -> Result<Following, CliError> {
     let mut events = watch(scheduler, app).await?;
-    Ok(tokio::spawn(async move {
-        let mut last = String::new();
-        // An event that cannot be read (a newer scheduler's) is skipped: the store stays the
-        // source of truth.
-        while let Some(event) = events.next().await {
-            if let Ok(event) = event {
-                let line = progress_line(&event.rollout);
-                if line != last {
-                    println!("{line}");
-                    last = line;
-                }
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut progress = RolloutProgress::new(verbose);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                event = events.next() => match event {
+                    // An event that cannot be read (a newer scheduler's) is skipped: the
+                    // store stays the source of truth.
+                    Some(Ok(event)) => progress.update(&event.rollout),
+                    Some(Err(_)) => {}
+                    None => break,
+                },
             }
         }
-    }))
+        progress.finish();
+    });
+    Ok(Following { stop, task })
 }
 
 /// `app`'s rollout events, the stored record first.
@@ -251,24 +291,6 @@ async fn watch(scheduler: &Scheduler, app: &AppName) -> Result<RolloutEvents, Cl
             e,
         ),
     })
-}
-
-fn progress_line(record: &RolloutRecord) -> String {
-    let count = |p: HostProgress| record.hosts.values().filter(|h| **h == p).count();
-    format!(
-        "[{:>6.1}s] {} revision {}: {} — step {}/{}, hosts: {} running, {} applying, {} pending, {} failed, {} rolled back",
-        lattice_rollout::elapsed(record).as_secs_f64(),
-        record.app,
-        record.plan.to,
-        record.state,
-        (record.next_step + 1).min(record.plan.steps.len()),
-        record.plan.steps.len(),
-        count(HostProgress::Running),
-        count(HostProgress::Applying),
-        count(HostProgress::Pending),
-        count(HostProgress::Failed),
-        count(HostProgress::RolledBack),
-    )
 }
 
 fn print_record(record: &RolloutRecord) {
@@ -288,6 +310,9 @@ fn print_record(record: &RolloutRecord) {
             }
             line.push(')');
         }
+        println!("{line}");
+    }
+    for line in failed_hosts_summary(record) {
         println!("{line}");
     }
     if let Some(revision) = record.rollback_revision {
@@ -352,7 +377,7 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
         RolloutCommand::History(args) => history(globals, args).await,
         RolloutCommand::Undo(args) => {
             let scheduler = scheduler(globals).await?;
-            let progress = follow(&scheduler, &args.app).await?;
+            let progress = follow(&scheduler, &args.app, args.verbose).await?;
             let result = scheduler
                 .undo(
                     &args.app,
@@ -361,7 +386,7 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
                     RolloutOptions::default(),
                 )
                 .await;
-            progress.abort();
+            progress.end().await;
             let record = result.map_err(|e| {
                 caused_by(
                     format!("cannot undo `{}`", args.app),
@@ -375,9 +400,9 @@ pub(crate) async fn run(globals: &Globals, command: RolloutCommand) -> Result<()
         }
         RolloutCommand::Recover(args) => {
             let scheduler = scheduler(globals).await?;
-            let progress = follow(&scheduler, &args.app).await?;
+            let progress = follow(&scheduler, &args.app, args.verbose).await?;
             let result = scheduler.recover(&args.app).await;
-            progress.abort();
+            progress.end().await;
             let record = result.map_err(|e| {
                 caused_by(
                     e.to_string(),
@@ -442,7 +467,8 @@ async fn status(globals: &Globals, args: StatusArgs) -> Result<(), CliError> {
         // The stored record again first (a change since the read above is not missed), then
         // every change, until the rollout ends.
         let mut events = watch(&scheduler, &args.app).await?;
-        let mut last = String::new();
+        let mut progress =
+            (args.output.format == OutputFormat::Table).then(|| RolloutProgress::new(args.verbose));
         while !record.is_finished() {
             let Some(event) = events.next().await else {
                 break;
@@ -450,15 +476,13 @@ async fn status(globals: &Globals, args: StatusArgs) -> Result<(), CliError> {
             // An event of a newer scheduler is skipped; the next readable one says where it is.
             if let Ok(event) = event {
                 record = event.rollout;
-                let line = progress_line(&record);
-                if args.output.format == OutputFormat::Table
-                    && line != last
-                    && !record.is_finished()
-                {
-                    println!("{line}");
-                    last = line;
+                if let Some(progress) = &mut progress {
+                    progress.update(&record);
                 }
             }
+        }
+        if let Some(progress) = progress {
+            progress.finish();
         }
     }
     match args.output.format {

@@ -534,3 +534,111 @@ fn the_example_application_manifests_plan_against_a_lattice() {
         }
     }
 }
+
+/// A manifest rolled out all at once whose component links to a provider that is not
+/// running: it fails on every host and is rolled back.
+fn write_broken_manifest(dir: &Path) -> PathBuf {
+    let kv = dir.join("kv.wasm");
+    std::fs::write(
+        &kv,
+        lattice_artifact::testing::component_importing(&["wasi:keyvalue/store@0.2.0"]),
+    )
+    .unwrap();
+    let broken = dir.join("broken.yaml");
+    std::fs::write(
+        &broken,
+        format!(
+            "name: shop\noptions:\n  min_healthy_ms: 100\ncomponents:\n  - spec:\n      id: web\n      revision: 1\n      artifact: file://{}\n      scale: 1\n      links:\n        - target: redis\n          wit_namespace: wasi\n          wit_package: keyvalue\n          interfaces: [store]\n",
+            kv.display()
+        ),
+    )
+    .unwrap();
+    broken
+}
+
+/// The lines of `text` that are about one host by name (`host-N: …`).
+fn host_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|line| {
+            line.split_whitespace()
+                .any(|word| word.starts_with("host-") && word.ends_with(':'))
+        })
+        .collect()
+}
+
+#[test]
+fn rollout_progress_off_a_terminal_is_a_few_lines_per_step_and_names_failed_hosts_by_reason() {
+    let hosts: Vec<String> = (1..=8).map(|n| format!("host-{n}")).collect();
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let lattice = Lattice::start(&names);
+    let dir = tempfile::tempdir().unwrap();
+    let component = write_component(dir.path());
+    let good = write_manifest(
+        dir.path(),
+        "app.yaml",
+        &format!("file://{}", component.display()),
+    );
+
+    // Four steps of two hosts (not a terminal: the test reads a pipe): a few summary lines
+    // per step, none per host.
+    let applied = lattice.run(&["apply", "-f", good.to_str().unwrap()]);
+    assert_eq!(applied.code(), Some(0), "{applied:#?}");
+    assert!(
+        host_lines(&applied.stdout).is_empty(),
+        "no line per host without -v: {}",
+        applied.stdout
+    );
+    let lines = applied.stdout.lines().count();
+    assert!(
+        (4..=4 * 3 + 2).contains(&lines),
+        "a few lines per step: {}",
+        applied.stdout
+    );
+    assert!(applied.stdout.contains("succeeded"), "{}", applied.stdout);
+
+    // Every host fails the same way: the summary names them under one reason.
+    let broken = write_broken_manifest(dir.path());
+    let failed = lattice.run(&["apply", "-f", broken.to_str().unwrap()]);
+    assert_eq!(failed.code(), Some(1), "{failed:#?}");
+    assert!(
+        host_lines(&failed.stdout)
+            .iter()
+            .all(|line| line.trim_start().starts_with("host-1: ")),
+        "only the reason's example names a host: {}",
+        failed.stdout
+    );
+    assert!(
+        failed.stdout.contains("upgrade failed on 8 hosts:"),
+        "{}",
+        failed.stdout
+    );
+    let group = failed
+        .stdout
+        .lines()
+        .find(|line| line.contains("link_refused, component web (8 hosts): "))
+        .unwrap_or_else(|| panic!("no group of the 8 hosts: {}", failed.stdout));
+    for host in &hosts {
+        assert!(
+            group.split([' ', ',']).any(|word| word == host),
+            "{host} not named in {group}"
+        );
+    }
+    assert!(
+        !failed.stdout.contains("could not restore"),
+        "every host was restored: {}",
+        failed.stdout
+    );
+
+    // With -v, one line per host as its progress changes.
+    let verbose = lattice.run(&["apply", "-f", broken.to_str().unwrap(), "-v"]);
+    assert_eq!(verbose.code(), Some(1), "{verbose:#?}");
+    for host in &hosts {
+        for progress in ["applying", "failed", "rolled_back"] {
+            assert!(
+                verbose.stdout.contains(&format!("{host}: {progress}\n")),
+                "{host}: {progress} missing: {}",
+                verbose.stdout
+            );
+        }
+    }
+}

@@ -5,9 +5,10 @@
 use crate::model::{AppName, AppRevision, Placement, ProviderPlacement};
 use crate::plan::{Gate, OnFailure, Plan, RolloutOptions, Strategy, plan};
 use crate::record::{
-    Control, FailureCode, HostProgress, MoveTo as _, RolloutFailure, RolloutRecord,
+    Control, FailureCode, HostFailures, HostProgress, MoveTo as _, RolloutFailure, RolloutRecord,
 };
 use crate::store::{RolloutStore, StoreError};
+use futures::StreamExt as _;
 use futures::future::{BoxFuture, join_all};
 use lattice_artifact::{
     ArtifactFetcher, ComponentValidator, DefaultFetcher, FetchErrorKind, WasmComponentValidator,
@@ -349,9 +350,10 @@ impl Scheduler {
         &self.store
     }
 
-    /// Stores the rollout's progress and publishes it as a status event (best effort: the
-    /// store is the source of truth).
-    async fn save(&self, record: &RolloutRecord) -> Result<(), StoreError> {
+    /// Stamps the rollout's progress with now, stores it and publishes it as a status event
+    /// (best effort: the store is the source of truth).
+    async fn save(&self, record: &mut RolloutRecord) -> Result<(), StoreError> {
+        record.updated_ms = crate::record::now_ms();
         self.store.save(record).await?;
         let event = lattice_ctl::RolloutStatusEvent::new(
             self.client.lattice().clone(),
@@ -582,7 +584,7 @@ impl Scheduler {
         }
         if record.state == RolloutState::Pending {
             record.move_to(RolloutState::Progressing);
-            self.save(&record).await?;
+            self.save(&mut record).await?;
         }
         let deadline = Instant::now() + record.options.progress_deadline;
         while record.next_step < record.plan.steps.len() {
@@ -600,7 +602,7 @@ impl Scheduler {
             for host in &step.hosts {
                 record.hosts.insert(host.clone(), HostProgress::Applying);
             }
-            self.save(&record).await?;
+            self.save(&mut record).await?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let applies = step
                 .hosts
@@ -628,10 +630,11 @@ impl Scheduler {
                 };
                 record.hosts.insert(host.clone(), progress);
                 if let Err(failure) = result {
+                    HostFailures::add(&mut record.host_failures, host.clone(), &failure);
                     first_failure.get_or_insert(failure);
                 }
             }
-            self.save(&record).await?;
+            self.save(&mut record).await?;
             let failed = record
                 .hosts
                 .values()
@@ -660,10 +663,10 @@ impl Scheduler {
                 }
             }
             record.next_step += 1;
-            self.save(&record).await?;
+            self.save(&mut record).await?;
         }
         record.move_to(RolloutState::Succeeded);
-        self.save(&record).await?;
+        self.save(&mut record).await?;
         self.store.set_stable(&record.app, record.plan.to).await?;
         self.reconcilers.resume(&record.app, record.plan.to).await;
         Ok(record)
@@ -928,17 +931,23 @@ impl Scheduler {
         failure: RolloutFailure,
     ) -> Result<RolloutRecord, StoreError> {
         tracing::warn!(app = %record.app, code = %failure.code, message = %failure.message, "rollout failed");
+        // A host the health gate failed is listed with the hosts whose upgrade failed.
+        if let Some(host) = &failure.host
+            && !record.host_failures.iter().any(|g| g.hosts.contains(host))
+        {
+            HostFailures::add(&mut record.host_failures, host.clone(), &failure);
+        }
         record.failure = Some(failure);
         match record.options.on_failure {
             OnFailure::Freeze => {
                 record.move_to(RolloutState::Failed);
-                self.save(&record).await?;
+                self.save(&mut record).await?;
                 self.reconcilers.resume(&record.app, record.plan.to).await;
                 Ok(record)
             }
             _ => {
                 record.move_to(RolloutState::RollingBack);
-                self.save(&record).await?;
+                self.save(&mut record).await?;
                 self.roll_back(record).await
             }
         }
@@ -972,95 +981,103 @@ impl Scheduler {
                         })?;
                 self.store.put_revision(&restored).await?;
                 record.rollback_revision = Some(revision);
-                self.save(&record).await?;
+                self.save(&mut record).await?;
                 Some(restored)
             }
             (None, _) => None,
         };
-        let mut all_back = true;
-        for host in touched {
-            let back = match &restored {
-                Some(restored) => {
-                    let mut ok = true;
-                    let new_providers = record.plan.providers.get(&host);
-                    let removal = record.plan.removals.get(&host);
-                    // Providers first: the stable revision's providers on this host (the ones
-                    // the failed revision changed, or removed) running again before the
-                    // components that link to them are restored.
-                    let providers = new_providers
-                        .into_iter()
-                        .flatten()
-                        .chain(removal.into_iter().flat_map(|r| &r.providers));
-                    for provider in providers {
-                        if let Some(placement) = restored.provider(provider) {
-                            ok &= self
-                                .apply_provider_and_wait(
-                                    &host,
-                                    &placement.spec,
-                                    record.options.rollback_per_host_deadline,
-                                )
-                                .await
-                                .inspect_err(|f| tracing::warn!(host = %host, provider = %provider, message = %f.message, "rollback cannot restore a provider"))
-                                .is_ok();
+        // A recovered rollback tries every host not restored yet again: the failures of an
+        // earlier attempt are its own.
+        record.rollback_failures.clear();
+        let plan = record.plan.clone();
+        let deadline = record.options.rollback_per_host_deadline;
+        let bound = record.options.rollback_max_parallel.get();
+        // Hosts are restored `bound` at a time, each within its deadline, so a host that does
+        // not answer holds one slot for at most that long and never the others.
+        let mut restores = futures::stream::iter(touched)
+            .map(|host| {
+                let (plan, restored) = (&plan, restored.as_ref());
+                async move {
+                    // A host that fails only for a transient reason (a request timed out under
+                    // load, a host reconnecting) is tried again, within its deadline.
+                    let mut last: Option<RolloutFailure> = None;
+                    let attempts = async {
+                        let mut pause = Duration::from_millis(100);
+                        loop {
+                            match self.restore_host(&host, plan, restored, deadline).await {
+                                Ok(()) => return Ok(()),
+                                Err((failure, true)) => {
+                                    tracing::debug!(host = %host, message = %failure.message, "rollback tries a host again");
+                                    last = Some(failure);
+                                    tokio::time::sleep(pause).await;
+                                    pause = (pause * 2).min(Duration::from_secs(2));
+                                }
+                                Err((failure, false)) => return Err(failure),
+                            }
                         }
-                    }
-                    // Components the failed revision removed from this host come back too.
-                    for component in removal.into_iter().flat_map(|r| &r.components) {
-                        if let Some(placement) = restored.component(component) {
-                            ok &= self
-                                .client
-                                .apply_and_wait(
-                                    &host,
-                                    &placement.spec,
-                                    record.options.rollback_per_host_deadline,
-                                )
-                                .await
-                                .is_ok();
-                        }
-                    }
-                    for component in record.plan.targets.get(&host).into_iter().flatten() {
-                        ok &= match restored.component(component) {
-                            Some(placement) => self
-                                .client
-                                .apply_and_wait(
-                                    &host,
-                                    &placement.spec,
-                                    record.options.rollback_per_host_deadline,
-                                )
-                                .await
-                                .is_ok(),
-                            // New in the failed revision: not part of the stable one.
-                            None => self.client.delete(&host, component).await.is_ok(),
-                        };
-                    }
-                    // Providers new in the failed revision go last, after the components
-                    // that could link to them.
-                    for provider in new_providers.into_iter().flatten() {
-                        if restored.provider(provider).is_none() {
-                            ok &= self.client.delete_provider(&host, provider).await.is_ok();
-                        }
-                    }
-                    ok
+                    };
+                    let result = match tokio::time::timeout(deadline, attempts).await {
+                        Ok(result) => result,
+                        Err(_) => Err(match last {
+                            Some(mut failure) => {
+                                failure.message = format!(
+                                    "not back on the stable revision within {deadline:?}: {}",
+                                    failure.message
+                                );
+                                failure
+                            }
+                            None => RolloutFailure::new(
+                                FailureCode::Deadline,
+                                format!("not back on the stable revision within {deadline:?}"),
+                            )
+                            .on_host(host.clone()),
+                        }),
+                    };
+                    (host, result)
                 }
-                // No stable revision: the components, then the providers, are removed from
-                // the hosts touched.
-                None => {
-                    let mut ok = true;
-                    for component in record.plan.targets.get(&host).into_iter().flatten() {
-                        ok &= self.client.delete(&host, component).await.is_ok();
+            })
+            .buffer_unordered(bound);
+        // Progress is stored in batches, not after each host: after every `bound` hosts, and
+        // every `ROLLBACK_SAVE_EVERY` while hosts are still out (so the record shows the hosts
+        // restored while one is slow). A scheduler that stops in between restores the unsaved
+        // hosts again when recovered (the same spec applied again changes nothing on a host).
+        let mut all_back = true;
+        let mut unsaved = 0_usize;
+        let mut ticks = tokio::time::interval(ROLLBACK_SAVE_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.reset();
+        loop {
+            let finished = tokio::select! {
+                finished = restores.next() => finished,
+                _ = ticks.tick() => {
+                    if unsaved > 0 {
+                        self.save(&mut record).await?;
+                        unsaved = 0;
                     }
-                    for provider in record.plan.providers.get(&host).into_iter().flatten() {
-                        ok &= self.client.delete_provider(&host, provider).await.is_ok();
-                    }
-                    ok
+                    continue;
                 }
             };
-            all_back &= back;
-            if back {
-                record.hosts.insert(host, HostProgress::RolledBack);
+            let Some((host, result)) = finished else {
+                break;
+            };
+            match result {
+                Ok(()) => {
+                    record.hosts.insert(host, HostProgress::RolledBack);
+                }
+                Err(failure) => {
+                    tracing::warn!(host = %host, code = %failure.code, message = %failure.message, "rollback cannot restore a host");
+                    all_back = false;
+                    HostFailures::add(&mut record.rollback_failures, host, &failure);
+                }
             }
-            self.save(&record).await?;
+            unsaved += 1;
+            if unsaved >= bound {
+                self.save(&mut record).await?;
+                unsaved = 0;
+                ticks.reset();
+            }
         }
+        drop(restores);
         let aborted = record
             .failure
             .as_ref()
@@ -1074,12 +1091,143 @@ impl Scheduler {
             self.store.set_desired(&app, restored.revision).await?;
             self.store.set_stable(&app, restored.revision).await?;
         }
-        self.save(&record).await?;
+        self.save(&mut record).await?;
         let desired = restored.as_ref().map_or(record.plan.to, |r| r.revision);
         self.reconcilers.resume(&app, desired).await;
         Ok(record)
     }
+
+    /// Puts `host` back on `restored` (the stable revision as a new revision): the providers
+    /// the failed revision changed or removed there running again, then the components it
+    /// removed or changed, then what it added deleted. With no stable revision, what the
+    /// failed revision placed on the host is removed. Every part is tried; the first failure
+    /// is returned, with whether every failure was transient (a timeout, no responders, a
+    /// lost connection), so trying the host again may succeed.
+    async fn restore_host(
+        &self,
+        host: &HostId,
+        plan: &Plan,
+        restored: Option<&AppRevision>,
+        deadline: Duration,
+    ) -> Result<(), (RolloutFailure, bool)> {
+        let mut first: Option<RolloutFailure> = None;
+        let mut transient = true;
+        let mut note = |result: Result<(), RolloutFailure>, retryable: bool| {
+            if let Err(failure) = result {
+                transient &= retryable;
+                first.get_or_insert(failure);
+            }
+        };
+        let request_failed = |what: String| {
+            move |e: lattice_client::RequestError| {
+                let retryable = e.kind().is_retryable();
+                (
+                    RolloutFailure::new(FailureCode::Host, format!("{what}: {e}"))
+                        .on_host(host.clone()),
+                    retryable,
+                )
+            }
+        };
+        let delete = async |component: &lattice_spec::ComponentId| {
+            self.client
+                .delete(host, component)
+                .await
+                .map(drop)
+                .map_err(request_failed(format!(
+                    "cannot delete `{component}`, new in the failed revision"
+                )))
+                .map_err(|(f, r)| (f.component(component.clone()), r))
+        };
+        let delete_provider = async |provider: &lattice_spec::ProviderId| {
+            self.client
+                .delete_provider(host, provider)
+                .await
+                .map(drop)
+                .map_err(request_failed(format!(
+                    "cannot delete provider `{provider}`, new in the failed revision"
+                )))
+                .map_err(|(f, r)| (f.provider(provider.clone()), r))
+        };
+        let split = |result: Result<(), (RolloutFailure, bool)>| match result {
+            Ok(()) => (Ok(()), true),
+            Err((failure, retryable)) => (Err(failure), retryable),
+        };
+        let new_providers = plan.providers.get(host);
+        let Some(restored) = restored else {
+            // No stable revision: the components, then the providers, are removed.
+            for component in plan.targets.get(host).into_iter().flatten() {
+                let (result, retryable) = split(delete(component).await);
+                note(result, retryable);
+            }
+            for provider in new_providers.into_iter().flatten() {
+                let (result, retryable) = split(delete_provider(provider).await);
+                note(result, retryable);
+            }
+            return match first {
+                Some(failure) => Err((failure, transient)),
+                None => Ok(()),
+            };
+        };
+        let removal = plan.removals.get(host);
+        // Providers first: the stable revision's providers on this host (the ones the failed
+        // revision changed, or removed) running again before the components that link to
+        // them are restored.
+        let providers = new_providers
+            .into_iter()
+            .flatten()
+            .chain(removal.into_iter().flat_map(|r| &r.providers));
+        for provider in providers {
+            if let Some(placement) = restored.provider(provider) {
+                note(
+                    self.apply_provider_and_wait(host, &placement.spec, deadline)
+                        .await,
+                    false,
+                );
+            }
+        }
+        // Components the failed revision removed from this host come back, and the ones it
+        // changed go back.
+        let components = removal
+            .into_iter()
+            .flat_map(|r| &r.components)
+            .chain(plan.targets.get(host).into_iter().flatten());
+        for component in components {
+            let (result, retryable) = match restored.component(component) {
+                Some(placement) => {
+                    match self
+                        .client
+                        .apply_and_wait(host, &placement.spec, deadline)
+                        .await
+                    {
+                        Ok(_) => (Ok(()), true),
+                        Err(e) => (
+                            Err(host_failure(host, &placement.spec, &e)),
+                            e.kind().is_retryable(),
+                        ),
+                    }
+                }
+                // New in the failed revision: not part of the stable one.
+                None => split(delete(component).await),
+            };
+            note(result, retryable);
+        }
+        // Providers new in the failed revision go last, after the components that could link
+        // to them.
+        for provider in new_providers.into_iter().flatten() {
+            if restored.provider(provider).is_none() {
+                let (result, retryable) = split(delete_provider(provider).await);
+                note(result, retryable);
+            }
+        }
+        match first {
+            Some(failure) => Err((failure, transient)),
+            None => Ok(()),
+        }
+    }
 }
+
+/// How often, at least, a rollback stores its progress while hosts finish.
+const ROLLBACK_SAVE_EVERY: Duration = Duration::from_millis(500);
 
 /// The subject a rollout's status events are published on
 /// ([`lattice_ctl::RolloutSubject`]: `wasmbus.status.v2alpha1.{lattice}.rollout.{app}`), each a

@@ -42,6 +42,6 @@ pub use lattice_nats::KvError;
 pub use manifest::{Manifest, ManifestComponent, ManifestProvider};
 pub use model::{AppName, AppRevision, HostSelector, Placement, ProviderPlacement};
 pub use plan::{OnFailure, RolloutOptions, Strategy};
-pub use record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
+pub use record::{Control, FailureCode, HostFailures, HostProgress, RolloutFailure, RolloutRecord};
 pub use store::{RolloutStore, StoreError, StoreErrorKind};
 pub use watch::RolloutEvents;

@@ -5,7 +5,7 @@
 //! re-exported here so their paths stay.
 
 pub use lattice_ctl::rollout::record::{
-    Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord,
+    Control, FailureCode, HostFailures, HostProgress, RolloutFailure, RolloutRecord,
 };
 use lattice_status::RolloutState;
 

@@ -734,3 +734,172 @@ async fn a_mixed_lattice_rolls_forward_and_back_each_host_in_the_version_it_spea
     );
     lattice.assert_restored(restored).await;
 }
+
+/// The `updated_ms` of the first rollout event to revision `to` with every host `wanted`, in
+/// `progressing`.
+async fn stamp_when(
+    events: &mut async_nats::Subscriber,
+    to: Revision,
+    wanted: HostProgress,
+) -> u64 {
+    within(async {
+        while let Some(message) = futures::StreamExt::next(events).await {
+            let event: lattice_ctl::RolloutStatusEvent<RolloutRecord> =
+                lattice_spec::WireMessage::decode(&message.payload).unwrap();
+            let record = event.rollout;
+            if record.plan.to == to && record.hosts.values().all(|p| *p == wanted) {
+                assert_eq!(record.state, RolloutState::Progressing);
+                return record.updated_ms;
+            }
+        }
+        panic!("the events ended")
+    })
+    .await
+}
+
+/// Takes `host`'s place on its control subjects and answers nothing: a host that stopped
+/// answering without its subscriptions going away (requests time out, not `no responders`).
+async fn black_hole(lattice: &Lattice, host: &lattice_spec::HostId) -> async_nats::Subscriber {
+    let nats = within(lattice.local.connect("black-hole")).await.unwrap();
+    let subject = format!("{}.{}.*.*.{host}", lattice_ctl::CTL_PREFIX, lattice.lattice);
+    let subscriber = within(nats.subscribe(subject)).await.unwrap();
+    within(nats.flush()).await.unwrap();
+    subscriber
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_cannot_be_restored_holds_back_no_other_and_a_crashed_rollback_recovers() {
+    // Four hosts of the lattice and one more this test owns, so it can stop it.
+    let lattice = Lattice::start(4).await;
+    // `host-0` sorts first: a rollback that went host after host would wait on it first.
+    let stuck_id: lattice_spec::HostId = "host-0".parse().unwrap();
+    let config = || lattice_host::HostConfig::new(stuck_id.clone(), lattice.lattice.clone());
+    let stuck = within(lattice.local.start_host(config())).await.unwrap();
+    let scheduler = lattice.scheduler_expecting(5).await;
+    rolled_out(
+        &scheduler,
+        lattice.app("1", "redis://a"),
+        Strategy::AllAtOnce,
+    )
+    .await;
+
+    // Revision 2 runs everywhere, then `host-0` stops answering while the step bakes: the
+    // health gate fails and the rollback starts. Its deadline per host is long: the others
+    // must be restored while `host-0` is still out.
+    let mut events = within(
+        lattice
+            .client
+            .nats()
+            .subscribe(lattice_rollout::event_subject(&lattice.lattice, &app())),
+    )
+    .await
+    .unwrap();
+    let mut baking = options();
+    baking.min_healthy = Duration::from_secs(2);
+    baking.rollback_per_host_deadline = Duration::from_secs(30);
+    let running = spawn_rollout(
+        &scheduler,
+        lattice.app("2", "redis://a"),
+        Strategy::AllAtOnce,
+        baking,
+    );
+    wait_for(&scheduler, |r| {
+        r.plan.to == Revision(2)
+            && r.hosts.len() == 5
+            && r.hosts.values().all(|p| *p == HostProgress::Running)
+    })
+    .await;
+    within(stuck.shutdown(Duration::from_secs(5))).await;
+    let hole = black_hole(&lattice, &stuck_id).await;
+    let others_back = |r: &RolloutRecord| {
+        r.state == RolloutState::RollingBack
+            && r.hosts
+                .iter()
+                .filter(|(h, _)| **h != stuck_id)
+                .all(|(_, p)| *p == HostProgress::RolledBack)
+    };
+    wait_for(&scheduler, others_back).await;
+    let midway = stored(&scheduler).await;
+    assert_eq!(
+        (midway.hosts[&stuck_id], midway.rollback_failures.len()),
+        (HostProgress::Running, 0),
+        "host-0 is still out (neither restored nor given up) while the others are back: {midway:?}"
+    );
+
+    // Every stored record is stamped: the step's hosts running is later than them applying,
+    // within the one state (`progressing`).
+    let applying_at = stamp_when(&mut events, Revision(2), HostProgress::Applying).await;
+    let running_at = stamp_when(&mut events, Revision(2), HostProgress::Running).await;
+    assert!(running_at > applying_at, "{running_at} > {applying_at}");
+
+    // The scheduler dies mid-rollback. `host-0` comes back (empty); another scheduler
+    // recovers the rollback and restores it too.
+    running.abort();
+    let _ = running.await;
+    drop(hole);
+    let _back = within(lattice.local.start_host(config())).await.unwrap();
+    let restarted = lattice.scheduler_expecting(5).await;
+    let recovered = within(restarted.recover(&app())).await.unwrap();
+    assert_eq!(recovered.state, RolloutState::RolledBack, "{recovered:?}");
+    assert!(recovered.rollback_failures.is_empty(), "{recovered:?}");
+    assert!(
+        recovered
+            .hosts
+            .values()
+            .all(|p| *p == HostProgress::RolledBack),
+        "{:?}",
+        recovered.hosts
+    );
+    let restored = recovered.rollback_revision.unwrap();
+    for host in lattice.local.host_ids().chain([&stuck_id]) {
+        let inventory = within(lattice.client.inventory(host)).await.unwrap();
+        let serving = inventory
+            .component(&"shop".parse().unwrap())
+            .and_then(|c| c.serving.clone())
+            .unwrap_or_else(|| panic!("{host} serves nothing"));
+        assert_eq!(serving.revision, restored, "{host}");
+    }
+
+    // Again, with a short rollback deadline: `host-0` cannot be restored in time and the
+    // record says so, with why; every other host is restored.
+    let mut hurried = options();
+    hurried.min_healthy = Duration::from_secs(2);
+    hurried.rollback_per_host_deadline = Duration::from_secs(1);
+    let running = spawn_rollout(
+        &restarted,
+        lattice.app("3", "redis://a"),
+        Strategy::AllAtOnce,
+        hurried,
+    );
+    wait_for(&restarted, |r| {
+        r.plan.to > restored && r.hosts.values().all(|p| *p == HostProgress::Running)
+    })
+    .await;
+    within(_back.shutdown(Duration::from_secs(5))).await;
+    let _hole = black_hole(&lattice, &stuck_id).await;
+    let failed = within(running).await.unwrap().unwrap();
+    assert_eq!(failed.state, RolloutState::Failed, "{failed:?}");
+    assert_eq!(
+        failed.failure.as_ref().unwrap().code,
+        FailureCode::HealthGate
+    );
+    assert_eq!(failed.host_failures.len(), 1, "{:?}", failed.host_failures);
+    assert_eq!(
+        failed.host_failures[0].hosts,
+        std::slice::from_ref(&stuck_id)
+    );
+    assert_eq!(
+        failed.rollback_failures.len(),
+        1,
+        "{:?}",
+        failed.rollback_failures
+    );
+    let not_restored = &failed.rollback_failures[0];
+    assert_eq!(not_restored.code, FailureCode::Deadline, "{not_restored:?}");
+    assert_eq!(not_restored.hosts, std::slice::from_ref(&stuck_id));
+    for (host, progress) in &failed.hosts {
+        if *host != stuck_id {
+            assert_eq!(*progress, HostProgress::RolledBack, "{host}");
+        }
+    }
+}

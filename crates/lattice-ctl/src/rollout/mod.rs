@@ -14,7 +14,7 @@ pub mod plan;
 pub mod record;
 
 pub use plan::{CanaryStep, Gate, OnFailure, Pause, Plan, Removal, RolloutOptions, Step, Strategy};
-pub use record::{Control, FailureCode, HostProgress, RolloutFailure, RolloutRecord};
+pub use record::{Control, FailureCode, HostFailures, HostProgress, RolloutFailure, RolloutRecord};
 
 use crate::{
     RolloutSubject,

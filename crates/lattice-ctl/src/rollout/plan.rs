@@ -142,6 +142,12 @@ pub struct RolloutOptions {
     #[schemars(with = "u64")]
     #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_millis))]
     pub rollback_per_host_deadline: Duration,
+    /// How many hosts a rollback restores at once (default 1,000): a bound of its own, larger
+    /// than a rolling strategy's `max_parallel`, so putting the stable revision back is at
+    /// least as fast as the rollout that failed. Absent in options written before it existed,
+    /// which read as the default.
+    #[serde(default = "default_rollback_max_parallel")]
+    pub rollback_max_parallel: NonZeroUsize,
     /// How many hosts may fail before the rollout fails.
     pub failure_budget: usize,
     /// What to do when it fails.
@@ -155,10 +161,16 @@ impl Default for RolloutOptions {
             progress_deadline: Duration::from_secs(600),
             min_healthy: Duration::from_secs(5),
             rollback_per_host_deadline: Duration::from_secs(60),
+            rollback_max_parallel: default_rollback_max_parallel(),
             failure_budget: 0,
             on_failure: OnFailure::Rollback,
         }
     }
+}
+
+/// The default of [`RolloutOptions::rollback_max_parallel`]: 1,000 hosts at once.
+fn default_rollback_max_parallel() -> NonZeroUsize {
+    NonZeroUsize::new(1_000).unwrap_or(NonZeroUsize::MIN)
 }
 
 /// What a failed rollout does.

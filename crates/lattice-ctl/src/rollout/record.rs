@@ -151,6 +151,57 @@ impl RolloutFailure {
     }
 }
 
+/// Hosts that failed the same way: one code, on one component or provider, in one phase.
+///
+/// A record lists every failed host once, grouped, so it stays small with thousands of hosts:
+/// the message is the first host's (the others failed with the same code on the same
+/// component or provider; the detail of their messages may differ).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[non_exhaustive]
+pub struct HostFailures {
+    /// What kind of failure.
+    pub code: FailureCode,
+    /// The component concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<ComponentId>,
+    /// The capability provider concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderId>,
+    /// The first host's explanation.
+    pub message: String,
+    /// The hosts, in the order they failed.
+    pub hosts: Vec<HostId>,
+}
+
+impl HostFailures {
+    /// Adds `host`'s `failure` to the group of `groups` with the same code, component and
+    /// provider, or starts a new group.
+    pub fn add(groups: &mut Vec<Self>, host: HostId, failure: &RolloutFailure) {
+        let same = |g: &&mut Self| {
+            g.code == failure.code
+                && g.component == failure.component
+                && g.provider == failure.provider
+        };
+        match groups.iter_mut().find(same) {
+            Some(group) => group.hosts.push(host),
+            None => groups.push(Self {
+                code: failure.code,
+                component: failure.component.clone(),
+                provider: failure.provider.clone(),
+                message: failure.message.clone(),
+                hosts: vec![host],
+            }),
+        }
+    }
+
+    /// How many hosts `groups` lists.
+    #[must_use]
+    pub fn count(groups: &[Self]) -> usize {
+        groups.iter().map(|g| g.hosts.len()).sum()
+    }
+}
+
 /// A rollout as stored and as carried in its events: its plan, where it is, and what
 /// happened.
 ///
@@ -197,6 +248,14 @@ pub struct RolloutRecord {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<RolloutFailure>,
+    /// Every host whose upgrade failed, grouped by why (`failure` is the one that failed the
+    /// rollout). Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_failures: Vec<HostFailures>,
+    /// Every host a rollback could not restore, grouped by why; the hosts it restored are
+    /// `rolled_back` in `hosts`. Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_failures: Vec<HostFailures>,
     /// The revision a rollback applied, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_revision: Option<Revision>,
@@ -230,6 +289,8 @@ impl RolloutRecord {
             next_step: 0,
             hosts,
             failure: None,
+            host_failures: Vec::new(),
+            rollback_failures: Vec::new(),
             rollback_revision: None,
             control_seen: 0,
             started_ms: now,
