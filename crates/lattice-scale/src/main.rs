@@ -120,7 +120,7 @@ fn main() -> Result<(), BoxError> {
 
 /// The nats-server(s) of a run.
 enum Nats {
-    Single(NatsServer, u16),
+    Single(Box<NatsServer>, u16),
     Cluster(NatsCluster),
 }
 
@@ -136,7 +136,7 @@ impl Nats {
             format!("http: \"127.0.0.1:{monitoring}\"\nmax_payload: 8MB\n"),
         )?;
         Ok(Nats::Single(
-            NatsServer::builder().config_file(config).start()?,
+            Box::new(NatsServer::builder().config_file(config).start()?),
             monitoring,
         ))
     }
