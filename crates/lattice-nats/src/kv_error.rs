@@ -34,10 +34,8 @@ pub enum KvError {
 }
 
 impl KvError {
-    /// Whether JetStream did not answer in time (anywhere in the async-nats error chain: a
-    /// `create` reports a timed-out update as `Publish`, a `put` a timed-out publish as `Ack`).
-    #[must_use]
-    pub fn is_timeout(&self) -> bool {
+    /// The async-nats error this one wraps, then each of its sources.
+    fn chain(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
         let error: &(dyn std::error::Error + 'static) = match self {
             Self::Bucket(e) => e,
             Self::CreateBucket(e) => e,
@@ -48,7 +46,14 @@ impl KvError {
             Self::Watch(e) => e,
             Self::Watcher(e) => e,
         };
-        std::iter::successors(Some(error), |e| e.source()).any(timed_out)
+        std::iter::successors(Some(error), |e| e.source())
+    }
+
+    /// Whether JetStream did not answer in time (anywhere in the async-nats error chain: a
+    /// `create` reports a timed-out update as `Publish`, a `put` a timed-out publish as `Ack`).
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        self.chain().any(timed_out)
     }
 
     /// Whether JetStream had no one to answer (no responders to the request, a publish
@@ -56,17 +61,7 @@ impl KvError {
     /// elects a new stream leader after losing a server. Worth trying again shortly.
     #[must_use]
     pub fn is_unavailable(&self) -> bool {
-        let error: &(dyn std::error::Error + 'static) = match self {
-            Self::Bucket(e) => e,
-            Self::CreateBucket(e) => e,
-            Self::Entry(e) => e,
-            Self::Create(e) => e,
-            Self::Update(e) => e,
-            Self::Put(e) => e,
-            Self::Watch(e) => e,
-            Self::Watcher(e) => e,
-        };
-        std::iter::successors(Some(error), |e| e.source()).any(unanswered)
+        self.chain().any(unanswered)
     }
 
     /// Whether this is a lost compare-and-swap: `wrong last revision` on an update,
