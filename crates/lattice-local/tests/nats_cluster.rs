@@ -105,6 +105,21 @@ fn an_r3_bucket_survives_a_killed_server_that_restarts_on_its_ports_and_store() 
             .expect("connect");
         jetstream::new(client)
     };
+    // After a server dies the stream elects a new leader; until it has one, a JetStream API
+    // request goes unanswered and times out. Ask again until the bucket answers or DEADLINE.
+    let bucket_at = |js: jetstream::Context| async move {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            match js.get_key_value("replicated").await {
+                Ok(bucket) => return bucket,
+                Err(err) if tokio::time::Instant::now() < deadline => {
+                    eprintln!("bucket not served yet ({err}); asking again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("bucket not served within {DEADLINE:?}: {err}"),
+            }
+        }
+    };
 
     // Written through server 0, replicated to all three.
     runtime.block_on(async {
@@ -149,7 +164,7 @@ fn an_r3_bucket_survives_a_killed_server_that_restarts_on_its_ports_and_store() 
     // The two survivors still serve the bucket, and take writes.
     runtime.block_on(async {
         let js = kv_at(cluster.server(1).url()).await;
-        let bucket = js.get_key_value("replicated").await.expect("bucket");
+        let bucket = bucket_at(js).await;
         let value = tokio::time::timeout(DEADLINE, bucket.get("before"))
             .await
             .expect("get in time")
@@ -181,16 +196,30 @@ fn an_r3_bucket_survives_a_killed_server_that_restarts_on_its_ports_and_store() 
     let jsz = monitoring(monitoring_port, "/jsz");
     assert!(jsz["streams"].as_u64() >= Some(1), "{jsz}");
 
-    // Through the restarted server, both writes are there.
+    // Through the restarted server, both writes are there. A read may be answered by the
+    // restarted replica (direct get) while it is still catching up, so a missing key is asked
+    // for again until DEADLINE; a wrong value fails at once.
     runtime.block_on(async {
         let js = kv_at(cluster.server(0).url()).await;
-        let bucket = js.get_key_value("replicated").await.expect("bucket");
+        let bucket = bucket_at(js).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
         for (key, want) in [("before", "1"), ("during", "2")] {
-            let value = tokio::time::timeout(DEADLINE, bucket.get(key))
-                .await
-                .expect("get in time")
-                .expect("get");
-            assert_eq!(value.as_deref(), Some(want.as_bytes()), "{key}");
+            loop {
+                let value = tokio::time::timeout(DEADLINE, bucket.get(key))
+                    .await
+                    .expect("get in time")
+                    .expect("get");
+                match value {
+                    Some(value) => {
+                        assert_eq!(&value[..], want.as_bytes(), "{key}");
+                        break;
+                    }
+                    None if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    None => panic!("{key} not served by the restarted server within {DEADLINE:?}"),
+                }
+            }
         }
     });
 }
