@@ -1,7 +1,8 @@
 //! The fault matrix, scheduler side (README "Fault matrix"): real processes against a real
 //! nats-server (the `lattice` binary as the scheduler, host kits serving the control
 //! interface), each fault ending in one check — every host on one revision, the store's
-//! desired = stable = what the hosts serve, and no invocation lost ([`converge`]).
+//! desired = stable = what the hosts serve (`fault_support::assert_converged`, shared with the
+//! host and provider rows), and no invocation lost ([`load`]).
 //!
 //! - a scheduler SIGKILLed while its first step's hosts are mid-apply (their artifact
 //!   downloads parked at a registry the test holds; one then fails while no scheduler is
@@ -9,18 +10,21 @@
 //! - two schedulers racing to roll out one application: one wins, the other is refused;
 //! - 50,000 control requests at concurrency 64, every reply counted.
 
+#[path = "../fault_support/mod.rs"]
+mod fault_support;
 #[path = "../support/mod.rs"]
 mod support;
 
-mod converge;
 mod gated_registry;
+mod load;
 
-use converge::{InvocationLoad, assert_converged};
+use fault_support::assert_converged;
 use gated_registry::GatedRegistry;
 use lattice_local::LocalLattice;
 use lattice_rollout::{AppName, HostProgress, RolloutStore};
 use lattice_spec::HostId;
 use lattice_status::{ComponentState, RolloutState};
+use load::InvocationLoad;
 use std::{
     path::{Path, PathBuf},
     process::{Child, Stdio},
@@ -116,7 +120,7 @@ async fn a_scheduler_killed_while_hosts_are_mid_apply_is_recovered_by_another_pr
     );
     let applied = cli(&url, &["apply", "-f", v1.to_str().unwrap()]).await;
     assert_eq!(applied.code(), Some(0), "{applied:#?}");
-    let before = assert_converged(lattice.client(), &store, &app, &hosts).await;
+    let before = assert_converged(&store, lattice.client(), &app, &hosts).await;
     assert_eq!(before.revision.0, 1);
 
     // Revision 2 comes from a registry that answers the scheduler's pre-flight download and
@@ -221,9 +225,9 @@ async fn a_scheduler_killed_while_hosts_are_mid_apply_is_recovered_by_another_pr
         recovered.stdout
     );
 
-    let after = assert_converged(lattice.client(), &store, &app, &hosts).await;
+    let after = assert_converged(&store, lattice.client(), &app, &hosts).await;
     assert_eq!(
-        (after.revision.0, after.state),
+        (after.revision.0, after.record.state),
         (2, RolloutState::Succeeded)
     );
     let load = load.stop().await;
@@ -409,7 +413,7 @@ async fn two_schedulers_racing_on_one_application_one_wins_the_other_is_refused(
             (revisions_before.len() + 1).min(HISTORY),
             "round {round}: {revisions_before:?} -> {revisions:?}"
         );
-        let converged = assert_converged(lattice.client(), &store, &app, &hosts).await;
+        let converged = assert_converged(&store, lattice.client(), &app, &hosts).await;
         assert_eq!(converged.revision, record.plan.to, "round {round}");
         let stored = store
             .revision(&app, converged.revision)
@@ -504,7 +508,7 @@ async fn two_lattice_processes_racing_on_one_application_one_wins_the_other_exit
                 .contains("error: the rollout of `shop` did not start"),
             "round {round}: {refused:#?}"
         );
-        let converged = assert_converged(lattice.client(), &store, &app, &hosts).await;
+        let converged = assert_converged(&store, lattice.client(), &app, &hosts).await;
         // Whether it lost at the read or at the compare-and-swap, the loser names the
         // winner's rollout and says nothing was touched.
         assert!(
@@ -791,7 +795,7 @@ async fn a_cluster_node_lost_mid_rollout_loses_no_revision_with_r3_buckets() {
         .await
         .unwrap();
     assert_eq!(first.state, RolloutState::Succeeded, "{first:#?}");
-    assert_converged(&client, &store, &app, &host_ids).await;
+    assert_converged(&store, &client, &app, &host_ids).await;
 
     // Revision 2: the first step's hosts held mid-apply at the registry, then the server
     // leading the scheduler's bucket (and serving the scheduler and two hosts) is SIGKILLed.
@@ -826,7 +830,7 @@ async fn a_cluster_node_lost_mid_rollout_loses_no_revision_with_r3_buckets() {
     // No revision lost, whichever way it ended: forward (revisions 1 and 2, 2 everywhere), or
     // — when the scheduler could not follow a host through the failover — back (revision 3,
     // revision 1's content, everywhere).
-    let converged = assert_converged(&client, &store, &app, &host_ids).await;
+    let converged = assert_converged(&store, &client, &app, &host_ids).await;
     let revisions = store.revisions(&app).await.unwrap();
     println!(
         "the rollout ended {:?} ({:?}); revisions {revisions:?}",

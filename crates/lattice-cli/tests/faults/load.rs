@@ -1,13 +1,8 @@
-//! What every fault-matrix row ends with, checked one way: [`assert_converged`] (every host on
-//! one revision, the rollout store's desired = stable = that revision, the rollout over), and
-//! [`InvocationLoad`] (callers invoking the component throughout the fault; every call sent is
-//! answered, by the old revision or the new one).
+//! [`InvocationLoad`]: callers invoking a component throughout a control-plane fault; every call
+//! sent is answered, by the old revision or the new one. (The end state every row must reach is
+//! checked by `fault_support::assert_converged`, shared with the host and provider rows.)
 
-use lattice_client::Client;
 use lattice_host::Invoker;
-use lattice_rollout::{AppName, RolloutStore};
-use lattice_spec::{HostId, Revision};
-use lattice_status::{ComponentState, RolloutState};
 use std::{
     collections::BTreeMap,
     sync::{
@@ -16,99 +11,6 @@ use std::{
     },
     time::{Duration, Instant},
 };
-
-/// What [`assert_converged`] found.
-#[derive(Debug)]
-pub(crate) struct Converged {
-    /// The one revision the store wants and every host serves.
-    pub(crate) revision: Revision,
-    /// How the last rollout ended.
-    pub(crate) state: RolloutState,
-}
-
-/// Asserts that `app` converged on `hosts`: its last rollout is over, the store's desired and
-/// stable revisions are one revision R, and every host serves every component of R at R,
-/// `running`, with nothing newer applied (no host left pending, fetching or failed on another
-/// revision). After a rollback R is the stable revision restored as a new one; a host the
-/// rolled-back rollout never touched still serves the stable revision itself (the same
-/// content: the engine restores only the hosts it touched), and that counts as R.
-pub(crate) async fn assert_converged(
-    client: &Client,
-    store: &RolloutStore,
-    app: &AppName,
-    hosts: &[HostId],
-) -> Converged {
-    let (record, _) = store
-        .rollout(app)
-        .await
-        .expect("the store answers")
-        .unwrap_or_else(|| panic!("no rollout of `{app}` is stored"));
-    assert!(
-        record.is_finished(),
-        "the rollout of `{app}` is not over: {record:#?}"
-    );
-    let desired = store.desired(app).await.expect("the store answers");
-    let stable = store.stable(app).await.expect("the store answers");
-    assert_eq!(
-        desired, stable,
-        "the store's desired and stable revisions of `{app}` differ ({record:#?})"
-    );
-    let revision = desired.unwrap_or_else(|| panic!("`{app}` has no desired revision"));
-    let stored = store
-        .revision(app, revision)
-        .await
-        .expect("the store answers")
-        .unwrap_or_else(|| panic!("revision {revision} of `{app}` is not stored"));
-    assert!(!stored.components.is_empty(), "{stored:#?}");
-    let converged_revision = revision;
-    let untouched_serves = match (record.state, record.plan.from) {
-        (RolloutState::RolledBack | RolloutState::Aborted, Some(from)) => Some(from),
-        _ => None,
-    };
-    for host in hosts {
-        let touched = record
-            .hosts
-            .get(host)
-            .is_some_and(|p| *p != lattice_rollout::HostProgress::Pending);
-        let revision = match untouched_serves {
-            Some(from) if !touched => from,
-            _ => revision,
-        };
-        let inventory = client
-            .inventory(host)
-            .await
-            .unwrap_or_else(|e| panic!("the inventory of {host}: {e}"));
-        for placement in &stored.components {
-            let spec = &placement.spec;
-            assert_eq!(spec.revision(), converged_revision, "{stored:#?}");
-            let entry = inventory.component(spec.id()).unwrap_or_else(|| {
-                panic!(
-                    "{host} does not have `{}` of revision {revision}: {inventory:#?}",
-                    spec.id()
-                )
-            });
-            let serving = entry.serving.as_ref().unwrap_or_else(|| {
-                panic!("{host} serves no revision of `{}`: {entry:#?}", spec.id())
-            });
-            assert_eq!(
-                (serving.revision, serving.status.state),
-                (revision, ComponentState::Running),
-                "{host} does not serve revision {revision} of `{}`: {entry:#?}",
-                spec.id()
-            );
-            assert_eq!(
-                (entry.desired.revision, entry.desired.status.state),
-                (revision, ComponentState::Running),
-                "{host} has another revision of `{}` applied: {entry:#?}",
-                spec.id()
-            );
-        }
-    }
-    Converged {
-        revision,
-        state: record.state,
-    }
-}
 
 /// Callers invoking a component (served by `RevisionEchoRuntime`) one call after another
 /// until stopped, each call recorded with its answer.
