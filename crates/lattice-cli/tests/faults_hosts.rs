@@ -13,19 +13,17 @@
 mod fault_support;
 mod support;
 
-use fault_support::{Callers, assert_converged, greeter};
+use fault_support::{Callers, app, assert_converged, greeter, options};
 use futures::StreamExt as _;
 use lattice_client::{Client, Discover};
 use lattice_ctl::ComponentStatusEvent;
 use lattice_rollout::{
-    AppName, HostProgress, Placement, RolloutError, RolloutOptions, RolloutRecord, RolloutStore,
-    Scheduler, Strategy,
+    HostProgress, Placement, RolloutError, RolloutRecord, RolloutStore, Scheduler, Strategy,
 };
 use lattice_spec::{HostId, LatticeName, WireMessage as _};
 use lattice_test_support::{NatsServer, read_until};
 use std::{
     future::Future,
-    num::NonZeroUsize,
     process::{Child, Stdio},
     time::Duration,
 };
@@ -34,6 +32,8 @@ const BOUND: Duration = Duration::from_secs(45);
 const HOSTS: [&str; 3] = ["host-1", "host-2", "host-3"];
 /// How long one invocation attempt may take before the caller tries again.
 const ATTEMPT: Duration = Duration::from_secs(3);
+/// The bound on a whole rollout of a row.
+const PROGRESS_DEADLINE: Duration = Duration::from_secs(40);
 
 async fn within<T>(future: impl Future<Output = T>) -> T {
     tokio::time::timeout(BOUND, future)
@@ -139,7 +139,7 @@ impl Lattice {
                 lattice_rollout::HostSelector::All,
             )],
             Strategy::AllAtOnce,
-            options(),
+            options(PROGRESS_DEADLINE),
         ))
         .await
         .unwrap();
@@ -153,22 +153,7 @@ impl Lattice {
 
     /// Starts rolling revision 2 (greeter v2, another greeting and bucket) host by host.
     fn roll_v2(&self) -> tokio::task::JoinHandle<Result<RolloutRecord, RolloutError>> {
-        let scheduler = self.scheduler.clone();
-        tokio::spawn(async move {
-            scheduler
-                .rollout(
-                    &app(),
-                    vec![Placement::new(
-                        greeter("greeter-v2.wasm", "Welcome", "guests"),
-                        lattice_rollout::HostSelector::All,
-                    )],
-                    Strategy::Rolling {
-                        max_parallel: NonZeroUsize::new(1).unwrap(),
-                    },
-                    options(),
-                )
-                .await
-        })
+        fault_support::roll_v2(&self.scheduler, PROGRESS_DEADLINE)
     }
 
     /// Waits until the stored rollout of revision 2 satisfies `condition`.
@@ -194,19 +179,6 @@ impl Lattice {
         )
         .await;
     }
-}
-
-fn app() -> AppName {
-    "greeter-app".parse().unwrap()
-}
-
-fn options() -> RolloutOptions {
-    let mut options = RolloutOptions::default();
-    options.min_healthy = Duration::from_millis(300);
-    options.per_host_deadline = Duration::from_secs(10);
-    options.rollback_per_host_deadline = Duration::from_secs(10);
-    options.progress_deadline = Duration::from_secs(40);
-    options
 }
 
 /// Hosts of `record` in `progress`.

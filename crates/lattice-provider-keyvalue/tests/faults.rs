@@ -17,20 +17,20 @@
 #[path = "../../lattice-cli/tests/fault_support/mod.rs"]
 mod fault_support;
 
-use fault_support::{Callers, assert_converged, greeter};
+use fault_support::{Callers, app, assert_converged, greeter, options};
 use futures::StreamExt as _;
 use lattice_client::{Client, Discover};
 use lattice_ctl::LinkStatusEvent;
 use lattice_host::{Host, HostConfig, HostHandle, ProviderSupervision, UnacknowledgedLinks};
 use lattice_rollout::{
-    AppName, FailureCode, HostSelector, Placement, RolloutError, RolloutOptions, RolloutRecord,
-    RolloutStore, Scheduler, Strategy,
+    FailureCode, HostSelector, Placement, RolloutError, RolloutRecord, RolloutStore, Scheduler,
+    Strategy,
 };
 use lattice_runtime_wasmtime::WasmtimeRuntime;
 use lattice_spec::{HostId, LatticeName, ProviderId, ProviderSpecDraft, WireMessage as _};
 use lattice_status::{LinkState, ProviderState, ReasonCode, RolloutState};
 use lattice_test_support::NatsServer;
-use std::{future::Future, num::NonZeroUsize, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 const BOUND: Duration = Duration::from_secs(40);
 const PROVIDER: &str = env!("CARGO_BIN_EXE_lattice-provider-keyvalue");
@@ -39,6 +39,8 @@ const LINK_REPLY: Duration = Duration::from_secs(1);
 /// How long one invocation attempt may take: above a link reply bound plus a greeter's call
 /// to a frozen provider (bounded by the runtime's import timeout), so no attempt fails.
 const ATTEMPT: Duration = Duration::from_secs(5);
+/// The bound on a whole rollout of a row.
+const PROGRESS_DEADLINE: Duration = Duration::from_secs(30);
 
 async fn within<T>(future: impl Future<Output = T>) -> T {
     tokio::time::timeout(BOUND, future)
@@ -119,7 +121,7 @@ impl Lattice {
                 HostSelector::All,
             )],
             Strategy::AllAtOnce,
-            options(),
+            options(PROGRESS_DEADLINE),
         ))
         .await
         .unwrap();
@@ -161,22 +163,7 @@ impl Lattice {
     /// Starts rolling revision 2 (greeter v2, its link moved to another bucket) host by host,
     /// host-1 first.
     fn roll_v2(&self) -> tokio::task::JoinHandle<Result<RolloutRecord, RolloutError>> {
-        let scheduler = self.scheduler.clone();
-        tokio::spawn(async move {
-            scheduler
-                .rollout(
-                    &app(),
-                    vec![Placement::new(
-                        greeter("greeter-v2.wasm", "Welcome", "guests"),
-                        HostSelector::All,
-                    )],
-                    Strategy::Rolling {
-                        max_parallel: NonZeroUsize::new(1).unwrap(),
-                    },
-                    options(),
-                )
-                .await
-        })
+        fault_support::roll_v2(&self.scheduler, PROGRESS_DEADLINE)
     }
 
     async fn assert_converged(&self) -> fault_support::Converged {
@@ -192,19 +179,6 @@ impl Lattice {
 
 fn provider_id() -> ProviderId {
     "keyvalue".parse().unwrap()
-}
-
-fn app() -> AppName {
-    "greeter-app".parse().unwrap()
-}
-
-fn options() -> RolloutOptions {
-    let mut options = RolloutOptions::default();
-    options.min_healthy = Duration::from_millis(300);
-    options.per_host_deadline = Duration::from_secs(10);
-    options.rollback_per_host_deadline = Duration::from_secs(10);
-    options.progress_deadline = Duration::from_secs(30);
-    options
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -12,10 +12,14 @@
 use lattice_client::Client;
 use lattice_ctl::HostInventory;
 use lattice_host::{InvokeCallError, InvokeCallErrorKind, Invoker};
-use lattice_rollout::{AppName, AppRevision, RolloutRecord, RolloutStore};
+use lattice_rollout::{
+    AppName, AppRevision, HostSelector, Placement, RolloutError, RolloutOptions, RolloutRecord,
+    RolloutStore, Scheduler, Strategy,
+};
 use lattice_spec::{ComponentSpec, ComponentSpecDraft, HostId, LatticeName, LinkDraft, Revision};
 use lattice_status::{ComponentState, LinkState, RolloutState};
 use std::{
+    num::NonZeroUsize,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -45,6 +49,46 @@ pub(crate) fn greeter(file: &str, greeting: &str, bucket: &str) -> ComponentSpec
     )
     .validate()
     .expect("a valid greeter spec")
+}
+
+/// The application every row rolls.
+pub(crate) fn app() -> AppName {
+    "greeter-app".parse().unwrap()
+}
+
+/// The rows' rollout options: short health window, 10 s per host (rolling out and back), and
+/// `progress_deadline` for the whole rollout.
+pub(crate) fn options(progress_deadline: Duration) -> RolloutOptions {
+    let mut options = RolloutOptions::default();
+    options.min_healthy = Duration::from_millis(300);
+    options.per_host_deadline = Duration::from_secs(10);
+    options.rollback_per_host_deadline = Duration::from_secs(10);
+    options.progress_deadline = progress_deadline;
+    options
+}
+
+/// Starts rolling revision 2 of [`app`] (greeter v2: another greeting, its link moved to
+/// another bucket) on every host, one host at a time, under [`options`]`(progress_deadline)`.
+pub(crate) fn roll_v2(
+    scheduler: &Scheduler,
+    progress_deadline: Duration,
+) -> tokio::task::JoinHandle<Result<RolloutRecord, RolloutError>> {
+    let scheduler = scheduler.clone();
+    tokio::spawn(async move {
+        scheduler
+            .rollout(
+                &app(),
+                vec![Placement::new(
+                    greeter("greeter-v2.wasm", "Welcome", "guests"),
+                    HostSelector::All,
+                )],
+                Strategy::Rolling {
+                    max_parallel: NonZeroUsize::new(1).unwrap(),
+                },
+                options(progress_deadline),
+            )
+            .await
+    })
 }
 
 /// One failed attempt of a call.
