@@ -4,7 +4,7 @@
 use crate::{cli::Globals, error::CliError};
 use clap::{Args, ValueEnum};
 use lattice_artifact::{ArtifactFetcher, DefaultFetcher, FileFetcher, OciRegistryFetcher};
-use lattice_host::{ComponentRuntime, Host, HostConfig, RevisionEchoRuntime};
+use lattice_host::{ComponentRuntime, Host, HostConfig, ProviderCredentials, RevisionEchoRuntime};
 use lattice_runtime_wasmtime::{Limits, WasmtimeRuntime};
 use lattice_spec::{HostId, LatticeName};
 use std::{sync::Arc, time::Duration};
@@ -166,6 +166,37 @@ impl RuntimeArgs {
     }
 }
 
+/// What the providers this host starts are handed to reach the server: the user JWT and seed
+/// of `--creds`, the one kind of credentials wasmCloud 1.x host data carries. A host that
+/// authenticates another way warns that its providers get none.
+fn provider_credentials(globals: &Globals) -> Result<Option<ProviderCredentials>, CliError> {
+    let auth = &globals.auth;
+    if let Some(path) = &auth.creds {
+        // Already read and accepted by the connection; read again for the two parts.
+        let contents = std::fs::read_to_string(path).map_err(|e| CliError::LocalLattice {
+            message: format!(
+                "cannot read `{}` again for the providers: {e}",
+                path.display()
+            ),
+            hint: "keep the credentials file readable while the host starts".to_owned(),
+        })?;
+        let credentials =
+            ProviderCredentials::from_creds(&contents).map_err(|e| CliError::LocalLattice {
+                message: format!("`{}` (--creds): {e}", path.display()),
+                hint: "pass the .creds file `nsc generate creds` writes".to_owned(),
+            })?;
+        return Ok(Some(credentials));
+    }
+    if auth.nkey.is_some() || auth.token.is_some() || auth.user.is_some() {
+        eprintln!(
+            "warning: providers this host starts connect without credentials: host data carries \
+             only a user JWT and seed (as in wasmCloud 1.x); connect the host with --creds to \
+             hand them on"
+        );
+    }
+    Ok(None)
+}
+
 /// Runs the host until interrupted.
 pub(crate) async fn run(globals: &Globals, args: HostArgs) -> Result<(), CliError> {
     let nats = globals
@@ -173,6 +204,9 @@ pub(crate) async fn run(globals: &Globals, args: HostArgs) -> Result<(), CliErro
         .await?;
     let runtime = args.runtime.build(&nats, &globals.lattice)?;
     let mut config = HostConfig::new(args.host_id.clone(), globals.lattice.clone());
+    if let Some(credentials) = provider_credentials(globals)? {
+        config.providers = config.providers.credentials(credentials);
+    }
     for (key, value) in args.labels {
         config = config.label(key, value);
     }

@@ -118,6 +118,82 @@ fn kits_connect(lattice: &Lattice, options: &[&str]) {
     assert_eq!(ids, ["host-a", "host-kit"], "{options:?}: {listed:#?}");
 }
 
+/// `lattice host --creds FILE` hands the file's user JWT and seed to the providers it starts
+/// (host data, as a 1.x host does): the key-value provider, supervised by that host, connects
+/// to the operator-mode server and reaches `running` (without them it cannot connect and ends
+/// `failed`).
+fn supervised_provider_connects(lattice: &Lattice, host_creds: &Path, client_creds: &str) {
+    let url = lattice.server.url();
+    let mut host = support::spawn(
+        Path::new(env!("CARGO_BIN_EXE_lattice")),
+        &[
+            "--nats-url",
+            url.as_str(),
+            "--creds",
+            host_creds.to_str().unwrap(),
+            "host",
+            "--host-id",
+            "host-sup",
+            "--runtime",
+            "echo",
+        ],
+    );
+    let serving = support::first_line(host.stdout.take().unwrap());
+    assert!(serving.starts_with("host host-sup serving"), "{serving:?}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let provider = runtime.block_on(async {
+        let nats = async_nats::ConnectOptions::with_credentials(client_creds)
+            .unwrap()
+            .connect(url.as_str())
+            .await
+            .expect("connect with creds");
+        let client = lattice_client::Client::new(nats, "default".parse().unwrap());
+        let host_id: lattice_spec::HostId = "host-sup".parse().unwrap();
+        let spec = lattice_spec::ProviderSpecDraft::new(
+            "keyvalue",
+            format!("file://{}", support::provider_binary().display()),
+        )
+        .validate()
+        .unwrap();
+        client
+            .host(&host_id)
+            .apply_provider(&spec)
+            .await
+            .expect("the host accepts the provider");
+        let id = spec.id().clone();
+        lattice_test_support::read_until(
+            "the supervised provider running or failed",
+            std::time::Duration::from_secs(30),
+            || async { client.inventory(&host_id).await.ok() },
+            |inventory| {
+                inventory
+                    .as_ref()
+                    .and_then(|i| i.provider(&id))
+                    .is_some_and(|p| {
+                        matches!(
+                            p.status.state,
+                            lattice_status::ProviderState::Running
+                                | lattice_status::ProviderState::Failed
+                        )
+                    })
+            },
+            String::new,
+        )
+        .await
+        .and_then(|inventory| inventory.provider(&id).cloned())
+        .expect("a provider entry")
+    });
+    support::kill("-INT", &host.id().to_string());
+    let stopped = support::finish(host);
+    assert_eq!(
+        provider.status.state,
+        lattice_status::ProviderState::Running,
+        "{provider:#?}\n{stopped:#?}"
+    );
+    assert!(stopped.status.success(), "{stopped:#?}");
+}
+
 /// The run exited `code` with a hint that mentions every one of `mentions`, and none of
 /// `secrets` appears anywhere in what it printed.
 fn assert_fails(run: &Run, code: i32, mentions: &[&str], secrets: &[&str]) {
@@ -364,6 +440,7 @@ fn a_credentials_file_reaches_an_operator_mode_lattice() {
     ));
 
     kits_connect(&lattice, &["--creds", user_creds.to_str().unwrap()]);
+    supervised_provider_connects(&lattice, &user_creds, &creds(&account));
 
     // A user of an account the operator never signed is refused; the hint names the file.
     let stranger = write(

@@ -50,7 +50,7 @@ pub use host::{Host, HostError, HostErrorKind, HostHandle, Shutdown};
 /// Secret values as the runtime receives them (name → value), re-exported from
 /// `lattice-link`.
 pub use lattice_link::{SecretMap, SecretValue};
-pub use provider::ProviderSupervision;
+pub use provider::{InvalidCredentials, ProviderCredentials, ProviderSupervision};
 pub use runtime::{
     AsyncPaths, ComponentInstance, ComponentRuntime, ECHO_FUNCTION, ECHO_INSTANCE,
     ExportedFunction, Invocation, RevisionEchoRuntime, RuntimeError, RuntimeErrorKind,

@@ -137,6 +137,85 @@ pub struct ProviderSupervision {
     pub stop_timeout: Duration,
     /// The NATS URL handed to providers; when unset, the server this host is connected to.
     pub nats_url: Option<String>,
+    /// The credentials handed to providers (host data `lattice_rpc_user_jwt` and
+    /// `lattice_rpc_user_seed`, as a wasmCloud 1.x host hands its `--rpc-jwt`/`--rpc-seed`);
+    /// when unset, providers connect without credentials.
+    pub credentials: Option<ProviderCredentials>,
+}
+
+/// A NATS user JWT and its nkey seed, handed to supervised providers in host data so they can
+/// reach a server that requires authentication. This is the only way wasmCloud 1.x host data
+/// carries credentials: a provider (ours or a 1.x one) signs the server's challenge with the
+/// seed. Read them from a credentials file with [`ProviderCredentials::from_creds`].
+///
+/// `Debug` shows the JWT's length only and never the seed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderCredentials {
+    jwt: String,
+    seed: String,
+}
+
+impl std::fmt::Debug for ProviderCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderCredentials")
+            .field("jwt", &format_args!("<{} bytes>", self.jwt.len()))
+            .field("seed", &format_args!("<redacted>"))
+            .finish()
+    }
+}
+
+/// A credentials file that does not hold a user JWT and an nkey seed.
+#[derive(Debug, thiserror::Error)]
+#[error("not a NATS credentials file: {what}")]
+pub struct InvalidCredentials {
+    what: &'static str,
+}
+
+impl ProviderCredentials {
+    /// A user JWT and the user's nkey seed (`SU…`).
+    pub fn new(jwt: impl Into<String>, seed: impl Into<String>) -> Self {
+        Self {
+            jwt: jwt.into(),
+            seed: seed.into(),
+        }
+    }
+
+    /// Reads the contents of a NATS credentials file (as `nsc generate creds` writes it): the
+    /// user JWT and the nkey seed, each between its `-----BEGIN …-----` and `------END …------`
+    /// lines (the first non-empty line inside each block counts, as nats-server's clients
+    /// read it).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidCredentials`] when either block is missing or the seed is not a user seed.
+    pub fn from_creds(contents: &str) -> Result<Self, InvalidCredentials> {
+        // async-nats parses this format too but does not export the parser.
+        let block = |marker: &str| {
+            let mut lines = contents.lines().map(str::trim);
+            lines.find(|line| line.starts_with("-----BEGIN") && line.contains(marker))?;
+            lines
+                .take_while(|line| !line.starts_with("------END") && !line.starts_with("-----END"))
+                .find(|line| !line.is_empty())
+                .map(str::to_owned)
+        };
+        let jwt = block("JWT").ok_or(InvalidCredentials {
+            what: "no user JWT block",
+        })?;
+        let seed = block("SEED").ok_or(InvalidCredentials {
+            what: "no nkey seed block",
+        })?;
+        if !seed.starts_with("SU") {
+            return Err(InvalidCredentials {
+                what: "the seed is not a user seed (SU…)",
+            });
+        }
+        Ok(Self { jwt, seed })
+    }
+
+    /// The user JWT.
+    pub fn jwt(&self) -> &str {
+        &self.jwt
+    }
 }
 
 impl Default for ProviderSupervision {
@@ -153,6 +232,7 @@ impl Default for ProviderSupervision {
             max_quick_exits: 5,
             stop_timeout: Duration::from_secs(5),
             nats_url: None,
+            credentials: None,
         }
     }
 }
@@ -213,6 +293,13 @@ impl ProviderSupervision {
     #[must_use]
     pub fn nats_url(mut self, url: impl Into<String>) -> Self {
         self.nats_url = Some(url.into());
+        self
+    }
+
+    /// Sets the credentials handed to providers.
+    #[must_use]
+    pub fn credentials(mut self, credentials: ProviderCredentials) -> Self {
+        self.credentials = Some(credentials);
         self
     }
 }
@@ -1010,6 +1097,10 @@ async fn host_data(
         nats_url(state),
     );
     data.instance_id = uuid_like();
+    if let Some(credentials) = &state.config.providers.credentials {
+        data.lattice_rpc_user_jwt = credentials.jwt.clone();
+        data.lattice_rpc_user_seed = credentials.seed.clone();
+    }
     data.provider_xkey_private_key = slot.xkey.seed().unwrap_or_default();
     data.host_xkey_public_key = match &state.config.link_secrets {
         Some(link_secrets) => {
@@ -1553,4 +1644,45 @@ async fn graceful_stop(
     let quiet = run.quiet.load(std::sync::atomic::Ordering::SeqCst);
     stop_process(state, slot, child, policy, quiet).await;
     run.pid.store(0, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod credentials_tests {
+    use super::*;
+
+    fn creds_file(jwt: &str, seed: &str) -> String {
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+             ************************* IMPORTANT *************************\n\
+             NKEY Seed printed below can be used to sign and prove identity.\n\n\
+             -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+        )
+    }
+
+    #[test]
+    fn a_creds_file_gives_its_jwt_and_seed() {
+        let user = nkeys::KeyPair::new_user();
+        let seed = user.seed().unwrap();
+        let credentials = ProviderCredentials::from_creds(&creds_file("eyJ.a.b", &seed)).unwrap();
+        assert_eq!(credentials, ProviderCredentials::new("eyJ.a.b", seed.clone()));
+        assert_eq!(credentials.jwt(), "eyJ.a.b");
+        let debug = format!("{credentials:?}");
+        assert!(!debug.contains(&seed) && !debug.contains("eyJ"), "{debug}");
+    }
+
+    #[test]
+    fn a_file_without_both_blocks_or_with_another_seed_is_refused() {
+        let user_seed = nkeys::KeyPair::new_user().seed().unwrap();
+        let account_seed = nkeys::KeyPair::new_account().seed().unwrap();
+        let jwt_only = "-----BEGIN NATS USER JWT-----\neyJ.a.b\n------END NATS USER JWT------\n";
+        for (contents, what) in [
+            ("not a creds file", "no user JWT block"),
+            (jwt_only, "no nkey seed block"),
+            (&creds_file("eyJ.a.b", &account_seed), "not a user seed"),
+        ] {
+            let error = ProviderCredentials::from_creds(contents).unwrap_err();
+            assert!(error.to_string().contains(what), "{error}");
+        }
+        assert!(ProviderCredentials::from_creds(&creds_file("eyJ.a.b", &user_seed)).is_ok());
+    }
 }
