@@ -1664,7 +1664,10 @@ mod credentials_tests {
         let user = nkeys::KeyPair::new_user();
         let seed = user.seed().unwrap();
         let credentials = ProviderCredentials::from_creds(&creds_file("eyJ.a.b", &seed)).unwrap();
-        assert_eq!(credentials, ProviderCredentials::new("eyJ.a.b", seed.clone()));
+        assert_eq!(
+            credentials,
+            ProviderCredentials::new("eyJ.a.b", seed.clone())
+        );
         assert_eq!(credentials.jwt(), "eyJ.a.b");
         let debug = format!("{credentials:?}");
         assert!(!debug.contains(&seed) && !debug.contains("eyJ"), "{debug}");

@@ -323,6 +323,21 @@ async fn coordinate(
         "scale: discovered {} hosts in {discover_time:?}",
         found.len()
     );
+    // What the scheduler and the CLI use: `Discover::live()` (the host directory plus a quiet
+    // period, no expected count). Five runs; the median and the fewest hosts found.
+    let mut live_times = Vec::new();
+    let mut live_fewest = usize::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let live = client.discover(Discover::live()).await?;
+        live_times.push(started.elapsed());
+        live_fewest = live_fewest.min(live.hosts.len());
+    }
+    live_times.sort();
+    let discover_live_time = live_times[live_times.len() / 2];
+    eprintln!(
+        "scale: Discover::live() median {discover_live_time:?} (runs {live_times:?}), fewest hosts found {live_fewest}"
+    );
 
     // The scheduler, its store R3 on the cluster.
     let replicas = if cluster { 3 } else { 1 };
@@ -471,6 +486,7 @@ async fn coordinate(
         "seconds": {
             "start": secs(start_time),
             "discover": secs(discover_time),
+            "discover_live_median": secs(discover_live_time),
             "deploy_v1": secs(deploy_time),
             "rollout_v1_to_v2": secs(rollout_time),
             "failing_rollout_until_rolling_back": secs(fail_time),
@@ -478,6 +494,7 @@ async fn coordinate(
         },
         "outcome": {
             "discovered": found.len(),
+            "discover_live_fewest_found": live_fewest,
             "deploy_v1": format!("{:?}", first.state),
             "deploy_v1_failure": first.failure.as_ref().map(|f| format!("{f:?}")),
             "rollout_failure": second.failure.as_ref().map(|f| format!("{f:?}")),
