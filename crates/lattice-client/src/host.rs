@@ -172,7 +172,7 @@ impl HostApi {
             tracing::info_span!("lattice.wait_for", host = %self.host, component = %component);
         async {
             let mut follower = Follower::subscribe(&self.client, &self.host, component).await?;
-            follower.until(&condition, &mut |_| {}).await
+            follower.until(&condition, &mut |_| false).await
         }
         .instrument(span)
         .await

@@ -66,11 +66,13 @@ impl<'a> Follower<'a> {
 
     /// Reads the inventory until `condition` holds for the component's entry, and returns
     /// that entry (`None`: the host does not have the component). `seen` is told of every
-    /// event and every read.
+    /// event and every read; when it answers `true` to an event, that event settles the wait
+    /// without another read (the host publishes a status after making it so), and `None` is
+    /// returned.
     pub(crate) async fn until(
         &mut self,
         condition: &impl Condition,
-        seen: &mut impl FnMut(Seen<'_>),
+        seen: &mut impl FnMut(Seen<'_>) -> bool,
     ) -> Result<Option<ComponentInventory>, FollowError> {
         let mut answered = false;
         loop {
@@ -98,50 +100,56 @@ impl<'a> Follower<'a> {
             };
             // Events that arrived during the read may be older or newer than what it shows:
             // when there were any, the entry is read again rather than waiting for another.
-            let arrived = self.drain(seen);
+            let (arrived, settled) = self.drain(seen);
+            if settled {
+                return Ok(None);
+            }
             let entry = inventory.component(self.component);
             seen(Seen::Inventory(entry));
             if condition.matches(entry) {
                 return Ok(entry.cloned());
             }
-            if arrived == 0 {
-                self.next_change(seen).await;
+            if arrived == 0 && self.next_change(seen).await {
+                return Ok(None);
             }
         }
     }
 
-    /// Tells `seen` of the events already received, and says how many there were.
-    fn drain(&mut self, seen: &mut impl FnMut(Seen<'_>)) -> usize {
+    /// Tells `seen` of the events already received, and says how many there were and
+    /// whether one settled the wait.
+    fn drain(&mut self, seen: &mut impl FnMut(Seen<'_>) -> bool) -> (usize, bool) {
         let Some(events) = &mut self.events else {
-            return 0;
+            return (0, false);
         };
-        let mut arrived = 0;
+        let (mut arrived, mut settled) = (0, false);
         while let Some(Some(message)) = events.next().now_or_never() {
             arrived += 1;
             if let Ok(event) = decode_event(&message) {
-                seen(Seen::Event(&event));
+                settled |= seen(Seen::Event(&event));
             }
         }
-        arrived
+        (arrived, settled)
     }
 
-    /// Returns after an event of the component, or after the recheck interval without one.
-    async fn next_change(&mut self, seen: &mut impl FnMut(Seen<'_>)) {
+    /// Returns after an event of the component, or after the recheck interval without one;
+    /// `true` when the event settled the wait.
+    async fn next_change(&mut self, seen: &mut impl FnMut(Seen<'_>) -> bool) -> bool {
         let interval = self.client.recheck_interval;
         let Some(events) = &mut self.events else {
             // The subscription ended (the connection is closing): poll the inventory.
             tokio::time::sleep(interval).await;
-            return;
+            return false;
         };
         match tokio::time::timeout(interval, events.next()).await {
-            Err(_) => {}
-            Ok(None) => self.events = None,
+            Err(_) => false,
+            Ok(None) => {
+                self.events = None;
+                false
+            }
+            // Any event of the component (its status, a link's, or a kind a newer host
+            // publishes) may change its entry: unless it settles the wait, read it again.
             Ok(Some(message)) => {
-                // Any event of the component (its status, a link's, or a kind a newer host
-                // publishes) may change its entry: read it again.
-                if let Ok(event) = decode_event(&message) {
-                    seen(Seen::Event(&event));
-                }
+                decode_event(&message).is_ok_and(|event| seen(Seen::Event(&event)))
             }
         }
     }
@@ -192,20 +200,31 @@ impl Client {
                 }
             } else {
                 let revision = spec.revision();
+                // A status event of the new revision in a settled state settles the wait: the
+                // host publishes it once the revision is so, and a read after it would only
+                // say it again (one inventory read per host instead of one per event).
                 let mut seen = |seen: Seen<'_>| match seen {
                     Seen::Event(StatusEvent::Component(event)) if event.revision == revision => {
                         record(&mut report, event.status.clone());
+                        matches!(
+                            event.status.state,
+                            ComponentState::Running
+                                | ComponentState::Failed
+                                | ComponentState::Stopped
+                        )
                     }
                     Seen::Event(StatusEvent::Link(event)) if event.revision == revision => {
                         report.links.push(event.clone());
+                        false
                     }
                     Seen::Inventory(entry) => {
                         report.inventory_checks += 1;
                         if let Some(entry) = entry {
                             settle_from_inventory(&mut report, entry, revision);
                         }
+                        false
                     }
-                    Seen::Event(_) => {}
+                    Seen::Event(_) => false,
                 };
                 let settled = conditions::is_settled(revision);
                 match tokio::time::timeout(remaining, follower.until(&settled, &mut seen)).await {
