@@ -8,8 +8,8 @@ use crate::record::{
     Control, FailureCode, HostFailures, HostProgress, MoveTo as _, RolloutFailure, RolloutRecord,
 };
 use crate::store::{RolloutStore, StoreError};
-use futures::StreamExt as _;
 use futures::future::{BoxFuture, join_all};
+use futures::{StreamExt as _, TryStreamExt as _};
 use lattice_artifact::{
     ArtifactFetcher, ComponentValidator, DefaultFetcher, FetchErrorKind, WasmComponentValidator,
     verify_pin,
@@ -863,38 +863,25 @@ impl Scheduler {
         options: &RolloutOptions,
     ) -> Result<(), RolloutFailure> {
         tokio::time::sleep(options.min_healthy).await;
-        for host in hosts {
-            for spec in providers_on(target, plan, host) {
-                let api = self.client.host(host);
-                let entry = read_patiently(options.per_host_deadline, || api.provider(spec.id()))
-                    .await
-                    .map_err(|e| {
-                        RolloutFailure::new(
-                            FailureCode::HealthGate,
-                            format!("cannot read the inventory: {e}"),
-                        )
-                        .on_host(host.clone())
-                        .provider(spec.id().clone())
-                    })?;
-                if !entry.is_some_and(|p| provider_running(&p, spec.revision())) {
-                    return Err(RolloutFailure::new(
-                        FailureCode::HealthGate,
-                        format!(
-                            "provider `{}` is not running revision {} after {:?}",
-                            spec.id(),
-                            spec.revision(),
-                            options.min_healthy
-                        ),
-                    )
-                    .on_host(host.clone())
-                    .provider(spec.id().clone()));
-                }
-            }
-            for spec in specs_on(target, plan, host) {
-                // Read from whichever inventory the host speaks (1.x hosts included).
-                let serving = read_patiently(options.per_host_deadline, || {
-                    self.client.serving_revision(host, spec.id())
-                })
+        // The step's hosts are read concurrently (a step is at most `max_parallel` hosts, as
+        // many as were just applied at once); the first unhealthy host fails the gate.
+        futures::stream::iter(hosts.iter().map(Ok))
+            .try_for_each_concurrent(None, |host| self.gate_host(target, plan, host, options))
+            .await
+    }
+
+    /// The health gate on one host: every provider and component of `target` placed there
+    /// runs the target's revision.
+    async fn gate_host(
+        &self,
+        target: &AppRevision,
+        plan: &Plan,
+        host: &HostId,
+        options: &RolloutOptions,
+    ) -> Result<(), RolloutFailure> {
+        for spec in providers_on(target, plan, host) {
+            let api = self.client.host(host);
+            let entry = read_patiently(options.per_host_deadline, || api.provider(spec.id()))
                 .await
                 .map_err(|e| {
                     RolloutFailure::new(
@@ -902,24 +889,51 @@ impl Scheduler {
                         format!("cannot read the inventory: {e}"),
                     )
                     .on_host(host.clone())
-                    .component(spec.id().clone())
+                    .provider(spec.id().clone())
                 })?;
-                let healthy = serving.is_some_and(|(revision, state)| {
-                    revision == spec.revision() && state == ComponentState::Running
-                });
-                if !healthy {
-                    return Err(RolloutFailure::new(
-                        FailureCode::HealthGate,
-                        format!(
-                            "`{}` is not running revision {} after {:?}",
-                            spec.id(),
-                            spec.revision(),
-                            options.min_healthy
-                        ),
-                    )
-                    .on_host(host.clone())
-                    .component(spec.id().clone()));
-                }
+            if !entry.is_some_and(|p| provider_running(&p, spec.revision())) {
+                return Err(RolloutFailure::new(
+                    FailureCode::HealthGate,
+                    format!(
+                        "provider `{}` is not running revision {} after {:?}",
+                        spec.id(),
+                        spec.revision(),
+                        options.min_healthy
+                    ),
+                )
+                .on_host(host.clone())
+                .provider(spec.id().clone()));
+            }
+        }
+        for spec in specs_on(target, plan, host) {
+            // Read from whichever inventory the host speaks (1.x hosts included).
+            let serving = read_patiently(options.per_host_deadline, || {
+                self.client.serving_revision(host, spec.id())
+            })
+            .await
+            .map_err(|e| {
+                RolloutFailure::new(
+                    FailureCode::HealthGate,
+                    format!("cannot read the inventory: {e}"),
+                )
+                .on_host(host.clone())
+                .component(spec.id().clone())
+            })?;
+            let healthy = serving.is_some_and(|(revision, state)| {
+                revision == spec.revision() && state == ComponentState::Running
+            });
+            if !healthy {
+                return Err(RolloutFailure::new(
+                    FailureCode::HealthGate,
+                    format!(
+                        "`{}` is not running revision {} after {:?}",
+                        spec.id(),
+                        spec.revision(),
+                        options.min_healthy
+                    ),
+                )
+                .on_host(host.clone())
+                .component(spec.id().clone()));
             }
         }
         Ok(())
