@@ -308,7 +308,11 @@ fn a_user_of_lattice_a_runs_a_and_can_neither_read_nor_change_b() {
             "echo",
         ],
     );
-    let warning = support::first_line(host.stderr.take().unwrap());
+    // (Its stderr may first warn that providers it starts get no credentials: --user.)
+    let warning = support::first_line_starting_with(
+        host.stderr.take().unwrap(),
+        "warning: the NATS server denied",
+    );
     support::kill("-INT", &host.id().to_string());
     let stopped = support::finish(host);
     assert!(

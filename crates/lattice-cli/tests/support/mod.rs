@@ -182,12 +182,24 @@ impl Lattice {
 /// The first line `pipe` gives, within [`DEADLINE`]; the rest is read and dropped,
 /// so the writer never meets a closed pipe.
 pub(crate) fn first_line(pipe: impl Read + Send + 'static) -> String {
+    first_line_starting_with(pipe, "")
+}
+
+/// The first line `pipe` gives that starts with `prefix`, within [`DEADLINE`] (the lines
+/// before it are skipped; empty when the pipe ends first); the rest is read and dropped, so
+/// the writer never meets a closed pipe.
+pub(crate) fn first_line_starting_with(
+    pipe: impl Read + Send + 'static,
+    prefix: &'static str,
+) -> String {
     let (line, received) = mpsc::channel();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
-        let mut first = String::new();
-        let _ = reader.read_line(&mut first);
-        let _ = line.send(first);
+        let mut next = String::new();
+        while reader.read_line(&mut next).is_ok_and(|read| read > 0) && !next.starts_with(prefix) {
+            next.clear();
+        }
+        let _ = line.send(next);
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
     received
