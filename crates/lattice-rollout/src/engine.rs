@@ -879,30 +879,27 @@ impl Scheduler {
         host: &HostId,
         options: &RolloutOptions,
     ) -> Result<(), RolloutFailure> {
+        let unhealthy = |message: String| {
+            RolloutFailure::new(FailureCode::HealthGate, message).on_host(host.clone())
+        };
+        let not_running = |what: String, revision| {
+            unhealthy(format!(
+                "{what} is not running revision {revision} after {:?}",
+                options.min_healthy
+            ))
+        };
         for spec in providers_on(target, plan, host) {
             let api = self.client.host(host);
             let entry = read_patiently(options.per_host_deadline, || api.provider(spec.id()))
                 .await
                 .map_err(|e| {
-                    RolloutFailure::new(
-                        FailureCode::HealthGate,
-                        format!("cannot read the inventory: {e}"),
-                    )
-                    .on_host(host.clone())
-                    .provider(spec.id().clone())
+                    unhealthy(format!("cannot read the inventory: {e}")).provider(spec.id().clone())
                 })?;
             if !entry.is_some_and(|p| provider_running(&p, spec.revision())) {
-                return Err(RolloutFailure::new(
-                    FailureCode::HealthGate,
-                    format!(
-                        "provider `{}` is not running revision {} after {:?}",
-                        spec.id(),
-                        spec.revision(),
-                        options.min_healthy
-                    ),
-                )
-                .on_host(host.clone())
-                .provider(spec.id().clone()));
+                return Err(
+                    not_running(format!("provider `{}`", spec.id()), spec.revision())
+                        .provider(spec.id().clone()),
+                );
             }
         }
         for spec in specs_on(target, plan, host) {
@@ -912,28 +909,14 @@ impl Scheduler {
             })
             .await
             .map_err(|e| {
-                RolloutFailure::new(
-                    FailureCode::HealthGate,
-                    format!("cannot read the inventory: {e}"),
-                )
-                .on_host(host.clone())
-                .component(spec.id().clone())
+                unhealthy(format!("cannot read the inventory: {e}")).component(spec.id().clone())
             })?;
             let healthy = serving.is_some_and(|(revision, state)| {
                 revision == spec.revision() && state == ComponentState::Running
             });
             if !healthy {
-                return Err(RolloutFailure::new(
-                    FailureCode::HealthGate,
-                    format!(
-                        "`{}` is not running revision {} after {:?}",
-                        spec.id(),
-                        spec.revision(),
-                        options.min_healthy
-                    ),
-                )
-                .on_host(host.clone())
-                .component(spec.id().clone()));
+                return Err(not_running(format!("`{}`", spec.id()), spec.revision())
+                    .component(spec.id().clone()));
             }
         }
         Ok(())
