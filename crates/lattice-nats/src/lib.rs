@@ -16,8 +16,10 @@
 mod barrier;
 mod configs;
 mod kv_error;
+mod replicated;
 pub mod trace;
 
 pub use barrier::{Barrier, BarrierError, BarrierErrorKind, server_barrier};
 pub use configs::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind};
 pub use kv_error::KvError;
+pub use replicated::{REPLICAS_READY_WITHIN, until_replicas_ready};
