@@ -370,14 +370,28 @@ impl RolloutStore {
     /// [`StoreError::JetStream`].
     pub async fn revisions(&self, app: &AppName) -> Result<Vec<Revision>, StoreError> {
         let prefix = RolloutKey::revisions_of(app);
-        let keys: Vec<String> = self
-            .kv
-            .keys()
-            .await
-            .map_err(failed("list the keys", &prefix))?
-            .try_collect()
-            .await
-            .map_err(failed("list the keys", &prefix))?;
+        // A listing only reads: one that timed out or found no stream leader (a cluster
+        // placing or electing it) is made again, for up to TRANSIENT_RETRY.
+        let deadline = tokio::time::Instant::now() + TRANSIENT_RETRY;
+        let mut pause = std::time::Duration::from_millis(50);
+        let keys: Vec<String> = loop {
+            let listed = match self.kv.keys().await {
+                Ok(keys) => keys.try_collect().await.map_err(KvError::from),
+                Err(error) => Err(KvError::from(error)),
+            };
+            match listed {
+                Ok(keys) => break keys,
+                Err(error)
+                    if (error.is_timeout() || error.is_unavailable())
+                        && tokio::time::Instant::now() + pause < deadline =>
+                {
+                    tracing::debug!(%prefix, %error, "listing the keys failed; listing again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+                Err(error) => return Err(failed("list the keys", &prefix)(error)),
+            }
+        };
         let mut revisions: Vec<Revision> = keys
             .iter()
             .filter_map(|k| k.strip_prefix(&prefix)?.parse::<u64>().ok().map(Revision))
