@@ -192,25 +192,19 @@ impl ConfigBucket {
         let kv = match context.get_key_value(&bucket).await {
             Ok(kv) => kv,
             // Only a bucket JetStream says is missing is created.
-            Err(e) if bucket_not_found(&e) => {
-                let kv = context
-                    .create_key_value(kv::Config {
-                        bucket: bucket.clone(),
-                        description: "named configurations (wasmCloud 1.x CONFIGDATA layout, plus \
-                                      lattice's pinned copies)"
-                            .into(),
-                        num_replicas: replicas.max(1),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(failed("create the bucket", &bucket))?;
-                if replicas > 1 {
-                    let stream = format!("KV_{bucket}");
-                    crate::until_replicas_ready(&context, &stream, crate::REPLICAS_READY_WITHIN)
-                        .await;
-                }
-                kv
-            }
+            Err(e) if bucket_not_found(&e) => crate::create_key_value_ready(
+                &context,
+                kv::Config {
+                    bucket: bucket.clone(),
+                    description: "named configurations (wasmCloud 1.x CONFIGDATA layout, plus \
+                                          lattice's pinned copies)"
+                        .into(),
+                    num_replicas: replicas.max(1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(failed("create the bucket", &bucket))?,
             Err(e) => return Err(failed("look up the bucket", &bucket)(e)),
         };
         Ok(Self { kv })

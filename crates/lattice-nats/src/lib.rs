@@ -22,4 +22,4 @@ pub mod trace;
 pub use barrier::{Barrier, BarrierError, BarrierErrorKind, server_barrier};
 pub use configs::{ConfigBucket, ConfigBucketError, ConfigBucketErrorKind};
 pub use kv_error::KvError;
-pub use replicated::{REPLICAS_READY_WITHIN, until_replicas_ready};
+pub use replicated::{REPLICAS_READY_WITHIN, create_key_value_ready, until_replicas_ready};

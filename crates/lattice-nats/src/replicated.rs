@@ -47,3 +47,22 @@ pub async fn until_replicas_ready(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Creates a key-value bucket and, when it has more than one replica, waits (at most
+/// [`REPLICAS_READY_WITHIN`]) until its stream takes writes on every replica.
+///
+/// # Errors
+///
+/// What [`jetstream::Context::create_key_value`] returns.
+pub async fn create_key_value_ready(
+    context: &jetstream::Context,
+    config: async_nats::jetstream::kv::Config,
+) -> Result<async_nats::jetstream::kv::Store, jetstream::context::CreateKeyValueError> {
+    let replicas = config.num_replicas;
+    let stream = format!("KV_{}", config.bucket);
+    let kv = context.create_key_value(config).await?;
+    if replicas > 1 {
+        until_replicas_ready(context, &stream, REPLICAS_READY_WITHIN).await;
+    }
+    Ok(kv)
+}

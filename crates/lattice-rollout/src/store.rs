@@ -256,28 +256,18 @@ impl RolloutStore {
             Ok(kv) => kv,
             // Only a bucket JetStream says is missing is created: a lookup that timed out or
             // was refused is reported, not papered over by a create.
-            Err(e) if bucket_not_found(&e) => {
-                let kv = context
-                    .create_key_value(kv::Config {
-                        bucket: bucket.clone(),
-                        history: 5,
-                        description: "lattice rollouts: owned by the scheduler".into(),
-                        num_replicas: replicas.max(1),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(failed("create the bucket", &bucket))?;
-                if replicas > 1 {
-                    let stream = format!("KV_{bucket}");
-                    lattice_nats::until_replicas_ready(
-                        &context,
-                        &stream,
-                        lattice_nats::REPLICAS_READY_WITHIN,
-                    )
-                    .await;
-                }
-                kv
-            }
+            Err(e) if bucket_not_found(&e) => lattice_nats::create_key_value_ready(
+                &context,
+                kv::Config {
+                    bucket: bucket.clone(),
+                    history: 5,
+                    description: "lattice rollouts: owned by the scheduler".into(),
+                    num_replicas: replicas.max(1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(failed("create the bucket", &bucket))?,
             Err(e) => return Err(failed("look up the bucket", &bucket)(e)),
         };
         Ok(Self {
