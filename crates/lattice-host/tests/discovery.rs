@@ -71,21 +71,21 @@ async fn directory_lists(lattice: &Lattice, hosts: &[&str], stopped: &[&str]) {
         hosts.iter().map(|h| h.parse().unwrap()).collect(),
         stopped.iter().map(|h| h.parse().unwrap()).collect(),
     );
-    within(async {
-        loop {
-            let known: Vec<KnownHost> = client.host_directory().await.unwrap();
+    lattice_test_support::read_until(
+        "the directory listing the hosts",
+        WINDOW,
+        || async { client.host_directory().await.unwrap() },
+        |known: &Vec<KnownHost>| {
             let expected = |id: &HostId| known.iter().any(|k| &k.host_id == id && k.is_expected());
             let gone = |id: &HostId| {
                 known
                     .iter()
                     .any(|k| &k.host_id == id && k.state == PresenceState::Stopped)
             };
-            if hosts.iter().all(expected) && stopped.iter().all(gone) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
+            hosts.iter().all(expected) && stopped.iter().all(gone)
+        },
+        || format!("expected live {hosts:?}, stopped {stopped:?}"),
+    )
     .await;
 }
 

@@ -108,17 +108,19 @@ fn an_r3_bucket_survives_a_killed_server_that_restarts_on_its_ports_and_store() 
     // After a server dies the stream elects a new leader; until it has one, a JetStream API
     // request goes unanswered and times out. Ask again until the bucket answers or DEADLINE.
     let bucket_at = |js: jetstream::Context| async move {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            match js.get_key_value("replicated").await {
-                Ok(bucket) => return bucket,
-                Err(err) if tokio::time::Instant::now() < deadline => {
-                    eprintln!("bucket not served yet ({err}); asking again");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(err) => panic!("bucket not served within {DEADLINE:?}: {err}"),
-            }
-        }
+        lattice_test_support::read_until(
+            "the bucket served",
+            DEADLINE,
+            || async {
+                js.get_key_value("replicated")
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+            Result::is_ok,
+            String::new,
+        )
+        .await
+        .expect("read_until returns only what is done")
     };
 
     // Written through server 0, replicated to all three.
@@ -202,24 +204,21 @@ fn an_r3_bucket_survives_a_killed_server_that_restarts_on_its_ports_and_store() 
     runtime.block_on(async {
         let js = kv_at(cluster.server(0).url()).await;
         let bucket = bucket_at(js).await;
-        let deadline = tokio::time::Instant::now() + DEADLINE;
         for (key, want) in [("before", "1"), ("during", "2")] {
-            loop {
-                let value = tokio::time::timeout(DEADLINE, bucket.get(key))
-                    .await
-                    .expect("get in time")
-                    .expect("get");
-                match value {
-                    Some(value) => {
-                        assert_eq!(&value[..], want.as_bytes(), "{key}");
-                        break;
-                    }
-                    None if tokio::time::Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    None => panic!("{key} not served by the restarted server within {DEADLINE:?}"),
-                }
-            }
+            let value = lattice_test_support::read_until(
+                key,
+                DEADLINE,
+                || async {
+                    tokio::time::timeout(DEADLINE, bucket.get(key))
+                        .await
+                        .expect("get in time")
+                        .expect("get")
+                },
+                Option::is_some,
+                || format!("{key} not served by the restarted server"),
+            )
+            .await;
+            assert_eq!(value.as_deref(), Some(want.as_bytes()), "{key}");
         }
     });
 }

@@ -472,22 +472,21 @@ pub(crate) async fn assert_converged(
     app: &AppName,
     hosts: &[HostId],
 ) -> Converged {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let snapshot = snapshot(store, client, app, hosts).await;
-        match snapshot.divergence() {
-            None => {
-                return Converged {
-                    revision: snapshot.desired.expect("converged on a revision"),
-                    app_revision: snapshot.app_revision.expect("a stored revision"),
-                    record: snapshot.record.expect("a rollout"),
-                };
-            }
-            Some(why) => assert!(
-                Instant::now() < deadline,
-                "not converged within {SETTLE:?}: {why}\n{snapshot:#?}"
-            ),
-        }
-        tokio::time::sleep(lattice_test_support::READ_INTERVAL).await;
+    // The snapshot with the first divergence it shows, so a timeout names it.
+    let (_, snapshot) = lattice_test_support::read_until(
+        "convergence",
+        SETTLE,
+        || async {
+            let snapshot = snapshot(store, client, app, hosts).await;
+            (snapshot.divergence(), snapshot)
+        },
+        |(divergence, _)| divergence.is_none(),
+        String::new,
+    )
+    .await;
+    Converged {
+        revision: snapshot.desired.expect("converged on a revision"),
+        app_revision: snapshot.app_revision.expect("a stored revision"),
+        record: snapshot.record.expect("a rollout"),
     }
 }
