@@ -894,8 +894,9 @@ impl Discovered {
 /// [`API_VERSIONS_LABEL`](lattice_ctl::v1::API_VERSIONS_LABEL) (written compactly by the host
 /// kit, `"lattice.dev/api-versions":"v1,v2alpha1"`) names `v2alpha1`.
 fn v1_answer_of_a_lattice_host(payload: &[u8]) -> bool {
-    let needle = format!("\"{}\":\"", lattice_ctl::v1::API_VERSIONS_LABEL);
-    let needle = needle.as_bytes();
+    static NEEDLE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("\"{}\":\"", lattice_ctl::v1::API_VERSIONS_LABEL));
+    let needle = NEEDLE.as_bytes();
     let Some(at) = payload.windows(needle.len()).position(|w| w == needle) else {
         return false;
     };
